@@ -1,0 +1,72 @@
+"""The one source of "now". No other module reads the wall clock.
+
+Every part that needs the time (which hour a cycle works on, which platform hours are final,
+cooldowns) takes a ``Clock``. The harness, the tests and replays drive a ``ManualClock``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware, in UTC."""
+        ...
+
+
+class SystemClock:
+    """The wall clock, for production."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told to: for the harness, tests and replays."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = ensure_utc(start)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        if delta < timedelta(0):
+            raise ValueError("a clock does not run backwards")
+        self._now += delta
+        return self._now
+
+    def set(self, instant: datetime) -> None:
+        instant = ensure_utc(instant)
+        if instant < self._now:
+            raise ValueError("a clock does not run backwards")
+        self._now = instant
+
+
+def ensure_utc(instant: datetime) -> datetime:
+    """Return ``instant`` in UTC; naive datetimes are refused because their zone is a guess."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError(f"datetime {instant.isoformat()} has no timezone; give it in UTC")
+    return instant.astimezone(UTC)
+
+
+def floor_hour(instant: datetime) -> datetime:
+    """The start of the UTC hour containing ``instant``."""
+    return ensure_utc(instant).replace(minute=0, second=0, microsecond=0)
+
+
+def is_hour_aligned(instant: datetime) -> bool:
+    return instant.minute == 0 and instant.second == 0 and instant.microsecond == 0
+
+
+def hours_between(start: datetime, end: datetime) -> list[datetime]:
+    """Hour starts in ``[start, end)``, both hour-aligned UTC."""
+    start, end = floor_hour(start), floor_hour(end)
+    out: list[datetime] = []
+    cursor = start
+    while cursor < end:
+        out.append(cursor)
+        cursor += timedelta(hours=1)
+    return out

@@ -1,0 +1,80 @@
+"""Typed settings: read once at the edge (CLI, app factory) and passed in. Never at import time.
+
+Sources, strongest first: ``ADFLYWHEEL_*`` environment variables, then an optional TOML file
+(``--config`` or ``ADFLYWHEEL_CONFIG``), then the embedded defaults (SQLite and local folders
+under ``data_dir``), so a fresh clone needs no services at all.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ADFLYWHEEL_", extra="forbid", frozen=True)
+
+    data_dir: Path = Field(default=Path("data"), description="Folder for embedded state.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in data_dir."
+    )
+    artifacts_url: str | None = Field(
+        default=None, description="fsspec URL for model and index files; default: data_dir."
+    )
+    redis_url: str | None = Field(default=None, description="Redis for locks and caches.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    scheduler_enabled: bool = Field(default=True, description="Run the cycle hourly in serve.")
+    max_actuals_batch_rows: int = Field(default=50_000, ge=1)
+    max_request_bytes: int = Field(default=20_000_000, ge=1024)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'adflywheel.db').resolve()}"
+
+    @property
+    def resolved_artifacts_url(self) -> str:
+        return self.artifacts_url or str((self.data_dir / "artifacts").resolve())
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats values passed in (which come from the TOML file).
+        return env_settings, init_settings
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from a TOML file (if any) under the environment.
+
+    ``overrides`` are explicit choices of the caller (a CLI flag) and beat everything.
+    """
+    path = config_file or (
+        Path(os.environ["ADFLYWHEEL_CONFIG"]) if os.environ.get("ADFLYWHEEL_CONFIG") else None
+    )
+    values: dict[str, Any] = {}
+    if path is not None:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+        values = dict(document.get("adflywheel", document))
+    settings = Settings(**values)
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+        Settings.model_validate(settings.model_dump())
+    return settings

@@ -1,0 +1,107 @@
+"""Engines, sessions and the schema gate.
+
+SQLite runs in WAL mode with foreign keys on (embedded default); PostgreSQL through its URL.
+The service refuses to run on a schema whose Alembic revision it does not know or is behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class SchemaError(RuntimeError):
+    """The database schema is not the one this code was written for."""
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work commits together or not at all."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(alembic_config_without_engine())
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def alembic_config_without_engine() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def check_schema(engine: Engine) -> str:
+    """Return the schema revision, or raise ``SchemaError`` saying what to do."""
+    current = current_revision(engine)
+    script = ScriptDirectory.from_config(alembic_config_without_engine())
+    head = script.get_current_head()
+    if current is None:
+        raise SchemaError("the database has no schema yet: run `adflywheel db upgrade`")
+    known = {rev.revision for rev in script.walk_revisions()}
+    if current not in known:
+        raise SchemaError(
+            f"the database is at schema revision {current!r}, which this version of adflywheel "
+            "does not know (is it newer?); refusing to start"
+        )
+    if current != head:
+        raise SchemaError(
+            f"the database is at schema revision {current!r}, behind {head!r}: "
+            "run `adflywheel db upgrade`"
+        )
+    return current
