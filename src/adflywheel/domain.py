@@ -29,7 +29,7 @@ class Objective(StrEnum):
 
 def minor_to_major(amount_minor: int, exponent: int = 2) -> float:
     """Minor units to a display amount (cents to dollars). For reports only, never for storage."""
-    return amount_minor / (10**exponent)
+    return amount_minor / float(10**exponent)
 
 
 def per_dollar(count: int | float, spend_minor: int, exponent: int = 2) -> float:

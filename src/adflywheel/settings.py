@@ -33,7 +33,6 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="Redis for locks and caches.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    scheduler_enabled: bool = Field(default=True, description="Run the cycle hourly in serve.")
     max_actuals_batch_rows: int = Field(default=50_000, ge=1)
     max_request_bytes: int = Field(default=20_000_000, ge=1024)
 

@@ -1,0 +1,35 @@
+"""The app factory: settings in, a FastAPI app out. Refuses to start on an unknown schema."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from adflywheel import __version__
+from adflywheel.api.deps import Services
+from adflywheel.api.limits import BodySizeLimit
+from adflywheel.api.routers import actuals, catalog, health
+from adflywheel.clock import Clock, SystemClock
+from adflywheel.settings import Settings
+from adflywheel.store.engine import check_schema, make_engine, make_session_factory
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    engine = make_engine(settings.resolved_database_url)
+    revision = check_schema(engine)
+    app = FastAPI(
+        title="adflywheel",
+        version=__version__,
+        description="The self-learning ad flywheel: actuals, budgets, Creative DNA, promotion.",
+    )
+    app.state.services = Services(
+        settings=settings,
+        engine=engine,
+        factory=make_session_factory(engine),
+        clock=clock or SystemClock(),
+        schema_revision=revision,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.include_router(health.router)
+    app.include_router(catalog.router)
+    app.include_router(actuals.router)
+    return app

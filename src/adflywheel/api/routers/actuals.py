@@ -1,0 +1,141 @@
+"""Loop 6's intake: hourly actuals posted in batches, validated whole, stored idempotently."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import select
+
+from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
+from adflywheel.clock import is_hour_aligned
+from adflywheel.domain import HourlyActual
+from adflywheel.store.actuals import BatchRejectedError, upsert_actuals
+from adflywheel.store.catalog import variant_by_external
+from adflywheel.store.models import HourlyActualRow
+
+router = APIRouter(prefix="/api/ml/actuals", tags=["actuals"])
+
+Count = Annotated[int, Field(ge=0, strict=True)]
+
+
+class ActualIn(BaseModel):
+    """One ad's delivery in one UTC hour. Money in minor units (314 = $3.14)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ad_id: str = Field(min_length=1, max_length=100)
+    hour_start: AwareDatetime = Field(description="Start of the hour, with a timezone.")
+    impressions: Count
+    clicks: Count
+    link_clicks: Count = 0
+    spend_minor: Count
+    conversions: Count = 0
+    revenue_minor: Count = 0
+    video_views: Count = 0
+
+    @field_validator("hour_start")
+    @classmethod
+    def _on_the_hour(cls, value: datetime) -> datetime:
+        value = value.astimezone(UTC)
+        if not is_hour_aligned(value):
+            raise ValueError(f"hour_start {value.isoformat()} is not on the hour")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ActualIn:
+        if self.clicks > self.impressions:
+            raise ValueError(f"clicks ({self.clicks}) exceed impressions ({self.impressions})")
+        if self.link_clicks > self.clicks:
+            raise ValueError(f"link_clicks ({self.link_clicks}) exceed clicks ({self.clicks})")
+        return self
+
+    def to_domain(self) -> HourlyActual:
+        return HourlyActual(**self.model_dump())
+
+
+class ActualsBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[ActualIn] = Field(min_length=1)
+
+
+class UpsertOut(BaseModel):
+    received: int
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+@router.post("", response_model=UpsertOut)
+def post_actuals(
+    batch: ActualsBatch, caller: CallerDep, services: ServicesDep, session: SessionDep
+) -> UpsertOut:
+    """Store a batch: all rows or none. Re-sending it changes nothing; corrections are logged."""
+    limit = services.settings.max_actuals_batch_rows
+    if len(batch.rows) > limit:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"batch has {len(batch.rows)} rows; the limit is {limit}: split it",
+        )
+    try:
+        result = upsert_actuals(
+            session,
+            caller.account_id,
+            [row.to_domain() for row in batch.rows],
+            source="api",
+            now=services.clock.now(),
+        )
+    except BatchRejectedError as error:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {"loc": ["body", "rows", p.row], "msg": p.reason, "type": "value_error"}
+                for p in error.problems
+            ],
+        ) from error
+    return UpsertOut(
+        received=result.received,
+        inserted=result.inserted,
+        updated=result.updated,
+        unchanged=result.unchanged,
+    )
+
+
+@router.get("")
+def get_actuals(
+    caller: CallerDep,
+    session: SessionDep,
+    ad_id: Annotated[str, Query(min_length=1)],
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+) -> dict[str, Any]:
+    """An ad's hourly rows in ``[since, until)``."""
+    variant = variant_by_external(session, caller.account_id, ad_id)
+    if variant is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no ad {ad_id!r}")
+    query = select(HourlyActualRow).where(HourlyActualRow.variant_id == variant.id)
+    if since is not None:
+        query = query.where(HourlyActualRow.hour_start >= since)
+    if until is not None:
+        query = query.where(HourlyActualRow.hour_start < until)
+    rows = session.scalars(query.order_by(HourlyActualRow.hour_start))
+    return {
+        "ad_id": ad_id,
+        "rows": [
+            {
+                "hour_start": r.hour_start.isoformat(),
+                "impressions": r.impressions,
+                "clicks": r.clicks,
+                "link_clicks": r.link_clicks,
+                "spend_minor": r.spend_minor,
+                "conversions": r.conversions,
+                "revenue_minor": r.revenue_minor,
+                "video_views": r.video_views,
+                "source": r.source,
+            }
+            for r in rows
+        ],
+    }

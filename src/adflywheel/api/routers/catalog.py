@@ -1,0 +1,183 @@
+"""The account's campaigns, ad sets and ads: declared by the caller or synced from a platform."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
+from adflywheel.domain import Creative, Objective, Status, per_dollar, safe_rate
+from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
+from adflywheel.store.catalog import (
+    UnknownReferenceError,
+    campaign_by_external,
+    sync_catalog,
+    variant_by_external,
+)
+from adflywheel.store.queries import VariantTotals, campaigns_of, variant_totals
+
+router = APIRouter(prefix="/api/ml", tags=["catalog"])
+
+Id = Annotated[str, Field(min_length=1, max_length=100)]
+Budget = Annotated[int, Field(ge=0, strict=True)]
+
+
+class CampaignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Id
+    name: str = ""
+    status: Status = Status.ACTIVE
+    objective: Objective = Objective.CLICKS_PER_DOLLAR
+    daily_budget_minor: Budget | None = None
+
+
+class AdSetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Id
+    campaign_id: Id
+    name: str = ""
+    status: Status = Status.ACTIVE
+    daily_budget_minor: Budget | None = None
+
+
+class AdIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Id
+    ad_set_id: Id
+    campaign_id: Id
+    name: str = ""
+    status: Status = Status.ACTIVE
+    is_control: bool = False
+    headline: str = ""
+    primary_text: str = ""
+    description: str = ""
+    call_to_action: str = ""
+    video_uri: str | None = None
+
+
+class CatalogIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    campaigns: list[CampaignIn] = Field(default_factory=list)
+    ad_sets: list[AdSetIn] = Field(default_factory=list)
+    ads: list[AdIn] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> CatalogIn:
+        for kind, items in (
+            ("campaign", self.campaigns),
+            ("ad set", self.ad_sets),
+            ("ad", self.ads),
+        ):
+            ids = [item.id for item in items]
+            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            if duplicates:
+                raise ValueError(f"{kind} ids appear more than once: {duplicates}")
+        return self
+
+
+@router.put("/catalog")
+def put_catalog(
+    catalog: CatalogIn, caller: CallerDep, services: ServicesDep, session: SessionDep
+) -> dict[str, int]:
+    """Insert or update campaigns, ad sets and ads (by id). All or nothing."""
+    try:
+        counts = sync_catalog(
+            session,
+            caller.account_id,
+            [
+                PlatformCampaign(c.id, c.name, c.status, c.objective, c.daily_budget_minor)
+                for c in catalog.campaigns
+            ],
+            [
+                PlatformAdSet(a.id, a.campaign_id, a.name, a.status, a.daily_budget_minor)
+                for a in catalog.ad_sets
+            ],
+            [
+                PlatformAd(
+                    a.id,
+                    a.ad_set_id,
+                    a.campaign_id,
+                    a.name,
+                    a.status,
+                    Creative(
+                        a.headline, a.primary_text, a.description, a.call_to_action, a.video_uri
+                    ),
+                    a.is_control,
+                )
+                for a in catalog.ads
+            ],
+            services.clock.now(),
+        )
+    except UnknownReferenceError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+    return {"campaigns": counts.campaigns, "ad_sets": counts.ad_sets, "ads": counts.ads}
+
+
+def _totals_out(t: VariantTotals) -> dict[str, Any]:
+    return {
+        "ad_id": t.ad_id,
+        "ad_set_id": t.ad_set_external_id,
+        "status": t.status,
+        "is_control": t.is_control,
+        "daily_budget_minor": t.budget_minor,
+        "impressions": t.impressions,
+        "clicks": t.clicks,
+        "link_clicks": t.link_clicks,
+        "spend_minor": t.spend_minor,
+        "conversions": t.conversions,
+        "revenue_minor": t.revenue_minor,
+        "ctr": safe_rate(t.clicks, t.impressions),
+        "clicks_per_dollar": per_dollar(t.clicks, t.spend_minor),
+    }
+
+
+@router.get("/campaigns")
+def list_campaigns(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    return {
+        "campaigns": [
+            {
+                "id": c.external_id,
+                "name": c.name,
+                "status": c.status,
+                "objective": c.objective,
+                "daily_budget_minor": c.daily_budget_minor,
+            }
+            for c in campaigns_of(session, caller.account_id)
+        ]
+    }
+
+
+@router.get("/campaigns/{campaign_id}")
+def get_campaign(campaign_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    campaign = campaign_by_external(session, caller.account_id, campaign_id)
+    if campaign is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no campaign {campaign_id!r}")
+    variants = variant_totals(session, caller.account_id, campaign_id=campaign.id)
+    return {
+        "id": campaign.external_id,
+        "name": campaign.name,
+        "status": campaign.status,
+        "objective": campaign.objective,
+        "variants": [_totals_out(v) for v in variants],
+    }
+
+
+@router.get("/variants/{ad_id}")
+def get_variant(ad_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    variant = variant_by_external(session, caller.account_id, ad_id)
+    if variant is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no ad {ad_id!r}")
+    totals = next(
+        t
+        for t in variant_totals(session, caller.account_id, campaign_id=variant.campaign_id)
+        if t.variant_id == variant.id
+    )
+    return {
+        **_totals_out(totals),
+        "name": variant.name,
+        "headline": variant.headline,
+        "primary_text": variant.primary_text,
+        "video_uri": variant.video_uri,
+    }

@@ -1,0 +1,103 @@
+"""Accounts and their API keys. A key is shown once, at creation; only its hash is kept."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adflywheel.store.models import Account, ApiKey
+
+KEY_PREFIX = "afw_"
+
+
+class AccountExistsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    account_id: int
+    account_name: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the account a key belongs to, and whether it may act for all accounts."""
+
+    account_id: int
+    account_name: str
+    is_admin: bool
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_account(
+    session: Session,
+    name: str,
+    now: datetime,
+    *,
+    platform: str = "manual",
+    platform_account_id: str | None = None,
+    currency: str = "USD",
+    timezone: str = "UTC",
+    category: str | None = None,
+) -> Account:
+    name = name.strip()
+    if not name:
+        raise ValueError("an account needs a name")
+    if session.scalar(select(Account.id).where(Account.name == name)) is not None:
+        raise AccountExistsError(f"an account named {name!r} exists already")
+    account = Account(
+        name=name,
+        platform=platform,
+        platform_account_id=platform_account_id,
+        currency=currency.upper(),
+        timezone=timezone,
+        category=category,
+        created_at=now,
+    )
+    session.add(account)
+    session.flush()
+    return account
+
+
+def issue_key(session: Session, account: Account, now: datetime, *, admin: bool = False) -> NewKey:
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        ApiKey(
+            account_id=account.id,
+            key_prefix=key[:12],
+            key_hash=hash_key(key),
+            is_admin=admin,
+            created_at=now,
+        )
+    )
+    session.flush()
+    return NewKey(account_id=account.id, account_name=account.name, key=key)
+
+
+def authenticate(session: Session, key: str) -> Caller | None:
+    """The caller a key belongs to, or None for an unknown or revoked key."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    row = session.execute(
+        select(ApiKey, Account)
+        .join(Account, Account.id == ApiKey.account_id)
+        .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    api_key, account = row
+    return Caller(account_id=account.id, account_name=account.name, is_admin=api_key.is_admin)
+
+
+def account_by_name(session: Session, name: str) -> Account | None:
+    return session.scalar(select(Account).where(Account.name == name))

@@ -1,0 +1,48 @@
+"""Small builders shared by tests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from adflywheel.store.accounts import create_account, issue_key
+from adflywheel.store.engine import make_session_factory, transaction
+
+
+def new_account(engine: Engine, name: str, now: datetime) -> tuple[int, str]:
+    """Create an account; return its id and a fresh API key."""
+    with transaction(make_session_factory(engine)) as session:
+        account = create_account(session, name, now)
+        key = issue_key(session, account, now)
+    return key.account_id, key.key
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def small_catalog(prefix: str = "") -> dict[str, Any]:
+    return {
+        "campaigns": [{"id": f"{prefix}c1", "name": "Spring", "daily_budget_minor": 10_000}],
+        "ad_sets": [
+            {"id": f"{prefix}s{i}", "campaign_id": f"{prefix}c1", "daily_budget_minor": 5_000}
+            for i in (1, 2)
+        ],
+        "ads": [
+            {
+                "id": f"{prefix}a{i}",
+                "ad_set_id": f"{prefix}s{i}",
+                "campaign_id": f"{prefix}c1",
+                "headline": f"Ad {i}",
+                "is_control": i == 1,
+            }
+            for i in (1, 2)
+        ],
+    }
+
+
+def row(ad_id: str, hour: str, **values: int) -> dict[str, Any]:
+    base = {"impressions": 1000, "clicks": 20, "link_clicks": 12, "spend_minor": 800}
+    return {"ad_id": ad_id, "hour_start": hour, **base, **values}
