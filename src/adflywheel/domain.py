@@ -6,6 +6,7 @@ money is an ``int`` of minor currency units (2000 = $20.00 in USD); times are UT
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -91,3 +92,21 @@ class HourlyActual:
             raise ValueError(f"clicks ({self.clicks}) exceed impressions ({self.impressions})")
         if self.link_clicks > self.clicks:
             raise ValueError(f"link_clicks ({self.link_clicks}) exceed clicks ({self.clicks})")
+
+
+@dataclass(frozen=True, slots=True)
+class DailyActual:
+    """One ad's delivery on one day of the account's time zone.
+
+    Off-Meta conversions and revenue live here: Meta's hourly breakdown does not return them.
+    """
+
+    date: dt.date
+    ad_id: str
+    impressions: int
+    clicks: int
+    link_clicks: int
+    spend_minor: int
+    conversions: int = 0
+    revenue_minor: int = 0
+    video_views: int = 0

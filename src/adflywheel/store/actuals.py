@@ -1,24 +1,25 @@
-"""Hourly actuals: idempotent, all-or-nothing upserts with every correction recorded.
+"""Hourly and daily actuals: idempotent, all-or-nothing upserts with every correction recorded.
 
 A batch is checked whole before anything is written (known ads of the caller's account, no
-duplicate (ad, hour) rows); then it is split into new, changed and unchanged rows against what is
-stored, and written with batched executemany statements in the caller's transaction. Re-sending a
-batch changes nothing; a corrected row replaces the old one and leaves an ``ActualRevision``.
+duplicate (ad, period) rows); then it is split into new, changed and unchanged rows against what
+is stored, and written with batched executemany statements in the caller's transaction.
+Re-sending a batch changes nothing; a corrected row replaces the old one and leaves an
+``ActualRevision`` with the values before and after.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from adflywheel.domain import HourlyActual
+from adflywheel.domain import DailyActual, HourlyActual
 from adflywheel.store.catalog import variant_ids_by_external
-from adflywheel.store.models import ActualRevision, HourlyActualRow
+from adflywheel.store.models import ActualRevision, DailyActualRow, HourlyActualRow
 
 METRICS = (
     "impressions",
@@ -54,26 +55,30 @@ class UpsertResult:
     updated: int
     unchanged: int
 
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "received": self.received,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+        }
 
-def _values(row: HourlyActual) -> tuple[int, ...]:
-    return tuple(getattr(row, name) for name in METRICS)
 
-
-def check_batch(rows: Sequence[HourlyActual], known: dict[str, int]) -> None:
+def check_batch(keys: Sequence[tuple[str, Hashable]], known: dict[str, int]) -> None:
     """Raise ``BatchRejectedError`` naming every row that cannot be stored."""
     problems: list[RowProblem] = []
-    seen: dict[tuple[str, datetime], int] = {}
-    for index, row in enumerate(rows):
-        if row.ad_id not in known:
-            problems.append(RowProblem(index, f"unknown ad_id {row.ad_id!r} in this account"))
-            continue
-        key = (row.ad_id, row.hour_start)
-        if key in seen:
+    seen: dict[tuple[str, Hashable], int] = {}
+    for index, key in enumerate(keys):
+        ad_id, period = key
+        if ad_id not in known:
+            problems.append(RowProblem(index, f"unknown ad_id {ad_id!r} in this account"))
+        elif key in seen:
+            label = period.isoformat() if isinstance(period, date | datetime) else str(period)
             problems.append(
                 RowProblem(
                     index,
-                    f"duplicate of row {seen[key]} (ad {row.ad_id!r}, hour "
-                    f"{row.hour_start.isoformat()}); send one row per ad and hour",
+                    f"duplicate of row {seen[key]} (ad {ad_id!r}, {label}); "
+                    "send one row per ad and period",
                 )
             )
         else:
@@ -91,37 +96,82 @@ def upsert_actuals(
     now: datetime,
 ) -> UpsertResult:
     """Store a batch of hourly rows for one account inside the caller's transaction."""
+    return _upsert(
+        session,
+        account_id,
+        [(r.ad_id, r.hour_start, tuple(getattr(r, m) for m in METRICS)) for r in rows],
+        table=HourlyActualRow,
+        period=HourlyActualRow.hour_start,
+        revision_field="hour_start",
+        source=source,
+        now=now,
+    )
+
+
+def upsert_daily(
+    session: Session,
+    account_id: int,
+    rows: Sequence[DailyActual],
+    *,
+    source: str,
+    now: datetime,
+) -> UpsertResult:
+    """Store a batch of daily rows (account-local dates) inside the caller's transaction."""
+    return _upsert(
+        session,
+        account_id,
+        [(r.ad_id, r.date, tuple(getattr(r, m) for m in METRICS)) for r in rows],
+        table=DailyActualRow,
+        period=DailyActualRow.day,
+        revision_field="day",
+        source=source,
+        now=now,
+    )
+
+
+def _upsert(
+    session: Session,
+    account_id: int,
+    rows: Sequence[tuple[str, Any, tuple[int, ...]]],
+    *,
+    table: type[HourlyActualRow] | type[DailyActualRow],
+    period: InstrumentedAttribute[Any],
+    revision_field: str,
+    source: str,
+    now: datetime,
+) -> UpsertResult:
     if not rows:
         return UpsertResult(0, 0, 0, 0)
     known = variant_ids_by_external(session, account_id)
-    check_batch(rows, known)
+    check_batch([(ad_id, key) for ad_id, key, _ in rows], known)
 
-    first = min(r.hour_start for r in rows)
-    last = max(r.hour_start for r in rows)
-    stored: dict[tuple[int, datetime], tuple[int, ...]] = {}
-    for record in session.execute(
-        select(HourlyActualRow.variant_id, HourlyActualRow.hour_start, *_metric_columns()).where(
-            HourlyActualRow.account_id == account_id,
-            HourlyActualRow.hour_start >= first,
-            HourlyActualRow.hour_start <= last,
+    period_name = period.key
+    first = min(key for _, key, _ in rows)
+    last = max(key for _, key, _ in rows)
+    metric_columns = [getattr(table, name) for name in METRICS]
+    stored: dict[tuple[int, Any], tuple[int, ...]] = {
+        (record[0], record[1]): tuple(record[2:])
+        for record in session.execute(
+            select(table.variant_id, period, *metric_columns).where(
+                table.account_id == account_id, period >= first, period <= last
+            )
         )
-    ):
-        stored[(record[0], record[1])] = tuple(record[2:])
+    }
 
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     revisions: list[dict[str, Any]] = []
-    for row in rows:
-        variant_id = known[row.ad_id]
-        values = _values(row)
-        previous = stored.get((variant_id, row.hour_start))
+    for ad_id, key, values in rows:
+        variant_id = known[ad_id]
+        metrics = dict(zip(METRICS, values, strict=True))
+        previous = stored.get((variant_id, key))
         if previous is None:
             inserts.append(
                 {
                     "variant_id": variant_id,
-                    "hour_start": row.hour_start,
+                    period_name: key,
                     "account_id": account_id,
-                    **dict(zip(METRICS, values, strict=True)),
+                    **metrics,
                     "source": source,
                     "updated_at": now,
                 }
@@ -129,9 +179,9 @@ def upsert_actuals(
         elif previous != values:
             updates.append(
                 {
-                    "b_variant_id": variant_id,
-                    "b_hour_start": row.hour_start,
-                    **dict(zip(METRICS, values, strict=True)),
+                    "b_variant": variant_id,
+                    "b_period": key,
+                    **metrics,
                     "source": source,
                     "updated_at": now,
                 }
@@ -140,23 +190,20 @@ def upsert_actuals(
                 {
                     "account_id": account_id,
                     "variant_id": variant_id,
-                    "hour_start": row.hour_start,
+                    revision_field: key,
                     "previous": dict(zip(METRICS, previous, strict=True)),
-                    "current": dict(zip(METRICS, values, strict=True)),
+                    "current": metrics,
                     "source": source,
                     "changed_at": now,
                 }
             )
 
     if inserts:
-        session.execute(insert(HourlyActualRow), inserts)
+        session.execute(insert(table), inserts)
     if updates:
         statement = (
-            update(HourlyActualRow)
-            .where(
-                HourlyActualRow.variant_id == bindparam("b_variant_id"),
-                HourlyActualRow.hour_start == bindparam("b_hour_start"),
-            )
+            update(table)
+            .where(table.variant_id == bindparam("b_variant"), period == bindparam("b_period"))
             .values({name: bindparam(name) for name in (*METRICS, "source", "updated_at")})
         )
         session.connection().execute(statement, updates)
@@ -167,7 +214,3 @@ def upsert_actuals(
         updated=len(updates),
         unchanged=len(rows) - len(inserts) - len(updates),
     )
-
-
-def _metric_columns() -> list[Any]:
-    return [getattr(HourlyActualRow, name) for name in METRICS]

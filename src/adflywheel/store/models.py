@@ -6,13 +6,14 @@ strings unique within an account (``external_id``); internal integer keys never 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -138,15 +139,39 @@ class HourlyActualRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class DailyActualRow(Base):
+    """What one ad did on one day of the account's time zone: where off-Meta conversions live."""
+
+    __tablename__ = "daily_actuals"
+    __table_args__ = (Index("ix_daily_actuals_account_day", "account_id", "day"),)
+
+    variant_id: Mapped[int] = mapped_column(
+        ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    impressions: Mapped[int] = mapped_column(BigInteger)
+    clicks: Mapped[int] = mapped_column(BigInteger)
+    link_clicks: Mapped[int] = mapped_column(BigInteger)
+    spend_minor: Mapped[int] = mapped_column(BigInteger)
+    conversions: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    video_views: Mapped[int] = mapped_column(BigInteger, default=0)
+    source: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ActualRevision(Base):
-    """A correction: the values an hourly row had before a later report replaced them."""
+    """A correction: the values an hourly (or daily) row had before a later report replaced
+    them. Exactly one of ``hour_start`` and ``day`` is set."""
 
     __tablename__ = "actual_revisions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
-    hour_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    hour_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    day: Mapped[date | None] = mapped_column(Date)
     previous: Mapped[dict[str, Any]] = mapped_column(JSON)
     current: Mapped[dict[str, Any]] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(40))

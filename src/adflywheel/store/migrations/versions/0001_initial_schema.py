@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 14:30:49.054262
+Create Date: 2026-11-25 14:36:31.575422
 """
 
 from collections.abc import Sequence
@@ -220,7 +220,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("variant_id", sa.Integer(), nullable=False),
-        sa.Column("hour_start", adflywheel.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("hour_start", adflywheel.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("day", sa.Date(), nullable=True),
         sa.Column("previous", sa.JSON(), nullable=False),
         sa.Column("current", sa.JSON(), nullable=False),
         sa.Column("source", sa.String(length=40), nullable=False),
@@ -239,6 +240,37 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_actual_revisions")),
     )
+    op.create_table(
+        "daily_actuals",
+        sa.Column("variant_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("impressions", sa.BigInteger(), nullable=False),
+        sa.Column("clicks", sa.BigInteger(), nullable=False),
+        sa.Column("link_clicks", sa.BigInteger(), nullable=False),
+        sa.Column("spend_minor", sa.BigInteger(), nullable=False),
+        sa.Column("conversions", sa.BigInteger(), nullable=False),
+        sa.Column("revenue_minor", sa.BigInteger(), nullable=False),
+        sa.Column("video_views", sa.BigInteger(), nullable=False),
+        sa.Column("source", sa.String(length=40), nullable=False),
+        sa.Column("updated_at", adflywheel.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_daily_actuals_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["variant_id"],
+            ["variants.id"],
+            name=op.f("fk_daily_actuals_variant_id_variants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("variant_id", "day", name=op.f("pk_daily_actuals")),
+    )
+    with op.batch_alter_table("daily_actuals", schema=None) as batch_op:
+        batch_op.create_index("ix_daily_actuals_account_day", ["account_id", "day"], unique=False)
+
     op.create_table(
         "hourly_actuals",
         sa.Column("variant_id", sa.Integer(), nullable=False),
@@ -326,6 +358,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_hourly_actuals_account_hour")
 
     op.drop_table("hourly_actuals")
+    with op.batch_alter_table("daily_actuals", schema=None) as batch_op:
+        batch_op.drop_index("ix_daily_actuals_account_day")
+
+    op.drop_table("daily_actuals")
     op.drop_table("actual_revisions")
     op.drop_table("variants")
     op.drop_table("budget_changes")

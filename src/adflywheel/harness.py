@@ -1,0 +1,222 @@
+"""The evaluation harness: run the service hour by hour against the simulated market.
+
+The policy under test goes through the service's own path (store, platform interface, cycle).
+Two references run on identical markets (same seed) at market level: ``uniform`` (each campaign's
+budget split evenly, never changed) and ``oracle`` (each hour, each campaign's whole budget on the
+variant that is truly best right now, read from the evaluation-only truth). All figures are
+synthetic: they come from the simulated market, not from real ads.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from adflywheel.budgets import BudgetPolicy, UniformPolicy
+from adflywheel.clock import ManualClock
+from adflywheel.cycle import CycleDeps, CycleOptions, run_cycle
+from adflywheel.domain import Objective, per_dollar
+from adflywheel.platforms.simulated import Collapse, MarketConfig, SimulatedMarket
+from adflywheel.store.accounts import create_account
+from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
+
+HOUR = timedelta(hours=1)
+POLICIES: dict[str, Callable[[int], BudgetPolicy]] = {"uniform": lambda seed: UniformPolicy()}
+REFERENCES = ("uniform", "oracle")
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationSpec:
+    days: int = 2
+    seed: int = 7
+    policy: str = "uniform"
+    accounts: int = 3
+    campaigns_per_account: int = 2
+    variants_per_campaign: int = 5
+    campaign_daily_budget_minor: int = 20_000
+    collapse_best_at_hour: int | None = None
+    collapse_factor: float = 0.3
+
+    def market_config(self) -> MarketConfig:
+        collapses = (
+            (Collapse(at_hour=self.collapse_best_at_hour, factor=self.collapse_factor),)
+            if self.collapse_best_at_hour is not None
+            else ()
+        )
+        return MarketConfig(
+            seed=self.seed,
+            n_accounts=self.accounts,
+            campaigns_per_account=self.campaigns_per_account,
+            variants_per_campaign=self.variants_per_campaign,
+            campaign_daily_budget_minor=self.campaign_daily_budget_minor,
+            collapses=collapses,
+        )
+
+
+@dataclass(slots=True)
+class RunTotals:
+    """What one run delivered, and its running totals hour by hour (for plots)."""
+
+    clicks: int = 0
+    conversions: int = 0
+    spend_minor: int = 0
+    revenue_minor: int = 0
+    impressions: int = 0
+    cumulative_clicks: list[int] = field(default_factory=list)
+    cumulative_spend_minor: list[int] = field(default_factory=list)
+
+    def add_hour(self, market: SimulatedMarket) -> None:
+        hour = market.last_hour_totals()
+        self.clicks += hour.clicks
+        self.conversions += hour.conversions
+        self.spend_minor += hour.spend_minor
+        self.revenue_minor += hour.revenue_minor
+        self.impressions += hour.impressions
+        self.cumulative_clicks.append(self.clicks)
+        self.cumulative_spend_minor.append(self.spend_minor)
+
+    @property
+    def clicks_per_dollar(self) -> float:
+        return per_dollar(self.clicks, self.spend_minor)
+
+    def cumulative_clicks_per_dollar(self) -> list[float]:
+        return [
+            per_dollar(c, s)
+            for c, s in zip(self.cumulative_clicks, self.cumulative_spend_minor, strict=True)
+        ]
+
+
+@dataclass(slots=True)
+class SimulationResult:
+    spec: SimulationSpec
+    policy: RunTotals
+    uniform: RunTotals
+    oracle: RunTotals
+    cycle_errors: list[str]
+
+    def summary(self) -> dict[str, Any]:
+        """The one-line JSON report: the policy's totals beside the references'."""
+        p, u, o = self.policy, self.uniform, self.oracle
+        regret = 1.0 - p.clicks_per_dollar / o.clicks_per_dollar if o.clicks_per_dollar else None
+        return {
+            "synthetic": True,
+            "policy": self.spec.policy,
+            "days": self.spec.days,
+            "seed": self.spec.seed,
+            "accounts": self.spec.accounts,
+            "campaigns": self.spec.accounts * self.spec.campaigns_per_account,
+            "variants": self.spec.accounts
+            * self.spec.campaigns_per_account
+            * self.spec.variants_per_campaign,
+            "impressions": p.impressions,
+            "clicks": p.clicks,
+            "conversions": p.conversions,
+            "spend_minor": p.spend_minor,
+            "revenue_minor": p.revenue_minor,
+            "clicks_per_dollar": round(p.clicks_per_dollar, 6),
+            "conversions_per_dollar": round(per_dollar(p.conversions, p.spend_minor), 6),
+            "oracle_clicks": o.clicks,
+            "oracle_spend_minor": o.spend_minor,
+            "oracle_clicks_per_dollar": round(o.clicks_per_dollar, 6),
+            "uniform_clicks": u.clicks,
+            "uniform_spend_minor": u.spend_minor,
+            "uniform_clicks_per_dollar": round(u.clicks_per_dollar, 6),
+            "lift_vs_uniform": round(p.clicks_per_dollar / u.clicks_per_dollar - 1.0, 6)
+            if u.clicks_per_dollar
+            else None,
+            "regret_vs_oracle": round(regret, 6) if regret is not None else None,
+            "cycle_errors": self.cycle_errors,
+        }
+
+
+@contextmanager
+def _scratch_database(workdir: Path | None) -> Iterator[str]:
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        path = workdir / "simulation.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        yield f"sqlite:///{path}"
+        return
+    with tempfile.TemporaryDirectory(prefix="adflywheel-sim-") as folder:
+        yield f"sqlite:///{Path(folder) / 'simulation.db'}"
+
+
+def run_reference(spec: SimulationSpec, name: str, on_hour: Callable[[], None]) -> RunTotals:
+    """A reference policy at market level: ``uniform`` or ``oracle``."""
+    market = SimulatedMarket(spec.market_config())
+    totals = RunTotals()
+    for _ in range(spec.days * 24):
+        if name == "oracle":
+            market.set_budgets_bulk(market.evaluation.oracle_budgets(Objective.CLICKS_PER_DOLLAR))
+        elif name != "uniform":
+            raise ValueError(f"unknown reference {name!r}")
+        market.step()
+        totals.add_hour(market)
+        on_hour()
+    return totals
+
+
+def run_policy(
+    spec: SimulationSpec, on_hour: Callable[[], None], workdir: Path | None = None
+) -> tuple[RunTotals, list[str]]:
+    """The policy under test, through the service: store, platform interface and cycle."""
+    if spec.policy not in POLICIES:
+        raise ValueError(f"unknown policy {spec.policy!r}; choose from {sorted(POLICIES)}")
+    policy = POLICIES[spec.policy](spec.seed)
+    market = SimulatedMarket(spec.market_config())
+    clock = ManualClock(market.current_hour)
+    totals = RunTotals()
+    errors: list[str] = []
+    with _scratch_database(workdir) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        factory = make_session_factory(engine)
+        account_ids: dict[str, int] = {}
+        with transaction(factory) as session:
+            for external in market.accounts():
+                info = market.platform(external).account()
+                account = create_account(
+                    session,
+                    f"sim-{external}",
+                    clock.now(),
+                    platform="simulated",
+                    platform_account_id=external,
+                    currency=info.currency,
+                    timezone=info.timezone,
+                    category=info.category,
+                )
+                account_ids[external] = account.id
+        for _ in range(spec.days * 24):
+            market.step()
+            totals.add_hour(market)
+            clock.advance(HOUR)
+            for external, account_id in account_ids.items():
+                deps = CycleDeps(factory, clock, market.platform(external), policy)
+                report = run_cycle(account_id, deps, CycleOptions(actuals_lookback_hours=6))
+                errors.extend(
+                    f"{report.hour_start:%Y-%m-%dT%H} {k}: {v}" for k, v in report.errors.items()
+                )
+            on_hour()
+        engine.dispose()
+    return totals, errors
+
+
+def simulate(
+    spec: SimulationSpec,
+    *,
+    on_hour: Callable[[], None] = lambda: None,
+    workdir: Path | None = None,
+) -> SimulationResult:
+    """Run the policy and both references on identical seeded markets."""
+    if spec.days < 1:
+        raise ValueError("days must be at least 1")
+    policy_totals, errors = run_policy(spec, on_hour, workdir)
+    uniform = run_reference(spec, "uniform", on_hour)
+    oracle = run_reference(spec, "oracle", on_hour)
+    return SimulationResult(spec, policy_totals, uniform, oracle, errors)

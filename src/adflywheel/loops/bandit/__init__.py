@@ -1,0 +1,34 @@
+"""Loop 2: Thompson-sampling budget allocation, the pure core (numpy only, seeded, no I/O).
+
+Per campaign, a Bayesian posterior per variant (Beta–Binomial CTR and conversion rate, Gamma
+impressions per unit of spend, plug-in revenue per conversion: see ``posterior``), P(best) for the
+campaign's objective by vectorised Monte Carlo over many campaigns at once, shares with a floor,
+and integer budgets that conserve the total exactly under min/max, change-cap and evidence rules
+(see ``budget`` for the precedence). Model predictions enter as bounded Beta pseudo-counts
+(``RatePrior``); non-stationarity through discounted evidence (``discount``).
+"""
+
+from .allocate import (
+    CampaignAllocation,
+    VariantAllocation,
+    allocate_campaign,
+    allocate_many,
+    thompson_select,
+)
+from .discount import decay_weights, discounted_totals, variant_from_hourly
+from .evidence import AllocationSettings, CampaignEvidence, RatePrior, VariantEvidence
+
+__all__ = [
+    "AllocationSettings",
+    "CampaignAllocation",
+    "CampaignEvidence",
+    "RatePrior",
+    "VariantAllocation",
+    "VariantEvidence",
+    "allocate_campaign",
+    "allocate_many",
+    "decay_weights",
+    "discounted_totals",
+    "thompson_select",
+    "variant_from_hourly",
+]

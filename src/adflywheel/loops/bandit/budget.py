@@ -1,0 +1,171 @@
+"""From P(best) to integer budgets, for many campaigns at once: floors, bounds, caps, rounding.
+
+Precedence, strongest first (a weaker rule gives way only as far as needed to stay feasible):
+
+1. the campaign total is conserved exactly, in integer minor units;
+2. per-variant minimum and maximum budgets (integers: they hold exactly);
+3. the change cap ``|new - current| <= max_change_fraction * current``, and the evidence gate
+   (a variant below ``min_impressions`` keeps its current budget, or the fair share ``total / n``
+   if it is new): a gated variant is simply one whose change cap is 0;
+4. the floor ``floor_share * total`` per active variant.
+
+Each layer intersects its per-variant interval with the box left by the stronger layers. If the
+layer's intervals cannot all hold at once (say the total itself moved by more than the cap), every
+one of its lower (or upper) bounds is relaxed toward the stronger box by the same fraction, just
+enough to be feasible, and the layer is reported as relaxed. Inside the final box the budgets are
+the P(best) targets scaled by one common factor per campaign (proportional water-filling: find κ
+with Σ clip(κ·target, lower, upper) = total), then rounded by largest remainder. Rounding can cost
+layers 3 and 4 at most one minor unit; layers 1 and 2 hold exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+IntArray = NDArray[np.int64]
+
+_BISECTION_STEPS = 80  # halves κ's bracket to ~1e-24 of its width: far below a minor unit
+
+
+def floored_shares(p_best: FloatArray, active: BoolArray, floor_share: float) -> FloatArray:
+    """``f + (1 - n·f) · p`` on active variants (uniform if ``n·f >= 1``); rows sum to 1.
+
+    The additive floor (GrowthBook's, PR #6145) keeps exploration without the bias of
+    clip-and-renormalise.
+    """
+    n = active.sum(axis=1, keepdims=True).astype(np.float64)
+    n_safe = np.maximum(n, 1.0)
+    mass = np.clip(1.0 - n * floor_share, 0.0, 1.0)
+    p = np.where(active, p_best, 0.0)
+    p_sum = p.sum(axis=1, keepdims=True)
+    p = np.where(p_sum > 0, p / np.where(p_sum > 0, p_sum, 1.0), active / n_safe)
+    shares = np.where(mass > 0, floor_share + mass * p, 1.0 / n_safe)
+    return np.where(active, shares, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetInputs:
+    """Packed (C, V) budget constraints; ``current <= 0`` means new. Inactive cells are ignored."""
+
+    total: IntArray  # (C,)
+    active: BoolArray
+    gated: BoolArray  # below the minimum of evidence
+    current: FloatArray
+    min_budget: FloatArray
+    max_budget: FloatArray  # +inf when unbounded
+    max_change_fraction: float | None
+    floor_share: float
+
+
+def _tighten(
+    lower: FloatArray, upper: FloatArray, lo: FloatArray, hi: FloatArray, total: FloatArray
+) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+    """Intersect the box with a weaker layer's [lo, hi], relaxing the layer where infeasible."""
+    tol = 1e-9 * np.maximum(total, 1.0)
+    want_lower = np.minimum(np.maximum(lower, lo), upper)
+    s_old, s_new = lower.sum(axis=1), want_lower.sum(axis=1)
+    over = s_new > total + tol
+    frac = np.where(over, (total - s_old) / np.where(over, s_new - s_old, 1.0), 1.0)
+    new_lower = lower + frac[:, None] * (want_lower - lower)
+
+    want_upper = np.maximum(np.minimum(upper, hi), new_lower)
+    s_old, s_new = upper.sum(axis=1), want_upper.sum(axis=1)
+    under = s_new < total - tol
+    frac = np.where(under, (s_old - total) / np.where(under, s_old - s_new, 1.0), 1.0)
+    new_upper = upper - frac[:, None] * (upper - want_upper)
+    return new_lower, new_upper, over | under
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    lower: FloatArray
+    upper: FloatArray
+    cap_relaxed: BoolArray  # (C,) the change cap / evidence gate had to give way
+    floor_relaxed: BoolArray  # (C,) the floor had to give way
+
+
+def feasible_box(inp: BudgetInputs) -> Box:
+    """The per-variant [lower, upper] budget intervals after all four layers of precedence."""
+    total = inp.total.astype(np.float64)
+    t_col = total[:, None]
+    active = inp.active
+    n_active = np.maximum(active.sum(axis=1, keepdims=True), 1)
+    lower = np.where(active, inp.min_budget, 0.0)
+    upper = np.where(active, np.minimum(inp.max_budget, t_col), 0.0)
+
+    is_new = inp.current <= 0
+    pinned = np.where(is_new, t_col / n_active, inp.current)
+    lo = np.zeros_like(lower)
+    hi = np.full_like(upper, np.inf)
+    if inp.max_change_fraction is not None:
+        capped = active & ~inp.gated & ~is_new
+        lo = np.where(capped, inp.current * (1.0 - inp.max_change_fraction), lo)
+        hi = np.where(capped, inp.current * (1.0 + inp.max_change_fraction), hi)
+    gated = active & inp.gated
+    lo = np.where(gated, pinned, lo)
+    hi = np.where(gated, pinned, hi)
+    lower, upper, cap_relaxed = _tighten(lower, upper, lo, hi, total)
+
+    floor = np.where(active, np.minimum(inp.floor_share * t_col, t_col / n_active), 0.0)
+    lower, upper, floor_relaxed = _tighten(lower, upper, floor, np.full_like(hi, np.inf), total)
+    return Box(lower, upper, cap_relaxed, floor_relaxed)
+
+
+def water_fill(
+    target: FloatArray, lower: FloatArray, upper: FloatArray, total: IntArray
+) -> FloatArray:
+    """Per row, ``clip(κ·target, lower, upper)`` with κ chosen so the row sums to ``total``.
+
+    Vectorised bisection over all campaigns; the sum is monotone in κ. Requires
+    ``Σ lower <= total <= Σ upper`` per row and ``target > 0`` wherever ``lower < upper``.
+    """
+    t = total.astype(np.float64)
+    positive = target > 0
+    ratio = np.where(positive, upper / np.where(positive, target, 1.0), 0.0)
+    k_lo = np.zeros_like(t)
+    k_hi = np.maximum(ratio.max(axis=1), 0.0) * 2.0 + 1.0
+    for _ in range(_BISECTION_STEPS):
+        k_mid = 0.5 * (k_lo + k_hi)
+        filled = np.clip(k_mid[:, None] * target, lower, upper).sum(axis=1)
+        low_side = filled < t
+        k_lo = np.where(low_side, k_mid, k_lo)
+        k_hi = np.where(low_side, k_hi, k_mid)
+    filled_final: FloatArray = np.clip(0.5 * (k_lo + k_hi)[:, None] * target, lower, upper)
+    return filled_final
+
+
+def round_to_total(
+    amounts: FloatArray, total: IntArray, hard_min: FloatArray, hard_max: FloatArray
+) -> IntArray:
+    """Largest-remainder rounding: integers, each the floor or ceiling of its amount, that sum
+    exactly to ``total`` and stay within the integer ``[hard_min, hard_max]``."""
+    amounts = np.clip(amounts, hard_min, hard_max)
+    base = np.floor(amounts)
+    frac = amounts - base
+    base_int = base.astype(np.int64)
+    missing = total - base_int.sum(axis=1)
+    eligible = base + 1.0 <= hard_max
+    key = np.where(eligible, frac, -1.0)
+    order = np.argsort(-key, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(order.shape[1])[None, :], axis=1)
+    bump = eligible & (rank < missing[:, None])
+    result: IntArray = base_int + bump
+    for row in np.flatnonzero(result.sum(axis=1) != total):  # float edge cases only: rare
+        _repair(result[row], int(total[row]), hard_min[row], hard_max[row])
+    return result
+
+
+def _repair(row: IntArray, total: int, hard_min: FloatArray, hard_max: FloatArray) -> None:
+    """Add or remove single units, largest slack first, until the row sums to ``total``."""
+    while (gap := total - int(row.sum())) != 0:
+        slack = hard_max - row if gap > 0 else row - hard_min
+        i = int(np.argmax(slack))
+        if slack[i] < 1:
+            raise ValueError("budget constraints cannot be met in whole minor units")
+        row[i] += 1 if gap > 0 else -1

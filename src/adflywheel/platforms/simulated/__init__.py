@@ -1,0 +1,35 @@
+"""The simulated ad market: a seeded stand-in for Meta built from synthetic data.
+
+Accounts in niches run campaigns of video variants with hidden genes; true CTR comes from niche,
+account and gene effects, noise, time of day, fatigue and drift; budgets buy impressions at a
+noisy CPM. The service sees an account only through ``SimulatedPlatform`` (the ``AdPlatform``
+interface); evaluation code reads the truth through ``SimulatedMarket.evaluation``.
+"""
+
+from adflywheel.platforms.simulated.config import NICHES, Collapse, MarketConfig
+from adflywheel.platforms.simulated.effects import GeneEffects
+from adflywheel.platforms.simulated.genes import ASPECTS, HOOK_TYPES, NUMERIC_GENES
+from adflywheel.platforms.simulated.market import (
+    AccountStructure,
+    CampaignStructure,
+    HourTotals,
+    SimulatedMarket,
+)
+from adflywheel.platforms.simulated.platform import SimulatedPlatform
+from adflywheel.platforms.simulated.truth import MarketTruth
+
+__all__ = [
+    "ASPECTS",
+    "HOOK_TYPES",
+    "NICHES",
+    "NUMERIC_GENES",
+    "AccountStructure",
+    "CampaignStructure",
+    "Collapse",
+    "GeneEffects",
+    "HourTotals",
+    "MarketConfig",
+    "MarketTruth",
+    "SimulatedMarket",
+    "SimulatedPlatform",
+]
