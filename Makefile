@@ -21,11 +21,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
+# Uses the local PostgreSQL and Redis when they answer (CI requires them: see .ci/run).
+export ADFLYWHEEL_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export ADFLYWHEEL_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
 test: lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH)
 
 serve: $(STAMP)
 	$(BIN)/adflywheel db upgrade

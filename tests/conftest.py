@@ -8,7 +8,7 @@ skipping its tests.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,35 +23,53 @@ from adflywheel.clock import ManualClock
 from adflywheel.settings import Settings
 from adflywheel.store.engine import make_engine, upgrade
 
-POSTGRES_URL = os.environ.get("ADFLYWHEEL_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("ADFLYWHEEL_TEST_REDIS_URL")
 REQUIRE = os.environ.get("ADFLYWHEEL_REQUIRE_SERVICES") == "1"
 T0 = datetime(2026, 11, 2, 12, tzinfo=UTC)
 
 
+def _postgres_problem(url: str) -> str | None:
+    try:
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as error:
+        return f"PostgreSQL at {url} is unreachable: {error}"
+    return None
+
+
+def _redis_problem(url: str) -> str | None:
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except Exception as error:
+        return f"Redis at {url} is unreachable: {error}"
+    return None
+
+
+def _service(variable: str, probe: Callable[[str], str | None]) -> tuple[str | None, str | None]:
+    """The service's URL if it answers; otherwise None and why."""
+    url = os.environ.get(variable)
+    if not url:
+        return None, f"{variable} is not set"
+    problem = probe(url)
+    return (None, problem) if problem else (url, None)
+
+
+POSTGRES_URL, POSTGRES_PROBLEM = _service("ADFLYWHEEL_TEST_DATABASE_URL", _postgres_problem)
+REDIS_URL, REDIS_PROBLEM = _service("ADFLYWHEEL_TEST_REDIS_URL", _redis_problem)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if not REQUIRE:
-        return
-    problems = []
-    if not POSTGRES_URL:
-        problems.append("ADFLYWHEEL_TEST_DATABASE_URL is not set")
-    else:
-        try:
-            engine = make_engine(POSTGRES_URL)
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            engine.dispose()
-        except Exception as error:
-            problems.append(f"PostgreSQL at {POSTGRES_URL} is unreachable: {error}")
-    if not REDIS_URL:
-        problems.append("ADFLYWHEEL_TEST_REDIS_URL is not set")
-    else:
-        try:
-            redis.Redis.from_url(REDIS_URL).ping()
-        except Exception as error:
-            problems.append(f"Redis at {REDIS_URL} is unreachable: {error}")
-    if problems:
+    problems = [p for p in (POSTGRES_PROBLEM, REDIS_PROBLEM) if p]
+    if REQUIRE and problems:
         pytest.exit("required services missing: " + "; ".join(problems), returncode=3)
+
+
+def pytest_report_header() -> list[str]:
+    return [
+        f"postgresql: {'yes' if POSTGRES_URL else 'skipped (' + str(POSTGRES_PROBLEM) + ')'}",
+        f"redis: {'yes' if REDIS_URL else 'skipped (' + str(REDIS_PROBLEM) + ')'}",
+    ]
 
 
 def _reset_postgres(url: str) -> Engine:
@@ -118,4 +136,6 @@ def redis_client() -> Iterator[redis.Redis]:
 
 def sqlite_path(url: str) -> Path | None:
     parsed = make_url(url)
-    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
+    return (
+        Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
+    )

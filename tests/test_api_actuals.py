@@ -120,7 +120,10 @@ def test_another_accounts_ads_cannot_be_written_or_read(
         missing = client.get(path, headers=auth(key))
         assert missing.status_code == 404
         assert "rival" not in missing.text
-    assert client.get("/api/ml/actuals", params={"ad_id": "r-a1"}, headers=auth(key)).status_code == 404
+    assert (
+        client.get("/api/ml/actuals", params={"ad_id": "r-a1"}, headers=auth(key)).status_code
+        == 404
+    )
     own = client.get("/api/ml/variants/r-a1", headers=auth(other_key))
     assert own.status_code == 200
     assert own.json()["impressions"] == 1000

@@ -122,9 +122,7 @@ def test_budgets_conserve_total_and_respect_every_feasible_rule(
     assert math.isclose(sum(v.target_share for v in result.variants), 1.0, abs_tol=1e-9)
     if total > 0:
         assert math.isclose(sum(v.share for v in result.variants), 1.0, abs_tol=1e-9)
-    assert math.isclose(
-        sum(v.p_best for v in result.variants if v.active), 1.0, abs_tol=1e-9
-    )
+    assert math.isclose(sum(v.p_best for v in result.variants if v.active), 1.0, abs_tol=1e-9)
     for v in campaign.variants:
         b = budgets[v.id]
         if not v.active:
@@ -205,6 +203,16 @@ def test_identical_variants_with_ample_draws_split_evenly() -> None:
     assert all(abs(b - 2500) < 150 for b in budgets.values()), budgets
 
 
+def test_no_clicks_anywhere_still_splits_evenly() -> None:
+    # Pseudo-counts far below 1 make Gamma draws underflow to 0; ties must not favour the first.
+    variants = tuple(variant(f"v{i}", 1_000_000, 0) for i in range(3))
+    for objective in (Objective.CTR, Objective.CONVERSIONS_PER_DOLLAR):
+        result = allocate_campaign(
+            CampaignEvidence("c", variants, objective), 3000, replace(FAST, n_draws=6000), rng()
+        )
+        assert all(abs(v.p_best - 1 / 3) < 0.04 for v in result.variants), result
+
+
 def test_inactive_variant_gets_zero_and_is_never_selected() -> None:
     variants = (
         variant("paused", 50_000, 5_000, active=False, min_budget_minor=300),
@@ -224,9 +232,9 @@ def test_thompson_select_follows_the_posterior_and_is_seeded() -> None:
     picks = [thompson_select(campaign, FAST, rng(seed)) for seed in range(300)]
     assert picks == [thompson_select(campaign, FAST, rng(seed)) for seed in range(300)]
     share_b = picks.count("b") / len(picks)
-    p_best_b = allocate_campaign(
-        campaign, 100, AllocationSettings(n_draws=20_000), rng()
-    ).variant("b")
+    p_best_b = allocate_campaign(campaign, 100, AllocationSettings(n_draws=20_000), rng()).variant(
+        "b"
+    )
     assert abs(share_b - p_best_b.p_best) < 0.1
 
 
@@ -399,7 +407,8 @@ def test_bad_budget_requests_are_rejected_with_a_message() -> None:
         allocate_campaign(paused, 100, FAST, rng())
     with pytest.raises(ValueError, match="no active variant"):
         thompson_select(paused, FAST, rng())
-    assert allocate_campaign(paused, 0, FAST, rng()).budgets() == {"a": 0}
+    idle = allocate_campaign(paused, 0, FAST, rng())
+    assert idle.budgets() == {"a": 0} and idle.variants[0].p_best == 0.0
     with pytest.raises(ValueError, match=r"duplicate campaign ids \['c'\]"):
         allocate_many([one, one], [1000, 1000], FAST, rng())
     with pytest.raises(ValueError, match="one per campaign"):

@@ -85,7 +85,11 @@ def test_counts_are_consistent_and_spend_is_paced() -> None:
         assert (rec.conversions <= rec.link_clicks).all()
         assert (rec.video_views <= rec.impressions).all()
         assert (rec.spend_minor <= np.ceil(budgets * PACING_MAX / 24)).all()
-    total_spend = sum(int(market.history(h).spend_minor.sum()) for h in range(24))  # type: ignore[union-attr]
+    total_spend = 0
+    for h in range(24):
+        rec = market.history(h)
+        assert rec is not None
+        total_spend += int(rec.spend_minor.sum())
     assert 0.9 * budgets.sum() <= total_spend <= budgets.sum()  # a day never overspends
 
 

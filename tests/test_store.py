@@ -110,3 +110,44 @@ def test_redis_lock_is_exclusive_per_account(redis_client: redis.Redis) -> None:
             pass
     with redis_account_lock(redis_client, 1):
         pass
+
+
+def test_bulk_batches_take_the_fast_path_and_round_trip_exactly(engine: Engine) -> None:
+    from datetime import timedelta
+
+    from adflywheel.domain import HourlyActual
+    from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
+    from adflywheel.store.actuals import COPY_THRESHOLD, upsert_actuals
+    from adflywheel.store.catalog import sync_catalog
+    from adflywheel.store.models import HourlyActualRow
+
+    factory = make_session_factory(engine)
+    ads, hours = 50, COPY_THRESHOLD // 50 + 5
+    with transaction(factory) as session:
+        account_id = create_account(session, "bulk", T0).id
+        sync_catalog(
+            session,
+            account_id,
+            [PlatformCampaign("c", "c")],
+            [PlatformAdSet(f"s{a}", "c", "s") for a in range(ads)],
+            [PlatformAd(f"ad{a}", f"s{a}", "c", "ad") for a in range(ads)],
+            T0,
+        )
+    rows = [
+        HourlyActual(f"ad{a}", T0 + timedelta(hours=h), 1000 + h, a, 0, 10 * a + h)
+        for a in range(ads)
+        for h in range(hours)
+    ]
+    with transaction(factory) as session:
+        result = upsert_actuals(session, account_id, rows, source="bulk", now=T0)
+    assert result.inserted == len(rows) > COPY_THRESHOLD
+    with transaction(factory) as session:
+        again = upsert_actuals(session, account_id, rows, source="bulk", now=T0)
+    assert again.unchanged == len(rows)
+    with factory() as session:
+        stored = session.scalars(
+            select(HourlyActualRow).order_by(HourlyActualRow.variant_id, HourlyActualRow.hour_start)
+        ).all()
+    assert len(stored) == len(rows)
+    assert stored[-1].hour_start == T0 + timedelta(hours=hours - 1)
+    assert stored[-1].spend_minor == 10 * (ads - 1) + hours - 1

@@ -232,3 +232,7 @@ def demo(
     from adflywheel.report import run_demo
 
     run_demo(_settings(ctx), days=days, seed=seed, console=_out(), progress_console=err)
+
+
+if __name__ == "__main__":
+    app()

@@ -199,7 +199,7 @@ def _upsert(
             )
 
     if inserts:
-        session.execute(insert(table), inserts)
+        _insert_many(session, table, inserts)
     if updates:
         statement = (
             update(table)
@@ -214,3 +214,25 @@ def _upsert(
         updated=len(updates),
         unchanged=len(rows) - len(inserts) - len(updates),
     )
+
+
+COPY_THRESHOLD = 2_000
+
+
+def _insert_many(
+    session: Session,
+    table: type[HourlyActualRow] | type[DailyActualRow],
+    rows: list[dict[str, Any]],
+) -> None:
+    """Batched INSERTs; on PostgreSQL, large batches go through COPY (several times faster)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or len(rows) < COPY_THRESHOLD:
+        session.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    with cursor.copy(f"COPY {table.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])

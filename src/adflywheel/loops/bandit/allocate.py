@@ -8,8 +8,8 @@ pack → P(best) by Monte Carlo → floored shares → bounded, capped, integer 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from numbers import Integral
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,14 +20,14 @@ from .evidence import AllocationSettings, CampaignEvidence
 from .posterior import Layout, pack, probability_best, win_counts
 
 
-@dataclass(frozen=True, slots=True)
-class VariantAllocation:
+class VariantAllocation(NamedTuple):
     """One variant's new budget and the evidence behind it (for the audit log and the API).
 
     ``target_share`` is the floored P(best) share; ``share`` is ``budget_minor / total`` after
     bounds, caps and rounding. ``gated``: below the minimum of evidence, budget not reallocated.
     The objective is in its natural unit (CTR as a fraction; clicks or conversions per major
     currency unit; revenue per unit of spend). Intervals are central, of ``interval`` mass.
+    (Named tuples, not dataclasses: ten thousand campaigns build 100k of them per reallocation.)
     """
 
     variant_id: str
@@ -45,8 +45,7 @@ class VariantAllocation:
     ctr_high: float
 
 
-@dataclass(frozen=True, slots=True)
-class CampaignAllocation:
+class CampaignAllocation(NamedTuple):
     """A campaign's reallocation. ``cap_relaxed``/``floor_relaxed`` say that the change cap (or
     evidence gate) or the floor could not hold for every variant and gave way proportionally."""
 

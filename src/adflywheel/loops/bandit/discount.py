@@ -5,8 +5,8 @@ totals here: an hour ``age`` hours old weighs ``0.5 ** (age / half_life_hours)``
 posterior over discounted counts is the discounted Thompson sampling of the non-stationary bandit
 literature (e.g. Qi, Wang & Zhu 2023): with a half-life of h hours the posterior never holds more
 than about 1.44·h hours of delivery, so it stays able to notice a collapse. ``None`` or ``inf``
-means stationary (plain sums). The same weights are applied to every count of an hour, so clicks
-never exceed impressions after discounting.
+means stationary (plain sums). The same weight applies to every count of an hour, so clicks stay
+within impressions after discounting (``variant_from_hourly`` clamps float rounding).
 """
 
 from __future__ import annotations

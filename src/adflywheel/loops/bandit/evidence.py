@@ -177,7 +177,7 @@ class AllocationSettings:
     default_cpm_minor: float = 1000.0
     aov_prior_conversions: float = 2.0
     currency_exponent: int = 2
-    chunk_elements: int = field(default=1 << 18)
+    chunk_elements: int = field(default=1 << 20)
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> ValueError:

@@ -66,8 +66,9 @@ class MarketConfig:
     fatigue_strength: float = 0.35
     # Audience size of a variant, in days of its whole campaign's budget worth of impressions.
     audience_days: float = 5.0
-    # Delivered hours kept for fetch_insights; None keeps all (memory grows with hours x ads).
-    retention_hours: int | None = 24 * 14
+    # Delivered hours kept for fetch_insights; None keeps all. Memory is about 36 bytes per ad
+    # and hour (1.8 MB an hour for 50,000 ads), so big long runs should keep a window.
+    retention_hours: int | None = 24 * 7
     # Observation noise of the features a DNA extractor would see.
     hook_misclassification: float = 0.1
     feature_noise: float = 0.1

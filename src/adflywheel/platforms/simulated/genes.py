@@ -149,10 +149,3 @@ def observe(genes: Genes, rng: np.random.Generator, noise: float, misclassify: f
     shift = rng.integers(1, len(HOOK_TYPES), n)
     hook = np.where(wrong, (genes.hook + shift) % len(HOOK_TYPES), genes.hook).astype(np.int64)
     return Genes(hook=hook, aspect=genes.aspect.copy(), numeric=num)
-
-
-def features_dict(genes: Genes, i: int) -> dict[str, float | str]:
-    """Observed features of variant ``i`` in the platform's ``observed_features`` shape (rounded,
-    binary genes as 0.0/1.0)."""
-    row = genes.as_dict(i)
-    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}

@@ -22,7 +22,7 @@ from adflywheel.platforms.base import (
     PlatformCampaign,
     PlatformError,
 )
-from adflywheel.platforms.simulated.genes import HOOK_TYPES, features_dict
+from adflywheel.platforms.simulated.genes import ASPECTS, HOOK_TYPES, NUMERIC_GENES
 from adflywheel.platforms.simulated.texts import make_creative
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ class SimulatedPlatform:
         )
 
     def list_campaigns(self) -> list[PlatformCampaign]:
+        """Budgets live on ad sets; a campaign reports the sum of its ad sets' budgets."""
         w, cfg = self._market._world, self._market.config
         totals = self._market._state.budgets[self._slice].reshape(-1, cfg.variants_per_campaign)
         first = self._a * cfg.campaigns_per_account
@@ -124,12 +125,21 @@ class SimulatedPlatform:
             w, cfg = self._market._world, self._market.config
             niche = cfg.niches[int(w.account_niche[self._a])]
             brand = w.account_brand[self._a]
+            sl = self._slice
+            true_hooks = w.genes.hook[sl].tolist()
+            seen_hooks = w.observed.hook[sl].tolist()
+            aspects = w.observed.aspect[sl].tolist()
+            numeric = np.round(w.observed.numeric[sl], 3).tolist()
             self._creatives = []
-            for i in range(self._slice.start, self._slice.stop):
+            for j, i in enumerate(range(sl.start, sl.stop)):
                 rng = random.Random(f"{cfg.seed}:creative:{i}")
-                hook = HOOK_TYPES[int(w.genes.hook[i])]
-                creative = make_creative(hook, niche, brand, rng)
-                self._creatives.append((creative, features_dict(w.observed, i)))
+                creative = make_creative(HOOK_TYPES[true_hooks[j]], niche, brand, rng)
+                features: dict[str, float | str] = {
+                    "hook_type": HOOK_TYPES[seen_hooks[j]],
+                    "aspect_ratio": ASPECTS[aspects[j]],
+                }
+                features.update(zip(NUMERIC_GENES, numeric[j], strict=True))
+                self._creatives.append((creative, features))
         return self._creatives
 
     def fetch_insights(self, start: datetime, end: datetime) -> list[HourlyActual]:

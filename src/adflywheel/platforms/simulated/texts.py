@@ -8,6 +8,7 @@ find, with enough template variety that it is not a lookup.
 from __future__ import annotations
 
 import random
+import re
 
 from adflywheel.domain import Creative
 
@@ -43,7 +44,7 @@ _HOOK_TEMPLATES: dict[str, tuple[str, ...]] = {
     "problem_solution": (
         "Tired of {pain}? Meet {brand}.",
         "If {pain} is holding you back, here's the fix.",
-        "{pain_cap} ends today. {brand} solves it.",
+        "No more {pain}. {brand} fixes it.",
     ),
     "testimonial_ugc": (
         "I was skeptical, but {brand} actually worked for me.",
@@ -181,6 +182,15 @@ CATEGORY_LABELS = {
 }
 GENERIC_CATEGORIES = ("Shopping & retail", "Local business", "Brand")
 
+_COMMON_WORDS: dict[str, tuple[str, ...]] = {
+    "timeframe": ("7 days", "2 weeks", "30 days", "a month"),
+    "pct": ("37", "62", "68", "73", "81", "9"),
+    "digit": ("3", "5", "7"),
+    "big_count": ("10,000", "40,000", "250,000", "1 million"),
+    "pct_off": ("20", "30", "40", "50"),
+}
+_SLOT = re.compile(r"{(\w+)}")
+
 _BRAND_HEADS = ("Glow", "Peak", "Nova", "True", "Bold", "Fresh", "Pure", "Bright", "Urban", "Zen")
 _BRAND_TAILS = ("Lab", "Co", "ly", "Works", "Hub", "Nest", "Fit", "Wise", "Kind", "Box")
 
@@ -193,18 +203,11 @@ def opening_line(hook: str, niche: str, brand: str, rng: random.Random) -> str:
     """One opening line of ``hook`` type in ``niche``'s words."""
     words = _NICHE_WORDS[niche]
     template = rng.choice(_HOOK_TEMPLATES[hook])
-    pain = rng.choice(words["pain"])
-    slots = {key: rng.choice(options) for key, options in words.items()}
-    slots |= {
-        "pain": pain,
-        "pain_cap": pain[0].upper() + pain[1:],
-        "brand": brand,
-        "timeframe": rng.choice(("7 days", "2 weeks", "30 days", "a month")),
-        "pct": str(rng.choice((37, 62, 68, 73, 81, 9))),
-        "digit": str(rng.choice((3, 5, 7))),
-        "big_count": rng.choice(("10,000", "40,000", "250,000", "1 million")),
-        "pct_off": str(rng.choice((20, 30, 40, 50))),
-    }
+    slots: dict[str, str] = {"brand": brand}
+    for name in _SLOT.findall(template):
+        if name in slots:
+            continue
+        slots[name] = rng.choice(words.get(name) or _COMMON_WORDS[name])
     line = template.format(**slots)
     return line[0].upper() + line[1:]
 

@@ -1,0 +1,36 @@
+"""Run every benchmark and print one JSON document with the machine and the date.
+
+`make bench` runs this; the figures are copied into benchmarks/RESULTS.md by hand with notes.
+Set BENCH_QUICK=1 for a fast smoke run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+
+MODULES = ("bench_simulator", "bench_ingestion", "bench_bandit")
+
+
+def main() -> None:
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    selected = sys.argv[1:] or list(MODULES)
+    results: dict[str, object] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
+        "python": platform.python_version(),
+        "quick": quick,
+    }
+    for name in selected:
+        module = importlib.import_module(f"benchmarks.{name}")
+        print(f"running {name} ...", file=sys.stderr)
+        results[name] = module.run(quick=quick)
+    print(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""The foundation cycle: sync, fetch, reallocate; isolated failures; never applied twice."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from adflywheel.budgets import CampaignState, Proposal, UniformPolicy, largest_remainder
+from adflywheel.clock import ManualClock
+from adflywheel.cycle import CycleBusyError, CycleDeps, CycleOptions, run_cycle
+from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
+from adflywheel.store.accounts import create_account
+from adflywheel.store.engine import make_session_factory, transaction
+from adflywheel.store.models import AdSet, BudgetChange, CycleRun, HourlyActualRow
+
+HOUR = timedelta(hours=1)
+
+
+class FavourFirst:
+    """A test policy: 70% of each campaign to its first variant, the rest evenly."""
+
+    name = "favour-first"
+
+    def propose(self, campaign: CampaignState, hour: datetime) -> Proposal:
+        n = len(campaign.variants)
+        weights = [0.7] + [0.3 / (n - 1)] * (n - 1)
+        budgets = largest_remainder(campaign.total_budget_minor, weights)
+        return Proposal(
+            {v.ad_set_external_id: b for v, b in zip(campaign.variants, budgets, strict=True)},
+            "test",
+            {"weights": weights},
+        )
+
+
+class Broken:
+    name = "broken"
+
+    def propose(self, campaign: CampaignState, hour: datetime) -> Proposal:
+        raise RuntimeError("model exploded")
+
+
+@pytest.fixture
+def world(engine: Engine) -> tuple[SimulatedMarket, ManualClock, int]:
+    market = SimulatedMarket(
+        MarketConfig(seed=3, n_accounts=2, campaigns_per_account=2, variants_per_campaign=3)
+    )
+    clock = ManualClock(market.current_hour)
+    with transaction(make_session_factory(engine)) as session:
+        account_id = create_account(session, "sim", clock.now(), platform="simulated").id
+    for _ in range(3):
+        market.step()
+        clock.advance(HOUR)
+    return market, clock, account_id
+
+
+def deps(engine: Engine, market: SimulatedMarket, clock: ManualClock, policy: object) -> CycleDeps:
+    return CycleDeps(
+        make_session_factory(engine), clock, market.platform(market.accounts()[0]), policy
+    )  # type: ignore[arg-type]
+
+
+def count(engine: Engine, model: type) -> int:
+    with make_session_factory(engine)() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_cycle_syncs_fetches_and_reallocates_within_the_total(
+    engine: Engine, world: tuple[SimulatedMarket, ManualClock, int]
+) -> None:
+    market, clock, account_id = world
+    report = run_cycle(account_id, deps(engine, market, clock, FavourFirst()), CycleOptions())
+    assert report.status == "completed", report.errors
+    assert report.steps["sync_catalog"]["ads"] == 6
+    assert report.steps["fetch_actuals"]["inserted"] == 6 * 3
+    assert count(engine, HourlyActualRow) == 18
+    budgets = market.budgets()[:6]
+    assert budgets[:3].sum() == market.config.campaign_daily_budget_minor
+    assert budgets[0] == round(0.7 * market.config.campaign_daily_budget_minor)
+    with make_session_factory(engine)() as session:
+        changes = session.scalars(select(BudgetChange)).all()
+        assert {c.mode for c in changes} == {"applied"}
+        assert all(c.evidence == {"weights": [0.7, 0.15, 0.15]} for c in changes)
+        stored = {a.external_id: a.daily_budget_minor for a in session.scalars(select(AdSet))}
+    assert stored[market.ad_set_ids[0]] == budgets[0]
+
+
+def test_a_completed_hour_is_not_run_again_and_forcing_never_reapplies_budgets(
+    engine: Engine, world: tuple[SimulatedMarket, ManualClock, int]
+) -> None:
+    market, clock, account_id = world
+    d = deps(engine, market, clock, FavourFirst())
+    run_cycle(account_id, d, CycleOptions())
+    changes = count(engine, BudgetChange)
+    again = run_cycle(account_id, d, CycleOptions())
+    assert again.skipped and again.status == "completed"
+    market.set_budgets_bulk({market.ad_set_ids[0]: 1})  # someone edits by hand meanwhile
+    forced = run_cycle(account_id, d, CycleOptions(force=True))
+    assert not forced.skipped
+    assert forced.steps["reallocate_budgets"]["budgets_changed"] == 0
+    assert count(engine, BudgetChange) == changes
+    assert market.budgets()[0] == 1  # the hour's decision was not applied a second time
+    assert count(engine, CycleRun) == 1
+
+
+def test_a_failing_step_is_reported_and_the_others_still_run(
+    engine: Engine, world: tuple[SimulatedMarket, ManualClock, int]
+) -> None:
+    market, clock, account_id = world
+    report = run_cycle(account_id, deps(engine, market, clock, Broken()), CycleOptions())
+    assert report.status == "partial"
+    assert "model exploded" in report.errors["reallocate_budgets"]
+    assert report.steps["fetch_actuals"]["inserted"] == 18
+    with make_session_factory(engine)() as session:
+        run = session.scalars(select(CycleRun)).one()
+        assert run.status == "partial"
+        assert "model exploded" in run.report["errors"]["reallocate_budgets"]
+
+
+def test_dry_run_records_without_touching_the_platform(
+    engine: Engine, world: tuple[SimulatedMarket, ManualClock, int]
+) -> None:
+    market, clock, account_id = world
+    before = market.budgets()
+    run_cycle(account_id, deps(engine, market, clock, FavourFirst()), CycleOptions(dry_run=True))
+    assert (market.budgets() == before).all()
+    with make_session_factory(engine)() as session:
+        assert {c.mode for c in session.scalars(select(BudgetChange))} == {"dry_run"}
+
+
+def test_a_running_hour_blocks_a_second_run(
+    engine: Engine, world: tuple[SimulatedMarket, ManualClock, int]
+) -> None:
+    market, clock, account_id = world
+    with transaction(make_session_factory(engine)) as session:
+        session.add(
+            CycleRun(
+                account_id=account_id,
+                hour_start=clock.now(),
+                status="running",
+                started_at=clock.now(),
+            )
+        )
+    with pytest.raises(CycleBusyError):
+        run_cycle(account_id, deps(engine, market, clock, UniformPolicy()), CycleOptions())
+
+
+def test_uniform_splits_exactly_and_skips_paused_variants() -> None:
+    assert largest_remainder(100, [1, 1, 1]) == [34, 33, 33]
+    assert sum(largest_remainder(10_001, [0.2, 0.3, 0.5])) == 10_001
+    with pytest.raises(ValueError):
+        largest_remainder(10, [0, 0])
