@@ -325,6 +325,17 @@ def test_discounted_totals() -> None:
         discounted_totals([[-1.0, 0.0, 0.0]], ages, 4.0)
 
 
+def test_variant_from_hourly_rejects_impossible_hours() -> None:
+    ages = [0.5, 1.5]
+    with pytest.raises(ValueError, match="hourly clicks exceed hourly impressions"):
+        variant_from_hourly("a", ages, [10, 10], [11, 0], [5, 5], 6.0)
+    with pytest.raises(ValueError, match="hourly conversions exceed hourly clicks"):
+        variant_from_hourly("a", ages, [10, 10], [1, 0], [5, 5], 6.0, conversions=[0, 1])
+    v = variant_from_hourly("a", ages, [10, 10], [10, 10], [5, 5], 1.0, conversions=[10, 10])
+    assert v.clicks == v.impressions == v.conversions == pytest.approx(10 * 2**-0.5 + 10 * 2**-1.5)
+    assert v.evidence_impressions == 20
+
+
 def test_allocate_many_keeps_order_and_mixes_objectives() -> None:
     campaigns = [
         CampaignEvidence(f"c{i}", (variant("a", 9000, 90 + i), variant("b", 9000, 100)), obj)

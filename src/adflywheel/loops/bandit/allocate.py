@@ -146,9 +146,11 @@ def _allocate_group(
     budgets = round_to_total(amounts, total, hard_min, hard_max)
     share = np.where(t_col > 0, budgets / np.maximum(t_col, 1.0), shares)
 
-    mean = post.means()
-    low, high = post.intervals(settings.interval)
     ctr_mean, ctr_low, ctr_high = post.ctr_summary(settings.interval)
+    if objective is Objective.CTR:
+        mean, low, high = ctr_mean, ctr_low, ctr_high
+    else:
+        mean, (low, high) = post.means(), post.intervals(settings.interval)
     r, c = layout.rows, layout.cols
     columns = [
         x[r, c].tolist()
