@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
-from adflywheel.budgets import CampaignState, Proposal, UniformPolicy, largest_remainder
+from adflywheel.budgets import CampaignState, Proposal, largest_remainder
 from adflywheel.clock import ManualClock
 from adflywheel.cycle import CycleBusyError, CycleDeps, CycleOptions, run_cycle
 from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
+from adflywheel.policies import UniformPolicy
 from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.models import AdSet, BudgetChange, CycleRun, HourlyActualRow

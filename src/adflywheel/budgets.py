@@ -1,15 +1,15 @@
-"""Budget policies and the one safe way to apply a budget change.
+"""The budget-policy interface and the one safe way to apply a budget change.
 
-A policy proposes daily budgets for a campaign's ad sets from what the store knows; ``apply``
-writes them through the platform with an audit record and an idempotency key, so the same
-decision is never applied twice (a retried hour finds its key and skips).
+A policy (see ``policies``) proposes daily budgets for a campaign's ad sets from what the store
+knows; ``apply_budgets`` writes them through the platform with an audit record and an idempotency
+key, so the same decision is never applied twice (a retried hour finds its key and skips).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -17,17 +17,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.platforms.base import AdPlatform
 from adflywheel.store.engine import transaction
-from adflywheel.store.models import AdSet, BudgetChange
-from adflywheel.store.queries import VariantTotals
+from adflywheel.store.models import AdSet, BudgetChange, Campaign
+from adflywheel.store.queries import HourlySeries, VariantTotals, hourly_series, variant_totals
 
 
 @dataclass(frozen=True, slots=True)
 class CampaignState:
+    """What a policy may know of a campaign: totals per variant and, for policies that
+    discount old evidence, each variant's hourly series (keyed by internal variant id)."""
+
     campaign_id: int
     external_id: str
     objective: str
     total_budget_minor: int
     variants: Sequence[VariantTotals]
+    hourly: Mapping[int, HourlySeries] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +44,8 @@ class Proposal:
 
 
 class BudgetPolicy(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def propose(self, campaign: CampaignState, hour: datetime) -> Proposal: ...
 
@@ -61,23 +66,6 @@ def largest_remainder(total: int, weights: Sequence[float]) -> list[int]:
     return floors
 
 
-class UniformPolicy:
-    """The baseline: split each campaign's total equally over its active variants."""
-
-    name = "uniform"
-
-    def propose(self, campaign: CampaignState, hour: datetime) -> Proposal:
-        active = [v.status == "ACTIVE" and v.ad_set_status == "ACTIVE" for v in campaign.variants]
-        if not any(active):
-            return Proposal({}, "uniform", {"note": "no active variant"})
-        shares = largest_remainder(campaign.total_budget_minor, [1.0 if a else 0.0 for a in active])
-        return Proposal(
-            {v.ad_set_external_id: s for v, s in zip(campaign.variants, shares, strict=True)},
-            "uniform",
-            {"active_variants": sum(active)},
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class AppliedChange:
     ad_set_external_id: str
@@ -86,9 +74,35 @@ class AppliedChange:
     mode: str
 
 
+def load_campaign_state(
+    session: Session,
+    account_id: int,
+    campaign: Campaign,
+    until: datetime,
+    *,
+    evidence_window_hours: int = 24 * 28,
+    series: Mapping[int, HourlySeries] | None = None,
+) -> CampaignState | None:
+    """A campaign as budget policies see it, from the store; None when there is nothing to split
+    (no active variant with a budget). Pass ``series`` when it was loaded for many campaigns."""
+    variants = variant_totals(session, account_id, campaign_id=campaign.id, until=until)
+    total = sum(v.budget_minor or 0 for v in variants)
+    if total <= 0 or not any(
+        v.status == "ACTIVE" and v.ad_set_status == "ACTIVE" for v in variants
+    ):
+        return None
+    if series is None:
+        since = until - timedelta(hours=evidence_window_hours)
+        series = hourly_series(session, account_id, since=since, until=until)
+    hourly = {v.variant_id: series[v.variant_id] for v in variants if v.variant_id in series}
+    return CampaignState(
+        campaign.id, campaign.external_id, campaign.objective, total, variants, hourly
+    )
+
+
 def apply_budgets(
     factory: sessionmaker[Session],
-    platform: AdPlatform,
+    platform: AdPlatform | None,
     account_id: int,
     proposal: Proposal,
     *,
@@ -103,6 +117,8 @@ def apply_budgets(
     in between leaves a pending record that the retry re-applies (setting an absolute budget twice
     is harmless), and an ``applied`` record makes the retry skip.
     """
+    if platform is None and not dry_run:
+        raise ValueError("applying budgets needs a platform; only a dry run can do without")
     changes: list[AppliedChange] = []
     for external_id, new_budget in sorted(proposal.budgets.items()):
         key = (
@@ -148,6 +164,7 @@ def apply_budgets(
         if dry_run:
             changes.append(AppliedChange(external_id, old_recorded, new_budget, "dry_run"))
             continue
+        assert platform is not None
         platform.set_ad_set_budget(external_id, new_budget)
         with transaction(factory) as session:
             stored = session.get(BudgetChange, record_id)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from adflywheel.budgets import BudgetPolicy, CampaignState, apply_budgets
+from adflywheel.budgets import BudgetPolicy, CampaignState, apply_budgets, load_campaign_state
 from adflywheel.clock import Clock, floor_hour
 from adflywheel.locks import redis_account_lock
 from adflywheel.platforms.base import AdPlatform
@@ -27,7 +27,7 @@ from adflywheel.store.actuals import upsert_actuals
 from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import transaction
 from adflywheel.store.models import Account, CycleRun
-from adflywheel.store.queries import campaigns_of, variant_totals
+from adflywheel.store.queries import campaigns_of, hourly_series
 
 
 class CycleBusyError(RuntimeError):
@@ -37,6 +37,8 @@ class CycleBusyError(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class CycleOptions:
     actuals_lookback_hours: int = 48
+    # How much hourly history budget policies see (discounting makes older hours negligible).
+    evidence_window_hours: int = 24 * 28
     dry_run: bool = False
     force: bool = False
 
@@ -195,19 +197,19 @@ def _reallocate(
     changed = 0
     total = 0
     with transaction(deps.factory) as session:
-        states = []
+        states: list[CampaignState] = []
+        series = hourly_series(
+            session,
+            account_id,
+            since=hour - timedelta(hours=options.evidence_window_hours),
+            until=hour,
+        )
         for campaign in campaigns_of(session, account_id):
             if campaign.status != "ACTIVE":
                 continue
-            variants = variant_totals(session, account_id, campaign_id=campaign.id, until=hour)
-            budget = sum(v.budget_minor or 0 for v in variants)
-            if budget <= 0:
-                continue
-            states.append(
-                CampaignState(
-                    campaign.id, campaign.external_id, campaign.objective, budget, variants
-                )
-            )
+            state = load_campaign_state(session, account_id, campaign, hour, series=series)
+            if state is not None:
+                states.append(state)
     for state in states:
         proposal = policy.propose(state, hour)
         total += sum(proposal.budgets.values())

@@ -17,16 +17,26 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from adflywheel.budgets import BudgetPolicy, UniformPolicy
+from adflywheel.budgets import BudgetPolicy
 from adflywheel.clock import ManualClock
 from adflywheel.cycle import CycleDeps, CycleOptions, run_cycle
 from adflywheel.domain import Objective, per_dollar
+from adflywheel.loops.bandit import AllocationSettings
 from adflywheel.platforms.simulated import Collapse, MarketConfig, SimulatedMarket
+from adflywheel.policies import EpsilonGreedyPolicy, ThompsonPolicy, UCB1Policy, UniformPolicy
 from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 
 HOUR = timedelta(hours=1)
-POLICIES: dict[str, Callable[[int], BudgetPolicy]] = {"uniform": lambda seed: UniformPolicy()}
+POLICIES: dict[str, Callable[[int], BudgetPolicy]] = {
+    "uniform": lambda seed: UniformPolicy(),
+    "thompson": lambda seed: ThompsonPolicy(seed=seed),
+    "thompson_stationary": lambda seed: ThompsonPolicy(
+        AllocationSettings(half_life_hours=None), seed=seed, name="thompson_stationary"
+    ),
+    "epsilon_greedy": lambda seed: EpsilonGreedyPolicy(),
+    "ucb1": lambda seed: UCB1Policy(),
+}
 REFERENCES = ("uniform", "oracle")
 
 

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     max_actuals_batch_rows: int = Field(default=50_000, ge=1)
     max_request_bytes: int = Field(default=20_000_000, ge=1024)
+    bandit_seed: int = Field(default=0, description="Seed of the Thompson draws (reproducible).")
 
     @property
     def resolved_database_url(self) -> str:

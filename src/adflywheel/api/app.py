@@ -7,13 +7,21 @@ from fastapi import FastAPI
 from adflywheel import __version__
 from adflywheel.api.deps import Services
 from adflywheel.api.limits import BodySizeLimit
-from adflywheel.api.routers import actuals, catalog, health
+from adflywheel.api.routers import actuals, budget, catalog, health
 from adflywheel.clock import Clock, SystemClock
+from adflywheel.platforms.resolver import PlatformResolver, no_platform
 from adflywheel.settings import Settings
 from adflywheel.store.engine import check_schema, make_engine, make_session_factory
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    platforms: PlatformResolver | None = None,
+) -> FastAPI:
+    """The service. ``platforms`` gives the ad platform of an account (for writing budgets);
+    by default no account has one connected yet, and writes answer 409."""
     engine = make_engine(settings.resolved_database_url)
     revision = check_schema(engine)
     app = FastAPI(
@@ -27,9 +35,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         factory=make_session_factory(engine),
         clock=clock or SystemClock(),
         schema_revision=revision,
+        platforms=platforms or no_platform,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(actuals.router)
+    app.include_router(budget.router)
     return app

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.clock import Clock
+from adflywheel.platforms.resolver import PlatformResolver
 from adflywheel.settings import Settings
 from adflywheel.store.accounts import Caller, authenticate
 
@@ -23,6 +24,7 @@ class Services:
     factory: sessionmaker[Session]
     clock: Clock
     schema_revision: str
+    platforms: PlatformResolver
 
 
 def get_services(request: Request) -> Services:

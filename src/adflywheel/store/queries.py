@@ -99,3 +99,50 @@ def campaigns_of(session: Session, account_id: int) -> list[Campaign]:
             select(Campaign).where(Campaign.account_id == account_id).order_by(Campaign.id)
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class HourlySeries:
+    """One variant's hourly rows, oldest first, as parallel lists (for discounting)."""
+
+    hour_starts: list[datetime]
+    impressions: list[int]
+    clicks: list[int]
+    spend_minor: list[int]
+    conversions: list[int]
+    revenue_minor: list[int]
+
+
+def hourly_series(
+    session: Session, account_id: int, *, since: datetime, until: datetime
+) -> dict[int, HourlySeries]:
+    """Every variant's hourly rows in ``[since, until)``, keyed by internal variant id."""
+    out: dict[int, HourlySeries] = {}
+    rows = session.execute(
+        select(
+            HourlyActualRow.variant_id,
+            HourlyActualRow.hour_start,
+            HourlyActualRow.impressions,
+            HourlyActualRow.clicks,
+            HourlyActualRow.spend_minor,
+            HourlyActualRow.conversions,
+            HourlyActualRow.revenue_minor,
+        )
+        .where(
+            HourlyActualRow.account_id == account_id,
+            HourlyActualRow.hour_start >= since,
+            HourlyActualRow.hour_start < until,
+        )
+        .order_by(HourlyActualRow.variant_id, HourlyActualRow.hour_start)
+    )
+    for variant_id, hour, impressions, clicks, spend, conversions, revenue in rows:
+        series = out.get(variant_id)
+        if series is None:
+            series = out[variant_id] = HourlySeries([], [], [], [], [], [])
+        series.hour_starts.append(hour)
+        series.impressions.append(impressions)
+        series.clicks.append(clicks)
+        series.spend_minor.append(spend)
+        series.conversions.append(conversions)
+        series.revenue_minor.append(revenue)
+    return out
