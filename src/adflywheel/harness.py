@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,14 @@ from adflywheel.budgets import BudgetPolicy
 from adflywheel.clock import ManualClock
 from adflywheel.cycle import CycleDeps, CycleOptions, run_cycle
 from adflywheel.domain import Objective, per_dollar
-from adflywheel.loops.bandit import AllocationSettings
 from adflywheel.platforms.simulated import Collapse, MarketConfig, SimulatedMarket
-from adflywheel.policies import EpsilonGreedyPolicy, ThompsonPolicy, UCB1Policy, UniformPolicy
+from adflywheel.policies import (
+    THOMPSON_SETTINGS,
+    EpsilonGreedyPolicy,
+    ThompsonPolicy,
+    UCB1Policy,
+    UniformPolicy,
+)
 from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 
@@ -32,7 +37,7 @@ POLICIES: dict[str, Callable[[int], BudgetPolicy]] = {
     "uniform": lambda seed: UniformPolicy(),
     "thompson": lambda seed: ThompsonPolicy(seed=seed),
     "thompson_stationary": lambda seed: ThompsonPolicy(
-        AllocationSettings(half_life_hours=None), seed=seed, name="thompson_stationary"
+        replace(THOMPSON_SETTINGS, half_life_hours=None), seed=seed, name="thompson_stationary"
     ),
     "epsilon_greedy": lambda seed: EpsilonGreedyPolicy(),
     "ucb1": lambda seed: UCB1Policy(),
@@ -93,6 +98,16 @@ class RunTotals:
     @property
     def clicks_per_dollar(self) -> float:
         return per_dollar(self.clicks, self.spend_minor)
+
+    def window_clicks_per_dollar(self, start: int, end: int) -> float:
+        """Clicks per dollar over hours ``[start, end)`` of the run (0 = the first hour)."""
+        clicks = self.cumulative_clicks[end - 1] - (
+            self.cumulative_clicks[start - 1] if start else 0
+        )
+        spend = self.cumulative_spend_minor[end - 1] - (
+            self.cumulative_spend_minor[start - 1] if start else 0
+        )
+        return per_dollar(clicks, spend)
 
     def cumulative_clicks_per_dollar(self) -> list[float]:
         return [

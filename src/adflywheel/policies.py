@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,11 @@ from adflywheel.loops.bandit import (
 from adflywheel.store.queries import VariantTotals
 
 HOUR_SECONDS = 3600.0
+
+# The service's Thompson defaults. The floor is 2% per variant rather than the core's 5%: with
+# five to ten variants a 5% floor keeps a quarter to a half of the budget on exploration for
+# ever; 2% keeps exploring while the simulated benchmark (benchmarks/RESULTS.md) gains ~2 points.
+THOMPSON_SETTINGS = AllocationSettings(floor_share=0.02)
 
 
 def _is_active(v: VariantTotals) -> bool:
@@ -61,7 +66,7 @@ class ThompsonPolicy:
     """Loop 2: budget shares from the probability of being best, with the allocator's floors,
     change cap, evidence gate and exact conservation; evidence discounted by its half-life."""
 
-    settings: AllocationSettings = field(default_factory=AllocationSettings)
+    settings: AllocationSettings = THOMPSON_SETTINGS
     seed: int = 0
     name: str = "thompson"
 
