@@ -74,6 +74,11 @@ class AppliedChange:
     mode: str
 
 
+def is_active(v: VariantTotals) -> bool:
+    """A variant can spend only when both the ad and its ad set are active."""
+    return v.status == "ACTIVE" and v.ad_set_status == "ACTIVE"
+
+
 def load_campaign_state(
     session: Session,
     account_id: int,
@@ -86,10 +91,10 @@ def load_campaign_state(
     """A campaign as budget policies see it, from the store; None when there is nothing to split
     (no active variant with a budget). Pass ``series`` when it was loaded for many campaigns."""
     variants = variant_totals(session, account_id, campaign_id=campaign.id, until=until)
-    total = sum(v.budget_minor or 0 for v in variants)
-    if total <= 0 or not any(
-        v.status == "ACTIVE" and v.ad_set_status == "ACTIVE" for v in variants
-    ):
+    # Only what active variants may spend is split: a paused ad set keeps its budget untouched
+    # (pausing one variant must not silently raise the others' spend).
+    total = sum(v.budget_minor or 0 for v in variants if is_active(v))
+    if total <= 0:
         return None
     if series is None:
         since = until - timedelta(hours=evidence_window_hours)

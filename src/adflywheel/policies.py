@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from adflywheel.budgets import CampaignState, Proposal, largest_remainder
+from adflywheel.budgets import CampaignState, Proposal, is_active, largest_remainder
 from adflywheel.domain import Objective, per_dollar, safe_rate
 from adflywheel.loops.bandit import (
     AllocationSettings,
@@ -36,10 +36,6 @@ HOUR_SECONDS = 3600.0
 THOMPSON_SETTINGS = AllocationSettings(floor_share=0.02)
 
 
-def _is_active(v: VariantTotals) -> bool:
-    return v.status == "ACTIVE" and v.ad_set_status == "ACTIVE"
-
-
 def _hour_index(hour: datetime) -> int:
     return int(hour.timestamp() // HOUR_SECONDS)
 
@@ -50,12 +46,16 @@ class UniformPolicy:
     name = "uniform"
 
     def propose(self, campaign: CampaignState, hour: datetime) -> Proposal:
-        active = [_is_active(v) for v in campaign.variants]
+        active = [is_active(v) for v in campaign.variants]
         if not any(active):
             return Proposal({}, "uniform", {"note": "no active variant"})
         shares = largest_remainder(campaign.total_budget_minor, [1.0 if a else 0.0 for a in active])
         return Proposal(
-            {v.ad_set_external_id: s for v, s in zip(campaign.variants, shares, strict=True)},
+            {
+                v.ad_set_external_id: s
+                for v, s, a in zip(campaign.variants, shares, active, strict=True)
+                if a
+            },
             "uniform",
             {"active_variants": sum(active)},
         )
@@ -97,7 +97,7 @@ class ThompsonPolicy:
                     self.settings.half_life_hours,
                     convs,
                     revenue,
-                    active=_is_active(v),
+                    active=is_active(v),
                     current_budget_minor=v.budget_minor,
                 )
             )
@@ -112,11 +112,11 @@ class ThompsonPolicy:
         )
 
     def propose(self, campaign: CampaignState, hour: datetime) -> Proposal:
-        if not any(_is_active(v) for v in campaign.variants):
+        if not any(is_active(v) for v in campaign.variants):
             return Proposal({}, "thompson", {"note": "no active variant"})
         allocation = self.allocate(campaign, hour)
         return Proposal(
-            allocation.budgets(),
+            {v.variant_id: v.budget_minor for v in allocation.variants if v.active},
             "thompson",
             {
                 "objective": allocation.objective.value,
@@ -194,7 +194,7 @@ def _winner_takes_most(
     epsilon: float,
     index: Callable[[Sequence[VariantTotals], str], list[float]],
 ) -> Proposal:
-    active = [v for v in campaign.variants if _is_active(v)]
+    active = [v for v in campaign.variants if is_active(v)]
     if not active:
         return Proposal({}, name, {"note": "no active variant"})
     scores = index(active, campaign.objective)
@@ -204,8 +204,7 @@ def _winner_takes_most(
     for i in leaders:
         weights[i] += (1.0 - epsilon) / len(leaders)
     budgets = largest_remainder(campaign.total_budget_minor, weights)
-    proposal: dict[str, int] = {v.ad_set_external_id: 0 for v in campaign.variants}
-    proposal.update({v.ad_set_external_id: b for v, b in zip(active, budgets, strict=True)})
+    proposal = {v.ad_set_external_id: b for v, b in zip(active, budgets, strict=True)}
     evidence: dict[str, Any] = {
         "scores": {v.ad_set_external_id: s for v, s in zip(active, scores, strict=True)},
         "epsilon": epsilon,
