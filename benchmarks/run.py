@@ -13,7 +13,13 @@ import platform
 import sys
 from datetime import UTC, datetime
 
-MODULES = ("bench_simulator", "bench_ingestion", "bench_bandit")
+MODULES = (
+    "bench_simulator",
+    "bench_ingestion",
+    "bench_bandit",
+    "bench_policies",
+    "bench_promoter",
+)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -152,3 +153,73 @@ def test_uniform_splits_exactly_and_skips_paused_variants() -> None:
     assert sum(largest_remainder(10_001, [0.2, 0.3, 0.5])) == 10_001
     with pytest.raises(ValueError):
         largest_remainder(10, [0, 0])
+
+
+def test_promotions_survive_later_reallocations_and_ceilings_hold(engine: Engine) -> None:
+    """The composition rule: Thompson splits the total, a promoted ad set keeps its promoted
+    budget while the promotion stands, and no ad set ever goes past the account's ceiling."""
+    from adflywheel.policies import ThompsonPolicy
+    from adflywheel.promotion_settings import load_settings, store_settings
+    from adflywheel.store.models import Campaign
+
+    market = SimulatedMarket(
+        MarketConfig(seed=5, n_accounts=1, campaigns_per_account=1, variants_per_campaign=3)
+    )
+    clock = ManualClock(market.current_hour)
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        account_id = create_account(session, "sim", clock.now(), platform="simulated").id
+    ceiling = 15_000
+    with transaction(factory) as session:
+        settings = load_settings(session, account_id)
+        guardrails = replace(
+            settings.guardrails, max_variant_budget_minor=ceiling, cooldown_hours=500
+        )
+        store_settings(
+            session,
+            account_id,
+            replace(settings, guardrails=guardrails),
+            now=clock.now(),
+            actor="test",
+        )
+    best = market.ad_set_ids[1]
+    # Make the second variant (the first is the control) a clear winner.
+    market._state.multiplier[1] *= 3.0  # test-only lever on the hidden truth
+    deps = CycleDeps(
+        factory, clock, market.platform(market.accounts()[0]), ThompsonPolicy(seed=1), promote=True
+    )
+    promoted_at: int | None = None
+    for hour in range(60):
+        market.step()
+        clock.advance(HOUR)
+        report = run_cycle(account_id, deps, CycleOptions())
+        assert report.status == "completed", report.errors
+        budgets = dict(zip(market.ad_set_ids, market.budgets().tolist(), strict=True))
+        assert max(budgets.values()) <= ceiling
+        if promoted_at is None and report.steps["auto_promote"]["promoted"]:
+            promoted_at, floor = hour, budgets[best]
+            assert report.steps["auto_promote"]["promoted"][0]["variant"] == market.ad_ids[1]
+        elif promoted_at is not None:
+            assert budgets[best] >= floor, (hour, budgets)
+    assert promoted_at is not None, "the clear winner was never promoted"
+    with make_session_factory(engine)() as session:
+        campaign = session.scalars(select(Campaign)).one()
+        assert campaign.external_id == market.campaign_ids[0]
+
+
+def test_the_kill_switch_stops_automatic_reallocation(
+    engine: Engine, world: tuple[SimulatedMarket, ManualClock, int]
+) -> None:
+    from adflywheel.promotion_settings import load_settings, store_settings
+
+    market, clock, account_id = world
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        settings = load_settings(session, account_id)
+        killed = replace(settings, guardrails=replace(settings.guardrails, kill_switch=True))
+        store_settings(session, account_id, killed, now=clock.now(), actor="test")
+    before = market.budgets()
+    report = run_cycle(account_id, deps(engine, market, clock, FavourFirst()), CycleOptions())
+    assert "kill switch" in report.steps["reallocate_budgets"]["skipped"]
+    assert (market.budgets() == before).all()
+    assert count(engine, BudgetChange) == 0

@@ -32,6 +32,10 @@ class CampaignState:
     total_budget_minor: int
     variants: Sequence[VariantTotals]
     hourly: Mapping[int, HourlySeries] = field(default_factory=dict)
+    # The composition with the auto-promoter: a promoted ad set keeps at least its promoted
+    # budget (by ad set external id) and no ad set goes past the account's ceiling.
+    min_budgets: Mapping[str, int] = field(default_factory=dict)
+    max_budget_minor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,8 @@ def load_campaign_state(
     *,
     evidence_window_hours: int = 24 * 28,
     series: Mapping[int, HourlySeries] | None = None,
+    min_budgets: Mapping[str, int] | None = None,
+    max_budget_minor: int | None = None,
 ) -> CampaignState | None:
     """A campaign as budget policies see it, from the store; None when there is nothing to split
     (no active variant with a budget). Pass ``series`` when it was loaded for many campaigns."""
@@ -100,8 +106,16 @@ def load_campaign_state(
         since = until - timedelta(hours=evidence_window_hours)
         series = hourly_series(session, account_id, since=since, until=until)
     hourly = {v.variant_id: series[v.variant_id] for v in variants if v.variant_id in series}
+    own = {v.ad_set_external_id for v in variants}
     return CampaignState(
-        campaign.id, campaign.external_id, campaign.objective, total, variants, hourly
+        campaign.id,
+        campaign.external_id,
+        campaign.objective,
+        total,
+        variants,
+        hourly,
+        {k: b for k, b in (min_budgets or {}).items() if k in own},
+        max_budget_minor,
     )
 
 

@@ -23,6 +23,9 @@ from adflywheel.budgets import BudgetPolicy, CampaignState, apply_budgets, load_
 from adflywheel.clock import Clock, floor_hour
 from adflywheel.locks import redis_account_lock
 from adflywheel.platforms.base import AdPlatform
+from adflywheel.promotion import run_promotion
+from adflywheel.promotion_actions import promotion_floors
+from adflywheel.promotion_settings import load_settings
 from adflywheel.store.actuals import upsert_actuals
 from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import transaction
@@ -70,6 +73,7 @@ class CycleDeps:
     platform: AdPlatform
     policy: BudgetPolicy | None
     redis: redis.Redis | None = None
+    promote: bool = False
 
 
 def run_cycle(account_id: int, deps: CycleDeps, options: CycleOptions) -> CycleReport:
@@ -97,6 +101,8 @@ def _run_cycle(account_id: int, deps: CycleDeps, options: CycleOptions) -> Cycle
         steps.append(
             ("reallocate_budgets", lambda: _reallocate(account_id, deps, policy, hour, options))
         )
+    if deps.promote:
+        steps.append(("auto_promote", lambda: _promote(account_id, deps, options)))
     for name, step in steps:
         started = time.perf_counter()
         try:
@@ -204,10 +210,22 @@ def _reallocate(
             since=hour - timedelta(hours=options.evidence_window_hours),
             until=hour,
         )
+        promoter = load_settings(session, account_id)
+        if promoter.guardrails.kill_switch:
+            return {"policy": policy.name, "skipped": "kill switch is on for this account"}
+        floors = promotion_floors(session, account_id, hour)
         for campaign in campaigns_of(session, account_id):
             if campaign.status != "ACTIVE":
                 continue
-            state = load_campaign_state(session, account_id, campaign, hour, series=series)
+            state = load_campaign_state(
+                session,
+                account_id,
+                campaign,
+                hour,
+                series=series,
+                min_budgets=floors,
+                max_budget_minor=promoter.guardrails.max_variant_budget_minor,
+            )
             if state is not None:
                 states.append(state)
     for state in states:
@@ -230,3 +248,16 @@ def _reallocate(
         "budgets_changed": changed,
         "total_budget_minor": total,
     }
+
+
+def _promote(account_id: int, deps: CycleDeps, options: CycleOptions) -> dict[str, Any]:
+    """Loop 7 after the reallocation, in the same hour: its idempotency keys are the hour's."""
+    report = run_promotion(
+        deps.factory,
+        deps.platform,
+        account_id,
+        now=deps.clock.now(),
+        actor="promoter/cycle",
+        dry_run=options.dry_run,
+    )
+    return report.summary()

@@ -39,9 +39,12 @@ POLICIES: dict[str, Callable[[int], BudgetPolicy]] = {
     "thompson_stationary": lambda seed: ThompsonPolicy(
         replace(THOMPSON_SETTINGS, half_life_hours=None), seed=seed, name="thompson_stationary"
     ),
+    "thompson_promote": lambda seed: ThompsonPolicy(seed=seed, name="thompson_promote"),
     "epsilon_greedy": lambda seed: EpsilonGreedyPolicy(),
     "ucb1": lambda seed: UCB1Policy(),
 }
+# Policies whose cycle also runs the auto-promoter (loop 7) after the reallocation.
+PROMOTING = frozenset({"thompson_promote"})
 REFERENCES = ("uniform", "oracle")
 
 
@@ -222,7 +225,13 @@ def run_policy(
             totals.add_hour(market)
             clock.advance(HOUR)
             for external, account_id in account_ids.items():
-                deps = CycleDeps(factory, clock, market.platform(external), policy)
+                deps = CycleDeps(
+                    factory,
+                    clock,
+                    market.platform(external),
+                    policy,
+                    promote=spec.policy in PROMOTING,
+                )
                 report = run_cycle(account_id, deps, CycleOptions(actuals_lookback_hours=6))
                 errors.extend(
                     f"{report.hour_start:%Y-%m-%dT%H} {k}: {v}" for k, v in report.errors.items()

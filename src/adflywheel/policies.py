@@ -1,6 +1,9 @@
 """Budget policies the cycle can run: Thompson sampling (loop 2) and the baselines it is
 measured against (uniform, epsilon-greedy, UCB1), all on the same plumbing.
 
+Only Thompson honours the promoter's floors and the account ceiling (``CampaignState``'s
+``min_budgets``/``max_budget_minor``); the baselines exist for the harness's comparisons.
+
 A policy turns what the store knows of a campaign (``CampaignState``) into daily budgets for its
 ad sets; ``budgets.apply_budgets`` writes them. Randomness is seeded per (seed, campaign, hour),
 so a replay of the same hour proposes the same budgets.
@@ -99,6 +102,8 @@ class ThompsonPolicy:
                     revenue,
                     active=is_active(v),
                     current_budget_minor=v.budget_minor,
+                    min_budget_minor=campaign.min_budgets.get(v.ad_set_external_id, 0),
+                    max_budget_minor=campaign.max_budget_minor,
                 )
             )
         return CampaignEvidence(

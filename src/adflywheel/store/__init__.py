@@ -1,0 +1,9 @@
+"""Storage: the schema, its migrations and the repositories.
+
+Every module that declares tables is imported here so that ``Base.metadata`` (migrations, the
+models-versus-migrations test) always sees the whole schema.
+"""
+
+from adflywheel.store import guardrails, models
+
+__all__ = ["guardrails", "models"]

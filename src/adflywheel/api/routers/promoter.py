@@ -1,0 +1,293 @@
+"""Loop 7's endpoints: a stateless check of counts, the promoter's run, its history, approval,
+rollback, and the account's guardrails.
+
+The ad platform of an account comes from the app's ``PlatformResolver``. When the account has
+no connected platform, the calls that must write (apply, approve, rollback) answer 503, and
+everything else still works (evaluation, dry-run, approval mode, history, settings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
+from adflywheel.loops.promoter import (
+    Correction,
+    DecisionSettings,
+    Experiment,
+    Guardrails,
+    VariantData,
+    decide,
+)
+from adflywheel.platforms.base import AdPlatform, PlatformError
+from adflywheel.promotion import (
+    PromoterSettings,
+    PromotionError,
+    decision_out,
+    load_settings,
+    run_promotion,
+    store_settings,
+)
+from adflywheel.promotion_actions import approve, history, rollback
+
+router = APIRouter(prefix="/api/ml", tags=["auto-promoter"])
+
+Count = Annotated[int, Field(ge=0, strict=True)]
+Id = Annotated[str, Field(min_length=1, max_length=100)]
+_T, _G = DecisionSettings(), Guardrails()
+
+
+class PeriodIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    impressions: Count
+    clicks: Count
+    intended_share: float | None = Field(
+        None, ge=0, le=1, description="The variant's intended share of traffic (budget share)."
+    )
+
+
+class VariantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Id
+    impressions: Count
+    clicks: Count
+    periods: list[PeriodIn] | None = Field(
+        None, max_length=10_000, description="Counts per allocation period, oldest first."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VariantIn:
+        if self.clicks > self.impressions:
+            raise ValueError(f"{self.id}: clicks ({self.clicks}) exceed impressions")
+        if self.periods is not None:
+            if not self.periods:
+                raise ValueError(f"{self.id}: periods, when given, must not be empty")
+            if any(p.clicks > p.impressions for p in self.periods):
+                raise ValueError(f"{self.id}: a period has more clicks than impressions")
+            if (
+                sum(p.impressions for p in self.periods) != self.impressions
+                or sum(p.clicks for p in self.periods) != self.clicks
+            ):
+                raise ValueError(f"{self.id}: periods must add up to the cumulative counts")
+        return self
+
+
+class EvaluateIn(BaseModel):
+    """Cumulative counts per variant (and optionally per allocation period)."""
+
+    model_config = ConfigDict(extra="forbid")
+    control_id: str | None = None
+    variants: list[VariantIn] = Field(min_length=1, max_length=1000)
+    min_impressions: Count = _T.min_impressions
+    confidence: float = Field(_T.confidence, ge=0.5, lt=1.0)
+    min_lift: float = Field(_T.min_lift, ge=0.0, le=100.0)
+    correction: Correction = _T.correction
+    mixing_sd: float | None = Field(None, gt=0, le=5)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvaluateIn:
+        ids = [v.id for v in self.variants]
+        if len(set(ids)) != len(ids):
+            raise ValueError("variant ids must be unique")
+        if self.control_id is not None and self.control_id not in ids:
+            raise ValueError(f"control_id {self.control_id!r} is not among the variants")
+        with_periods = [v for v in self.variants if v.periods is not None]
+        if with_periods and len(with_periods) != len(self.variants):
+            raise ValueError("give periods for every variant or for none")
+        if len({len(v.periods or ()) for v in self.variants}) > 1:
+            raise ValueError("every variant needs the same number of periods")
+        shares = {p.intended_share is None for v in with_periods for p in v.periods or ()}
+        if len(shares) > 1:
+            raise ValueError("give intended_share for every period or for none")
+        return self
+
+    def experiment(self) -> Experiment:
+        variants = []
+        for v in self.variants:
+            periods = v.periods or [PeriodIn(impressions=v.impressions, clicks=v.clicks)]
+            shares = [p.intended_share for p in periods]
+            variants.append(
+                VariantData(
+                    v.id,
+                    tuple(p.impressions for p in periods),
+                    tuple(p.clicks for p in periods),
+                    tuple(s for s in shares if s is not None) if None not in shares else None,
+                )
+            )
+        return Experiment("request", self.control_id, tuple(variants))
+
+
+@router.post("/auto-promote/evaluate")
+def evaluate(body: EvaluateIn, caller: CallerDep) -> dict[str, Any]:
+    """Which variants are winners, from counts alone (nothing is stored or changed). Safe to call
+    every hour with cumulative counts: the test is always-valid."""
+    try:
+        settings = DecisionSettings(
+            min_impressions=body.min_impressions,
+            confidence=body.confidence,
+            min_lift=body.min_lift,
+            correction=body.correction,
+            mixing_sd=body.mixing_sd,
+        )
+        decisions = decide([body.experiment()], settings)
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+    return {
+        "winners": [d.variant_id for d in decisions if d.winner],
+        "losers": [d.variant_id for d in decisions if d.loser],
+        "variants": [decision_out(d) for d in decisions],
+        "test": {
+            "method": "mSPRT on the Mantel-Haenszel log rate ratio (always valid)",
+            "mixing_sd": settings.tau,
+            "correction": settings.correction.value,
+            "confidence": settings.confidence,
+        },
+    }
+
+
+def _platform(services: Services, account_id: int) -> AdPlatform | None:
+    try:
+        return services.platforms(account_id)
+    except PlatformError:
+        return None
+
+
+def _raise(error: PromotionError) -> HTTPException:
+    return HTTPException(error.status, detail=str(error))
+
+
+class AutoPromoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    campaign_id: Id | None = Field(None, description="One campaign; all active ones when absent.")
+    dry_run: bool = Field(False, description="Propose and record only, whatever the settings.")
+
+
+@router.post("/auto-promote")
+def auto_promote(
+    request: Request, caller: CallerDep, services: ServicesDep, body: AutoPromoteIn | None = None
+) -> dict[str, Any]:
+    """Find winners in the stored actuals and raise their budgets through the guardrails."""
+    body = body or AutoPromoteIn()
+    try:
+        report = run_promotion(
+            services.factory,
+            _platform(services, caller.account_id),
+            caller.account_id,
+            now=services.clock.now(),
+            campaign_external_id=body.campaign_id,
+            actor=f"api:{caller.account_name}",
+            dry_run=body.dry_run,
+        )
+    except PromotionError as error:
+        raise _raise(error) from error
+    return report.as_dict()
+
+
+@router.get("/auto-promote/history")
+def promotion_history(
+    caller: CallerDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    since: AwareDatetime | None = None,
+) -> dict[str, Any]:
+    return {"actions": history(session, caller.account_id, limit=limit, since=since)}
+
+
+@router.post("/auto-promote/{action_id}/rollback")
+def rollback_action(
+    action_id: int, request: Request, caller: CallerDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Restore the budget the action replaced, through the platform, as an audited change."""
+    return _act(rollback, action_id, request, caller.account_id, caller.account_name, services)
+
+
+@router.post("/auto-promote/{action_id}/approve")
+def approve_action(
+    action_id: int, request: Request, caller: CallerDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Apply a change that waits for approval, if the guardrails still allow it."""
+    return _act(approve, action_id, request, caller.account_id, caller.account_name, services)
+
+
+def _act(
+    what: Callable[..., dict[str, Any]],
+    action_id: int,
+    request: Request,
+    account_id: int,
+    account_name: str,
+    services: Services,
+) -> dict[str, Any]:
+    try:
+        return what(
+            services.factory,
+            _platform(services, account_id),
+            account_id,
+            action_id,
+            now=services.clock.now(),
+            actor=f"api:{account_name}",
+        )
+    except PromotionError as error:
+        raise _raise(error) from error
+
+
+Minor = Annotated[int, Field(ge=0, strict=True)]
+
+
+class GuardrailsIn(BaseModel):
+    """The account's promoter settings; a PUT replaces them all (absent fields take defaults).
+    Money in minor units per day; null means no limit."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_impressions: Minor = _T.min_impressions
+    confidence: float = Field(_T.confidence, ge=0.5, lt=1.0)
+    min_lift: float = Field(_T.min_lift, ge=0.0, le=100.0)
+    correction: Correction = _T.correction
+    mixing_sd: float | None = Field(None, gt=0, le=5)
+    loser_min_drop: float = Field(_T.loser_min_drop, ge=0, le=1)
+    srm_alpha: float = Field(_T.srm_alpha, gt=0, lt=0.5)
+    srm_tolerance: float = Field(_T.srm_tolerance, gt=0, le=1)
+    multiplier: float = Field(_G.multiplier, gt=1.0, le=10.0)
+    max_variant_budget_minor: Minor | None = None
+    max_account_budget_minor: Minor | None = None
+    cooldown_hours: float = Field(_G.cooldown_hours, ge=0, le=8760)
+    max_changes_per_cycle: Minor = _G.max_changes_per_cycle
+    ramp_max_step: float | None = Field(None, gt=0, le=10)
+    ramp_min_hours: float = Field(_G.ramp_min_hours, ge=0, le=8760)
+    dry_run: bool = _G.dry_run
+    approval_threshold_minor: Minor | None = None
+    approval_ttl_hours: float = Field(_G.approval_ttl_hours, gt=0, le=720)
+    kill_switch: bool = _G.kill_switch
+    history_hours: int = Field(24 * 28, ge=1, le=8760, strict=True)
+
+
+def _settings_out(settings: PromoterSettings) -> dict[str, Any]:
+    out = settings.to_dict()
+    out["correction"] = settings.test.correction.value
+    return out
+
+
+@router.get("/accounts/me/guardrails")
+def get_guardrails(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    return _settings_out(load_settings(session, caller.account_id))
+
+
+@router.put("/accounts/me/guardrails")
+def put_guardrails(
+    body: GuardrailsIn, caller: CallerDep, services: ServicesDep, session: SessionDep
+) -> dict[str, Any]:
+    try:
+        settings = PromoterSettings.from_dict(body.model_dump())
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+    store_settings(
+        session,
+        caller.account_id,
+        settings,
+        now=services.clock.now(),
+        actor=f"api:{caller.account_name}",
+    )
+    return _settings_out(settings)

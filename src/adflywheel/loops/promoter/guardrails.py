@@ -1,0 +1,263 @@
+"""From winners to budget changes, through the account's guardrails: a pure function of
+(winners, current budgets, guardrails, recent actions, now) that says what to change and what to
+hold back, and why. The service carries the plan out and re-checks the ceilings as it writes.
+
+The order of the rules, per winner, strongest evidence first: kill switch → already acted this
+cycle hour (idempotence) → a ramp in progress, a change awaiting approval, or the cooldown →
+the cap on changes per cycle → the target (current x multiplier, or one ramp step toward it) →
+the per-variant and per-account ceilings (the change is cut to fit, or held if nothing fits) →
+dry-run, or approval when the increase is above the threshold.
+
+Meta publishes no safe size for a budget change (each one is a "significant edit" that can send
+the ad set back to learning); the "at most +20% per change, 48-72 h apart" rule is a
+practitioner heuristic, offered here as the optional ramp rather than imposed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    APPLY = "apply"
+    DRY_RUN = "dry_run"
+    PENDING_APPROVAL = "pending_approval"
+
+
+class Hold(StrEnum):
+    BUDGET_UNKNOWN = "budget_unknown"
+    ZERO_BUDGET = "zero_budget"
+    KILL_SWITCH = "kill_switch"
+    ALREADY_ACTED = "already_acted_this_hour"
+    AWAITING_APPROVAL = "awaiting_approval"
+    RAMP_WAIT = "ramp_wait"
+    COOLDOWN = "cooldown"
+    MAX_CHANGES = "max_changes_per_cycle"
+    VARIANT_CEILING = "variant_ceiling"
+    ACCOUNT_CEILING = "account_ceiling"
+
+
+# Modes of past promoter records that count for cooldowns and ramps in live operation.
+LIVE_MODES = frozenset(
+    {"applied", "pending", "pending_approval", "rolled_back", "expired", "rejected"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Guardrails:
+    """Per account. Money in minor units per day; ``None`` means no limit / off."""
+
+    multiplier: float = 2.0
+    max_variant_budget_minor: int | None = None
+    max_account_budget_minor: int | None = None
+    cooldown_hours: float = 72.0
+    max_changes_per_cycle: int = 3
+    ramp_max_step: float | None = None  # e.g. 0.2: at most +20% per change
+    ramp_min_hours: float = 48.0
+    dry_run: bool = False
+    approval_threshold_minor: int | None = None  # increases above this wait for approval
+    approval_ttl_hours: float = 24.0
+    kill_switch: bool = False
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.multiplier) and 1.0 < self.multiplier <= 10.0):
+            raise ValueError("multiplier must be in (1, 10]")
+        for name in (
+            "max_variant_budget_minor",
+            "max_account_budget_minor",
+            "approval_threshold_minor",
+        ):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise ValueError(f"{name} must be a non-negative integer of minor units")
+        if not isinstance(self.max_changes_per_cycle, int) or self.max_changes_per_cycle < 0:
+            raise ValueError("max_changes_per_cycle must be a non-negative integer")
+        for name in ("cooldown_hours", "ramp_min_hours"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 <= value <= 24 * 365):
+                raise ValueError(f"{name} must be between 0 and 8760 hours")
+        if not (math.isfinite(self.approval_ttl_hours) and 0 < self.approval_ttl_hours <= 24 * 30):
+            raise ValueError("approval_ttl_hours must be in (0, 720]")
+        if self.ramp_max_step is not None and not (
+            math.isfinite(self.ramp_max_step) and 0 < self.ramp_max_step <= 10
+        ):
+            raise ValueError("ramp_max_step must be in (0, 10]")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A winner: which ad set carries it, its current daily budget, and its evidence."""
+
+    variant_id: str
+    ad_set_id: str
+    current_budget_minor: int | None
+    adjusted_p_value: float
+    lift: float
+
+
+@dataclass(frozen=True, slots=True)
+class PastAction:
+    """A promoter record from the audit log (``kind`` is "promote" or "rollback")."""
+
+    ad_set_id: str
+    at: datetime
+    cycle_hour: datetime | None
+    old_budget_minor: int | None
+    new_budget_minor: int
+    target_minor: int | None
+    mode: str
+    kind: str = "promote"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAction:
+    variant_id: str
+    ad_set_id: str
+    old_budget_minor: int
+    new_budget_minor: int
+    target_minor: int  # where a ramp is heading (= new_budget_minor without a ramp)
+    mode: Mode
+    rule: str  # "promote" or "ramp_step"
+    guardrails: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBack:
+    variant_id: str
+    ad_set_id: str
+    reason: Hold
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    actions: tuple[PlannedAction, ...]
+    held_back: tuple[HeldBack, ...]
+
+
+def _counted(action: PastAction, dry_run: bool) -> bool:
+    return action.mode in LIVE_MODES or (dry_run and action.mode == "dry_run")
+
+
+def plan_promotions(
+    candidates: Sequence[Candidate],
+    *,
+    account_budget_minor: int,
+    guardrails: Guardrails,
+    history: Sequence[PastAction],
+    now: datetime,
+    cycle_hour: datetime,
+) -> Plan:
+    """Plan this cycle's promotions. ``account_budget_minor`` is the sum of every ad set's
+    current daily budget in the account; ``history`` holds recent promoter records."""
+    g = guardrails
+    actions: list[PlannedAction] = []
+    held: list[HeldBack] = []
+    total = account_budget_minor
+    ranked = sorted(candidates, key=lambda c: (c.adjusted_p_value, -c.lift, c.variant_id))
+    planned: set[str] = set()
+    for c in ranked:
+
+        def hold(reason: Hold, detail: str, c: Candidate = c) -> None:
+            held.append(HeldBack(c.variant_id, c.ad_set_id, reason, detail))
+
+        current = c.current_budget_minor
+        mine = sorted(
+            (a for a in history if a.ad_set_id == c.ad_set_id and _counted(a, g.dry_run)),
+            key=lambda a: a.at,
+        )
+        promotions = [a for a in mine if a.kind == "promote"]
+        if current is None:
+            hold(Hold.BUDGET_UNKNOWN, "the ad set's daily budget is unknown")
+            continue
+        if current <= 0:
+            hold(Hold.ZERO_BUDGET, "a zero budget cannot be multiplied")
+            continue
+        if g.kill_switch:
+            hold(Hold.KILL_SWITCH, "the account's kill switch stops automatic budget changes")
+            continue
+        same_kind = [a for a in promotions if (a.mode == "dry_run") == g.dry_run]
+        if c.ad_set_id in planned or any(a.cycle_hour == cycle_hour for a in same_kind):
+            hold(Hold.ALREADY_ACTED, f"already acted on in cycle hour {cycle_hour.isoformat()}")
+            continue
+        last = promotions[-1] if promotions else None
+        if last is not None and last.mode == "pending_approval":
+            hold(Hold.AWAITING_APPROVAL, "an earlier change awaits approval")
+            continue
+        ramping = (
+            g.ramp_max_step is not None
+            and last is not None
+            and last.mode in ("applied", "dry_run")
+            and last.target_minor is not None
+            and last.target_minor > current
+        )
+        if ramping:
+            assert last is not None and last.target_minor is not None
+            wait = last.at + timedelta(hours=g.ramp_min_hours)
+            if now < wait:
+                hold(Hold.RAMP_WAIT, f"next ramp step not before {wait.isoformat()}")
+                continue
+            target, rule = last.target_minor, "ramp_step"
+        else:
+            touched = [a.at for a in mine]
+            if touched:
+                ready = max(touched) + timedelta(hours=g.cooldown_hours)
+                if now < ready:
+                    hold(Hold.COOLDOWN, f"cooling down until {ready.isoformat()}")
+                    continue
+            target, rule = max(math.floor(current * g.multiplier), current + 1), "promote"
+        if len(actions) >= g.max_changes_per_cycle:
+            hold(Hold.MAX_CHANGES, f"at most {g.max_changes_per_cycle} changes per cycle")
+            continue
+        applied = [f"multiplier x{g.multiplier:g}" if rule == "promote" else "ramp continues"]
+        new = target
+        if g.ramp_max_step is not None:
+            step = max(math.floor(current * (1.0 + g.ramp_max_step)), current + 1)
+            if step < new:
+                new = step
+                applied.append(f"ramp: at most +{g.ramp_max_step:.0%} per change")
+        if g.max_variant_budget_minor is not None and new > g.max_variant_budget_minor:
+            new = g.max_variant_budget_minor
+            applied.append(f"capped at the variant ceiling {g.max_variant_budget_minor}")
+            if new <= current:
+                hold(Hold.VARIANT_CEILING, "the variant is at its daily ceiling")
+                continue
+        if g.max_account_budget_minor is not None:
+            room = g.max_account_budget_minor - total
+            if new - current > room:
+                new = current + room
+                applied.append(f"capped at the account ceiling {g.max_account_budget_minor}")
+                if new <= current:
+                    hold(Hold.ACCOUNT_CEILING, "the account is at its daily ceiling")
+                    continue
+        if g.dry_run:
+            mode = Mode.DRY_RUN
+            applied.append("dry run: recorded, not applied")
+        elif g.approval_threshold_minor is not None and new - current > g.approval_threshold_minor:
+            mode = Mode.PENDING_APPROVAL
+            applied.append(f"increase above {g.approval_threshold_minor}: awaits approval")
+        else:
+            mode = Mode.APPLY
+        if g.max_variant_budget_minor is not None:
+            target = min(target, g.max_variant_budget_minor)
+        total += new - current
+        planned.add(c.ad_set_id)
+        actions.append(
+            PlannedAction(
+                c.variant_id,
+                c.ad_set_id,
+                current,
+                new,
+                max(target, new),
+                mode,
+                rule,
+                tuple(applied),
+            )
+        )
+    return Plan(tuple(actions), tuple(held))
