@@ -19,6 +19,7 @@ MODULES = (
     "bench_bandit",
     "bench_policies",
     "bench_promoter",
+    "bench_dna",
 )
 
 

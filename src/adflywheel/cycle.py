@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.budgets import BudgetPolicy, CampaignState, apply_budgets, load_campaign_state
 from adflywheel.clock import Clock, floor_hour
+from adflywheel.dna_service import ensure_dna
 from adflywheel.locks import redis_account_lock
 from adflywheel.platforms.base import AdPlatform
 from adflywheel.promotion import run_promotion
@@ -95,6 +96,7 @@ def _run_cycle(account_id: int, deps: CycleDeps, options: CycleOptions) -> Cycle
     steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("sync_catalog", lambda: _sync_catalog(account_id, deps)),
         ("fetch_actuals", lambda: _fetch_actuals(account_id, deps, hour, options)),
+        ("creative_dna", lambda: _creative_dna(account_id, deps)),
     ]
     if deps.policy is not None:
         policy = deps.policy
@@ -261,3 +263,10 @@ def _promote(account_id: int, deps: CycleDeps, options: CycleOptions) -> dict[st
         dry_run=options.dry_run,
     )
     return report.summary()
+
+
+def _creative_dna(account_id: int, deps: CycleDeps) -> dict[str, Any]:
+    """Loop 4: DNA for new creatives (from their features and text; videos arrive by upload)."""
+    with transaction(deps.factory) as session:
+        added = ensure_dna(session, account_id, deps.clock.now())
+    return {"extracted": added}

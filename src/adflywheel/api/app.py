@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from adflywheel import __version__
 from adflywheel.api.deps import Services
 from adflywheel.api.limits import BodySizeLimit
-from adflywheel.api.routers import actuals, budget, catalog, health, promoter
+from adflywheel.api.routers import actuals, budget, catalog, dna, health, promoter
 from adflywheel.clock import Clock, SystemClock
 from adflywheel.platforms.resolver import PlatformResolver, no_platform
 from adflywheel.settings import Settings
@@ -43,4 +43,5 @@ def create_app(
     app.include_router(actuals.router)
     app.include_router(budget.router)
     app.include_router(promoter.router)
+    app.include_router(dna.router)
     return app

@@ -4,6 +4,6 @@ Every module that declares tables is imported here so that ``Base.metadata`` (mi
 models-versus-migrations test) always sees the whole schema.
 """
 
-from adflywheel.store import guardrails, models
+from adflywheel.store import dna, guardrails, models
 
-__all__ = ["guardrails", "models"]
+__all__ = ["dna", "guardrails", "models"]

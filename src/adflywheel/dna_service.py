@@ -1,0 +1,357 @@
+"""The Creative DNA shell: decode uploaded bytes with PyAV, run the pure cores, store results.
+
+Uploads never touch the file system: PyAV reads from memory. The content is sniffed before it
+is decoded, decoding is bounded (duration, resolution, frames), and any failure becomes an
+``UnreadableVideoError`` with a message a caller can act on. Nothing is stored unless
+extraction succeeded.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adflywheel.loops.dna import audio as audio_core
+from adflywheel.loops.dna import patterns, win
+from adflywheel.loops.dna import video as video_core
+from adflywheel.loops.dna.fingerprint import (
+    DNA_VERSION,
+    Dna,
+    build_dna,
+    dna_from_document,
+    dna_from_features,
+)
+from adflywheel.loops.dna.video import FrameSample
+from adflywheel.store.dna import CreativeDnaRow
+from adflywheel.store.models import Variant
+from adflywheel.store.queries import variant_totals
+
+AUDIO_RATE = 22_050
+MAX_DURATION_S = 180.0
+MAX_PIXELS = 4096 * 4096
+DETECT_SIDE = 144
+
+
+class UnreadableVideoError(ValueError):
+    """The bytes are not a video this service can decode; the message says why."""
+
+
+class UnsupportedMediaError(UnreadableVideoError):
+    """The bytes are not in any video container this service reads (not even a broken one)."""
+
+
+# Container signatures: ISO BMFF (MP4/MOV/M4V: 'ftyp' at offset 4), Matroska/WebM (EBML), AVI.
+def sniff(data: bytes) -> str:
+    """The container family from the first bytes, or raise: an upload is never trusted by its
+    name or declared type."""
+    if len(data) < 12:
+        raise UnsupportedMediaError("the file is too short to be a video")
+    if data[4:8] == b"ftyp":
+        return "mp4"
+    if data[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"
+    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
+        return "avi"
+    raise UnsupportedMediaError(
+        "the file is not a supported video container (MP4/MOV, WebM/MKV or AVI)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    sample: FrameSample
+    audio: NDArray[np.float32] | None
+    audio_rate: int
+    container: str
+
+
+def decode(
+    data: bytes,
+    *,
+    sample_fps: float = 6.0,
+    analysis_width: int = 320,
+    threads: int = 1,
+    max_duration_s: float = MAX_DURATION_S,
+    skip_nonref: bool = True,
+) -> Decoded:
+    """Decode the frames other frames depend on (with ``skip_nonref``, non-reference frames are
+    not decoded at all) and convert only ``sample_fps`` frames a second, scaled to
+    ``analysis_width``; audio is resampled to mono float at 22.05 kHz."""
+    kind = sniff(data)
+    try:
+        with av.open(io.BytesIO(data), mode="r", format=None) as container:
+            if not container.streams.video:
+                raise UnreadableVideoError("the file has no video stream")
+            vstream = container.streams.video[0]
+            vstream.thread_type = "AUTO" if threads != 1 else "SLICE"
+            vstream.codec_context.thread_count = threads
+            if skip_nonref:  # frames no other frame needs: skipping them cannot corrupt others
+                vstream.codec_context.skip_frame = "NONREF"
+            width, height = vstream.codec_context.width, vstream.codec_context.height
+            if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
+                raise UnreadableVideoError(f"unsupported frame size {width}x{height}")
+            astream = container.streams.audio[0] if container.streams.audio else None
+            out_w = min(analysis_width, width) // 2 * 2
+            out_h = max(2, round(height * out_w / width) // 2 * 2)
+            frames: list[NDArray[np.uint8]] = []
+            times: list[float] = []
+            chunks: list[NDArray[np.float32]] = []
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+            next_t, last_t = 0.0, 0.0
+            streams = [s for s in (vstream, astream) if s is not None]
+            for packet in container.demux(*streams):
+                if packet.stream is vstream:
+                    for frame in packet.decode():
+                        if not isinstance(frame, av.VideoFrame):
+                            continue
+                        t = float(frame.time) if frame.time is not None else last_t
+                        last_t = max(last_t, t)
+                        if t > max_duration_s:
+                            raise UnreadableVideoError(
+                                f"the video is longer than {max_duration_s:.0f} s"
+                            )
+                        if t + 1e-6 >= next_t:
+                            img = frame.reformat(width=out_w, height=out_h, format="bgr24")
+                            frames.append(np.asarray(img.to_ndarray(), np.uint8))
+                            times.append(t)
+                            next_t = (np.floor(t * sample_fps + 1e-6) + 1) / sample_fps
+                elif astream is not None:
+                    for aframe in packet.decode():
+                        for res in resampler.resample(aframe):  # type: ignore[arg-type]
+                            chunks.append(res.to_ndarray().reshape(-1).astype(np.float32))
+            if astream is not None:
+                for res in resampler.resample(None):
+                    chunks.append(res.to_ndarray().reshape(-1).astype(np.float32))
+            duration = _duration(container, vstream, last_t, sample_fps)
+    except UnreadableVideoError:
+        raise
+    except (av.error.FFmpegError, ValueError, IndexError) as error:
+        raise UnreadableVideoError(f"the video could not be decoded: {error}") from error
+    if not frames:
+        raise UnreadableVideoError("no video frame could be decoded")
+    sample = FrameSample(frames, np.asarray(times), width, height, duration)
+    sound = np.concatenate(chunks) if chunks else (np.zeros(0, np.float32) if astream else None)
+    return Decoded(sample, sound, AUDIO_RATE, kind)
+
+
+def _duration(container: Any, stream: Any, last_t: float, fps: float) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return float(container.duration) / 1_000_000.0
+    return last_t + 1.0 / fps
+
+
+class HaarFaces:
+    """OpenCV's bundled frontal-face Haar cascade (opencv-python-headless < 5 ships the XML)."""
+
+    def __init__(self) -> None:
+        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
+        self._cascade = cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise RuntimeError(f"the face cascade could not be loaded from {path}")
+
+    def __call__(self, gray: NDArray[np.uint8]) -> list[tuple[int, int, int, int]]:
+        """Faces at least 15% of the frame's short side, found on a copy whose short side is
+        ``DETECT_SIDE`` pixels (cost grows with area; ad faces that matter are large)."""
+        h, w = gray.shape[:2]
+        scale = min(1.0, DETECT_SIDE / min(h, w))
+        small = gray if scale == 1.0 else cv2.resize(gray, (round(w * scale), round(h * scale)))
+        side = max(20, int(min(small.shape[:2]) * 0.15))
+        found = self._cascade.detectMultiScale(
+            small, scaleFactor=1.15, minNeighbors=5, minSize=(side, side)
+        )
+        return [
+            (int(x / scale), int(y / scale), int(fw / scale), int(fh / scale))
+            for x, y, fw, fh in found
+        ]
+
+
+@lru_cache(maxsize=1)
+def face_detector() -> HaarFaces:
+    return HaarFaces()
+
+
+def extract_from_video(
+    data: bytes, text: str = "", *, sample_fps: float = 6.0, skip_nonref: bool = True
+) -> Dna:
+    """The full DNA of a video file (bytes) and its ad text."""
+    decoded = decode(data, sample_fps=sample_fps, skip_nonref=skip_nonref)
+    visual = video_core.analyse(decoded.sample, face_detector())
+    sound = audio_core.analyse(decoded.audio, decoded.audio_rate)
+    return build_dna(visual.visual, visual.hook, sound, text)
+
+
+def extract_from_features(features: Mapping[str, Any], text: str = "") -> Dna:
+    return dna_from_features(features, text)
+
+
+def store_dna(
+    session: Session, account_id: int, variant: Variant, dna: Dna, source: str, now: datetime
+) -> CreativeDnaRow:
+    """Insert or replace the variant's DNA for this DNA version."""
+    row = session.scalar(
+        select(CreativeDnaRow).where(
+            CreativeDnaRow.variant_id == variant.id,
+            CreativeDnaRow.dna_version == dna.dna_version,
+        )
+    )
+    if row is None:
+        row = CreativeDnaRow(account_id=account_id, variant_id=variant.id)
+        session.add(row)
+    row.dna_version = dna.dna_version
+    row.source = source
+    row.genes = dna.genes
+    row.document = dna.as_dict()
+    row.vector = list(dna.vector)
+    row.extracted_at = now
+    session.flush()
+    return row
+
+
+# -- history, scores and patterns ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AdHistory:
+    variant_id: int
+    ad_id: str
+    dna: Dna
+    impressions: int
+    clicks: int
+    link_clicks: int
+    conversions: int
+
+
+def variant_dna(session: Session, variant: Variant) -> Dna:
+    """The variant's stored DNA of the current version, else DNA from the features and text it
+    came with (a features dict, possibly empty: then the hook type from the text alone)."""
+    row = session.scalar(
+        select(CreativeDnaRow).where(
+            CreativeDnaRow.variant_id == variant.id, CreativeDnaRow.dna_version == DNA_VERSION
+        )
+    )
+    if row is not None:
+        return dna_from_document(row.document)
+    try:
+        return dna_from_features(dict(variant.observed_features or {}), variant.primary_text)
+    except ValueError:
+        return dna_from_features({}, variant.primary_text)
+
+
+def account_history(session: Session, account_id: int) -> list[AdHistory]:
+    """Every ad of the account with its DNA and its totals so far."""
+    totals = {t.variant_id: t for t in variant_totals(session, account_id)}
+    variants = session.scalars(select(Variant).where(Variant.account_id == account_id))
+    out = []
+    for variant in variants:
+        t = totals.get(variant.id)
+        if t is None:
+            continue
+        out.append(
+            AdHistory(
+                variant.id,
+                variant.external_id,
+                variant_dna(session, variant),
+                t.impressions,
+                t.clicks,
+                t.link_clicks,
+                t.conversions,
+            )
+        )
+    return out
+
+
+def score(
+    session: Session, account_id: int, dna: Dna, *, winner_ctr: float | None = None
+) -> dict[str, Any]:
+    """Win probability from the account's history, with per-gene contributions (logit) and the
+    matching account patterns; null with the reason when there is no usable history."""
+    history = account_history(session, account_id)
+    examples = [win.Example(h.dna.vector, h.impressions, h.clicks) for h in history]
+    model = win.fit_hierarchy(examples, fixed_ctr=winner_ctr)
+    if model is None:
+        usable = len(win.credible(examples, 500))
+        return {
+            "win_probability": None,
+            "win_reason": f"no history: {usable} ads with at least 500 impressions; 4 needed",
+            "win_model": None,
+            "contributions": [],
+            "gene_lifts": [],
+        }
+    found = patterns.gene_patterns(
+        [patterns.AdOutcome(h.dna.genes, h.impressions, h.clicks) for h in history]
+    )
+    return {
+        "win_probability": round(model.predict(dna.vector), 4),
+        "win_reason": (
+            f"logistic model on {model.n_ads} ads of this account, {model.n_winners} winners "
+            f"({model.threshold_rule}); coefficients shrunk toward: {model.prior}"
+        ),
+        "win_model": {
+            "threshold_ctr": model.threshold_ctr,
+            "threshold_rule": model.threshold_rule,
+            "n_ads": model.n_ads,
+            "n_winners": model.n_winners,
+            "baseline_probability": round(model.baseline(), 4),
+            "prior": model.prior,
+        },
+        "contributions": model.contributions(dna.vector),
+        "gene_lifts": patterns.contributions(found, dna.genes),
+    }
+
+
+def account_patterns(session: Session, account_id: int, *, limit: int = 25) -> dict[str, Any]:
+    """Why the account's ads win: CTR effects, and CVR effects when there are conversions."""
+    history = account_history(session, account_id)
+    outcomes = [
+        patterns.AdOutcome(h.dna.genes, h.impressions, h.clicks, h.link_clicks, h.conversions)
+        for h in history
+    ]
+    result: dict[str, Any] = {"dna_version": DNA_VERSION, "n_ads": len(history)}
+    for metric in ("ctr", "cvr"):
+        found = patterns.gene_patterns(outcomes, metric)
+        if metric == "cvr" and found.events == 0:
+            result["cvr"] = None
+            continue
+        result[metric] = {
+            "baseline": round(found.baseline, 6),
+            "n_ads": found.n_ads,
+            "exposure": found.exposure,
+            "events": found.events,
+            "between_ad_sd": round(found.between_ad_sd, 4),
+            "tau": {k: round(v, 4) for k, v in found.tau.items()},
+            "effects": [e.as_dict() for e in found.effects[:limit]],
+        }
+    return result
+
+
+def ensure_dna(session: Session, account_id: int, now: datetime) -> int:
+    """The cycle step "DNA for new creatives": store DNA of the current version for every ad of
+    the account that has none, from the features and text the platform gave it (videos are
+    extracted when uploaded to ``POST /api/ml/variants/{id}/dna``). Returns how many were added."""
+    have = set(
+        session.scalars(
+            select(CreativeDnaRow.variant_id).where(
+                CreativeDnaRow.account_id == account_id, CreativeDnaRow.dna_version == DNA_VERSION
+            )
+        )
+    )
+    added = 0
+    for variant in session.scalars(select(Variant).where(Variant.account_id == account_id)):
+        if variant.id in have:
+            continue
+        store_dna(session, account_id, variant, variant_dna(session, variant), "features", now)
+        added += 1
+    return added

@@ -1,0 +1,153 @@
+"""Why ads win (per-gene lifts with intervals and shrinkage) and the win-probability model."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from adflywheel.loops.dna.fingerprint import vectorise
+from adflywheel.loops.dna.patterns import AdOutcome, contributions, gene_patterns
+from adflywheel.loops.dna.win import Example, fit, fit_hierarchy, winner_threshold
+
+HOOKS = ("question", "statistic", "curiosity_gap", "offer_urgency")
+TRUE = {"question": 0.25, "statistic": 0.0, "curiosity_gap": 0.0, "offer_urgency": -0.25}
+
+
+def market(seed: int, n: int = 240, impressions: int = 4000) -> list[AdOutcome]:
+    """Ads whose log CTR is 0.25 higher for question hooks, 0.25 lower for offers, +0.15 per
+    unit of brightness above 0.5 (per 0.1), with ad-level noise far above binomial noise."""
+    rng = np.random.default_rng(seed)
+    ads = []
+    for i in range(n):
+        hook = HOOKS[i % len(HOOKS)]
+        brightness = float(rng.uniform(0.2, 0.8))
+        early_face = bool(rng.random() < 0.5)
+        log_ctr = math.log(0.012) + TRUE[hook] + 1.5 * (brightness - 0.5)
+        log_ctr += rng.normal(0.0, 0.15)
+        clicks = int(rng.binomial(impressions, math.exp(log_ctr)))
+        genes: dict[str, Any] = {
+            "hook_type": hook,
+            "brightness": brightness,
+            "early_face": early_face,
+            "aspect_ratio": "9:16",
+        }
+        ads.append(AdOutcome(genes, impressions, clicks, int(clicks * 0.6), int(clicks * 0.03)))
+    return ads
+
+
+def test_effects_have_the_right_sign_and_order_by_evidence() -> None:
+    found = gene_patterns(market(1))
+    top = [(e.gene, e.level) for e in found.effects[:4]]
+    assert ("hook_type", "question") in top and ("hook_type", "offer_urgency") in top
+    by = {(e.gene, e.level): e for e in found.effects}
+    assert by["hook_type", "question"].lift > 0.1
+    assert by["hook_type", "offer_urgency"].lift < -0.1
+    assert by["brightness", "high"].lift > 0.05
+    assert ("brightness", "low") not in by  # the mirror of "high" would say nothing new
+    face = by["early_face", "yes"]  # no true effect: its interval covers zero
+    assert face.lift_low < 0 < face.lift_high
+    evidence = [e.evidence for e in found.effects]
+    assert evidence == sorted(evidence, reverse=True)
+    assert found.baseline == pytest.approx(0.012, rel=0.2)
+    assert ("aspect_ratio", "9:16") not in by  # a level every ad shares says nothing
+
+
+def test_intervals_count_ads_not_impressions() -> None:
+    """Ten times the impressions per ad barely narrows an interval driven by ad-to-ad spread."""
+    few = {(e.gene, e.level): e for e in gene_patterns(market(2, impressions=4_000)).effects}
+    many = {(e.gene, e.level): e for e in gene_patterns(market(2, impressions=40_000)).effects}
+    key = ("hook_type", "question")
+    assert many[key].se_log > 0.5 * few[key].se_log
+    assert few[key].n_ads == 60 and few[key].impressions == 60 * 4_000
+
+
+def test_small_groups_are_shrunk_toward_no_effect() -> None:
+    ads = market(3)
+    lucky = AdOutcome({"hook_type": "before_after"}, 4000, 120)  # one ad, 2.5x the baseline
+    found = gene_patterns([*ads, lucky])
+    effect = next(e for e in found.effects if e.level == "before_after")
+    assert effect.n_ads == 1
+    assert effect.shrink < 0.8
+    assert 0 < effect.lift < effect.raw_lift
+    assert effect.lift_high < effect.raw_high
+
+
+def test_a_gene_is_not_credited_with_what_a_correlated_gene_did() -> None:
+    """Faces come with testimonials; only the hook matters. The marginal (raw) face lift is
+    large, the adjusted one is not."""
+    rng = np.random.default_rng(9)
+    ads = []
+    for i in range(300):
+        testimonial = i % 2 == 0
+        face = bool(rng.random() < (0.9 if testimonial else 0.1))
+        log_ctr = math.log(0.01) + (0.3 if testimonial else 0.0) + rng.normal(0.0, 0.1)
+        genes = {"hook_type": "testimonial_ugc" if testimonial else "question", "early_face": face}
+        ads.append(AdOutcome(genes, 5000, int(rng.binomial(5000, math.exp(log_ctr)))))
+    by = {(e.gene, e.level): e for e in gene_patterns(ads).effects}
+    face = by["early_face", "yes"]
+    assert face.raw_lift > 0.08
+    assert face.lift_low < 0.05 and abs(face.lift) < 0.05
+    assert by["hook_type", "testimonial_ugc"].lift > 0.1
+
+
+def test_cvr_patterns_and_empty_history() -> None:
+    cvr = gene_patterns(market(4), metric="cvr")
+    assert cvr.metric == "cvr" and cvr.events > 0
+    empty = gene_patterns([])
+    assert empty.effects == () and empty.baseline == 0.0
+    with pytest.raises(ValueError):
+        gene_patterns([], metric="cpm")
+
+
+def test_per_creative_contributions() -> None:
+    found = gene_patterns(market(5))
+    parts = contributions(found, {"hook_type": "question", "brightness": 0.75})
+    assert parts[0]["gene"] in ("hook_type", "brightness")
+    assert {p["gene"] for p in parts} == {"hook_type", "brightness"}
+    assert all(p["lift"] > 0 for p in parts)
+    low = contributions(found, {"hook_type": "offer_urgency", "brightness": 0.25})
+    assert all(p["lift"] < 0 for p in low)
+
+
+def examples(ads: list[AdOutcome]) -> list[Example]:
+    return [Example(vectorise(a.genes), a.impressions, a.clicks) for a in ads]
+
+
+def test_win_probability_depends_on_the_dna_and_explains_itself() -> None:
+    model = fit_hierarchy(examples(market(6)))
+    assert model is not None
+    assert model.threshold_rule.startswith("account upper quartile")  # nobody reaches 3%
+    good = vectorise({"hook_type": "question", "brightness": 0.8, "aspect_ratio": "9:16"})
+    bad = vectorise({"hook_type": "offer_urgency", "brightness": 0.2, "aspect_ratio": "9:16"})
+    assert model.predict(good) > 0.5 > model.predict(bad)
+    top = model.contributions(good)[0]
+    assert top["gene"] in ("hook_type", "brightness") and float(top["logit"]) > 0
+
+
+def test_no_history_means_no_probability() -> None:
+    assert fit_hierarchy([]) is None
+    thin = [Example(vectorise({"hook_type": "question"}), 100, 2)] * 10
+    assert fit_hierarchy(thin) is None  # ten ads, none with 500 impressions
+
+
+def test_thin_accounts_lean_on_the_niche_prior() -> None:
+    niche = examples(market(7, n=400))
+    account = examples(market(8, n=6))
+    alone = fit_hierarchy(account)
+    helped = fit_hierarchy(account, niche=niche)
+    assert alone is not None and helped is not None and helped.prior == "niche"
+    good = vectorise({"hook_type": "question", "brightness": 0.8})
+    bad = vectorise({"hook_type": "offer_urgency", "brightness": 0.2})
+    gap_alone = alone.predict(good) - alone.predict(bad)
+    gap_helped = helped.predict(good) - helped.predict(bad)
+    assert gap_helped > gap_alone
+
+
+def test_a_fixed_threshold_is_used_when_winners_reach_it() -> None:
+    ex = [Example(vectorise({}), 1000, c) for c in (40, 35, 31, 5, 4, 3)]
+    assert winner_threshold(ex, None) == (0.03, "ctr >= 0.0300")
+    model = fit(ex, threshold_ctr=0.03)
+    assert model.n_winners == 3
