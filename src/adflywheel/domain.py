@@ -13,6 +13,24 @@ from enum import StrEnum
 
 from adflywheel.clock import ensure_utc, is_hour_aligned
 
+# The hook taxonomy creative analysts use (docs/creative-dna.md): shared by the DNA extractor and
+# the simulated market that plants hooks in its creatives.
+HOOK_TYPES: tuple[str, ...] = (
+    "question",
+    "curiosity_gap",
+    "bold_claim",
+    "statistic",
+    "negative_warning",
+    "problem_solution",
+    "testimonial_ugc",
+    "social_proof",
+    "before_after",
+    "offer_urgency",
+    "how_to_list",
+    "pattern_interrupt",
+    "direct_address",
+)
+
 
 class Status(StrEnum):
     ACTIVE = "ACTIVE"

@@ -117,7 +117,21 @@ class Variant(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class HourlyActualRow(Base):
+class ActualMetrics:
+    """The delivery counts every actuals table carries (money in minor units)."""
+
+    impressions: Mapped[int] = mapped_column(BigInteger)
+    clicks: Mapped[int] = mapped_column(BigInteger)
+    link_clicks: Mapped[int] = mapped_column(BigInteger)
+    spend_minor: Mapped[int] = mapped_column(BigInteger)
+    conversions: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    video_views: Mapped[int] = mapped_column(BigInteger, default=0)
+    source: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HourlyActualRow(ActualMetrics, Base):
     """What one ad did in one UTC hour. One row per (variant, hour): upserts replace."""
 
     __tablename__ = "hourly_actuals"
@@ -128,18 +142,9 @@ class HourlyActualRow(Base):
     )
     hour_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    impressions: Mapped[int] = mapped_column(BigInteger)
-    clicks: Mapped[int] = mapped_column(BigInteger)
-    link_clicks: Mapped[int] = mapped_column(BigInteger)
-    spend_minor: Mapped[int] = mapped_column(BigInteger)
-    conversions: Mapped[int] = mapped_column(BigInteger, default=0)
-    revenue_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    video_views: Mapped[int] = mapped_column(BigInteger, default=0)
-    source: Mapped[str] = mapped_column(String(40))
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class DailyActualRow(Base):
+class DailyActualRow(ActualMetrics, Base):
     """What one ad did on one day of the account's time zone: where off-Meta conversions live."""
 
     __tablename__ = "daily_actuals"
@@ -150,15 +155,6 @@ class DailyActualRow(Base):
     )
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    impressions: Mapped[int] = mapped_column(BigInteger)
-    clicks: Mapped[int] = mapped_column(BigInteger)
-    link_clicks: Mapped[int] = mapped_column(BigInteger)
-    spend_minor: Mapped[int] = mapped_column(BigInteger)
-    conversions: Mapped[int] = mapped_column(BigInteger, default=0)
-    revenue_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    video_views: Mapped[int] = mapped_column(BigInteger, default=0)
-    source: Mapped[str] = mapped_column(String(40))
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ActualRevision(Base):

@@ -1,5 +1,6 @@
 """Loop 4, Creative DNA: what an ad is made of, and which of it makes ads win (pure cores)."""
 
+from adflywheel.domain import HOOK_TYPES
 from adflywheel.loops.dna.fingerprint import (
     DNA_VERSION,
     VECTOR_FIELDS,
@@ -7,7 +8,7 @@ from adflywheel.loops.dna.fingerprint import (
     build_dna,
     dna_from_features,
 )
-from adflywheel.loops.dna.taxonomy import HOOK_TYPES, RULES, classify, classify_text
+from adflywheel.loops.dna.taxonomy import RULES, classify, classify_text
 
 __all__ = [
     "DNA_VERSION",

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from adflywheel.loops.dna.taxonomy import ALL_HOOKS, HOOK_TYPES, OTHER, classify, opening_line
+from adflywheel.domain import HOOK_TYPES
+from adflywheel.loops.dna.taxonomy import ALL_HOOKS, OTHER, classify, opening_line
 
 DNA_VERSION = "dna-1"
 ASPECT_CLASSES: tuple[str, ...] = ("9:16", "4:5", "1:1", "16:9", "other")

@@ -12,21 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-HOOK_TYPES: tuple[str, ...] = (
-    "question",
-    "curiosity_gap",
-    "bold_claim",
-    "statistic",
-    "negative_warning",
-    "problem_solution",
-    "testimonial_ugc",
-    "social_proof",
-    "before_after",
-    "offer_urgency",
-    "how_to_list",
-    "pattern_interrupt",
-    "direct_address",
-)
+from adflywheel.domain import HOOK_TYPES
+
 OTHER = "other"
 ALL_HOOKS: tuple[str, ...] = (*HOOK_TYPES, OTHER)
 

@@ -6,9 +6,10 @@ noisy CPM. The service sees an account only through ``SimulatedPlatform`` (the `
 interface); evaluation code reads the truth through ``SimulatedMarket.evaluation``.
 """
 
+from adflywheel.domain import HOOK_TYPES
 from adflywheel.platforms.simulated.config import NICHES, Collapse, MarketConfig
 from adflywheel.platforms.simulated.effects import GeneEffects
-from adflywheel.platforms.simulated.genes import ASPECTS, HOOK_TYPES, NUMERIC_GENES
+from adflywheel.platforms.simulated.genes import ASPECTS, NUMERIC_GENES
 from adflywheel.platforms.simulated.market import (
     AccountStructure,
     CampaignStructure,

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from adflywheel.domain import HOOK_TYPES
 from adflywheel.platforms.simulated.genes import (
     ASPECTS,
     GENE_COLUMN,
     HOOK_INDEX,
-    HOOK_TYPES,
     NUMERIC_GENES,
     FloatArray,
     Genes,

@@ -12,21 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-HOOK_TYPES: tuple[str, ...] = (
-    "question",
-    "curiosity_gap",
-    "bold_claim",
-    "statistic",
-    "negative_warning",
-    "problem_solution",
-    "testimonial_ugc",
-    "social_proof",
-    "before_after",
-    "offer_urgency",
-    "how_to_list",
-    "pattern_interrupt",
-    "direct_address",
-)
+from adflywheel.domain import HOOK_TYPES
+
 HOOK_INDEX: dict[str, int] = {h: i for i, h in enumerate(HOOK_TYPES)}
 
 ASPECTS: tuple[str, ...] = ("9:16", "1:1", "16:9")

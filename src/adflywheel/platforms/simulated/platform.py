@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from adflywheel.clock import ensure_utc
-from adflywheel.domain import Creative, HourlyActual, Status
+from adflywheel.domain import HOOK_TYPES, Creative, HourlyActual, Status
 from adflywheel.platforms.base import (
     PlatformAccount,
     PlatformAd,
@@ -22,7 +22,7 @@ from adflywheel.platforms.base import (
     PlatformCampaign,
     PlatformError,
 )
-from adflywheel.platforms.simulated.genes import ASPECTS, HOOK_TYPES, NUMERIC_GENES
+from adflywheel.platforms.simulated.genes import ASPECTS, NUMERIC_GENES
 from adflywheel.platforms.simulated.texts import make_creative
 
 if TYPE_CHECKING:
