@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Engine
 
 from adflywheel.settings import Settings, load_settings
 
@@ -44,6 +45,19 @@ def main(
     ctx.obj = load_settings(config)
 
 
+def _checked_engine(ctx: typer.Context) -> Engine:
+    """The configured database, or exit 2 saying why its schema cannot be used."""
+    from adflywheel.store.engine import SchemaError, check_schema, make_engine
+
+    engine = make_engine(_settings(ctx).resolved_database_url)
+    try:
+        check_schema(engine)
+    except SchemaError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+    return engine
+
+
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply the schema migrations to the configured database."""
@@ -74,24 +88,17 @@ def accounts_create(
     """Create an account and print its API key (shown this once only)."""
     from adflywheel.clock import SystemClock
     from adflywheel.store.accounts import AccountExistsError, create_account, issue_key
-    from adflywheel.store.engine import (
-        SchemaError,
-        check_schema,
-        make_engine,
-        make_session_factory,
-        transaction,
-    )
+    from adflywheel.store.engine import make_session_factory, transaction
 
-    engine = make_engine(_settings(ctx).resolved_database_url)
+    engine = _checked_engine(ctx)
     try:
-        check_schema(engine)
         now = SystemClock().now()
         with transaction(make_session_factory(engine)) as session:
             account = create_account(
                 session, name, now, currency=currency, timezone=timezone, category=category
             )
             key = issue_key(session, account, now, admin=admin)
-    except (SchemaError, AccountExistsError, ValueError) as error:
+    except (AccountExistsError, ValueError) as error:
         err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
     err.print(f"account {key.account_name!r} created (id {key.account_id}); its API key:")
@@ -132,18 +139,11 @@ def import_csv(
     from adflywheel.store.accounts import account_by_name, create_account
     from adflywheel.store.actuals import BatchRejectedError, upsert_actuals, upsert_daily
     from adflywheel.store.catalog import sync_catalog
-    from adflywheel.store.engine import (
-        SchemaError,
-        check_schema,
-        make_engine,
-        make_session_factory,
-        transaction,
-    )
+    from adflywheel.store.engine import make_session_factory, transaction
 
-    engine = make_engine(_settings(ctx).resolved_database_url)
+    engine = _checked_engine(ctx)
     now = SystemClock().now()
     try:
-        check_schema(engine)
         platform = CsvPlatform.from_path(path, account_external_id=account, timezone=timezone)
         hourly = platform.fetch_insights(
             datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
@@ -166,7 +166,7 @@ def import_csv(
             )
             result = upsert_actuals(session, row.id, hourly, source="csv", now=now)
             daily_result = upsert_daily(session, row.id, daily, source="csv", now=now)
-    except (SchemaError, CsvImportError, BatchRejectedError, ValueError) as error:
+    except (CsvImportError, BatchRejectedError, ValueError) as error:
         err.print(f"[red]nothing imported:[/red] {error}")
         raise typer.Exit(2) from error
     typer.echo(

@@ -75,6 +75,18 @@ class Creative:
     video_uri: str | None = None
 
 
+# The delivery counts of every actuals row, in storage order (money in minor units).
+ACTUAL_METRICS: tuple[str, ...] = (
+    "impressions",
+    "clicks",
+    "link_clicks",
+    "spend_minor",
+    "conversions",
+    "revenue_minor",
+    "video_views",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class HourlyActual:
     """One ad's delivery in one UTC hour, as the platform reported it."""

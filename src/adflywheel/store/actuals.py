@@ -17,19 +17,11 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from adflywheel.domain import DailyActual, HourlyActual
+from adflywheel.domain import ACTUAL_METRICS, DailyActual, HourlyActual
 from adflywheel.store.catalog import variant_ids_by_external
 from adflywheel.store.models import ActualRevision, DailyActualRow, HourlyActualRow
 
-METRICS = (
-    "impressions",
-    "clicks",
-    "link_clicks",
-    "spend_minor",
-    "conversions",
-    "revenue_minor",
-    "video_views",
-)
+METRICS = ACTUAL_METRICS
 
 
 @dataclass(frozen=True, slots=True)

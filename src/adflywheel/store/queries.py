@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from adflywheel.domain import ACTUAL_METRICS
 from adflywheel.store.models import AdSet, Campaign, HourlyActualRow, Variant
 
 
@@ -45,18 +46,7 @@ def variant_totals(
         window.append(HourlyActualRow.hour_start >= since)
     if until is not None:
         window.append(HourlyActualRow.hour_start < until)
-    sums = [
-        func.coalesce(func.sum(getattr(HourlyActualRow, name)), 0)
-        for name in (
-            "impressions",
-            "clicks",
-            "link_clicks",
-            "spend_minor",
-            "conversions",
-            "revenue_minor",
-            "video_views",
-        )
-    ]
+    sums = [func.coalesce(func.sum(getattr(HourlyActualRow, name)), 0) for name in ACTUAL_METRICS]
     statement = (
         select(
             Variant.id,
