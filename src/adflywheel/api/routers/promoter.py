@@ -122,9 +122,10 @@ class EvaluateIn(BaseModel):
 
 
 @router.post("/auto-promote/evaluate")
-def evaluate(body: EvaluateIn, caller: CallerDep) -> dict[str, Any]:
+def evaluate(body: EvaluateIn) -> dict[str, Any]:
     """Which variants are winners, from counts alone (nothing is stored or changed). Safe to call
-    every hour with cumulative counts: the test is always-valid."""
+    every hour with cumulative counts: the test is always-valid. Like the other stateless
+    calculators (``/budget/allocate``), it reads no account's data and needs no key."""
     try:
         settings = DecisionSettings(
             min_impressions=body.min_impressions,
