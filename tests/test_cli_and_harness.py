@@ -54,6 +54,26 @@ def test_simulate_prints_one_json_object_last_and_is_reproducible() -> None:
     assert report["oracle_clicks_per_dollar"] > report["uniform_clicks_per_dollar"]
 
 
+def test_simulate_thompson_reports_the_same_keys_as_uniform() -> None:
+    result = cli(
+        "simulate",
+        "--days",
+        "1",
+        "--seed",
+        "3",
+        "--accounts",
+        "1",
+        "--policy",
+        "thompson",
+        "--json",
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    uniform = simulate(SimulationSpec(days=1, seed=3, accounts=1, policy="uniform")).summary()
+    assert report["policy"] == "thompson"
+    assert report.keys() == uniform.keys()
+    assert report["cycle_errors"] == []
+
+
 def test_another_seed_gives_another_market() -> None:
     a = simulate(SimulationSpec(days=1, seed=1)).summary()
     b = simulate(SimulationSpec(days=1, seed=2)).summary()
