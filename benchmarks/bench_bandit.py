@@ -19,7 +19,6 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -34,6 +33,7 @@ from adflywheel.loops.bandit import (  # noqa: E402
     allocate_many,
 )
 from adflywheel.loops.bandit.posterior import Layout, pack  # noqa: E402
+from benchmarks._cli import print_figures  # noqa: E402
 
 
 def _seconds(fn: Callable[[], object]) -> float:
@@ -176,12 +176,7 @@ def run(quick: bool = False) -> dict[str, float | int | str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="1,000 campaigns, 10 for MABWiser")
-    figures = run(quick=parser.parse_args().quick)
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
+    print_figures(run, __doc__, quick_help="1,000 campaigns, 10 for MABWiser")
 
 
 if __name__ == "__main__":

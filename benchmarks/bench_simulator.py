@@ -9,13 +9,13 @@ Run: ``python -m benchmarks.bench_simulator [--quick]``.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
+from benchmarks._cli import print_figures
 
 
 def _timed(fn: Callable[[], object], repeats: int) -> list[float]:
@@ -75,12 +75,7 @@ def run(quick: bool = False) -> dict[str, float | int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="100 accounts, fewer repeats")
-    figures = run(quick=parser.parse_args().quick)
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
+    print_figures(run, __doc__, quick_help="100 accounts, fewer repeats")
 
 
 if __name__ == "__main__":

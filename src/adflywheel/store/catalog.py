@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,11 +43,9 @@ def sync_catalog(
         for c in session.scalars(select(Campaign).where(Campaign.account_id == account_id))
     }
     for pc in campaigns:
-        row = existing_campaigns.get(pc.external_id)
-        if row is None:
-            row = Campaign(account_id=account_id, external_id=pc.external_id)
-            session.add(row)
-            existing_campaigns[pc.external_id] = row
+        row = _get_or_add(
+            session, existing_campaigns, Campaign(account_id=account_id, external_id=pc.external_id)
+        )
         row.name = pc.name
         row.status = pc.status.value
         row.objective = pc.objective.value
@@ -63,11 +62,9 @@ def sync_catalog(
             raise UnknownReferenceError(
                 f"ad set {pa.external_id!r} names campaign {pa.campaign_id!r}, which is unknown"
             )
-        ad_set_row = existing_ad_sets.get(pa.external_id)
-        if ad_set_row is None:
-            ad_set_row = AdSet(account_id=account_id, external_id=pa.external_id)
-            session.add(ad_set_row)
-            existing_ad_sets[pa.external_id] = ad_set_row
+        ad_set_row = _get_or_add(
+            session, existing_ad_sets, AdSet(account_id=account_id, external_id=pa.external_id)
+        )
         ad_set_row.campaign_id = campaign.id
         ad_set_row.name = pa.name
         ad_set_row.status = pa.status.value
@@ -90,11 +87,11 @@ def sync_catalog(
                 f"ad {ad.external_id!r} names campaign {ad.campaign_id!r}, "
                 f"which is not the campaign of ad set {ad.ad_set_id!r}"
             )
-        variant = existing_ads.get(ad.external_id)
-        if variant is None:
-            variant = Variant(account_id=account_id, external_id=ad.external_id, created_at=now)
-            session.add(variant)
-            existing_ads[ad.external_id] = variant
+        variant = _get_or_add(
+            session,
+            existing_ads,
+            Variant(account_id=account_id, external_id=ad.external_id, created_at=now),
+        )
         variant.campaign_id = campaign.id
         variant.ad_set_id = ad_set.id
         variant.name = ad.name
@@ -108,6 +105,18 @@ def sync_catalog(
         variant.observed_features = dict(ad.observed_features)
     session.flush()
     return CatalogCounts(len(campaigns), len(ad_sets), len(ads))
+
+
+Row = TypeVar("Row", Campaign, AdSet, Variant)
+
+
+def _get_or_add(session: Session, existing: dict[str, Row], new: Row) -> Row:
+    """The stored row with ``new``'s external id, or ``new`` itself, added to the session."""
+    row = existing.get(new.external_id)
+    if row is None:
+        session.add(new)
+        existing[new.external_id] = row = new
+    return row
 
 
 def variant_ids_by_external(session: Session, account_id: int) -> dict[str, int]:
