@@ -7,7 +7,20 @@ from fastapi import FastAPI
 from adflywheel import __version__
 from adflywheel.api.deps import Services
 from adflywheel.api.limits import BodySizeLimit
-from adflywheel.api.routers import actuals, budget, catalog, dna, health, promoter
+from adflywheel.api.routers import (
+    actuals,
+    budget,
+    catalog,
+    compound,
+    cross_learning,
+    cycle,
+    dna,
+    fetch,
+    health,
+    monitoring,
+    promoter,
+    rag,
+)
 from adflywheel.clock import Clock, SystemClock
 from adflywheel.platforms.resolver import PlatformResolver, no_platform
 from adflywheel.settings import Settings
@@ -44,4 +57,10 @@ def create_app(
     app.include_router(budget.router)
     app.include_router(promoter.router)
     app.include_router(dna.router)
+    app.include_router(rag.router)
+    app.include_router(cross_learning.router)
+    app.include_router(compound.router)
+    app.include_router(monitoring.router)
+    app.include_router(fetch.router)
+    app.include_router(cycle.router)
     return app

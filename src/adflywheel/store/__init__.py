@@ -4,6 +4,26 @@ Every module that declares tables is imported here so that ``Base.metadata`` (mi
 models-versus-migrations test) always sees the whole schema.
 """
 
-from adflywheel.store import dna, guardrails, models
+from adflywheel.store import (
+    crosslearn,
+    dna,
+    fetching,
+    guardrails,
+    memory,
+    models,
+    monitoring,
+    power,
+    registry,
+)
 
-__all__ = ["dna", "guardrails", "models"]
+__all__ = [
+    "crosslearn",
+    "dna",
+    "fetching",
+    "guardrails",
+    "memory",
+    "models",
+    "monitoring",
+    "power",
+    "registry",
+]

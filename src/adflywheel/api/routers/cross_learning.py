@@ -1,0 +1,7 @@
+"""Cross-account learning endpoints (loop 3)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,3 @@
+"""Cross-account learning (loop 3): niches, opt-ins, contributions, patterns, privacy budget."""
+
+from __future__ import annotations
