@@ -17,6 +17,7 @@ from adflywheel.api.routers import (
     dna,
     fetch,
     health,
+    models,
     monitoring,
     promoter,
     rag,
@@ -60,6 +61,7 @@ def create_app(
     app.include_router(rag.router)
     app.include_router(cross_learning.router)
     app.include_router(compound.router)
+    app.include_router(models.router)
     app.include_router(monitoring.router)
     app.include_router(fetch.router)
     app.include_router(cycle.router)

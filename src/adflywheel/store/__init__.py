@@ -7,6 +7,7 @@ models-versus-migrations test) always sees the whole schema.
 from adflywheel.store import (
     crosslearn,
     dna,
+    ensemble,
     fetching,
     guardrails,
     memory,
@@ -19,6 +20,7 @@ from adflywheel.store import (
 __all__ = [
     "crosslearn",
     "dna",
+    "ensemble",
     "fetching",
     "guardrails",
     "memory",
