@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
 
 from adflywheel.budgets import CampaignState, Proposal, largest_remainder
 from adflywheel.clock import ManualClock
-from adflywheel.cycle import CycleBusyError, CycleDeps, CycleOptions, run_cycle
+from adflywheel.cycle import CycleBusyError, CycleDeps, CycleInputError, CycleOptions, run_cycle
 from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
 from adflywheel.policies import UniformPolicy
+from adflywheel.settings import Settings
 from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.models import AdSet, BudgetChange, CycleRun, HourlyActualRow
@@ -59,8 +60,12 @@ def world(engine: Engine) -> tuple[SimulatedMarket, ManualClock, int]:
 
 def deps(engine: Engine, market: SimulatedMarket, clock: ManualClock, policy: object) -> CycleDeps:
     return CycleDeps(
-        make_session_factory(engine), clock, market.platform(market.accounts()[0]), policy
-    )  # type: ignore[arg-type]
+        make_session_factory(engine),
+        clock,
+        market.platform(market.accounts()[0]),
+        policy,  # type: ignore[arg-type]
+        settings=Settings(loops=(2, 4)),
+    )
 
 
 def count(engine: Engine, model: type) -> int:
@@ -142,10 +147,69 @@ def test_a_running_hour_blocks_a_second_run(
                 hour_start=clock.now(),
                 status="running",
                 started_at=clock.now(),
+                lease_until=datetime.now(UTC) + timedelta(minutes=10),
             )
         )
     with pytest.raises(CycleBusyError):
         run_cycle(account_id, deps(engine, market, clock, UniformPolicy()), CycleOptions())
+    # Nor may another hour of the same account run meanwhile (a replay of the previous hour).
+    with pytest.raises(CycleBusyError):
+        run_cycle(
+            account_id,
+            deps(engine, market, clock, UniformPolicy()),
+            CycleOptions(as_of=clock.now() - HOUR),
+        )
+
+
+def test_a_crashed_run_is_taken_over_once_its_lease_has_expired(
+    engine: Engine, world: tuple[SimulatedMarket, ManualClock, int]
+) -> None:
+    market, clock, account_id = world
+    with transaction(make_session_factory(engine)) as session:
+        session.add(
+            CycleRun(
+                account_id=account_id,
+                hour_start=clock.now(),
+                status="running",  # what kill -9 leaves behind
+                started_at=clock.now(),
+                lease_until=datetime.now(UTC) - timedelta(seconds=1),
+            )
+        )
+    report = run_cycle(account_id, deps(engine, market, clock, FavourFirst()), CycleOptions())
+    assert report.recovered and report.status == "completed"
+    assert report.steps["reallocate_budgets"]["budgets_changed"] > 0
+    with make_session_factory(engine)() as session:
+        run = session.scalars(select(CycleRun)).one()
+        assert run.status == "completed" and run.lease_until is None
+
+
+def test_as_of_replays_a_past_hour_and_refuses_the_future(
+    engine: Engine, world: tuple[SimulatedMarket, ManualClock, int]
+) -> None:
+    market, clock, account_id = world
+    d = deps(engine, market, clock, FavourFirst())
+    past = clock.now() - 2 * HOUR
+    report = run_cycle(account_id, d, CycleOptions(as_of=past + timedelta(minutes=7)))
+    assert report.hour_start == past
+    # As of two hours ago only the first simulated hour was complete.
+    assert report.steps["fetch_actuals"]["inserted"] == 6
+    assert run_cycle(account_id, d, CycleOptions(as_of=past)).skipped
+    with pytest.raises(CycleInputError):
+        run_cycle(account_id, d, CycleOptions(as_of=clock.now() + HOUR))
+    as_dict = report.as_dict()
+    for key in (
+        "accuracy",
+        "retrained",
+        "dna_extracted",
+        "winners_indexed",
+        "winners_promoted",
+        "total_budget_allocated",
+        "loops",
+        "skipped",
+    ):
+        assert key in as_dict
+    assert as_dict["loops"]["creative_dna"]["status"] == "ok"
+    assert as_dict["loops"]["auto_promote"]["status"] == "off"
 
 
 def test_uniform_splits_exactly_and_skips_paused_variants() -> None:
@@ -185,14 +249,12 @@ def test_promotions_survive_later_reallocations_and_ceilings_hold(engine: Engine
     best = market.ad_set_ids[1]
     # Make the second variant (the first is the control) a clear winner.
     market._state.multiplier[1] *= 3.0  # test-only lever on the hidden truth
-    deps = CycleDeps(
-        factory, clock, market.platform(market.accounts()[0]), ThompsonPolicy(seed=1), promote=True
-    )
+    deps = CycleDeps(factory, clock, market.platform(market.accounts()[0]), ThompsonPolicy(seed=1))
     promoted_at: int | None = None
     for hour in range(60):
         market.step()
         clock.advance(HOUR)
-        report = run_cycle(account_id, deps, CycleOptions())
+        report = run_cycle(account_id, deps, CycleOptions(loops=frozenset({2, 4, 7})))
         assert report.status == "completed", report.errors
         budgets = dict(zip(market.ad_set_ids, market.budgets().tolist(), strict=True))
         assert max(budgets.values()) <= ceiling

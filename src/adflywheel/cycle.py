@@ -1,41 +1,51 @@
-"""The hourly cycle for one account: the loops in order, each isolated, the run recorded.
+"""The hourly self-learning cycle for one account: the loops in order, each isolated, recorded.
 
-Steps now: sync the catalogue → fetch actuals → reallocate budgets. Later loops plug in as
-further steps. A step that fails is reported in the run's record (status ``partial``) and the
-others go on; a completed hour is not run again unless forced, and even then budget changes
-already applied for that hour are skipped by their idempotency keys.
+Order (issue #9): sync the catalogue and fetch actuals (the foundation, always on) → validate
+past predictions and retrain if accuracy or drift demands (loop 6) → DNA for new creatives
+(loop 4) → ensemble weights and this hour's predictions (loop 5) → reallocate budgets (loop 2)
+→ auto-promote (loop 7) → contribute to cross-account patterns (loop 3) → index new winners into
+memory (loop 1). A step whose loop is off is reported ``off``; a step that fails is reported with
+its error and alerted while the rest go on (the run is ``partial``).
+
+Safety: one run per account at a time (the claim below locks the account row while it looks for
+a live run of any hour; a Redis lock as well when Redis is configured); a completed hour is not
+run again unless forced, and even forced, budget changes already applied for that hour are
+skipped by their idempotency keys. A run that crashed (kill -9) leaves a ``running`` claim whose
+wall-clock lease expires; the next run of that hour takes it over and completes it.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from adflywheel.budgets import BudgetPolicy, CampaignState, apply_budgets, load_campaign_state
-from adflywheel.clock import Clock, floor_hour
-from adflywheel.dna_service import ensure_dna
+from adflywheel.budgets import BudgetPolicy
+from adflywheel.clock import Clock, ManualClock, ensure_utc, floor_hour
 from adflywheel.locks import redis_account_lock
 from adflywheel.platforms.base import AdPlatform
-from adflywheel.promotion import run_promotion
-from adflywheel.promotion_actions import promotion_floors
-from adflywheel.promotion_settings import load_settings
-from adflywheel.store.actuals import upsert_actuals
-from adflywheel.store.catalog import sync_catalog
+from adflywheel.power import active_loops
+from adflywheel.settings import Settings
 from adflywheel.store.engine import transaction
 from adflywheel.store.models import Account, CycleRun
-from adflywheel.store.queries import campaigns_of, hourly_series
+
+log = logging.getLogger(__name__)
 
 
 class CycleBusyError(RuntimeError):
-    """Another run of this account and hour is in progress."""
+    """Another run of this account is in progress."""
+
+
+class CycleInputError(ValueError):
+    """The cycle was asked for something it cannot do (an hour in the future)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +55,11 @@ class CycleOptions:
     evidence_window_hours: int = 24 * 28
     dry_run: bool = False
     force: bool = False
+    # Run as of this hour instead of the clock's (a replay, or an external clock driving it).
+    as_of: datetime | None = None
+    # Narrow the account's loops for this run (the harness's loop sets); None: the account's.
+    loops: frozenset[int] | None = None
+    lease_seconds: float = 1800.0
 
 
 @dataclass(slots=True)
@@ -53,8 +68,29 @@ class CycleReport:
     hour_start: datetime
     status: str = "running"
     skipped: bool = False
+    recovered: bool = False
+    loops_active: list[int] = field(default_factory=list)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+
+    def headline(self) -> dict[str, Any]:
+        """The figures the contract names, gathered from the steps that produce them."""
+        s = self.steps
+        validation = s.get("validate_predictions", {})
+        return {
+            "accuracy": validation.get("accuracy"),
+            "calibration": validation.get("calibration"),
+            "normalized_entropy": validation.get("normalized_entropy"),
+            "retrained": bool(validation.get("retrained", False)),
+            "retrain_reason": validation.get("retrain_reason"),
+            "dna_extracted": int(s.get("creative_dna", {}).get("extracted", 0)),
+            "winners_indexed": int(s.get("winner_memory", {}).get("indexed", 0)),
+            "winners_promoted": len(s.get("auto_promote", {}).get("promoted", []) or []),
+            "budgets_changed": int(s.get("reallocate_budgets", {}).get("budgets_changed", 0)),
+            "total_budget_allocated": int(
+                s.get("reallocate_budgets", {}).get("total_budget_minor", 0)
+            ),
+        }
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,7 +98,11 @@ class CycleReport:
             "hour_start": self.hour_start.isoformat(),
             "status": self.status,
             "skipped": self.skipped,
-            "steps": self.steps,
+            "recovered": self.recovered,
+            "power_level": len(self.loops_active),
+            "loops_active": self.loops_active,
+            **self.headline(),
+            "loops": self.steps,
             "errors": self.errors,
         }
 
@@ -72,13 +112,34 @@ class CycleDeps:
     factory: sessionmaker[Session]
     clock: Clock
     platform: AdPlatform
-    policy: BudgetPolicy | None
+    # An explicit budget policy (the harness's baselines); None: Thompson when loop 2 is on.
+    policy: BudgetPolicy | None = None
     redis: redis.Redis | None = None
-    promote: bool = False
+    settings: Settings = field(default_factory=Settings)
+    # Called with (kind, message, details) when a step fails; the alert sink in production.
+    alert: Callable[[str, str, dict[str, Any]], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CycleContext:
+    """What every step gets: who, which hour, the clock pinned to the run's "now"."""
+
+    account_id: int
+    hour: datetime
+    now: datetime
+    clock: Clock
+    deps: CycleDeps
+    options: CycleOptions
+    loops: frozenset[int]
+    earlier: dict[str, dict[str, Any]]
+
+
+Step = Callable[[CycleContext], dict[str, Any]]
 
 
 def run_cycle(account_id: int, deps: CycleDeps, options: CycleOptions) -> CycleReport:
-    """Run the cycle for the current hour of ``deps.clock``; one at a time per account."""
+    """Run the cycle as of ``options.as_of`` (default: the clock's hour); one at a time per
+    account."""
     if deps.redis is None:
         return _run_cycle(account_id, deps, options)
     with redis_account_lock(deps.redis, account_id):
@@ -86,62 +147,136 @@ def run_cycle(account_id: int, deps: CycleDeps, options: CycleOptions) -> CycleR
 
 
 def _run_cycle(account_id: int, deps: CycleDeps, options: CycleOptions) -> CycleReport:
-    hour = floor_hour(deps.clock.now())
-    report = CycleReport(account_id=account_id, hour_start=hour)
-    previous = _claim(deps.factory, account_id, hour, deps.clock.now(), options.force)
-    if previous is not None:
-        report.status, report.skipped = previous, True
-        return report
+    from adflywheel.cycle_steps import STEPS  # the steps import every loop's shell
 
-    steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-        ("sync_catalog", lambda: _sync_catalog(account_id, deps)),
-        ("fetch_actuals", lambda: _fetch_actuals(account_id, deps, hour, options)),
-        ("creative_dna", lambda: _creative_dna(account_id, deps)),
-    ]
-    if deps.policy is not None:
-        policy = deps.policy
-        steps.append(
-            ("reallocate_budgets", lambda: _reallocate(account_id, deps, policy, hour, options))
-        )
-    if deps.promote:
-        steps.append(("auto_promote", lambda: _promote(account_id, deps, options)))
-    for name, step in steps:
+    real_now = deps.clock.now()
+    if options.as_of is not None:
+        as_of = ensure_utc(options.as_of)
+        if as_of > real_now:
+            raise CycleInputError(
+                f"as_of {as_of.isoformat()} is in the future (now {real_now.isoformat()})"
+            )
+        hour, now = floor_hour(as_of), floor_hour(as_of)
+        clock: Clock = ManualClock(now)
+    else:
+        hour, now, clock = floor_hour(real_now), real_now, deps.clock
+    report = CycleReport(account_id=account_id, hour_start=hour)
+    claim = _claim(deps.factory, account_id, hour, now, options)
+    if isinstance(claim, dict):
+        return _skipped(report, claim)
+    report.recovered = claim
+    with deps.factory() as session:
+        loops = active_loops(session, account_id, deps.settings.loops, options.loops)
+    report.loops_active = sorted(loops)
+    context = CycleContext(account_id, hour, now, clock, deps, options, loops, report.steps)
+    for name, loop, step, needs in STEPS:
+        outcome: dict[str, Any]
+        if not needs(context):
+            report.steps[name] = {"loop": loop, "status": "off", "seconds": 0.0, "error": None}
+            continue
         started = time.perf_counter()
         try:
-            outcome = step()
+            outcome = {"loop": loop, "status": "ok", **step(context), "error": None}
         except Exception as error:  # isolate the failing loop; it is reported, never hidden
-            report.errors[name] = f"{type(error).__name__}: {error}"
-            outcome = {"failed": True}
+            message = f"{type(error).__name__}: {error}"
+            report.errors[name] = message
+            outcome = {"loop": loop, "status": "failed", "error": message}
+            log.exception("cycle step %s failed for account %s", name, account_id)
+            _alert(deps, name, message, account_id, hour)
         outcome["seconds"] = round(time.perf_counter() - started, 4)
         report.steps[name] = outcome
     report.status = "partial" if report.errors else "completed"
-    _finish(deps.factory, account_id, hour, deps.clock.now(), report)
+    _finish(deps.factory, account_id, hour, clock.now(), report)
     return report
 
 
-def _claim(
-    factory: sessionmaker[Session], account_id: int, hour: datetime, now: datetime, force: bool
-) -> str | None:
-    """Take this account's hour, or say why not (returns the earlier run's status to skip)."""
-    with transaction(factory) as session:
-        run = session.scalar(
-            select(CycleRun).where(CycleRun.account_id == account_id, CycleRun.hour_start == hour)
+def _alert(deps: CycleDeps, step: str, message: str, account_id: int, hour: datetime) -> None:
+    if deps.alert is None:
+        return
+    try:
+        deps.alert(
+            "cycle_step_failed",
+            f"account {account_id}: cycle step {step} failed at {hour.isoformat()}: {message}",
+            {"account_id": account_id, "step": step, "hour": hour.isoformat()},
         )
-        if run is not None:
-            if run.status == "running" and not force:
-                raise CycleBusyError(f"account {account_id} hour {hour.isoformat()} is running")
-            if run.status == "completed" and not force:
-                return run.status
-            run.status, run.started_at, run.finished_at = "running", now, None
-            return None
+    except Exception:  # an alert that cannot be sent must not break the cycle; it is logged
+        log.exception("could not send the alert for step %s", step)
+
+
+def _skipped(report: CycleReport, previous: dict[str, Any]) -> CycleReport:
+    """A completed hour: answer with what that run did, marked skipped."""
+    report.status, report.skipped = previous.get("status", "completed"), True
+    report.loops_active = list(previous.get("loops_active", []))
+    report.steps = dict(previous.get("loops", previous.get("steps", {})))
+    report.errors = dict(previous.get("errors", {}))
+    return report
+
+
+def _wall_now() -> datetime:
+    """Leases are wall-clock: a simulated clock must not make a live run look crashed."""
+    return datetime.now(UTC)
+
+
+def _claim(
+    factory: sessionmaker[Session],
+    account_id: int,
+    hour: datetime,
+    now: datetime,
+    options: CycleOptions,
+) -> dict[str, Any] | bool:
+    """Take this account's hour. Returns the earlier report to skip a completed hour, or
+    whether a crashed run's claim was taken over; raises when a live run holds the account."""
+    wall = _wall_now()
+    lease = wall + timedelta(seconds=options.lease_seconds)
     try:
         with transaction(factory) as session:
-            session.add(
-                CycleRun(account_id=account_id, hour_start=hour, status="running", started_at=now)
+            # Lock the account row: claims of one account are serialised (PostgreSQL row lock;
+            # SQLite's single writer), so two hours of one account never run at once either.
+            locked = session.execute(
+                update(Account).where(Account.id == account_id).values(id=Account.id)
             )
+            if locked.rowcount == 0:  # type: ignore[attr-defined]
+                raise LookupError(f"no account {account_id}")
+            live = session.scalar(
+                select(CycleRun).where(
+                    CycleRun.account_id == account_id,
+                    CycleRun.status == "running",
+                    CycleRun.hour_start != hour,
+                    CycleRun.lease_until > wall,
+                )
+            )
+            if live is not None:
+                raise CycleBusyError(
+                    f"account {account_id}: the cycle of {live.hour_start.isoformat()} is running"
+                )
+            run = session.scalar(
+                select(CycleRun).where(
+                    CycleRun.account_id == account_id, CycleRun.hour_start == hour
+                )
+            )
+            if run is None:
+                session.add(
+                    CycleRun(
+                        account_id=account_id,
+                        hour_start=hour,
+                        status="running",
+                        started_at=now,
+                        lease_until=lease,
+                    )
+                )
+                return False
+            crashed = run.status == "running" and (
+                run.lease_until is None or run.lease_until <= wall
+            )
+            if run.status == "running" and not crashed:
+                raise CycleBusyError(f"account {account_id} hour {hour.isoformat()} is running")
+            if run.status == "completed" and not options.force:
+                return dict(run.report or {}, status=run.status)
+            run.status, run.started_at, run.finished_at = "running", now, None
+            run.lease_until = lease
+            return crashed
     except IntegrityError as error:
         raise CycleBusyError(f"account {account_id} hour {hour.isoformat()} is running") from error
-    return None
 
 
 def _finish(
@@ -157,116 +292,4 @@ def _finish(
         )
         assert run is not None
         run.status, run.finished_at, run.report = report.status, now, report.as_dict()
-
-
-def _sync_catalog(account_id: int, deps: CycleDeps) -> dict[str, Any]:
-    platform = deps.platform
-    campaigns, ad_sets, ads = (
-        platform.list_campaigns(),
-        platform.list_ad_sets(),
-        platform.list_ads(),
-    )
-    with transaction(deps.factory) as session:
-        counts = sync_catalog(session, account_id, campaigns, ad_sets, ads, deps.clock.now())
-    return {"campaigns": counts.campaigns, "ad_sets": counts.ad_sets, "ads": counts.ads}
-
-
-def _fetch_actuals(
-    account_id: int, deps: CycleDeps, hour: datetime, options: CycleOptions
-) -> dict[str, Any]:
-    """Re-pull the hours that may still change and upsert them (idempotent)."""
-    start = hour - timedelta(hours=options.actuals_lookback_hours)
-    rows = deps.platform.fetch_insights(start, hour)
-    with transaction(deps.factory) as session:
-        result = upsert_actuals(
-            session, account_id, rows, source=deps.platform.name, now=deps.clock.now()
-        )
-        account = session.get(Account, account_id)
-        assert account is not None
-        if rows:
-            newest = max(r.hour_start for r in rows) + timedelta(hours=1)
-            if account.actuals_fresh_until is None or newest > account.actuals_fresh_until:
-                account.actuals_fresh_until = newest
-    return {
-        "received": result.received,
-        "inserted": result.inserted,
-        "updated": result.updated,
-        "unchanged": result.unchanged,
-    }
-
-
-def _reallocate(
-    account_id: int,
-    deps: CycleDeps,
-    policy: BudgetPolicy,
-    hour: datetime,
-    options: CycleOptions,
-) -> dict[str, Any]:
-    changed = 0
-    total = 0
-    with transaction(deps.factory) as session:
-        states: list[CampaignState] = []
-        series = hourly_series(
-            session,
-            account_id,
-            since=hour - timedelta(hours=options.evidence_window_hours),
-            until=hour,
-        )
-        promoter = load_settings(session, account_id)
-        if promoter.guardrails.kill_switch:
-            return {"policy": policy.name, "skipped": "kill switch is on for this account"}
-        floors = promotion_floors(session, account_id, hour)
-        for campaign in campaigns_of(session, account_id):
-            if campaign.status != "ACTIVE":
-                continue
-            state = load_campaign_state(
-                session,
-                account_id,
-                campaign,
-                hour,
-                series=series,
-                min_budgets=floors,
-                max_budget_minor=promoter.guardrails.max_variant_budget_minor,
-            )
-            if state is not None:
-                states.append(state)
-    for state in states:
-        proposal = policy.propose(state, hour)
-        total += sum(proposal.budgets.values())
-        changes = apply_budgets(
-            deps.factory,
-            deps.platform,
-            account_id,
-            proposal,
-            actor=f"cycle/{policy.name}",
-            cycle_hour=hour,
-            now=deps.clock.now(),
-            dry_run=options.dry_run,
-        )
-        changed += len(changes)
-    return {
-        "policy": policy.name,
-        "campaigns": len(states),
-        "budgets_changed": changed,
-        "total_budget_minor": total,
-    }
-
-
-def _promote(account_id: int, deps: CycleDeps, options: CycleOptions) -> dict[str, Any]:
-    """Loop 7 after the reallocation, in the same hour: its idempotency keys are the hour's."""
-    report = run_promotion(
-        deps.factory,
-        deps.platform,
-        account_id,
-        now=deps.clock.now(),
-        actor="promoter/cycle",
-        dry_run=options.dry_run,
-    )
-    return report.summary()
-
-
-def _creative_dna(account_id: int, deps: CycleDeps) -> dict[str, Any]:
-    """Loop 4: DNA for new creatives (from their features and text; videos arrive by upload)."""
-    with transaction(deps.factory) as session:
-        added = ensure_dna(session, account_id, deps.clock.now())
-    return {"extracted": added}
+        run.lease_until = None

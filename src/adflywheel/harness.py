@@ -220,19 +220,16 @@ def run_policy(
                     category=info.category,
                 )
                 account_ids[external] = account.id
+        # The policy replaces loop 2; Creative DNA runs as before; the promoter when asked.
+        loops = frozenset({4, 7}) if spec.policy in PROMOTING else frozenset({4})
+        options = CycleOptions(actuals_lookback_hours=6, loops=loops)
         for _ in range(spec.days * 24):
             market.step()
             totals.add_hour(market)
             clock.advance(HOUR)
             for external, account_id in account_ids.items():
-                deps = CycleDeps(
-                    factory,
-                    clock,
-                    market.platform(external),
-                    policy,
-                    promote=spec.policy in PROMOTING,
-                )
-                report = run_cycle(account_id, deps, CycleOptions(actuals_lookback_hours=6))
+                deps = CycleDeps(factory, clock, market.platform(external), policy)
+                report = run_cycle(account_id, deps, options)
                 errors.extend(
                     f"{report.hour_start:%Y-%m-%dT%H} {k}: {v}" for k, v in report.errors.items()
                 )

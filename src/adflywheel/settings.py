@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,6 +36,55 @@ class Settings(BaseSettings):
     max_actuals_batch_rows: int = Field(default=50_000, ge=1)
     max_request_bytes: int = Field(default=20_000_000, ge=1024)
     bandit_seed: int = Field(default=0, description="Seed of the Thompson draws (reproducible).")
+    meta_graph_url: str = Field(
+        default="https://graph.facebook.com", description="Graph API base URL (tests: loopback)."
+    )
+    meta_api_version: str = Field(default="v26.0", pattern=r"^v\d+\.\d+$")
+    meta_access_token: SecretStr | None = Field(
+        default=None, description="Meta system-user token; never stored in the database."
+    )
+    meta_app_secret: SecretStr | None = Field(
+        default=None, description="App secret: requests then carry appsecret_proof."
+    )
+    dask_scheduler: str | None = Field(
+        default=None, description="Dask scheduler (tcp://host:8786) for cycles; else a local pool."
+    )
+    loops: tuple[int, ...] = Field(
+        default=(1, 2, 3, 4, 5, 6, 7),
+        description="Loops on by default (1 memory … 7 promoter); per account in the API.",
+    )
+    scheduler_enabled: bool = Field(
+        default=True, description="`serve` runs the cycle for every account each hour."
+    )
+    scheduler_minute: int = Field(
+        default=5, ge=0, le=59, description="Minute past each hour at which the cycle runs."
+    )
+    alert_webhook_url: str | None = Field(
+        default=None, description="Slack-compatible webhook for alerts (POST {'text': ...})."
+    )
+    memory_winner_ctr: float = Field(
+        default=0.03, gt=0, lt=1, description="Winner memory: default CTR bar (fraction)."
+    )
+    memory_min_impressions: int = Field(default=1_000, ge=1, description="Winner evidence.")
+    memory_min_probability: float = Field(
+        default=0.95, ge=0.5, lt=1, description="Winner: P(CTR > bar) needed to qualify."
+    )
+    memory_lapse_probability: float = Field(
+        default=0.5, gt=0, lt=1, description="A winner lapses when P(CTR > bar) falls below."
+    )
+    memory_approx_min_size: int = Field(
+        default=100_000, ge=1, description="Index size from which search is HNSW, not exact."
+    )
+    memory_hnsw_ef_search: int = Field(default=128, ge=1, le=4096)
+    memory_cache_ttl_s: int = Field(default=3600, ge=1, description="Redis look-up cache TTL.")
+
+    @field_validator("loops")
+    @classmethod
+    def _known_loops(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        unknown = sorted(set(value) - set(range(1, 8)))
+        if unknown:
+            raise ValueError(f"unknown loops {unknown}: loops are numbered 1 to 7")
+        return tuple(sorted(set(value)))
 
     @property
     def resolved_database_url(self) -> str:

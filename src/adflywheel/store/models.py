@@ -175,8 +175,11 @@ class ActualRevision(Base):
 
 
 class ModelVersion(Base):
+    """One trained model (loop 5's registry): its artifact, what it saw and how it scored.
+    Versions count per (account, name); the champion is an alias in ``store/registry.py``."""
+
     __tablename__ = "model_versions"
-    __table_args__ = (UniqueConstraint("name", "version"),)
+    __table_args__ = (UniqueConstraint("account_id", "name", "version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -189,6 +192,9 @@ class ModelVersion(Base):
     feature_schema: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     dna_version: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    artifact_sha256: Mapped[str | None] = mapped_column(String(64))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    trained_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Prediction(Base):
@@ -242,3 +248,6 @@ class CycleRun(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Wall-clock end of the claim: a "running" row past it belongs to a crashed run and is
+    # taken over by the next one (the claim is the database lock; the lease makes it crash-safe).
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

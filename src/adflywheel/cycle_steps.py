@@ -1,0 +1,164 @@
+"""The cycle's steps: each a thin call into one loop's shell, in the order the cycle runs them.
+
+Every step takes the ``CycleContext`` and returns a small JSON-able dict for the report. Steps do
+their own transactions, so a failing step leaves nothing half-written behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from adflywheel.budgets import BudgetPolicy, CampaignState, apply_budgets, load_campaign_state
+from adflywheel.cycle import CycleContext, Step
+from adflywheel.dna_service import ensure_dna
+from adflywheel.policies import ThompsonPolicy
+from adflywheel.promotion import run_promotion
+from adflywheel.promotion_actions import promotion_floors
+from adflywheel.promotion_settings import load_settings
+from adflywheel.store.actuals import upsert_actuals
+from adflywheel.store.catalog import sync_catalog
+from adflywheel.store.engine import transaction
+from adflywheel.store.models import Account
+from adflywheel.store.queries import campaigns_of, hourly_series
+
+
+def sync_catalogue(ctx: CycleContext) -> dict[str, Any]:
+    platform = ctx.deps.platform
+    campaigns, ad_sets, ads = (
+        platform.list_campaigns(),
+        platform.list_ad_sets(),
+        platform.list_ads(),
+    )
+    with transaction(ctx.deps.factory) as session:
+        counts = sync_catalog(session, ctx.account_id, campaigns, ad_sets, ads, ctx.now)
+    return {"campaigns": counts.campaigns, "ad_sets": counts.ad_sets, "ads": counts.ads}
+
+
+def fetch_actuals(ctx: CycleContext) -> dict[str, Any]:
+    """Re-pull the hours that may still change and upsert them (idempotent)."""
+    deps = ctx.deps
+    start = ctx.hour - timedelta(hours=ctx.options.actuals_lookback_hours)
+    rows = deps.platform.fetch_insights(start, ctx.hour)
+    with transaction(deps.factory) as session:
+        result = upsert_actuals(
+            session, ctx.account_id, rows, source=deps.platform.name, now=ctx.now
+        )
+        account = session.get(Account, ctx.account_id)
+        assert account is not None
+        if rows:
+            newest = max(r.hour_start for r in rows) + timedelta(hours=1)
+            if account.actuals_fresh_until is None or newest > account.actuals_fresh_until:
+                account.actuals_fresh_until = newest
+    return {
+        "received": result.received,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+    }
+
+
+def creative_dna(ctx: CycleContext) -> dict[str, Any]:
+    """Loop 4: DNA for new creatives (from their features and text; videos arrive by upload)."""
+    with transaction(ctx.deps.factory) as session:
+        added = ensure_dna(session, ctx.account_id, ctx.now)
+    return {"extracted": added}
+
+
+def budget_policy(ctx: CycleContext) -> BudgetPolicy:
+    if ctx.deps.policy is not None:
+        return ctx.deps.policy
+    return ThompsonPolicy(seed=ctx.deps.settings.bandit_seed)
+
+
+def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
+    """Loop 2: each active campaign's total split by the policy; promotion floors and the
+    account's ceiling bound every ad set; nothing moves while the kill switch is on."""
+    deps, account_id, hour = ctx.deps, ctx.account_id, ctx.hour
+    policy = budget_policy(ctx)
+    with transaction(deps.factory) as session:
+        states: list[CampaignState] = []
+        series = hourly_series(
+            session,
+            account_id,
+            since=hour - timedelta(hours=ctx.options.evidence_window_hours),
+            until=hour,
+        )
+        promoter = load_settings(session, account_id)
+        if promoter.guardrails.kill_switch:
+            return {"policy": policy.name, "skipped": "kill switch is on for this account"}
+        floors = promotion_floors(session, account_id, hour)
+        for campaign in campaigns_of(session, account_id):
+            if campaign.status != "ACTIVE":
+                continue
+            state = load_campaign_state(
+                session,
+                account_id,
+                campaign,
+                hour,
+                series=series,
+                min_budgets=floors,
+                max_budget_minor=promoter.guardrails.max_variant_budget_minor,
+            )
+            if state is not None:
+                states.append(state)
+    changed = total = 0
+    for state in states:
+        proposal = policy.propose(state, hour)
+        total += sum(proposal.budgets.values())
+        changes = apply_budgets(
+            deps.factory,
+            deps.platform,
+            account_id,
+            proposal,
+            actor=f"cycle/{policy.name}",
+            cycle_hour=hour,
+            now=ctx.now,
+            dry_run=ctx.options.dry_run,
+        )
+        changed += len(changes)
+    return {
+        "policy": policy.name,
+        "campaigns": len(states),
+        "budgets_changed": changed,
+        "total_budget_minor": total,
+    }
+
+
+def auto_promote(ctx: CycleContext) -> dict[str, Any]:
+    """Loop 7 after the reallocation, in the same hour: its idempotency keys are the hour's."""
+    report = run_promotion(
+        ctx.deps.factory,
+        ctx.deps.platform,
+        ctx.account_id,
+        now=ctx.now,
+        actor="promoter/cycle",
+        dry_run=ctx.options.dry_run,
+    )
+    return report.summary()
+
+
+def always(ctx: CycleContext) -> bool:
+    return True
+
+
+def loop_on(number: int) -> Callable[[CycleContext], bool]:
+    def needs(ctx: CycleContext) -> bool:
+        return number in ctx.loops
+
+    return needs
+
+
+def reallocation_on(ctx: CycleContext) -> bool:
+    return ctx.deps.policy is not None or 2 in ctx.loops
+
+
+# (step name, loop number or None for the foundation, the step, when it runs)
+STEPS: list[tuple[str, int | None, Step, Callable[[CycleContext], bool]]] = [
+    ("sync_catalog", None, sync_catalogue, always),
+    ("fetch_actuals", None, fetch_actuals, always),
+    ("creative_dna", 4, creative_dna, loop_on(4)),
+    ("reallocate_budgets", 2, reallocate_budgets, reallocation_on),
+    ("auto_promote", 7, auto_promote, loop_on(7)),
+]
