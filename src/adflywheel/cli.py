@@ -119,7 +119,7 @@ def serve(
 
     settings = _settings(ctx)
     try:
-        application = create_app(settings)
+        application = create_app(settings, scheduler=settings.scheduler_enabled)
     except SchemaError as error:
         err.print(f"[red]refusing to start:[/red] {error}")
         raise typer.Exit(2) from error
@@ -178,6 +178,64 @@ def import_csv(
             }
         )
     )
+
+
+@app.command()
+def cycle(
+    ctx: typer.Context,
+    account: Annotated[
+        str | None, typer.Option(help="Account name; default: every account.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Run as of this hour, ISO 8601 UTC; default: now."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Re-run a completed hour.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Record decisions, apply nothing.")] = False,
+) -> None:
+    """Run the self-learning cycle once: one JSON report per account on stdout."""
+    from adflywheel.clock import SystemClock
+    from adflywheel.cycle import CycleOptions
+    from adflywheel.cycle_service import CycleRunner, redis_client
+    from adflywheel.platforms.resolver import no_platform
+    from adflywheel.store.accounts import account_by_name
+    from adflywheel.store.engine import make_session_factory
+
+    settings = _settings(ctx)
+    engine = _checked_engine(ctx)
+    when: datetime | None = None
+    if as_of is not None:
+        try:
+            when = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError as error:
+            err.print(f"[red]error:[/red] --as-of {as_of!r} is not an ISO 8601 time")
+            raise typer.Exit(2) from error
+        if when.tzinfo is None:
+            err.print("[red]error:[/red] --as-of needs a UTC offset, e.g. 2026-11-25T14:00Z")
+            raise typer.Exit(2)
+    factory = make_session_factory(engine)
+    runner = CycleRunner(
+        settings=settings,
+        factory=factory,
+        clock=SystemClock(),
+        platforms=no_platform,
+        redis=redis_client(settings),
+    )
+    if account is None:
+        ids = runner.all_accounts()
+    else:
+        with factory() as session:
+            row = account_by_name(session, account)
+        if row is None:
+            err.print(f"[red]error:[/red] no account named {account!r}")
+            raise typer.Exit(2)
+        ids = [row.id]
+    options = CycleOptions(as_of=when, force=force, dry_run=dry_run)
+    reports = runner.run_many(ids, options)
+    for report in reports:
+        typer.echo(json.dumps(report, sort_keys=True, default=str))
+    if any(r.get("status") in ("failed", "busy") for r in reports):
+        raise typer.Exit(1)
 
 
 def _progress_for(total: int) -> Progress:

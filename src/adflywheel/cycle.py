@@ -111,7 +111,9 @@ class CycleReport:
 class CycleDeps:
     factory: sessionmaker[Session]
     clock: Clock
-    platform: AdPlatform
+    # None when the account has no connected platform: nothing is fetched, and budget and
+    # promotion decisions are recorded as dry runs (they cannot be applied anywhere).
+    platform: AdPlatform | None
     # An explicit budget policy (the harness's baselines); None: Thompson when loop 2 is on.
     policy: BudgetPolicy | None = None
     redis: redis.Redis | None = None

@@ -24,8 +24,13 @@ from adflywheel.store.models import Account
 from adflywheel.store.queries import campaigns_of, hourly_series
 
 
+NO_PLATFORM = "no connected ad platform: actuals arrive by POST /api/ml/actuals"
+
+
 def sync_catalogue(ctx: CycleContext) -> dict[str, Any]:
     platform = ctx.deps.platform
+    if platform is None:
+        return {"skipped": NO_PLATFORM}
     campaigns, ad_sets, ads = (
         platform.list_campaigns(),
         platform.list_ad_sets(),
@@ -38,13 +43,13 @@ def sync_catalogue(ctx: CycleContext) -> dict[str, Any]:
 
 def fetch_actuals(ctx: CycleContext) -> dict[str, Any]:
     """Re-pull the hours that may still change and upsert them (idempotent)."""
-    deps = ctx.deps
+    deps, platform = ctx.deps, ctx.deps.platform
+    if platform is None:
+        return {"skipped": NO_PLATFORM}
     start = ctx.hour - timedelta(hours=ctx.options.actuals_lookback_hours)
-    rows = deps.platform.fetch_insights(start, ctx.hour)
+    rows = platform.fetch_insights(start, ctx.hour)
     with transaction(deps.factory) as session:
-        result = upsert_actuals(
-            session, ctx.account_id, rows, source=deps.platform.name, now=ctx.now
-        )
+        result = upsert_actuals(session, ctx.account_id, rows, source=platform.name, now=ctx.now)
         account = session.get(Account, ctx.account_id)
         assert account is not None
         if rows:
@@ -115,7 +120,7 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
             actor=f"cycle/{policy.name}",
             cycle_hour=hour,
             now=ctx.now,
-            dry_run=ctx.options.dry_run,
+            dry_run=ctx.options.dry_run or deps.platform is None,
         )
         changed += len(changes)
     return {
@@ -134,7 +139,7 @@ def auto_promote(ctx: CycleContext) -> dict[str, Any]:
         ctx.account_id,
         now=ctx.now,
         actor="promoter/cycle",
-        dry_run=ctx.options.dry_run,
+        dry_run=ctx.options.dry_run or ctx.deps.platform is None,
     )
     return report.summary()
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from adflywheel import __version__
@@ -23,6 +26,7 @@ from adflywheel.api.routers import (
     rag,
 )
 from adflywheel.clock import Clock, SystemClock
+from adflywheel.cycle_service import start_scheduler
 from adflywheel.platforms.resolver import PlatformResolver, no_platform
 from adflywheel.settings import Settings
 from adflywheel.store.engine import check_schema, make_engine, make_session_factory
@@ -33,17 +37,14 @@ def create_app(
     *,
     clock: Clock | None = None,
     platforms: PlatformResolver | None = None,
+    scheduler: bool = False,
 ) -> FastAPI:
     """The service. ``platforms`` gives the ad platform of an account (for writing budgets);
-    by default no account has one connected yet, and writes answer 409."""
+    by default no account has one connected yet, and writes answer 409. With ``scheduler``
+    (what ``adflywheel serve`` passes unless disabled) the cycle runs hourly in-process."""
     engine = make_engine(settings.resolved_database_url)
     revision = check_schema(engine)
-    app = FastAPI(
-        title="adflywheel",
-        version=__version__,
-        description="The self-learning ad flywheel: actuals, budgets, Creative DNA, promotion.",
-    )
-    app.state.services = Services(
+    services = Services(
         settings=settings,
         engine=engine,
         factory=make_session_factory(engine),
@@ -51,6 +52,23 @@ def create_app(
         schema_revision=revision,
         platforms=platforms or no_platform,
     )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        running = start_scheduler(cycle.runner_for(services)) if scheduler else None
+        try:
+            yield
+        finally:
+            if running is not None:
+                running.shutdown(wait=False)
+
+    app = FastAPI(
+        title="adflywheel",
+        version=__version__,
+        description="The self-learning ad flywheel: actuals, budgets, Creative DNA, promotion.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health.router)
     app.include_router(catalog.router)

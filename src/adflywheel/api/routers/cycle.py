@@ -1,7 +1,100 @@
-"""The self-learning cycle and power-level endpoints."""
+"""The self-learning cycle on demand, and the power levels (which loops run for an account).
+
+``POST /api/ml/self-learning-cycle`` runs the caller's account as of an hour (default: the
+clock's), or every account for an admin key. A completed hour answers its earlier report with
+``skipped: true``; ``force`` re-runs it, and even then no budget action is applied twice.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Body, HTTPException, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
+from adflywheel.cycle import CycleBusyError, CycleInputError, CycleOptions
+from adflywheel.cycle_service import CycleRunner, redis_client
+from adflywheel.locks import LockBusyError
+from adflywheel.power import active_loops, power_report, validate_loops
+from adflywheel.store.power import save_loops
+
+router = APIRouter(prefix="/api/ml", tags=["self-learning cycle"])
+
+
+class CycleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    as_of: AwareDatetime | None = Field(
+        None, description="Run as of this hour (ISO 8601 with offset); default: the current hour."
+    )
+    force: bool = Field(False, description="Re-run a completed hour (budgets never twice).")
+    dry_run: bool = Field(False, description="Record decisions without applying them.")
+    all_accounts: bool = Field(False, description="Every account (admin keys only).")
+
+
+class LoopsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    loops: list[int] = Field(max_length=7, description="Loop numbers to run, 1 to 7.")
+
+
+def runner_for(services: Services) -> CycleRunner:
+    return CycleRunner(
+        settings=services.settings,
+        factory=services.factory,
+        clock=services.clock,
+        platforms=services.platforms,
+        redis=redis_client(services.settings),
+    )
+
+
+@router.post("/self-learning-cycle")
+def self_learning_cycle(
+    services: ServicesDep, caller: CallerDep, body: Annotated[CycleIn | None, Body()] = None
+) -> dict[str, Any]:
+    body = body or CycleIn()
+    if body.as_of is not None and body.as_of > services.clock.now():
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"as_of {body.as_of.isoformat()} is in the future",
+        )
+    options = CycleOptions(as_of=body.as_of, force=body.force, dry_run=body.dry_run)
+    runner = runner_for(services)
+    if body.all_accounts:
+        if not caller.is_admin:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, detail="all_accounts needs an admin API key"
+            )
+        reports = runner.run_all(options)
+        return {"accounts": len(reports), "reports": reports}
+    try:
+        return runner.run(caller.account_id, options)
+    except (CycleBusyError, LockBusyError) as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
+    except CycleInputError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+
+
+@router.get("/power")
+def get_power(services: ServicesDep, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
+    loops = active_loops(session, caller.account_id, services.settings.loops)
+    return power_report(session, caller.account_id, loops)
+
+
+@router.put("/power")
+def put_power(
+    body: LoopsIn, services: ServicesDep, session: SessionDep, caller: CallerDep
+) -> dict[str, Any]:
+    try:
+        validate_loops(body.loops)
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+    save_loops(
+        session,
+        caller.account_id,
+        sorted(set(body.loops)),
+        now=services.clock.now(),
+        actor=f"api/{caller.account_name}",
+    )
+    session.flush()
+    loops = active_loops(session, caller.account_id, services.settings.loops)
+    return power_report(session, caller.account_id, loops)
