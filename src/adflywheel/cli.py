@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine
 
+from adflywheel.cli_models import models_app
 from adflywheel.settings import Settings, load_settings
 
 app = typer.Typer(help="adflywheel: the self-learning ad flywheel.", no_args_is_help=True)
@@ -19,6 +20,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Accounts and API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(models_app, name="models")
 
 err = Console(stderr=True)
 
@@ -254,18 +256,23 @@ def _progress_for(total: int) -> Progress:
 def simulate(
     days: Annotated[int, typer.Option(min=1, help="Simulated days.")] = 2,
     seed: Annotated[int, typer.Option(help="Market seed.")] = 7,
-    policy: Annotated[str, typer.Option(help="Budget policy under test.")] = "uniform",
+    policy: Annotated[
+        str,
+        typer.Option(help="A budget policy (uniform, thompson, …) or a loop set: loops=1,2,3|all."),
+    ] = "uniform",
     accounts: Annotated[int, typer.Option(min=1)] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Last stdout line: JSON.")] = False,
 ) -> None:
     """Run the service hour by hour on the simulated market (synthetic data) against the
     uniform and oracle references."""
-    from adflywheel.harness import POLICIES, SimulationSpec
+    from adflywheel.harness import SimulationSpec, resolve_policy
     from adflywheel.harness import simulate as run
 
-    if policy not in POLICIES:
-        err.print(f"[red]unknown policy {policy!r}[/red]; choose from {sorted(POLICIES)}")
-        raise typer.Exit(2)
+    try:
+        resolve_policy(policy, seed)
+    except ValueError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
     spec = SimulationSpec(days=days, seed=seed, policy=policy, accounts=accounts)
     hours = days * 24 * 3
     with _progress_for(hours) as progress:

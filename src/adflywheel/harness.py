@@ -9,6 +9,7 @@ synthetic: they come from the simulated market, not from real ads.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from adflywheel.budgets import BudgetPolicy
 from adflywheel.clock import ManualClock
 from adflywheel.cycle import CycleDeps, CycleOptions, run_cycle
 from adflywheel.domain import Objective, per_dollar
+from adflywheel.harness_metrics import LearningTrace
 from adflywheel.platforms.simulated import Collapse, MarketConfig, SimulatedMarket
 from adflywheel.policies import (
     THOMPSON_SETTINGS,
@@ -29,6 +31,8 @@ from adflywheel.policies import (
     UCB1Policy,
     UniformPolicy,
 )
+from adflywheel.power import parse_loops
+from adflywheel.settings import Settings
 from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 
@@ -45,6 +49,22 @@ POLICIES: dict[str, Callable[[int], BudgetPolicy]] = {
 }
 # Policies whose cycle also runs the auto-promoter (loop 7) after the reallocation.
 PROMOTING = frozenset({"thompson_promote"})
+LOOPS_PREFIX = "loops="
+
+
+def resolve_policy(name: str, seed: int) -> tuple[BudgetPolicy | None, frozenset[int]]:
+    """A named policy (it replaces loop 2; Creative DNA runs, the promoter when asked), or a
+    loop set such as ``loops=2``, ``loops=1,2,3`` or ``loops=all`` (the service's own loops)."""
+    if name.startswith(LOOPS_PREFIX):
+        return None, parse_loops(name.removeprefix(LOOPS_PREFIX))
+    if name not in POLICIES:
+        raise ValueError(
+            f"unknown policy {name!r}; choose from {sorted(POLICIES)} or a loop set "
+            "such as 'loops=2', 'loops=1,2,3', 'loops=all'"
+        )
+    return POLICIES[name](seed), frozenset({4, 7}) if name in PROMOTING else frozenset({4})
+
+
 REFERENCES = ("uniform", "oracle")
 
 
@@ -126,6 +146,8 @@ class SimulationResult:
     uniform: RunTotals
     oracle: RunTotals
     cycle_errors: list[str]
+    trace: LearningTrace = field(default_factory=LearningTrace)
+    loops: frozenset[int] = frozenset()
 
     def summary(self) -> dict[str, Any]:
         """The one-line JSON report: the policy's totals beside the references'."""
@@ -159,20 +181,38 @@ class SimulationResult:
             else None,
             "regret_vs_oracle": round(regret, 6) if regret is not None else None,
             "cycle_errors": self.cycle_errors,
+            "loops": sorted(self.loops),
+            **self._learning(),
         }
+
+    def _learning(self) -> dict[str, Any]:
+        """Loop 6's figures when it ran (accuracy, calibration, NE, retrains); the promoter's."""
+        learned = self.trace.summary()
+        out: dict[str, Any] = {}
+        if 6 in self.loops:
+            for key in ("accuracy", "calibration", "normalized_entropy", "retrains"):
+                out[key] = learned[key]
+        if 7 in self.loops:
+            for key in ("promotions", "false_promotions"):
+                out[key] = learned[key]
+        for key in ("best_doubled_campaigns", "campaigns", "hours_to_double_median"):
+            out[key] = learned[key]
+        return out
 
 
 @contextmanager
-def _scratch_database(workdir: Path | None) -> Iterator[str]:
+def _scratch_database(workdir: Path | None) -> Iterator[tuple[str, Path]]:
+    """A fresh SQLite database and a folder for the run's artifacts (models, indexes)."""
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
         path = workdir / "simulation.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-        yield f"sqlite:///{path}"
+        shutil.rmtree(workdir / "artifacts", ignore_errors=True)
+        yield f"sqlite:///{path}", workdir
         return
     with tempfile.TemporaryDirectory(prefix="adflywheel-sim-") as folder:
-        yield f"sqlite:///{Path(folder) / 'simulation.db'}"
+        yield f"sqlite:///{Path(folder) / 'simulation.db'}", Path(folder)
 
 
 def run_reference(spec: SimulationSpec, name: str, on_hour: Callable[[], None]) -> RunTotals:
@@ -192,16 +232,17 @@ def run_reference(spec: SimulationSpec, name: str, on_hour: Callable[[], None]) 
 
 def run_policy(
     spec: SimulationSpec, on_hour: Callable[[], None], workdir: Path | None = None
-) -> tuple[RunTotals, list[str]]:
+) -> tuple[RunTotals, list[str], LearningTrace, frozenset[int]]:
     """The policy under test, through the service: store, platform interface and cycle."""
-    if spec.policy not in POLICIES:
-        raise ValueError(f"unknown policy {spec.policy!r}; choose from {sorted(POLICIES)}")
-    policy = POLICIES[spec.policy](spec.seed)
+    policy, loops = resolve_policy(spec.policy, spec.seed)
     market = SimulatedMarket(spec.market_config())
     clock = ManualClock(market.current_hour)
-    totals = RunTotals()
+    totals, trace = RunTotals(), LearningTrace()
     errors: list[str] = []
-    with _scratch_database(workdir) as url:
+    with _scratch_database(workdir) as (url, folder):
+        settings = Settings(
+            data_dir=folder, database_url=url, bandit_seed=spec.seed, scheduler_enabled=False
+        )
         engine = make_engine(url)
         upgrade(engine)
         factory = make_session_factory(engine)
@@ -220,22 +261,26 @@ def run_policy(
                     category=info.category,
                 )
                 account_ids[external] = account.id
-        # The policy replaces loop 2; Creative DNA runs as before; the promoter when asked.
-        loops = frozenset({4, 7}) if spec.policy in PROMOTING else frozenset({4})
         options = CycleOptions(actuals_lookback_hours=6, loops=loops)
+        trace.start(market)
         for _ in range(spec.days * 24):
             market.step()
             totals.add_hour(market)
             clock.advance(HOUR)
+            reports = []
             for external, account_id in account_ids.items():
-                deps = CycleDeps(factory, clock, market.platform(external), policy)
+                deps = CycleDeps(
+                    factory, clock, market.platform(external), policy, settings=settings
+                )
                 report = run_cycle(account_id, deps, options)
+                reports.append(report.as_dict())
                 errors.extend(
                     f"{report.hour_start:%Y-%m-%dT%H} {k}: {v}" for k, v in report.errors.items()
                 )
+            trace.observe(market, reports)
             on_hour()
         engine.dispose()
-    return totals, errors
+    return totals, errors, trace, loops
 
 
 def simulate(
@@ -247,7 +292,7 @@ def simulate(
     """Run the policy and both references on identical seeded markets."""
     if spec.days < 1:
         raise ValueError("days must be at least 1")
-    policy_totals, errors = run_policy(spec, on_hour, workdir)
+    policy_totals, errors, trace, loops = run_policy(spec, on_hour, workdir)
     uniform = run_reference(spec, "uniform", on_hour)
     oracle = run_reference(spec, "oracle", on_hour)
-    return SimulationResult(spec, policy_totals, uniform, oracle, errors)
+    return SimulationResult(spec, policy_totals, uniform, oracle, errors, trace, loops)
