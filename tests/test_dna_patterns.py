@@ -49,10 +49,43 @@ def test_effects_have_the_right_sign_and_order_by_evidence() -> None:
     assert ("brightness", "low") not in by  # the mirror of "high" would say nothing new
     face = by["early_face", "yes"]  # no true effect: its interval covers zero
     assert face.lift_low < 0 < face.lift_high
-    evidence = [e.evidence for e in found.effects]
-    assert evidence == sorted(evidence, reverse=True)
+    assured = [e.assured for e in found.effects]
+    assert assured == sorted(assured, reverse=True)
+    for e in found.effects:  # the lower 95% bound of the size of the effect, never below 0
+        assert e.assured == pytest.approx(
+            max(abs(math.log1p(e.lift)) - 1.96 * e.se_log, 0), abs=1e-3
+        )
     assert found.baseline == pytest.approx(0.012, rel=0.2)
     assert ("aspect_ratio", "9:16") not in by  # a level every ad shares says nothing
+
+
+def test_genes_are_ranked_by_what_the_data_is_sure_of() -> None:
+    """Hook type (two real effects of ±0.25) and brightness (a real slope) come before early
+    face (no effect), whose joint test says nothing; every gene's strongest level is named."""
+    found = gene_patterns(market(1))
+    order = [g.gene for g in found.genes]
+    assert set(order[:2]) == {"hook_type", "brightness"}
+    by = {g.gene: g for g in found.genes}
+    hook = by["hook_type"]
+    assert hook.df == 3  # four levels against their average: three free effects
+    assert hook.top_level in ("question", "offer_urgency") and hook.evidence > 5
+    assert hook.log10_p < -6 and hook.assured > 0.1
+    face = by["early_face"]
+    assert face.df == 1 and face.evidence < 2.5 and face.assured == 0.0
+    assert by["brightness"].top_level == "high" and by["brightness"].top_lift > 0.05
+
+
+def test_numeric_genes_are_fitted_as_slopes_not_halves() -> None:
+    """A linear gene: the fitted slope per account sd matches the truth (1.5 per unit of
+    brightness, sd of uniform(0.2, 0.8) = 0.173, so 0.26 per sd), and the "high" half's effect
+    is the slope times the half's mean standardised value (about 0.87)."""
+    found = gene_patterns(market(1))
+    bright = next(e for e in found.effects if e.gene == "brightness")
+    assert bright.slope_per_sd == pytest.approx(1.5 * 0.6 / math.sqrt(12), rel=0.25)
+    assert math.log1p(bright.lift) == pytest.approx(bright.slope_per_sd * 0.87, rel=0.15)
+    assert found.scales["brightness"][1] == pytest.approx(0.6 / math.sqrt(12), rel=0.1)
+    hook = next(e for e in found.effects if e.gene == "hook_type")
+    assert hook.slope_per_sd is None
 
 
 def test_intervals_count_ads_not_impressions() -> None:
@@ -110,6 +143,11 @@ def test_per_creative_contributions() -> None:
     assert all(p["lift"] > 0 for p in parts)
     low = contributions(found, {"hook_type": "offer_urgency", "brightness": 0.25})
     assert all(p["lift"] < 0 for p in low)
+    # Linear in a numeric gene: twice as far from the account mean, twice the contribution.
+    mean = found.scales["brightness"][0]
+    one = contributions(found, {"brightness": mean + 0.1})[0]["log_lift"]
+    two = contributions(found, {"brightness": mean + 0.2})[0]["log_lift"]
+    assert two == pytest.approx(2 * one, rel=0.05) and one > 0
 
 
 def examples(ads: list[AdOutcome]) -> list[Example]:

@@ -332,6 +332,7 @@ def account_patterns(session: Session, account_id: int, *, limit: int = 25) -> d
             "events": found.events,
             "between_ad_sd": round(found.between_ad_sd, 4),
             "tau": {k: round(v, 4) for k, v in found.tau.items()},
+            "genes": [g.as_dict() for g in found.genes],
             "effects": [e.as_dict() for e in found.effects[:limit]],
         }
     return result
