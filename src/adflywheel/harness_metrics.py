@@ -29,6 +29,8 @@ class LearningTrace:
     false_promotions: int = 0
     # Per campaign: the hour its true best ad first had 2x its starting budget (None: never).
     doubled_at: dict[int, int | None] = field(default_factory=dict)
+    # Per cycle step: how often it ran ok, failed or was off, and its total seconds.
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     _start_budgets: np.ndarray | None = None
     _best: np.ndarray | None = None
 
@@ -44,6 +46,14 @@ class LearningTrace:
         self.hours += 1
         for report in reports:
             loops = report.get("loops", {})
+            for name, outcome in loops.items():
+                stat = self.steps.setdefault(
+                    name,
+                    {"loop": outcome.get("loop"), "ok": 0, "failed": 0, "off": 0, "seconds": 0.0},
+                )
+                status = outcome.get("status", "ok")
+                stat[status if status in ("ok", "failed", "off") else "ok"] += 1
+                stat["seconds"] += float(outcome.get("seconds") or 0.0)
             validation = loops.get("validate_predictions", {})
             for key, series in (
                 ("accuracy", self.accuracy),

@@ -11,15 +11,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from adflywheel.harness import POLICIES, SimulationResult, SimulationSpec, simulate
+from adflywheel.harness import SimulationResult, SimulationSpec, simulate
 from adflywheel.settings import Settings
 
-# Most capable first: the demo runs the first one that exists.
-PREFERENCE = ("thompson", "uniform")
-
-
-def best_policy() -> str:
-    return next(name for name in PREFERENCE if name in POLICIES)
+# The demo runs the whole service: every loop on, through the hourly cycle.
+DEMO_POLICY = "loops=all"
 
 
 def render_summary(console: Console, summaries: Sequence[dict[str, Any]]) -> None:
@@ -60,6 +56,38 @@ def render_summary(console: Console, summaries: Sequence[dict[str, Any]]) -> Non
     console.print(table)
 
 
+def render_loops(console: Console, result: SimulationResult) -> None:
+    """What each step of the hourly cycle did over the run: runs, failures, time."""
+    table = Table(title="The hourly cycle, step by step (all accounts, all hours)")
+    for column in ("step", "loop", "ok", "failed", "off", "seconds"):
+        table.add_column(column, justify="right")
+    for name, stat in result.trace.steps.items():
+        table.add_row(
+            name,
+            str(stat["loop"] or "-"),
+            str(stat["ok"]),
+            str(stat["failed"]),
+            str(stat["off"]),
+            f"{stat['seconds']:.1f}",
+        )
+    console.print(table)
+    learned = result.summary()
+    figures = {
+        key: learned.get(key)
+        for key in (
+            "accuracy",
+            "calibration",
+            "normalized_entropy",
+            "retrains",
+            "promotions",
+            "false_promotions",
+            "hours_to_double_median",
+        )
+        if key in learned
+    }
+    console.print("learning (last simulated day): " + json.dumps(figures))
+
+
 def plot_cumulative(result: SimulationResult, path: Path) -> Path:
     """Cumulative clicks per dollar, hour by hour, for the policy and both references."""
     import matplotlib
@@ -90,7 +118,7 @@ def plot_cumulative(result: SimulationResult, path: Path) -> Path:
 def run_demo(
     settings: Settings, *, days: int, seed: int, console: Console, progress_console: Console
 ) -> dict[str, Any]:
-    policy = best_policy()
+    policy = DEMO_POLICY
     spec = SimulationSpec(days=days, seed=seed, policy=policy, accounts=4)
     console.print(
         f"[bold]adflywheel demo[/bold]: {spec.accounts} simulated accounts, "
@@ -113,6 +141,7 @@ def run_demo(
         result = simulate(spec, on_hour=lambda: progress.advance(task), workdir=out_dir)
     summary = result.summary()
     render_summary(console, [summary])
+    render_loops(console, result)
     plot = plot_cumulative(result, out_dir / "cumulative_clicks_per_dollar.png")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     console.print(f"cycle errors: {len(summary['cycle_errors'])}")
