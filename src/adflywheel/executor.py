@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import as_completed as futures_as_completed
 from contextlib import contextmanager
@@ -40,7 +40,6 @@ from adflywheel.clock import SystemClock, ensure_utc, floor_hour
 from adflywheel.cycle import CycleBusyError, CycleDeps, CycleOptions, run_cycle
 from adflywheel.harness import POLICIES
 from adflywheel.platforms.base import AdPlatform
-from adflywheel.platforms.resolver import PlatformResolver
 from adflywheel.platforms.snapshot import PlatformWrite, SnapshotPlatform
 from adflywheel.settings import Settings
 from adflywheel.store.engine import make_engine, make_session_factory
@@ -72,7 +71,7 @@ class CycleJob:
 class AccountTask:
     job: CycleJob
     account_id: int
-    platform: AdPlatform
+    platform: AdPlatform | None  # None: no connected platform (the cycle records dry runs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +149,7 @@ def run_cycles(
     account_ids: Sequence[int],
     job: CycleJob,
     executor: Executor,
-    platform_for: PlatformResolver,
+    platform_for: Callable[[int], AdPlatform | None],
 ) -> list[AccountOutcome]:
     """Run the cycle of every account through ``executor``; outcomes in ``account_ids`` order.
 
