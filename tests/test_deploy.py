@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 ENDPOINT = "/api/ml/self-learning-cycle"
 
 
-def _load(name: str) -> dict[str, Any]:
+def _load(name: str) -> dict[Any, Any]:
     document = yaml.safe_load((DEPLOY / name).read_text())
     assert isinstance(document, dict)
     return document
