@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adflywheel.loops.crosslearn.prior import win_prior
 from adflywheel.loops.dna import audio as audio_core
 from adflywheel.loops.dna import patterns, win
 from adflywheel.loops.dna import video as video_core
@@ -33,6 +34,7 @@ from adflywheel.loops.dna.fingerprint import (
     dna_from_features,
 )
 from adflywheel.loops.dna.video import FrameSample
+from adflywheel.store.crosslearn import prior_for_account
 from adflywheel.store.dna import CreativeDnaRow
 from adflywheel.store.models import Variant
 from adflywheel.store.queries import variant_totals
@@ -277,38 +279,58 @@ def score(
     session: Session, account_id: int, dna: Dna, *, winner_ctr: float | None = None
 ) -> dict[str, Any]:
     """Win probability from the account's history, with per-gene contributions (logit) and the
-    matching account patterns; null with the reason when there is no usable history."""
+    matching account patterns. A thin account (fewer than 4 ads with 500 impressions) is
+    answered from its niche's published cross-account pattern (loop 3; else the average of all
+    published niches), shrunk toward its own few ads; ``prior_used`` says which. Null, with the
+    reason, when there is neither history nor a published prior."""
     history = account_history(session, account_id)
     examples = [win.Example(h.dna.vector, h.impressions, h.clicks) for h in history]
-    model = win.fit_hierarchy(examples, fixed_ctr=winner_ctr)
+    prior, prior_level = prior_for_account(session, account_id)
+    published = win_prior(prior, prior_level) if prior is not None else None
+    model = win.fit_hierarchy(examples, fixed_ctr=winner_ctr, published=published)
+    prior_used = (
+        {"level": prior_level, "name": published.name, "accounts": prior.accounts}
+        if published is not None and prior is not None
+        else {"level": "none", "name": "no published niche pattern"}
+    )
     if model is None:
         usable = len(win.credible(examples, 500))
         return {
             "win_probability": None,
-            "win_reason": f"no history: {usable} ads with at least 500 impressions; 4 needed",
+            "win_reason": (
+                f"no history: {usable} ads with at least 500 impressions; 4 needed, and no "
+                "published niche pattern to start from"
+            ),
             "win_model": None,
+            "prior_used": prior_used,
             "contributions": [],
             "gene_lifts": [],
         }
     found = patterns.gene_patterns(
         [patterns.AdOutcome(h.dna.genes, h.impressions, h.clicks) for h in history]
     )
+    source = (
+        f"logistic model on {model.n_ads} ads of this account, {model.n_winners} winners"
+        if model.level == "account"
+        else f"{model.level} prior (only {model.n_ads} ads of this account with 500 impressions)"
+    )
     return {
         "win_probability": round(model.predict(dna.vector), 4),
         "win_reason": (
-            f"logistic model on {model.n_ads} ads of this account, {model.n_winners} winners "
-            f"({model.threshold_rule}); coefficients shrunk toward: {model.prior}"
+            f"{source} ({model.threshold_rule}); coefficients shrunk toward: {model.prior}"
         ),
         "win_model": {
             "threshold_ctr": model.threshold_ctr,
             "threshold_rule": model.threshold_rule,
+            "level": model.level,
             "n_ads": model.n_ads,
             "n_winners": model.n_winners,
             "baseline_probability": round(model.baseline(), 4),
             "prior": model.prior,
         },
+        "prior_used": prior_used,
         "contributions": model.contributions(dna.vector),
-        "gene_lifts": patterns.contributions(found, dna.genes),
+        "gene_lifts": patterns.contributions(found, dna.genes) if found.n_ads else [],
     }
 
 

@@ -6,13 +6,18 @@ account (centred on niche, or global, or zero). With few ads the prior dominates
 account's history grows its own data takes over. Logistic rather than gradient-boosted trees
 because the prior-centred hierarchy is exact here, and its per-gene contributions
 β·(x − x̄) are exactly the SHAP values of a linear model, so "why" needs no approximation.
+
+Other accounts' rows are never needed: a niche's *published*, noised pattern (loop 3,
+``loops/crosslearn``) becomes a prior model (``prior_model``) whose coefficients carry the
+pattern's uncertainty as per-coefficient precision, so a thin account is answered from its niche
+and a rich one from its own ads.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +47,9 @@ class WinModel:
     prior: str  # what the coefficients were shrunk toward
     n_ads: int
     n_winners: int
+    # Set on a prior model: how strongly a model fitted under it is pulled to each coefficient
+    # (intercept first); None means the default ``strength``.
+    precision: tuple[float, ...] | None = field(default=None, repr=False)
 
     def predict(self, vector: Sequence[float]) -> float:
         x = np.asarray(vector, float)
@@ -61,6 +69,10 @@ class WinModel:
         ]
         out.sort(key=lambda c: -abs(float(c["logit"])))
         return out
+
+    def prior_name(self) -> str:
+        """How a model fitted under this one names it: its level, or a published prior's name."""
+        return self.threshold_rule if self.precision is not None else self.level
 
     def baseline(self) -> float:
         """The probability for an average creative of the training data."""
@@ -107,6 +119,8 @@ def fit(
         centre[0] = prior.intercept
     penalty = np.full(k + 1, strength)
     penalty[0] = 0.01
+    if prior is not None and prior.precision is not None:
+        penalty = np.asarray(prior.precision, float)
     beta = centre.copy()
     for _ in range(50):
         p = 1.0 / (1.0 + np.exp(-np.clip(design @ beta, -30, 30)))
@@ -123,7 +137,7 @@ def fit(
         threshold_ctr=threshold_ctr,
         threshold_rule=threshold_rule,
         level=level,
-        prior=prior.level if prior is not None else "none",
+        prior=prior.prior_name() if prior is not None else "none",
         n_ads=n,
         n_winners=int(y.sum()),
     )
@@ -134,6 +148,59 @@ def credible(examples: Sequence[Example], min_impressions: int) -> list[Example]
     return [e for e in examples if e.impressions >= min_impressions]
 
 
+@dataclass(frozen=True, slots=True)
+class PublishedPrior:
+    """A niche's published gene pattern as the win model sees it (built by loop 3)."""
+
+    name: str  # says which prior was used, in the answer
+    level: str  # "niche" or "global"
+    base_log_ctr: float
+    base_log_sd: float
+    effects: Mapping[str, tuple[float, float]]  # "gene=level" -> (log-lift mean, sd)
+    ad_log_sd: float = 0.35  # spread of ads' log CTR around their prediction
+
+    def upper_quartile_ctr(self) -> float:
+        """The niche's winner threshold when the account has no say: its upper quartile."""
+        return math.exp(self.base_log_ctr + 0.674 * self.ad_log_sd)
+
+
+PROBIT_TO_LOGIT = 1.702  # Φ(z) ≈ σ(1.702·z)
+MAX_PRIOR_PRECISION = 50.0
+
+
+def prior_model(published: PublishedPrior, threshold_ctr: float) -> WinModel:
+    """P(CTR >= threshold) under the published pattern, as a logistic model on the DNA vector:
+    log CTR ~ N(base + Σ level effects, ad_log_sd²), so logit P ≈ a·(base + Σ effects − log thr)
+    with a = 1.702 / ad_log_sd. One-hot categorical and binary fields get a·effect with
+    precision 1 / (a·sd)²; numeric fields have no shared effect (centred on 0, default pull).
+    Linearising a binary gene's "yes" lift against the average ad is an approximation."""
+    a = PROBIT_TO_LOGIT / published.ad_log_sd
+    coef, prec = [], []
+    for name in VECTOR_FIELDS:
+        key = name if "=" in name else f"{name}=yes"
+        if key in published.effects:
+            m, s = published.effects[key]
+            coef.append(a * m)
+            prec.append(min(MAX_PRIOR_PRECISION, 1.0 / max(a * s, 1e-6) ** 2))
+        else:
+            coef.append(0.0)
+            prec.append(2.0)
+    intercept = a * (published.base_log_ctr - math.log(threshold_ctr))
+    intercept_prec = min(MAX_PRIOR_PRECISION, 1.0 / max(a * published.base_log_sd, 1e-6) ** 2)
+    return WinModel(
+        intercept=intercept,
+        coef=tuple(coef),
+        mean=tuple(0.0 for _ in VECTOR_FIELDS),
+        threshold_ctr=threshold_ctr,
+        threshold_rule=published.name,
+        level=published.level,
+        prior="none",
+        n_ads=0,
+        n_winners=0,
+        precision=(intercept_prec, *prec),
+    )
+
+
 def fit_hierarchy(
     account: Sequence[Example],
     *,
@@ -142,16 +209,29 @@ def fit_hierarchy(
     fixed_ctr: float | None = None,
     min_impressions: int = 500,
     min_ads: int = 4,
+    published: PublishedPrior | None = None,
 ) -> WinModel | None:
-    """Global → niche → account, each shrunk toward the one before; None when the account has
-    fewer than ``min_ads`` ads with ``min_impressions`` (there is no history to speak of)."""
+    """Global → niche → account, each shrunk toward the one before. ``published`` (a niche's or
+    the global published pattern) centres the account's model when given, and answers for an
+    account with fewer than ``min_ads`` credible ads (level "niche"/"global", its own few ads
+    included); without it such an account gets None (there is no history to speak of)."""
     own = credible(account, min_impressions)
-    if len(own) < min_ads:
+    if len(own) < min_ads and published is None:
         return None
-    threshold, rule = winner_threshold(own, fixed_ctr)
+    if len(own) >= min_ads:
+        threshold, rule = winner_threshold(own, fixed_ctr)
+    elif fixed_ctr is not None:
+        threshold, rule = fixed_ctr, f"ctr >= {fixed_ctr:.4f}"
+    else:
+        assert published is not None
+        threshold = published.upper_quartile_ctr()
+        rule = f"{published.level} upper quartile (ctr >= {threshold:.4f}; thin account)"
     prior: WinModel | None = None
     for name, data in (("global", pooled), ("niche", niche)):
         usable = credible(data, min_impressions)
         if len(usable) >= min_ads:
             prior = fit(usable, threshold_ctr=threshold, prior=prior, level=name)
-    return fit(own, threshold_ctr=threshold, threshold_rule=rule, prior=prior)
+    if published is not None:
+        prior = prior_model(published, threshold)
+    level = "account" if len(own) >= min_ads else (published.level if published else "account")
+    return fit(own, threshold_ctr=threshold, threshold_rule=rule, prior=prior, level=level)
