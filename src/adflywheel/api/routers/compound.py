@@ -1,7 +1,130 @@
-"""Compound learner and model registry endpoints (loop 5)."""
+"""Loop 5's compound-learner endpoints: the blended CTR prediction of an ad (or of a creative
+before launch) with its interval, confidence, weights and each base model's own answer; the
+learnt weights and their history.
+
+Ads are named by their platform id (``variant_id``/``ad_id``); an id of another account is
+simply unknown here (404). With no data and no model the answer is ``prediction: null`` with the
+reason, never a made-up number.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from adflywheel import compound_service
+from adflywheel.api.deps import CallerDep, ServicesDep
+from adflywheel.clock import floor_hour
+from adflywheel.ctr_data import account_facts
+from adflywheel.dna_service import extract_from_features
+from adflywheel.loops.dna.fingerprint import DNA_VERSION, Dna
+from adflywheel.store.catalog import variant_by_external
+
+router = APIRouter(prefix="/api/ml/compound", tags=["compound-learner"])
+
+
+class PredictIn(BaseModel):
+    """Either an ad of this account (``variant_id`` or its synonym ``ad_id``: the platform id),
+    or a creative not launched yet: its ``dna`` (a DNA document or its genes) or ``features``
+    (as for ``/creative-dna/extract``), with its ad ``text``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variant_id: str | None = Field(None, min_length=1, max_length=100)
+    ad_id: str | None = Field(None, min_length=1, max_length=100)
+    dna: dict[str, Any] | None = None
+    features: dict[str, Any] | None = None
+    text: str = Field("", max_length=5_000)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> PredictIn:
+        ads = [x for x in (self.variant_id, self.ad_id) if x is not None]
+        creatives = [x for x in (self.dna, self.features) if x is not None]
+        if len(ads) + len(creatives) != 1:
+            raise ValueError(
+                "give exactly one of: 'variant_id' (or 'ad_id'), 'dna', 'features' (+ 'text')"
+            )
+        return self
+
+
+def _dna(body: PredictIn) -> Dna:
+    """The creative's DNA from the request, validated by loop 4's own parser (422 otherwise)."""
+    source: dict[str, Any] = body.features if body.features is not None else dict(body.dna or {})
+    if body.dna is not None and "genes" in body.dna:
+        version = body.dna.get("dna_version", DNA_VERSION)
+        if version != DNA_VERSION:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"dna_version {version!r} is not the current {DNA_VERSION!r}; re-extract it",
+            )
+        genes = body.dna["genes"]
+        if not isinstance(genes, dict):
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "'dna.genes' must be an object"
+            )
+        source = dict(genes)
+    try:
+        return extract_from_features(source, body.text)
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
+
+
+def _no_model(reason: str) -> dict[str, Any]:
+    return {
+        "prediction": None,
+        "interval": None,
+        "confidence": None,
+        "models_used": [],
+        "weights": {},
+        "predictions": {},
+        "method": "none",
+        "reason": reason,
+    }
+
+
+@router.post("/predict")
+def predict(body: PredictIn, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    """The compound CTR prediction over the next 24 hours: ``prediction``, a 90% ``interval``,
+    ``confidence`` (share of the account's between-ad uncertainty removed, 0–1), ``models_used``,
+    their ``weights``, each model's own answer (``predictions``) and the ``method`` that chose
+    them (``blend``, ``best_single`` when the guard refused a worse blend, ``single``,
+    ``fallback`` before any weights were learnt)."""
+    at = floor_hour(services.clock.now())
+    ad = body.variant_id or body.ad_id
+    dna = None if ad is not None else _dna(body)
+    with services.factory() as session:
+        facts = account_facts(session, caller.account_id)
+        subject: dict[str, Any] = {
+            "variant_id": ad,
+            "dna_version": None if dna is None else dna.dna_version,
+            "synthetic": bool(facts and facts.synthetic),
+            "as_of": at.isoformat(),
+        }
+        try:
+            if ad is None:
+                assert dna is not None
+                result = compound_service.predict_creative(session, caller.account_id, dna, at)
+            else:
+                variant = variant_by_external(session, caller.account_id, ad)
+                if variant is None:
+                    raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ad {ad!r}")
+                result = compound_service.predict_variant(
+                    session, caller.account_id, variant.id, at
+                )
+        except compound_service.NoModelError as error:
+            result = _no_model(str(error))
+    return {**subject, **result}
+
+
+@router.get("/weights")
+def weights(
+    caller: CallerDep,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """The account's current ensemble weights (with the recalibration, the holdout they were
+    learnt on and each model's measured accuracy there) and their history, newest first."""
+    with services.factory() as session:
+        return compound_service.weights_history(session, caller.account_id, limit=limit)

@@ -1,0 +1,143 @@
+"""The compound learner's shell on a small simulated account (synthetic data), both backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from adflywheel import compound_service as cs
+from adflywheel.loops.dna.fingerprint import dna_from_features
+from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
+from adflywheel.registry_service import TrainOptions, train_challenger_and_gate
+from adflywheel.settings import Settings
+from adflywheel.store.accounts import create_account
+from adflywheel.store.actuals import upsert_actuals
+from adflywheel.store.catalog import sync_catalog
+from adflywheel.store.engine import make_session_factory, transaction
+from adflywheel.store.ensemble import EnsembleWeightsRow
+from adflywheel.store.models import Prediction
+from tests.conftest import T0
+
+HOURS = 96
+
+
+@dataclass
+class World:
+    factory: sessionmaker[Session]
+    account_id: int
+    end: datetime
+    market: SimulatedMarket
+
+
+def build_world(engine: Engine, *, hours: int = HOURS, seed: int = 3) -> World:
+    """One simulated account (2 campaigns × 6 ads) that ran ``hours`` hours at uniform budgets,
+    ending at the test clock's ``T0``."""
+    market = SimulatedMarket(
+        MarketConfig(
+            seed=seed, n_accounts=1, campaigns_per_account=2, variants_per_campaign=6,
+            campaign_daily_budget_minor=60_000, start=T0 - timedelta(hours=hours),
+        )
+    )  # fmt: skip
+    start = market.current_hour
+    market.run(hours)
+    platform = market.platform(market.accounts()[0])
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        account = create_account(session, "sim-compound", start, platform="simulated")
+        account.category = platform.account().category
+        sync_catalog(
+            session, account.id, platform.list_campaigns(), platform.list_ad_sets(),
+            platform.list_ads(), start,
+        )  # fmt: skip
+        upsert_actuals(
+            session, account.id, platform.fetch_insights(start, market.current_hour),
+            source="simulated", now=market.current_hour,
+        )  # fmt: skip
+        account_id = account.id
+    return World(factory, account_id, market.current_hour, market)
+
+
+def test_weights_history_predictions_recorded_once(engine: Engine, settings: Settings) -> None:
+    world = build_world(engine)
+    decision = train_challenger_and_gate(
+        world.factory, settings, world.account_id, world.end, "test",
+        options=TrainOptions(holdout_hours=24, valid_hours=24),
+    )  # fmt: skip
+    first = cs.update_weights(world.factory, world.account_id, world.end - timedelta(hours=24))
+    second = cs.update_weights(world.factory, world.account_id, world.end)
+    for learnt in (first, second):
+        assert learnt["method"] in ("blend", "best_single", "single")
+        assert sum(learnt["weights"].values()) == pytest.approx(1.0)
+        assert all(w >= 0 for w in learnt["weights"].values())
+        assert learnt["metrics"]["rows"] >= 8
+    with world.factory() as session:
+        history = cs.weights_history(session, world.account_id)
+    assert [h["id"] for h in history["history"]] == [second["id"], first["id"]]
+    assert history["current"]["id"] == second["id"]
+    if second["method"] == "best_single":  # the guard's collapse names its single member
+        assert sorted(second["weights"].values())[-1] == 1.0
+
+    report = cs.predict_and_record(world.factory, world.account_id, world.end)
+    assert report["variants"] == 12 and report["recorded"] > 0
+    with world.factory() as session:
+        rows = session.scalars(
+            select(Prediction).where(Prediction.account_id == world.account_id)
+        ).all()
+    by_model: dict[str, list[Prediction]] = {}
+    for r in rows:
+        by_model.setdefault(r.model_name, []).append(r)
+    assert len(by_model["ensemble"]) == 12 and len(by_model["thompson"]) == 12
+    assert len(by_model["dna_pattern"]) == 12
+    champion = decision.champion_after
+    if champion is not None:
+        assert {r.model_version_id for r in by_model["xgboost"]} == {champion}
+    else:
+        assert "xgboost" not in by_model
+    for r in rows:
+        assert r.lower is not None and r.upper is not None
+        assert 0 < r.lower <= r.value <= r.upper < 1
+        assert r.window_start == world.end and r.window_end == world.end + timedelta(hours=24)
+    again = cs.predict_and_record(world.factory, world.account_id, world.end)
+    assert again["recorded"] == 0 and again["already_recorded"] == len(rows)
+
+
+def test_predictions_as_of_an_hour_ignore_later_data(engine: Engine) -> None:
+    world = build_world(engine)
+    cutoff = world.end - timedelta(hours=48)
+    with world.factory() as session:
+        ids = [1, 2, 3]
+        before = cs.base_predictions(session, world.account_id, cutoff, ids, xgb=None)
+    # Rewrite every later hour: predictions as of the cutoff must not move.
+    platform = world.market.platform(world.market.accounts()[0])
+    later = [
+        replace(r, clicks=0, link_clicks=0) for r in platform.fetch_insights(cutoff, world.end)
+    ]
+    with transaction(world.factory) as session:
+        upsert_actuals(session, world.account_id, later, source="test", now=world.end)
+    with world.factory() as session:
+        after = cs.base_predictions(session, world.account_id, cutoff, ids, xgb=None)
+        moved = cs.base_predictions(session, world.account_id, world.end, ids, xgb=None)
+    assert before == after
+    assert moved[1]["thompson"].ctr < before[1]["thompson"].ctr
+
+
+def test_an_account_without_data_gets_no_made_up_number(engine: Engine) -> None:
+    world = build_world(engine, hours=0)
+    with world.factory() as session:
+        with pytest.raises(cs.NoModelError, match="no model yet"):
+            cs.predict_creative(
+                session, world.account_id, dna_from_features({"hook_type": "question"}), world.end
+            )
+        with pytest.raises(cs.NoModelError):
+            cs.predict_variant(session, world.account_id, 1, world.end)
+    learnt = cs.update_weights(world.factory, world.account_id, world.end)
+    assert learnt["method"] == "fallback" and learnt["reason"]
+    report = cs.predict_and_record(world.factory, world.account_id, world.end)
+    assert report["recorded"] == 0
+    with world.factory() as session:
+        assert session.scalar(select(func.count()).select_from(Prediction)) == 0
+        assert session.scalar(select(func.count()).select_from(EnsembleWeightsRow)) == 1
