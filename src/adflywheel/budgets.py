@@ -132,27 +132,77 @@ def apply_budgets(
 ) -> list[AppliedChange]:
     """Write changed budgets through the platform, each recorded before and after.
 
-    The record is written as ``pending`` first, then the platform call, then ``applied``: a crash
-    in between leaves a pending record that the retry re-applies (setting an absolute budget twice
-    is harmless), and an ``applied`` record makes the retry skip.
+    All changes are first recorded as ``pending`` in one transaction, then each platform call is
+    made, then the ones that went through are marked ``applied`` (also when a later call fails).
+    A crash in between leaves pending records that the retry re-applies (setting an absolute
+    budget twice is harmless), and an ``applied`` record makes the retry skip.
     """
     if platform is None and not dry_run:
         raise ValueError("applying budgets needs a platform; only a dry run can do without")
-    changes: list[AppliedChange] = []
-    for external_id, new_budget in sorted(proposal.budgets.items()):
-        key = (
-            f"{actor}:{account_id}:{cycle_hour.isoformat()}:{external_id}"
-            if cycle_hour is not None
-            else None
-        )
-        with transaction(factory) as session:
-            ad_set = session.scalar(
+    planned = _record_pending(
+        factory, account_id, proposal, actor=actor, cycle_hour=cycle_hour, now=now, dry_run=dry_run
+    )
+    if dry_run:
+        return [AppliedChange(p.external_id, p.old, p.new, "dry_run") for p in planned]
+    assert platform is not None
+    done: list[_Planned] = []
+    try:
+        for item in planned:
+            platform.set_ad_set_budget(item.external_id, item.new)
+            done.append(item)
+    finally:
+        if done:
+            with transaction(factory) as session:
+                for item in done:
+                    stored = session.get(BudgetChange, item.record_id)
+                    ad_set_row = session.get(AdSet, item.ad_set_id)
+                    assert stored is not None and ad_set_row is not None
+                    stored.mode = "applied"
+                    ad_set_row.daily_budget_minor = item.new
+    return [AppliedChange(p.external_id, p.old, p.new, "applied") for p in done]
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    external_id: str
+    record_id: int
+    ad_set_id: int
+    old: int | None
+    new: int
+
+
+def _record_pending(
+    factory: sessionmaker[Session],
+    account_id: int,
+    proposal: Proposal,
+    *,
+    actor: str,
+    cycle_hour: datetime | None,
+    now: datetime,
+    dry_run: bool,
+) -> list[_Planned]:
+    """One transaction: a record per change still to make (an earlier ``pending`` one is
+    reused, an ``applied`` or ``dry_run`` one means the hour's change was made already)."""
+    planned: list[_Planned] = []
+    with transaction(factory) as session:
+        ad_sets = {
+            a.external_id: a
+            for a in session.scalars(
                 select(AdSet).where(
-                    AdSet.account_id == account_id, AdSet.external_id == external_id
+                    AdSet.account_id == account_id,
+                    AdSet.external_id.in_(list(proposal.budgets)),
                 )
             )
+        }
+        for external_id, new_budget in sorted(proposal.budgets.items()):
+            ad_set = ad_sets.get(external_id)
             if ad_set is None:
                 raise ValueError(f"unknown ad set {external_id!r}")
+            key = (
+                f"{actor}:{account_id}:{cycle_hour.isoformat()}:{external_id}"
+                if cycle_hour is not None
+                else None
+            )
             record = (
                 session.scalar(select(BudgetChange).where(BudgetChange.idempotency_key == key))
                 if key is not None
@@ -179,18 +229,7 @@ def apply_budgets(
                 )
                 session.add(record)
                 session.flush()
-            record_id, ad_set_id, old_recorded = record.id, ad_set.id, record.old_budget_minor
-        if dry_run:
-            changes.append(AppliedChange(external_id, old_recorded, new_budget, "dry_run"))
-            continue
-        assert platform is not None
-        platform.set_ad_set_budget(external_id, new_budget)
-        with transaction(factory) as session:
-            stored = session.get(BudgetChange, record_id)
-            assert stored is not None
-            stored.mode = "applied"
-            ad_set_row = session.get(AdSet, ad_set_id)
-            assert ad_set_row is not None
-            ad_set_row.daily_budget_minor = new_budget
-        changes.append(AppliedChange(external_id, old_recorded, new_budget, "applied"))
-    return changes
+            planned.append(
+                _Planned(external_id, record.id, ad_set.id, record.old_budget_minor, new_budget)
+            )
+    return planned
