@@ -141,3 +141,46 @@ def test_an_account_without_data_gets_no_made_up_number(engine: Engine) -> None:
     with world.factory() as session:
         assert session.scalar(select(func.count()).select_from(Prediction)) == 0
         assert session.scalar(select(func.count()).select_from(EnsembleWeightsRow)) == 1
+
+
+def test_thompson_takes_compound_priors_only_when_given() -> None:
+    from adflywheel.budgets import CampaignState
+    from adflywheel.loops.bandit import RatePrior
+    from adflywheel.policies import ThompsonPolicy
+    from adflywheel.store.queries import VariantTotals
+
+    def totals(i: int) -> VariantTotals:
+        return VariantTotals(i, f"a{i}", i, f"s{i}", 1, "ACTIVE", "ACTIVE", False, 5_000,
+                             *(0,) * 7)  # fmt: skip
+
+    campaign = CampaignState(1, "c1", "ctr", 10_000, [totals(1), totals(2)])
+    hour = T0
+    plain = ThompsonPolicy().evidence(campaign, hour)
+    assert all(v.prior is None for v in plain.variants)
+    boosted = ThompsonPolicy(prior_provider=lambda c, h: {2: RatePrior(0.04, 800)}).evidence(
+        campaign, hour
+    )
+    assert boosted.variants[0].prior is None
+    assert boosted.variants[1].prior == RatePrior(0.04, 800)
+    assert cs.prior_strength(0.1, 0.01, 2000) == 2000  # confident: capped
+    assert cs.prior_strength(1.0, 0.01, 2000) == pytest.approx(1 / 0.0099)
+
+
+def test_late_variants_are_held_back_until_their_launch() -> None:
+    from adflywheel.harness import SimulationSpec, launch_schedule
+
+    spec = SimulationSpec(accounts=1, variants_per_campaign=4, late_variants_per_campaign=1,
+                          late_launch_hour=5)  # fmt: skip
+    market = SimulatedMarket(spec.market_config())
+    late = {c.ad_set_ids[-1] for a in market.campaign_structure() for c in a.campaigns}
+    launch_schedule(market, spec, 0)
+    market.step()
+    statuses = {
+        s.external_id: s.status for s in market.platform(market.accounts()[0]).list_ad_sets()
+    }
+    assert {k for k, v in statuses.items() if v != "ACTIVE"} == late
+    launch_schedule(market, spec, 5)
+    statuses = {
+        s.external_id: s.status for s in market.platform(market.accounts()[0]).list_ad_sets()
+    }
+    assert set(statuses.values()) == {"ACTIVE"}

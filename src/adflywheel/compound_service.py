@@ -216,7 +216,12 @@ def learn_account_weights(
         for t in variant_totals(session, account_id, since=cutoff, until=hour)
         if t.impressions > 0
     ]
-    model, xgb_note = _holdout_model(session, account_id, cutoff, settings)
+    # XGBoost joins the holdout only when a champion serves live: weights are learnt over the
+    # predictors that will actually answer.
+    if load_champion(session, account_id) is None:
+        model, xgb_note = None, "no champion yet: xgboost left out"
+    else:
+        model, xgb_note = _holdout_model(session, account_id, cutoff, settings)
     ids = [t.variant_id for t in window]
     preds = base_predictions(session, account_id, cutoff, ids, xgb=model, settings=settings)
     n = np.array([t.impressions for t in window], dtype=np.float64)

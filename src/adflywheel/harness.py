@@ -20,6 +20,7 @@ from typing import Any
 
 from adflywheel.budgets import BudgetPolicy
 from adflywheel.clock import ManualClock
+from adflywheel.compound_priors import CompoundPriors
 from adflywheel.cycle import CycleDeps, CycleOptions, run_cycle
 from adflywheel.domain import Objective, per_dollar
 from adflywheel.harness_metrics import LearningTrace
@@ -44,6 +45,11 @@ POLICIES: dict[str, Callable[[int], BudgetPolicy]] = {
         replace(THOMPSON_SETTINGS, half_life_hours=None), seed=seed, name="thompson_stationary"
     ),
     "thompson_promote": lambda seed: ThompsonPolicy(seed=seed, name="thompson_promote"),
+    # Loop 5's contextual boost: the compound (XGBoost + DNA patterns) prediction as each
+    # variant's Thompson prior; the provider is bound to the run's store in ``run_policy``.
+    "thompson+compound": lambda seed: ThompsonPolicy(
+        seed=seed, name="thompson+compound", prior_provider=CompoundPriors(seed=seed)
+    ),
     "epsilon_greedy": lambda seed: EpsilonGreedyPolicy(),
     "ucb1": lambda seed: UCB1Policy(),
 }
@@ -79,6 +85,10 @@ class SimulationSpec:
     campaign_daily_budget_minor: int = 20_000
     collapse_best_at_hour: int | None = None
     collapse_factor: float = 0.3
+    # New variants: the last ``late_variants_per_campaign`` ad sets of every campaign stay paused
+    # until hour ``late_launch_hour`` of the run (0: all run from the start).
+    late_variants_per_campaign: int = 0
+    late_launch_hour: int = 0
 
     def market_config(self) -> MarketConfig:
         collapses = (
@@ -215,11 +225,23 @@ def _scratch_database(workdir: Path | None) -> Iterator[tuple[str, Path]]:
         yield f"sqlite:///{Path(folder) / 'simulation.db'}", Path(folder)
 
 
+def launch_schedule(market: SimulatedMarket, spec: SimulationSpec, hour: int) -> None:
+    """Hold the spec's late variants back until their launch hour (before the hour is run)."""
+    late = spec.late_variants_per_campaign
+    if not late or spec.late_launch_hour <= 0 or hour not in (0, spec.late_launch_hour):
+        return
+    for account in market.campaign_structure():
+        for campaign in account.campaigns:
+            for ad_set_id in campaign.ad_set_ids[-late:]:
+                market.set_ad_set_status(ad_set_id, hour >= spec.late_launch_hour)
+
+
 def run_reference(spec: SimulationSpec, name: str, on_hour: Callable[[], None]) -> RunTotals:
     """A reference policy at market level: ``uniform`` or ``oracle``."""
     market = SimulatedMarket(spec.market_config())
     totals = RunTotals()
-    for _ in range(spec.days * 24):
+    for hour in range(spec.days * 24):
+        launch_schedule(market, spec, hour)
         if name == "oracle":
             market.set_budgets_bulk(market.evaluation.oracle_budgets(Objective.CLICKS_PER_DOLLAR))
         elif name != "uniform":
@@ -246,6 +268,9 @@ def run_policy(
         engine = make_engine(url)
         upgrade(engine)
         factory = make_session_factory(engine)
+        provider = getattr(policy, "prior_provider", None)
+        if isinstance(provider, CompoundPriors):
+            provider.bind(factory, folder)
         account_ids: dict[str, int] = {}
         with transaction(factory) as session:
             for external in market.accounts():
@@ -263,7 +288,8 @@ def run_policy(
                 account_ids[external] = account.id
         options = CycleOptions(actuals_lookback_hours=6, loops=loops)
         trace.start(market)
-        for _ in range(spec.days * 24):
+        for hour in range(spec.days * 24):
+            launch_schedule(market, spec, hour)
             market.step()
             totals.add_hour(market)
             clock.advance(HOUR)

@@ -12,7 +12,7 @@ so a replay of the same hour proposes the same budgets.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +25,7 @@ from adflywheel.loops.bandit import (
     AllocationSettings,
     CampaignAllocation,
     CampaignEvidence,
+    RatePrior,
     VariantEvidence,
     allocate_campaign,
     variant_from_hourly,
@@ -37,6 +38,9 @@ HOUR_SECONDS = 3600.0
 # five to ten variants a 5% floor keeps a quarter to a half of the budget on exploration for
 # ever; 2% keeps exploring while the simulated benchmark (benchmarks/RESULTS.md) gains ~2 points.
 THOMPSON_SETTINGS = AllocationSettings(floor_share=0.02)
+
+
+PriorProvider = Callable[[CampaignState, datetime], Mapping[int, RatePrior]]
 
 
 def _hour_index(hour: datetime) -> int:
@@ -72,9 +76,13 @@ class ThompsonPolicy:
     settings: AllocationSettings = THOMPSON_SETTINGS
     seed: int = 0
     name: str = "thompson"
+    # Optional model priors (loop 5's contextual boost): internal variant id -> RatePrior. None
+    # keeps the allocator's own weak prior (the campaign's pooled rates).
+    prior_provider: PriorProvider | None = None
 
     def evidence(self, campaign: CampaignState, hour: datetime) -> CampaignEvidence:
         variants: list[VariantEvidence] = []
+        priors = self.prior_provider(campaign, hour) if self.prior_provider is not None else {}
         for v in campaign.variants:
             series = campaign.hourly.get(v.variant_id)
             if series is None or not series.hour_starts:
@@ -100,6 +108,7 @@ class ThompsonPolicy:
                     self.settings.half_life_hours,
                     convs,
                     revenue,
+                    prior=priors.get(v.variant_id),
                     active=is_active(v),
                     current_budget_minor=v.budget_minor,
                     min_budget_minor=campaign.min_budgets.get(v.ad_set_external_id, 0),
