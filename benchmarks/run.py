@@ -20,6 +20,7 @@ MODULES = (
     "bench_policies",
     "bench_promoter",
     "bench_dna",
+    "bench_ablation",
 )
 
 
