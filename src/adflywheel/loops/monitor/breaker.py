@@ -16,8 +16,10 @@ data changes abruptly. Here the breaker looks at the account's recent hourly act
   expected clicks, again with a Poisson tail probability below ``p_value``;
 - ``implausible_counts``: any row with clicks above impressions or a negative count.
 
-While open, the service does not retrain, does not feed the drift detectors and does not score
-predictions whose window touches the suspect hours; it raises an alert instead.
+While open, the service does not retrain and does not feed the drift detectors; it raises an
+alert instead. Hours whose data is present but implausible (the last four checks) are suspect:
+predictions whose window touches them are never scored. Absent hours (stale, missing) are not
+suspect: predictions wait for them, and score normally if they arrive.
 """
 
 from __future__ import annotations
@@ -98,12 +100,10 @@ def check_health(
     stale_since = as_of - p.max_staleness_hours * HOUR
     if last is None or last < stale_since:
         reasons.append("stale")
-        suspects.append(((last + HOUR) if last else start, as_of))
     missing = [h for h in window if h not in by_hour]
     evidence["missing_hours"] = len(missing)
     if len(missing) > p.max_missing_hours:
         reasons.append("missing_hours")
-        suspects.append((missing[0], missing[-1] + HOUR))
 
     bad = [h for h in present if by_hour[h].bad_rows > 0]
     if bad:
@@ -144,8 +144,8 @@ def check_health(
         True,
         tuple(reasons),
         evidence,
-        suspect_start=min(s for s, _ in suspects),
-        suspect_end=max(e for _, e in suspects),
+        suspect_start=min((s for s, _ in suspects), default=None),
+        suspect_end=max((e for _, e in suspects), default=None),
     )
 
 
