@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     max_actuals_batch_rows: int = Field(default=50_000, ge=1)
     max_request_bytes: int = Field(default=20_000_000, ge=1024)
     bandit_seed: int = Field(default=0, description="Seed of the Thompson draws (reproducible).")
+    crosslearn_k_min: int = Field(default=5, ge=2, description="Loop 3: minimum accounts.")
+    crosslearn_epsilon_per_period: float = Field(
+        default=1.0, gt=0, description="Loop 3: ε of one niche publication (docs/cross-account.md)."
+    )
+    crosslearn_epsilon_budget: float = Field(
+        default=12.0, gt=0, description="Loop 3: ε a niche may spend per 90 days."
+    )
     meta_graph_url: str = Field(
         default="https://graph.facebook.com", description="Graph API base URL (tests: loopback)."
     )

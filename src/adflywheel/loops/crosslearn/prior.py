@@ -31,7 +31,7 @@ class NichePrior:
     base_ctr: float
     base_log_sd: float
     effects: dict[str, tuple[float, float]]  # "gene=level" -> (log-lift mean, sd)
-    accounts: str  # the published bucket, e.g. ">=20"
+    accounts: str  # the published bucket, ">=k_min"
     epsilon: float
     period_start: datetime | None = None
 

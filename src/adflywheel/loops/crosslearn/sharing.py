@@ -8,8 +8,8 @@ before anything is summed. Ad ids, creatives, text and raw counts never enter a 
 
 A niche publishes only when at least ``k_min`` distinct accounts contributed in the period; the
 publication is three Laplace-noised sums (count, base, lifts) turned into means. Intervals carry
-the DP noise as well as the spread of accounts, and the number of accounts is published only as a
-lower-bound bucket of the noisy count (never below ``k_min``).
+the DP noise as well as the spread of accounts, and the number of accounts is published only as
+">= k_min".
 
 Only categorical and binary genes are shared: a numeric gene's "high" level is relative to each
 account's own median, which does not transfer between accounts.
@@ -36,7 +36,6 @@ SHARED_LEVELS: tuple[str, ...] = (
     *(f"{gene}={level}" for gene, levels in CATEGORICAL.items() for level in levels),
     *(f"{gene}=yes" for gene in BINARY),
 )
-BUCKETS: tuple[int, ...] = (5, 10, 20, 50, 100, 500, 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +110,7 @@ class PublishedPattern:
     """A niche's anonymous pattern for one period: nothing in it names or counts an account."""
 
     niche: str
-    accounts: str  # a lower-bound bucket of the noisy count, e.g. ">=20"; never below k_min
+    accounts: str  # ">=k_min": the only account-count information published
     epsilon: float
     base_ctr: float
     base_ctr_low: float
@@ -136,13 +135,11 @@ class NotPublishable(Exception):
     """Too few distinct accounts, or the niche's privacy budget is spent; the message says."""
 
 
-def bucket(noisy_count: float, k_min: int) -> str:
-    """A lower bound of the noisy count from ``BUCKETS``, never below ``k_min``."""
-    lower = k_min
-    for b in BUCKETS:
-        if noisy_count >= b and b > lower:
-            lower = b
-    return f">={lower}"
+def bucket(k_min: int) -> str:
+    """The only thing published about how many accounts contributed: at least ``k_min``. (A
+    bucket of the noisy count could claim more accounts than there were; one of the true count
+    would leak it.)"""
+    return f">={k_min}"
 
 
 def publish(
@@ -187,7 +184,7 @@ def publish(
     centre = math.log(BASE_CENTRE)
     return PublishedPattern(
         niche=niche,
-        accounts=bucket(noisy_n, settings.k_min),
+        accounts=bucket(settings.k_min),
         epsilon=settings.epsilon_per_period,
         base_ctr=round(math.exp(centre + base_log), 6),
         base_ctr_low=round(math.exp(centre + base_log - Z95 * base_se), 6),

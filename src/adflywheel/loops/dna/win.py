@@ -121,14 +121,26 @@ def fit(
     penalty[0] = 0.01
     if prior is not None and prior.precision is not None:
         penalty = np.asarray(prior.precision, float)
+
+    def objective(b: FloatArray) -> float:
+        z = design @ b
+        loglik = float(np.sum(y * z - np.logaddexp(0.0, z)))
+        return -loglik + 0.5 * float(np.sum(penalty * (b - centre) ** 2))
+
     beta = centre.copy()
-    for _ in range(50):
+    current = objective(beta)
+    for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-np.clip(design @ beta, -30, 30)))
         grad = design.T @ (p - y) + penalty * (beta - centre)
         hess = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty)
         step = np.linalg.solve(hess, grad)
-        beta -= step
-        if float(np.abs(step).max()) < 1e-8:
+        # Backtracking: a full Newton step can overshoot on (nearly) separable data.
+        scale = 1.0
+        while scale > 1e-6 and objective(beta - scale * step) > current + 1e-12:
+            scale *= 0.5
+        beta = beta - scale * step
+        current = objective(beta)
+        if float(np.abs(scale * step).max()) < 1e-8:
             break
     return WinModel(
         intercept=float(beta[0]),
