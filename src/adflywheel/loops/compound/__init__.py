@@ -1,0 +1,1 @@
+"""Loop 5, the compound learner: CTR features, the XGBoost model, evaluation and the gate."""
