@@ -21,6 +21,8 @@ MODULES = (
     "bench_promoter",
     "bench_dna",
     "bench_ablation",
+    "bench_compound",
+    "bench_meta_fetch",
 )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import multiprocessing
 import re
 import threading
 import time
@@ -44,22 +45,34 @@ def load_fixture(name: str) -> dict[str, Any]:
 
 class FakeTime:
     """Seconds shared by client and server. ``real=True``: wall time plus every slept second
-    (the benchmark: real work, simulated waits); otherwise time moves only by ``sleep``."""
+    (the benchmark: real work, simulated waits); otherwise time moves only by ``sleep``.
+    ``shared=True`` keeps the offset in shared memory, for a server in a forked process."""
 
-    def __init__(self, start: float = 1_000.0, *, real: bool = False) -> None:
+    def __init__(self, start: float = 1_000.0, *, real: bool = False, shared: bool = False) -> None:
+        offset = start - (time.perf_counter() if real else 0.0)
+        self._offset = multiprocessing.Value("d", offset) if shared else None
+        self._local = offset
         self._lock = threading.Lock()
-        self._offset = start - (time.perf_counter() if real else 0.0)
         self.real = real
         self.slept: list[float] = []
 
     def monotonic(self) -> float:
+        now = time.perf_counter() if self.real else 0.0
+        if self._offset is not None:
+            with self._offset.get_lock():
+                return float(self._offset.value) + now
         with self._lock:
-            return self._offset + (time.perf_counter() if self.real else 0.0)
+            return self._local + now
 
     def sleep(self, seconds: float) -> None:
+        step = max(0.0, seconds)
+        self.slept.append(seconds)
+        if self._offset is not None:
+            with self._offset.get_lock():
+                self._offset.value += step
+            return
         with self._lock:
-            self._offset += max(0.0, seconds)
-            self.slept.append(seconds)
+            self._local += step
 
 
 @dataclass
@@ -127,26 +140,40 @@ class FakeAccount:
         source = self.hourly if hourly else self.daily
         return [r for r in source if since <= dt.date.fromisoformat(r["date_start"]) <= until]
 
-    def synthetic_row(self, ad: int, day: dt.date, hour: int | None) -> dict[str, Any]:
-        """Delivery of ad ``ad`` (seeded per ad and day; hours follow a daily profile)."""
-        if not self._arrays:
-            rng = np.random.default_rng(self.synthetic_seed)
+    def _day(self, day: dt.date, hourly: bool) -> dict[str, Any]:
+        """Every ad's numbers for one local day (or its 24 hours), drawn at once and cached."""
+        key = f"{day.isoformat()}/{hourly}"
+        if key not in self._arrays:
+            seed = np.random.default_rng(self.synthetic_seed)
             n = len(self.ads)
-            self._arrays = {
-                "base": rng.gamma(2.0, 60.0, n),
-                "ctr": rng.beta(2.0, 120.0, n),
-                "cpm": rng.uniform(4.0, 14.0, n),
-                "profile": 0.4 + np.sin(np.linspace(0, np.pi, 24)) ** 2,
+            base, ctr, cpm = (
+                seed.gamma(2.0, 60.0, n),
+                seed.beta(2.0, 120.0, n),
+                seed.uniform(4, 14, n),
+            )
+            profile = 0.4 + np.sin(np.linspace(0, np.pi, 24)) ** 2
+            rng = np.random.default_rng([self.synthetic_seed or 0, day.toordinal(), int(hourly)])
+            lam = base[:, None] * (profile[None, :] if hourly else profile.sum()[None, None])
+            impressions = rng.poisson(lam)
+            clicks = rng.binomial(impressions, ctr[:, None])
+            link = rng.binomial(clicks, 0.6)
+            self._arrays[key] = {
+                "impressions": impressions,
+                "clicks": clicks,
+                "link": link,
+                "spend": np.round(impressions * cpm[:, None] / 1000, 2),
+                "views": rng.binomial(impressions, 0.3),
+                "purchases": rng.binomial(link, 0.05),
             }
-        a = self._arrays
-        key = (ad * 1_000_003 + day.toordinal() * 31 + (hour or 0)) % (2**32)
-        rng = np.random.default_rng(key)
-        lam = a["base"][ad] * (a["profile"][hour] if hour is not None else a["profile"].sum())
-        impressions = int(rng.poisson(lam))
-        clicks = int(rng.binomial(impressions, a["ctr"][ad]))
-        link = int(rng.binomial(clicks, 0.6))
-        spend = round(impressions * a["cpm"][ad] / 1000, 2)
-        views = int(rng.binomial(impressions, 0.3))
+        return self._arrays[key]  # type: ignore[no-any-return]
+
+    def synthetic_row(self, ad: int, day: dt.date, hour: int | None) -> dict[str, Any]:
+        """Delivery of ad ``ad`` on ``day`` (at ``hour``); seeded, hours follow a daily profile."""
+        a = self._day(day, hour is not None)
+        col = hour or 0
+        impressions, clicks = int(a["impressions"][ad, col]), int(a["clicks"][ad, col])
+        link, views = int(a["link"][ad, col]), int(a["views"][ad, col])
+        spend = float(a["spend"][ad, col])
         row: dict[str, Any] = {
             "ad_id": self.ads[ad]["id"],
             "date_start": day.isoformat(),
@@ -165,7 +192,7 @@ class FakeAccount:
         if hour is not None:
             row[HOURLY] = f"{hour:02d}:00:00 - {hour:02d}:59:59"
         else:
-            purchases = int(rng.binomial(link, 0.05))
+            purchases = int(a["purchases"][ad, col])
             row["actions"].append({"action_type": "purchase", "value": str(purchases)})
             row["action_values"] = [{"action_type": "purchase", "value": f"{purchases * 49.9:.2f}"}]
             row["reach"] = str(max(1, int(impressions / 1.1)))

@@ -1,3 +1,162 @@
-"""Actuals fetch runs and per-account data freshness (loop 6)."""
+"""Actuals fetch runs and per-account data freshness (loop 6), and Meta connections.
+
+- ``meta_connections``: which Meta ad account (``act_<digits>``) an account reads and writes, and
+  optionally the name of the environment variable holding its token. Tokens are never stored
+  here: one deployment-wide token comes from ``ADFLYWHEEL_META_ACCESS_TOKEN`` (settings), a
+  per-account one from the named variable — so a database dump leaks no credentials.
+- ``fetch_freshness``: one row per account, overwritten by every fetch: when it last ran and last
+  succeeded, the newest hour seen, the hours known complete, the last status, error and counts.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from adflywheel.store.models import Base
+from adflywheel.store.types import UTCDateTime
+
+
+class MetaConnection(Base):
+    __tablename__ = "meta_connections"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    ad_account_id: Mapped[str] = mapped_column(String(40))
+    token_env: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FetchFreshness(Base):
+    __tablename__ = "fetch_freshness"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    platform: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))  # ok | failed
+    last_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Start of the newest hour that had any row, and the end of the last window fetched whole.
+    newest_hour: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    complete_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    hourly_received: Mapped[int] = mapped_column(Integer, default=0)
+    hourly_inserted: Mapped[int] = mapped_column(Integer, default=0)
+    hourly_updated: Mapped[int] = mapped_column(Integer, default=0)
+    hourly_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    daily_received: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+def connect_meta(
+    session: Session, account_id: int, ad_account_id: str, now: datetime, token_env: str | None
+) -> MetaConnection:
+    """Insert or replace the account's Meta connection (the id is checked by the caller)."""
+    row = session.get(MetaConnection, account_id)
+    if row is None:
+        row = MetaConnection(account_id=account_id, created_at=now)
+        session.add(row)
+    row.ad_account_id, row.token_env, row.updated_at = ad_account_id, token_env, now
+    session.flush()
+    return row
+
+
+def meta_connection(session: Session, account_id: int) -> MetaConnection | None:
+    return session.get(MetaConnection, account_id)
+
+
+def freshness_of(session: Session, account_id: int) -> FetchFreshness | None:
+    return session.get(FetchFreshness, account_id)
+
+
+def _row(session: Session, account_id: int, platform: str, now: datetime) -> FetchFreshness:
+    row = session.get(FetchFreshness, account_id)
+    if row is None:
+        row = FetchFreshness(account_id=account_id, platform=platform, consecutive_failures=0)
+        session.add(row)
+    row.platform, row.last_attempt_at = platform, now
+    return row
+
+
+def record_success(
+    session: Session,
+    account_id: int,
+    *,
+    platform: str,
+    now: datetime,
+    window: tuple[datetime, datetime],
+    newest_hour: datetime | None,
+    hourly: dict[str, int],
+    daily_received: int,
+    seconds: float,
+) -> FetchFreshness:
+    row = _row(session, account_id, platform, now)
+    row.status, row.error, row.consecutive_failures = "ok", None, 0
+    row.last_success_at = now
+    row.window_start, row.window_end = window
+    if newest_hour is not None and (row.newest_hour is None or newest_hour > row.newest_hour):
+        row.newest_hour = newest_hour
+    if row.complete_until is None or window[1] > row.complete_until:
+        row.complete_until = window[1]
+    row.hourly_received, row.hourly_inserted = hourly["received"], hourly["inserted"]
+    row.hourly_updated, row.hourly_unchanged = hourly["updated"], hourly["unchanged"]
+    row.daily_received, row.seconds = daily_received, seconds
+    session.flush()
+    return row
+
+
+def record_failure(
+    session: Session,
+    account_id: int,
+    *,
+    platform: str,
+    now: datetime,
+    window: tuple[datetime, datetime] | None,
+    error: str,
+    seconds: float,
+) -> FetchFreshness:
+    """Keep what the last success established; mark the attempt failed with its error."""
+    row = _row(session, account_id, platform, now)
+    row.status, row.error = "failed", error[:4000]
+    row.consecutive_failures = (row.consecutive_failures or 0) + 1
+    if window is not None:
+        row.window_start, row.window_end = window
+    row.seconds = seconds
+    session.flush()
+    return row
+
+
+def freshness_dict(row: FetchFreshness | None) -> dict[str, object] | None:
+    if row is None:
+        return None
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "platform": row.platform,
+        "status": row.status,
+        "last_attempt_at": iso(row.last_attempt_at),
+        "last_success_at": iso(row.last_success_at),
+        "newest_hour": iso(row.newest_hour),
+        "complete_until": iso(row.complete_until),
+        "window": [iso(row.window_start), iso(row.window_end)],
+        "error": row.error,
+        "consecutive_failures": row.consecutive_failures,
+        "hourly": {
+            "received": row.hourly_received,
+            "inserted": row.hourly_inserted,
+            "updated": row.hourly_updated,
+            "unchanged": row.hourly_unchanged,
+        },
+        "daily_received": row.daily_received,
+        "seconds": row.seconds,
+    }

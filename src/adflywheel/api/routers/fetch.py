@@ -1,7 +1,86 @@
-"""The actuals fetch job endpoint (loop 6)."""
+"""The actuals fetch job endpoint (loop 6): pull the caller's open hours from its ad platform."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import math
+from typing import Any
 
-router = APIRouter()
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict
+
+from adflywheel.api.deps import CallerDep, ServicesDep
+from adflywheel.fetch_service import FetchError, fetch_account_actuals, freshness
+from adflywheel.platforms.base import PlatformError
+from adflywheel.platforms.meta import (
+    MetaApiError,
+    MetaDataError,
+    MetaThrottledError,
+    MetaTransientError,
+)
+from adflywheel.store.actuals import BatchRejectedError
+from adflywheel.store.catalog import UnknownReferenceError
+
+router = APIRouter(prefix="/api/ml/actuals", tags=["actuals"])
+
+
+class FetchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sync_catalog: bool = True
+
+
+@router.post("/fetch")
+def fetch_actuals(
+    caller: CallerDep, services: ServicesDep, request: FetchIn | None = None
+) -> dict[str, Any]:
+    """Fetch today's and yesterday's hours (account time zone) and upsert them; idempotent.
+
+    409: no platform connected, or the platform's data does not fit the catalogue/currency;
+    503 (with Retry-After): the platform is throttling or temporarily down; 502: the platform
+    refused (token, permission, unknown ad account) or sent unreadable data.
+    """
+    body = request or FetchIn()
+    try:
+        platform = services.platforms(caller.account_id)
+    except PlatformError as error:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"no ad platform connected to account {caller.account_id}: {error}",
+        ) from error
+    now = services.clock.now()
+    try:
+        return fetch_account_actuals(
+            services.factory,
+            platform,
+            caller.account_id,
+            now,
+            services.clock,
+            sync_catalogue=body.sync_catalog,
+        )
+    except (MetaThrottledError, MetaTransientError) as error:
+        wait = max(1, math.ceil(error.retry_after or 60))
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"the ad platform is throttling or unavailable, retry later: {error}",
+            headers={"Retry-After": str(wait)},
+        ) from error
+    except (MetaApiError, MetaDataError) as error:
+        raise HTTPException(
+            status.HTTP_502_BAD_GATEWAY, detail=f"the ad platform refused: {error}"
+        ) from error
+    except (BatchRejectedError, UnknownReferenceError, FetchError) as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
+    except PlatformError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
+
+
+@router.get("/freshness")
+def get_freshness(caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    """When the caller's actuals were last fetched, how far they are complete, the last error."""
+    record = freshness(services.factory, caller.account_id)
+    if record is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"account {caller.account_id} has never fetched actuals from a platform",
+        )
+    return {"account_id": caller.account_id, **record}

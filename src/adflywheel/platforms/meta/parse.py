@@ -9,6 +9,7 @@ breakdown becomes the UTC start of that hour (DST included).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ DEFAULT_CONVERSION_ACTIONS: tuple[str, ...] = (
     "purchase",
     "offsite_conversion.fb_pixel_purchase",
 )
+_ZERO = Decimal(0)
 _HOUR = re.compile(r"^(\d{2}):00:00 - (\d{2}):59:59$")
 
 
@@ -58,6 +60,8 @@ def decimal(raw: object, name: str) -> Decimal:
 
 
 def count(raw: object, name: str) -> int:
+    if type(raw) is str and raw.isascii() and raw.isdigit():
+        return int(raw)  # the common case, exact without a Decimal
     value = decimal(raw, name)
     if value != value.to_integral_value():
         raise MetaDataError(f"{name}: not a whole number: {raw!r}")
@@ -97,9 +101,12 @@ def action_values(raw: object, name: str) -> dict[str, Decimal]:
 
 def _whole(value: Decimal) -> int:
     """Action counts can be modelled (fractional); rounded half-even to whole events."""
+    if value == value.to_integral_value():
+        return int(value)
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
+@functools.lru_cache(maxsize=4096)
 def local_hour_to_utc(day: dt.date, hour_label: str, tz: ZoneInfo) -> dt.datetime:
     """UTC start of the account-local hour ``"08:00:00 - 08:59:59"`` of ``day``.
 
@@ -150,45 +157,58 @@ def parse_row(
     ad_id = row.get("ad_id")
     if not isinstance(ad_id, str) or not ad_id:
         raise MetaDataError(f"insights row without an ad_id: {dict(row)!r}")
-    where = f"ad {ad_id}"
+    try:
+        return _parse(row, ad_id, exponent, tz, conversion_actions)
+    except MetaDataError as error:
+        raise MetaDataError(f"ad {ad_id}: {error}") from error
+
+
+def _parse(
+    row: Mapping[str, Any],
+    ad_id: str,
+    exponent: int,
+    tz: ZoneInfo,
+    conversion_actions: Sequence[str],
+) -> InsightRow:
     try:
         day = dt.date.fromisoformat(str(row.get("date_start")))
     except ValueError as exc:
-        raise MetaDataError(f"{where}: bad date_start {row.get('date_start')!r}") from exc
+        raise MetaDataError(f"bad date_start {row.get('date_start')!r}") from exc
     stop = row.get("date_stop")
     if stop is not None and stop != row.get("date_start"):
-        raise MetaDataError(f"{where}: row spans {day}..{stop}; ask with time_increment=1")
+        raise MetaDataError(f"row spans {day}..{stop}; ask with time_increment=1")
     label = row.get(HOURLY_BREAKDOWN)
     hour = local_hour_to_utc(day, str(label), tz) if label is not None else None
-
-    def opt(name: str, parse: Any) -> Any:
-        return parse(row[name], f"{where}: {name}") if row.get(name) not in (None, "") else None
-
-    actions = action_values(row.get("actions"), f"{where}: actions")
-    values = action_values(row.get("action_values"), f"{where}: action_values")
+    actions = action_values(row.get("actions"), "actions")
+    values = action_values(row.get("action_values"), "action_values")
     values_minor = {k: _whole(v.scaleb(exponent)) for k, v in values.items()}
     chosen = next((a for a in conversion_actions if a in actions), None)
     valued = next((a for a in conversion_actions if a in values_minor), None)
-    cpm = opt("cpm", decimal)
-    plays = action_values(row.get("video_play_actions"), f"{where}: video_play_actions")
+    plays = action_values(row.get("video_play_actions"), "video_play_actions")
     thru = action_values(
-        row.get("video_thruplay_watched_actions"), f"{where}: video_thruplay_watched_actions"
+        row.get("video_thruplay_watched_actions"), "video_thruplay_watched_actions"
+    )
+    ctr, cpm, frequency, reach = (
+        row.get("ctr"),
+        row.get("cpm"),
+        row.get("frequency"),
+        row.get("reach"),
     )
     parsed = InsightRow(
         ad_id=ad_id,
         date_start=day,
         hour_start=hour,
-        impressions=count(row.get("impressions", "0"), f"{where}: impressions"),
-        clicks=count(row.get("clicks", "0"), f"{where}: clicks"),
-        link_clicks=count(row.get("inline_link_clicks", "0"), f"{where}: inline_link_clicks"),
-        spend_minor=money_minor(row.get("spend", "0"), exponent, f"{where}: spend"),
-        ctr=opt("ctr", percent_to_fraction),
-        cpm_minor=cpm.scaleb(exponent) if cpm is not None else None,
-        frequency=opt("frequency", decimal),
-        reach=opt("reach", count),
-        video_views=_whole(actions.get(VIDEO_VIEW_ACTION, Decimal(0))),
-        video_plays=_whole(plays.get(VIDEO_VIEW_ACTION, sum(plays.values(), Decimal(0)))),
-        thruplays=_whole(thru.get(VIDEO_VIEW_ACTION, sum(thru.values(), Decimal(0)))),
+        impressions=count(row.get("impressions", "0"), "impressions"),
+        clicks=count(row.get("clicks", "0"), "clicks"),
+        link_clicks=count(row.get("inline_link_clicks", "0"), "inline_link_clicks"),
+        spend_minor=money_minor(row.get("spend", "0"), exponent, "spend"),
+        ctr=percent_to_fraction(ctr, "ctr") if ctr not in (None, "") else None,
+        cpm_minor=decimal(cpm, "cpm").scaleb(exponent) if cpm not in (None, "") else None,
+        frequency=decimal(frequency, "frequency") if frequency not in (None, "") else None,
+        reach=count(reach, "reach") if reach not in (None, "") else None,
+        video_views=_whole(actions.get(VIDEO_VIEW_ACTION, _ZERO)),
+        video_plays=_whole(plays.get(VIDEO_VIEW_ACTION, sum(plays.values(), _ZERO))),
+        thruplays=_whole(thru.get(VIDEO_VIEW_ACTION, sum(thru.values(), _ZERO))),
         conversions=_whole(actions[chosen]) if chosen else 0,
         revenue_minor=values_minor[valued] if valued else 0,
         actions=actions,
@@ -196,7 +216,7 @@ def parse_row(
     )
     if parsed.clicks > parsed.impressions or parsed.link_clicks > parsed.clicks:
         raise MetaDataError(
-            f"{where} on {day}: impressions {parsed.impressions}, clicks {parsed.clicks}, "
+            f"on {day}: impressions {parsed.impressions}, clicks {parsed.clicks}, "
             f"link clicks {parsed.link_clicks} are inconsistent"
         )
     return parsed

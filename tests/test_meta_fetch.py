@@ -1,0 +1,297 @@
+"""The actuals fetch job and its endpoint, against the fake Graph server and both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from adflywheel.api.app import create_app
+from adflywheel.clock import ManualClock
+from adflywheel.fetch_service import (
+    FetchError,
+    connect_meta_account,
+    fetch_account_actuals,
+    fetch_accounts,
+    meta_platforms,
+    open_window,
+)
+from adflywheel.platforms.base import AdPlatform, PlatformError
+from adflywheel.platforms.meta import (
+    GraphClient,
+    MetaAuthError,
+    MetaPlatform,
+    ThrottlePolicy,
+)
+from adflywheel.settings import Settings
+from adflywheel.store.accounts import create_account, issue_key
+from adflywheel.store.engine import make_session_factory, transaction
+from adflywheel.store.fetching import FetchFreshness
+from adflywheel.store.models import (
+    Account,
+    ActualRevision,
+    AdSet,
+    DailyActualRow,
+    HourlyActualRow,
+    Variant,
+)
+from tests.fake_graph import TOKEN, FakeGraph, FakeTime, fixture_account, synthetic_account
+from tests.helpers import auth
+
+UTC = dt.UTC
+AS_OF = dt.datetime(2026, 11, 25, 12, 20, tzinfo=UTC)  # 07:20 in New York
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGraph]:
+    with FakeGraph(clock=FakeTime()) as graph:
+        graph.add(fixture_account())
+        yield graph
+
+
+def platform_for(
+    graph: FakeGraph, account: str = "act_1001", *, retries: int = 2, token: str = TOKEN
+) -> MetaPlatform:
+    policy = ThrottlePolicy(backoff_base_s=1.0, max_retries=retries)
+    client = GraphClient(
+        token, base_url=graph.base_url, policy=policy, timer=graph.clock, rng=random.Random(0)
+    )
+    return MetaPlatform(client, account)
+
+
+def new_account(engine: Engine, name: str, currency: str = "USD") -> tuple[int, str]:
+    with transaction(make_session_factory(engine)) as session:
+        account = create_account(session, name, AS_OF, currency=currency)
+        key = issue_key(session, account, AS_OF)
+    return key.account_id, key.key
+
+
+def totals(engine: Engine, account_id: int) -> tuple[int, int, int]:
+    with make_session_factory(engine)() as session:
+        hourly = session.execute(
+            select(func.count(), func.sum(HourlyActualRow.impressions)).where(
+                HourlyActualRow.account_id == account_id
+            )
+        ).one()
+        daily = session.scalar(select(func.count()).where(DailyActualRow.account_id == account_id))
+    return int(hourly[0]), int(hourly[1] or 0), int(daily or 0)
+
+
+def test_window_is_yesterday_and_today_in_the_account_zone() -> None:
+    w = open_window(AS_OF, "America/New_York")
+    assert (w.first_day, w.last_day) == (dt.date(2026, 11, 24), dt.date(2026, 11, 25))
+    assert (w.start, w.end) == (
+        dt.datetime(2026, 11, 24, 5, tzinfo=UTC),
+        dt.datetime(2026, 11, 25, 12, tzinfo=UTC),
+    )
+    tokyo = open_window(AS_OF, "Asia/Tokyo")  # 21:20 on the 25th in Tokyo
+    assert tokyo.start == dt.datetime(2026, 11, 23, 15, tzinfo=UTC)
+    kolkata = open_window(AS_OF, "Asia/Kolkata")  # midnight is 18:30 UTC: floored
+    assert kolkata.start == dt.datetime(2026, 11, 23, 18, tzinfo=UTC)
+    # The day after the autumn change: yesterday's midnight is still EDT (-4).
+    autumn = open_window(dt.datetime(2026, 11, 2, 15, tzinfo=UTC), "America/New_York")
+    assert autumn.start == dt.datetime(2026, 11, 1, 4, tzinfo=UTC)
+
+
+def test_fetch_stores_hours_and_days_idempotently_and_records_freshness(
+    engine: Engine, fake: FakeGraph
+) -> None:
+    factory = make_session_factory(engine)
+    account_id, _ = new_account(engine, "shoes")
+    clock = ManualClock(AS_OF)
+    platform = platform_for(fake)
+    first = fetch_account_actuals(factory, platform, account_id, AS_OF, clock, sync_catalogue=True)
+    assert first["catalogue"] == {"campaigns": 2, "ad_sets": 3, "ads": 3}
+    assert first["hourly"] == {"received": 6, "inserted": 6, "updated": 0, "unchanged": 0}
+    assert first["daily"]["inserted"] == 3
+    assert first["window"]["timezone"] == "America/New_York"
+    assert totals(engine, account_id) == (6, 1200 + 1510 + 860 + 95 + 310 + 640, 3)
+    fresh = first["freshness"]
+    assert fresh["status"] == "ok" and fresh["newest_hour"] == "2026-11-25T11:00:00+00:00"
+    assert fresh["complete_until"] == "2026-11-25T12:00:00+00:00"
+
+    clock.advance(dt.timedelta(minutes=5))
+    again = fetch_account_actuals(factory, platform, account_id, AS_OF, clock)
+    assert again["hourly"] == {"received": 6, "inserted": 0, "updated": 0, "unchanged": 6}
+    assert totals(engine, account_id)[:2] == (6, 4615)  # a retry never double-counts
+
+    fake.accounts["act_1001"].hourly[0]["impressions"] = "1300"  # Meta restates an hour
+    restated = fetch_account_actuals(factory, platform, account_id, AS_OF, clock)
+    assert restated["hourly"]["updated"] == 1
+    with factory() as session:
+        revision = session.scalars(select(ActualRevision)).one()
+        assert revision.previous["impressions"] == 1200
+        assert revision.current["impressions"] == 1300
+        account = session.get(Account, account_id)
+        assert account is not None
+        assert account.timezone == "America/New_York"
+        assert account.actuals_fresh_until == dt.datetime(2026, 11, 25, 12, tzinfo=UTC)
+        budgets = dict(session.execute(select(AdSet.external_id, AdSet.daily_budget_minor)).all())
+        assert budgets["23851000000000002"] == 3500
+        control = session.scalar(
+            select(Variant.is_control).where(Variant.name.contains("[control]"))
+        )
+        assert control is True
+
+
+def test_failure_is_recorded_keeps_the_last_success_and_raises(
+    engine: Engine, fake: FakeGraph
+) -> None:
+    factory = make_session_factory(engine)
+    account_id, _ = new_account(engine, "shoes")
+    clock = ManualClock(AS_OF)
+    platform = platform_for(fake)
+    fetch_account_actuals(factory, platform, account_id, AS_OF, clock, sync_catalogue=True)
+    clock.advance(dt.timedelta(hours=1))
+    fake.fail("GET", r"insights", "expired_token")
+    with pytest.raises(MetaAuthError):
+        fetch_account_actuals(factory, platform, account_id, clock.now(), clock)
+    with factory() as session:
+        row = session.get(FetchFreshness, account_id)
+        assert row is not None
+        assert row.status == "failed" and row.consecutive_failures == 1
+        assert row.error is not None and "MetaAuthError" in row.error and "463" in row.error
+        assert row.last_success_at == AS_OF and row.last_attempt_at == clock.now()
+        assert row.complete_until == dt.datetime(2026, 11, 25, 12, tzinfo=UTC)
+    assert totals(engine, account_id)[0] == 6  # nothing half-written or removed
+    again = fetch_account_actuals(factory, platform, account_id, clock.now(), clock)
+    assert again["freshness"]["consecutive_failures"] == 0
+
+
+def test_unknown_ads_without_a_catalogue_sync_fail_clearly(engine: Engine, fake: FakeGraph) -> None:
+    factory = make_session_factory(engine)
+    account_id, _ = new_account(engine, "shoes")
+    with pytest.raises(ValueError, match="unknown ad_id"):
+        fetch_account_actuals(factory, platform_for(fake), account_id, AS_OF, ManualClock(AS_OF))
+    assert totals(engine, account_id) == (0, 0, 0)
+
+
+def test_currency_mismatch_refuses_to_store_money(engine: Engine, fake: FakeGraph) -> None:
+    factory = make_session_factory(engine)
+    account_id, _ = new_account(engine, "yen", currency="JPY")
+    with pytest.raises(FetchError, match="USD"):
+        fetch_account_actuals(
+            factory, platform_for(fake), account_id, AS_OF, ManualClock(AS_OF), sync_catalogue=True
+        )
+    assert totals(engine, account_id) == (0, 0, 0)
+
+
+def test_one_failing_account_does_not_stop_the_others(engine: Engine, fake: FakeGraph) -> None:
+    factory = make_session_factory(engine)
+    good, _ = new_account(engine, "good")
+    bad, _ = new_account(engine, "bad")
+    unconnected, _ = new_account(engine, "none")
+    fake.add(synthetic_account("act_5005", 4, timezone="America/New_York"))
+    platforms: dict[int, AdPlatform] = {
+        bad: platform_for(fake, "act_1001", token="revoked"),
+        good: platform_for(fake, "act_5005"),
+    }
+
+    def resolve(account_id: int) -> AdPlatform:
+        if account_id not in platforms:
+            raise PlatformError("not connected")
+        return platforms[account_id]
+
+    results = fetch_accounts(factory, resolve, [bad, unconnected, good], AS_OF, ManualClock(AS_OF))
+    assert results[bad]["status"] == "failed" and "MetaAuthError" in results[bad]["error"]
+    assert results[unconnected]["status"] == "no_platform"
+    assert results[good]["status"] == "ok"
+    assert results[good]["hourly"]["inserted"] == 4 * 31  # 00:00 NY on the 24th .. 07:00 25th
+    assert totals(engine, good)[0] == 4 * 31 and totals(engine, bad)[0] == 0
+    rerun = fetch_accounts(factory, resolve, [good], AS_OF, ManualClock(AS_OF))
+    assert rerun[good]["hourly"]["inserted"] == 0 and totals(engine, good)[0] == 4 * 31
+
+
+def test_connect_and_resolve_a_meta_account(engine: Engine, fake: FakeGraph) -> None:
+    factory = make_session_factory(engine)
+    account_id, _ = new_account(engine, "shoes", currency="EUR")
+    clock = ManualClock(AS_OF)
+    info = connect_meta_account(factory, account_id, platform_for(fake, "1001"), clock)
+    assert info["ad_account_id"] == "act_1001" and info["currency"] == "USD"
+    settings = Settings(
+        database_url=str(engine.url), meta_graph_url=fake.base_url, meta_access_token=TOKEN
+    )
+    resolve = meta_platforms(settings, factory)
+    platform = resolve(account_id)
+    assert isinstance(platform, MetaPlatform) and platform.path == "act_1001"
+    assert resolve(account_id) is platform  # kept: its governor remembers Meta's usage
+    assert platform.account().timezone == "America/New_York"
+    other, _ = new_account(engine, "other")
+    with pytest.raises(PlatformError):
+        resolve(other)
+    no_token = meta_platforms(Settings(database_url=str(engine.url)), factory)
+    with pytest.raises(PlatformError, match="ADFLYWHEEL_META_ACCESS_TOKEN"):
+        no_token(account_id)
+
+
+# -- the endpoint ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(
+    engine: Engine, settings: Settings, fake: FakeGraph
+) -> Iterator[tuple[TestClient, dict[str, int | str]]]:
+    connected, key = new_account(engine, "shoes")
+    _, lonely_key = new_account(engine, "lonely")
+    platforms: dict[int, AdPlatform] = {connected: platform_for(fake, retries=0)}
+
+    def resolve(account_id: int) -> AdPlatform:
+        if account_id not in platforms:
+            raise PlatformError(f"account {account_id} has no connected ad platform")
+        return platforms[account_id]
+
+    clock = ManualClock(AS_OF)
+    with TestClient(create_app(settings, clock=clock, platforms=resolve)) as client:
+        yield client, {"id": connected, "key": key, "lonely_key": lonely_key}
+
+
+def test_endpoint_fetches_for_the_caller(api: tuple[TestClient, dict[str, int | str]]) -> None:
+    client, ids = api
+    key = str(ids["key"])
+    assert client.get("/api/ml/actuals/freshness", headers=auth(key)).status_code == 404
+    response = client.post("/api/ml/actuals/fetch", headers=auth(key))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["account_id"] == ids["id"] and body["hourly"]["inserted"] == 6
+    assert body["daily"]["inserted"] == 3 and body["freshness"]["status"] == "ok"
+    again = client.post("/api/ml/actuals/fetch", headers=auth(key), json={"sync_catalog": False})
+    assert again.status_code == 200 and again.json()["hourly"]["unchanged"] == 6
+    assert again.json()["catalogue"] is None
+    fresh = client.get("/api/ml/actuals/freshness", headers=auth(key)).json()
+    assert fresh["status"] == "ok" and fresh["account_id"] == ids["id"]
+    assert fresh["complete_until"] == "2026-11-25T12:00:00+00:00"
+
+
+def test_endpoint_auth_and_bad_input(api: tuple[TestClient, dict[str, int | str]]) -> None:
+    client, ids = api
+    assert client.post("/api/ml/actuals/fetch").status_code == 401
+    assert client.post("/api/ml/actuals/fetch", headers=auth("afw_nope")).status_code == 401
+    bad = client.post(
+        "/api/ml/actuals/fetch", headers=auth(str(ids["key"])), json={"since": "2020-01-01"}
+    )
+    assert bad.status_code == 422
+    lonely = client.post("/api/ml/actuals/fetch", headers=auth(str(ids["lonely_key"])))
+    assert lonely.status_code == 409 and "no ad platform" in lonely.json()["detail"]
+
+
+def test_endpoint_maps_platform_failures(
+    api: tuple[TestClient, dict[str, int | str]], fake: FakeGraph
+) -> None:
+    client, ids = api
+    headers = auth(str(ids["key"]))
+    fake.fail("GET", r"^act_1001$", "buc_insights", regain_minutes=3)
+    throttled = client.post("/api/ml/actuals/fetch", headers=headers)
+    assert throttled.status_code == 503
+    assert int(throttled.headers["Retry-After"]) >= 180
+    fake.blocked_until = 0.0
+    fake.fail("GET", r"^act_1001$", "no_permission")
+    refused = client.post("/api/ml/actuals/fetch", headers=headers)
+    assert refused.status_code == 502 and "#200" in refused.json()["detail"]
+    fake.fail("GET", r"^act_1001/ads$", "bad_token")
+    assert client.post("/api/ml/actuals/fetch", headers=headers).status_code == 502
+    fresh = client.get("/api/ml/actuals/freshness", headers=headers).json()
+    assert fresh["status"] == "failed" and fresh["consecutive_failures"] == 3
