@@ -44,7 +44,7 @@ TEST = hook_lines("test")
 def test_the_labelled_set_has_100_test_lines_over_every_hook_type_apart_from_dev() -> None:
     assert len(TEST) >= 100
     assert set(Counter(label for _, label in TEST)) == set(HOOK_TYPES)
-    assert min(Counter(label for _, label in TEST).values()) >= 7
+    assert min(Counter(label for _, label in TEST).values()) >= 16
     assert {label for _, label in DEV} == set(HOOK_TYPES)
     assert not {t.lower() for t, _ in TEST} & {t.lower() for t, _ in DEV}
 
@@ -66,7 +66,7 @@ def test_dev_line(line: str, label: str) -> None:
 
 
 def test_accuracy_on_the_test_lines_is_at_least_90_percent() -> None:
-    """The floor of the figure in benchmarks/RESULTS.md (96 of 104 when it was measured)."""
+    """The floor of the figure in benchmarks/RESULTS.md (194 of 208 when it was measured)."""
     right = sum(classify_text(line).hook_type == label for line, label in TEST)
     assert right / len(TEST) >= 0.9, right
 
@@ -114,6 +114,8 @@ def test_the_simulated_market_hook_lines_are_classified() -> None:
         ("Three in four homes waste heat.", "statistic"),  # a figure, not a list of three
         ("As a nurse, I trust these shoes.", "testimonial_ugc"),  # speaker, not a call-out
         ("Stop skipping sunscreen.", "negative_warning"),  # skipping a habit is not the feed
+        ("It turns out the fridge door is the worst place for milk.", "curiosity_gap"),
+        ("How I save $400 a month on groceries.", "how_to_list"),  # a method, not an offer
     ],
 )
 def test_rule_order_settles_overlaps(line: str, label: str) -> None:

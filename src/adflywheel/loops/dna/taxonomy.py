@@ -70,7 +70,7 @@ RULES: tuple[HookRule, ...] = (
             r"limited time|while (?:stocks|supplies) last|only a few left|hurry|flash sale|"
             r"black friday|cyber monday|buy one,? get|bogo|free shipping|promo code|use code|"
             r"sale ends|final hours|\$\d+\s*off)\b",
-            r"\b(?:save|take|get)\s+(?:up to\s+)?(?:\d+\s*%|\$\d+)",
+            r"(?:^|[:.!]\s*)(?:save|take|get)\s+(?:up to\s+)?(?:\d+\s*%|\$\d+)",
             r"\bhalf (?:price|off)\b",
             r"\b(?:sale|discount|deal|coupon|early bird)\b",
             r"\bfree (?:gift|tote|returns|trial|sample)\b|\b\d+ (?:months?|weeks?) free\b",
@@ -104,7 +104,7 @@ RULES: tuple[HookRule, ...] = (
         "social_proof_count",
         "social_proof",
         "Cites how many people buy, rate or trust it, or its fame: a count of customers, "
-        "reviews or downloads, a star rating, voted, viral, everyone's talking, swear by.",
+        "reviews or downloads, a star rating, voted, everyone's talking, swear by.",
         (
             r"(?:" + _BIG + r"|half a million|a million)\+?\s+(?:happy\s+|satisfied\s+|"
             r"[\w-]+\s+)?(?:people|customers|users|members|buyers|reviews|moms|women|men|fans|"
@@ -116,6 +116,7 @@ RULES: tuple[HookRule, ...] = (
             r"\b(?:loved|trusted|used|chosen|worn) by (?:over |more than )?(?:"
             + _BIG
             + r"|thousands|millions|hundreds)",
+            r"(?:" + _BIG + r"|a million)\s+(?:[\w-]+\s+)?(?:sold|shipped)\b",
             r"\b(?:voted|award.winning|broke the internet|swear by|and counting|"
             r"can'?t (?:all )?be wrong|waitlist|most (?:reviewed|loved|popular|gifted))\b",
             r"\b\w+s trust (?:our|this|these)\b",
@@ -141,6 +142,7 @@ RULES: tuple[HookRule, ...] = (
             r"(?:\$\d[\d,.]*|\d{1,3}(?:,\d{3})+|\d{3,}|\d[\d.]*\s*(?:million|billion|thousand))"
             r"\b.{0,50}\b(?:a|per|every|each) (?:year|day|week|minute|hour)\b",
             r"^\s*every (?:year|day|minute|second|hour)\b.{0,30}\d",
+            r"^\s*it takes (?:about |roughly |just |only )?\d+",
         ),
     ),
     HookRule(
@@ -161,6 +163,16 @@ RULES: tuple[HookRule, ...] = (
         ),
     ),
     HookRule(
+        "revelation",
+        "curiosity_gap",
+        "Frames the line as a discovery, so the words inside it are the withheld answer, not "
+        "the hook: 'Turns out...', 'I finally figured out why...'.",
+        (
+            r"^\s*(?:it )?turns? out\b",
+            r"\b(?:finally )?(?:figured|found) out (?:why|what|how)\b",
+        ),
+    ),
+    HookRule(
         "warning_words",
         "negative_warning",
         "Warns or forbids: stop, don't, never, careful, think twice, mistake, warning, avoid, "
@@ -170,6 +182,9 @@ RULES: tuple[HookRule, ...] = (
             r"\b(?:warning|mistakes?|avoid|worst|red flags?|beware|ruining|danger\w*|harm\w*|"
             r"damag\w+|costing you|killing your|think twice)\b",
             r"\byou(?:'re| are|'ve been| have been)\b.{0,40}\bwrong\b",
+            r"\b(?:might|may|could) be (?:\w+ing|\w+ier|worse)\b|\bwithout (?:knowing|realizing)\b",
+            r"\b(?:could|might|will|can) (?:void|ruin|damage|hurt|cost you)\b",
+            r"\bwhatever you do\b|,\s*(?:don'?t|never)\b",
             r"\bshould(?:n'?t| never| not)\b",
         ),
     ),
@@ -215,6 +230,9 @@ RULES: tuple[HookRule, ...] = (
             r"\bthere'?s (?:a reason|one \w+)\b|\bweird (?:way|trick)\b",
             r"\b(?:no idea|no clue|never noticed)\b|\bto themselves\b",
             r"\bmost \w+ (?:overlook|miss|skip|ignore|forget)\b|\b(?:overlook|miss|skip)s?\.?$",
+            r"\bwhat (?:they|\w+s) (?:don'?t|won'?t|never) (?:put|tell|say|show|mention)\b",
+            r"\b(?:only a (?:handful|few)|hardly anyone|few people)\b.{0,30}\bknow\b",
+            r"\b(?:this|the) one \w+ (?:is|was) (?:behind|why|the reason)\b",
         ),
     ),
     HookRule(
@@ -251,8 +269,9 @@ RULES: tuple[HookRule, ...] = (
             r"\b(?:you|you'?ll|you will) ever (?:buy|need|own|try)\b|\bfull stop\b|\bever[.!]",
             r"\bnothing (?:else )?(?:comes close|beats|compares)\b|"
             r"\bnothing (?:\w+ ){1,3}(?:faster|better|longer)\b",
-            r"\b(?:every single time|hands down|simply better|better than (?:any|every)\w*|"
-            r"for good)\b",
+            r"\b(?:every (?:single )?time|hands down|simply better|better than (?:any|every)\w*|"
+            r"for good|built to (?:last|outlast)|outlast\w*|even the (?:most|toughest|worst))\b",
+            r"\bthe only \w+(?: \w+)? you(?:'ll)? (?:ever )?need\b|^\s*(?:perfect|flawless)\b",
             r"\bwill (?:change|transform)\b|\bwill (?:keep|make|get|give|leave) you\b",
             r"\bworld'?s (?:first|only|#1)\b",
         ),
