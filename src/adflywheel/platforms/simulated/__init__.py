@@ -7,7 +7,7 @@ interface); evaluation code reads the truth through ``SimulatedMarket.evaluation
 """
 
 from adflywheel.domain import HOOK_TYPES
-from adflywheel.platforms.simulated.config import NICHES, Collapse, MarketConfig
+from adflywheel.platforms.simulated.config import NICHES, Collapse, GeneShift, MarketConfig
 from adflywheel.platforms.simulated.effects import GeneEffects
 from adflywheel.platforms.simulated.genes import ASPECTS, NUMERIC_GENES
 from adflywheel.platforms.simulated.market import (
@@ -28,6 +28,7 @@ __all__ = [
     "CampaignStructure",
     "Collapse",
     "GeneEffects",
+    "GeneShift",
     "HourTotals",
     "MarketConfig",
     "MarketTruth",

@@ -41,6 +41,24 @@ class Collapse:
 
 
 @dataclass(frozen=True, slots=True)
+class GeneShift:
+    """A scheduled concept drift: from hour ``at_hour`` the ``top_k`` largest global gene effects
+    on logit CTR (hooks and numeric genes, by size) are multiplied by ``factor`` for good (the
+    default -1 flips their sign: what used to win now loses). Drift-detection experiments use it
+    (``benchmarks/bench_drift.py``); None (the default) leaves every existing figure unchanged."""
+
+    at_hour: int
+    top_k: int = 4
+    factor: float = -1.0
+
+    def __post_init__(self) -> None:
+        if self.at_hour < 0:
+            raise ValueError("at_hour must be >= 0")
+        if self.top_k < 1:
+            raise ValueError("top_k must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
 class MarketConfig:
     """One synthetic market: sizes, money (int minor units) and the knobs of the hidden truth."""
 
@@ -60,6 +78,7 @@ class MarketConfig:
     drift_sd: float = 0.15
     drift_half_life_hours: float = 96.0
     collapses: tuple[Collapse, ...] = ()
+    gene_shift: GeneShift | None = None
     # Hours after an hour ends before the platform reports it.
     reporting_delay_hours: int = 0
     # Fatigue: logit CTR falls by fatigue_strength * log(1 + frequency).

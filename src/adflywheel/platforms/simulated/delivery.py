@@ -104,7 +104,11 @@ def true_ctr(world: World, state: MarketState) -> FloatArray:
     cfg = world.config
     tod = TOD_CTR_AMPLITUDE * _evening_curve(world, state.hour_index)[world.account_of]
     fatigue = cfg.fatigue_strength * np.log1p(state.cum_impressions / world.audience)
-    ctr = sigmoid(world.base_logit + tod + state.drift - fatigue) * state.multiplier
+    logit = world.base_logit + tod + state.drift - fatigue
+    shift = cfg.gene_shift
+    if shift is not None and state.hour_index >= shift.at_hour:
+        logit = logit + world.gene_shift_logit  # the scheduled concept drift
+    ctr = sigmoid(logit) * state.multiplier
     out: FloatArray = np.clip(ctr, CTR_MIN, CTR_MAX)
     return out
 

@@ -9,7 +9,7 @@ a tree model has something a linear one misses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -146,6 +146,21 @@ class EffectModel:
         interaction = _FACE_TESTIMONIAL * (early_face - 0.5) * testimonial
         out: FloatArray = self.scale * (hook + numeric + self.aspect[genes.aspect] + interaction)
         return out
+
+    def shifted(self, top_k: int, factor: float) -> EffectModel:
+        """The same market after a concept drift: the ``top_k`` largest global effects (hooks
+        and numeric genes together, by absolute size) multiplied by ``factor``; hooks re-centred
+        so the average creative's CTR barely moves while the winners change."""
+        effects = np.concatenate([self.hook_global, self.numeric_global])
+        top = np.argsort(-np.abs(effects), kind="stable")[:top_k]
+        scale = np.ones_like(effects)
+        scale[top] = factor
+        n_h = self.hook_global.shape[0]
+        return replace(
+            self,
+            hook_global=_centre(self.hook_global * scale[:n_h]),
+            numeric_global=self.numeric_global * scale[n_h:],
+        )
 
     def cvr_logit(self, genes: Genes) -> FloatArray:
         """The genes' contribution to each variant's logit conversion rate (of link clicks)."""

@@ -82,6 +82,8 @@ class World:
     observed: Genes
     effects: EffectModel
     base_logit: FloatArray  # (n,) niche + account + genes + idiosyncratic
+    # (n,) change of logit CTR once the configured gene shift happens (zeros without one)
+    gene_shift_logit: FloatArray
     cpm_minor: FloatArray  # (n,) expected CPM before the time-of-day factor
     link_rate: FloatArray  # (n,) link clicks per click
     cvr: FloatArray  # (n,) conversions per link click
@@ -141,6 +143,13 @@ def build_world(config: MarketConfig) -> World:
     rng = _rng(config, 5)
     niche_ctr = logit(np.array([p.ctr for p in profiles]))
     gene_logit = effects.ctr_logit(genes, niche_of, account_of)
+    shift = config.gene_shift
+    gene_shift_logit = (
+        effects.shifted(shift.top_k, shift.factor).ctr_logit(genes, niche_of, account_of)
+        - gene_logit
+        if shift is not None
+        else np.zeros(n)
+    )
     base_logit = (
         niche_ctr[niche_of]
         + rng.normal(0.0, ACCOUNT_CTR_SD, n_a)[account_of]
@@ -185,6 +194,7 @@ def build_world(config: MarketConfig) -> World:
         observed=observed,
         effects=effects,
         base_logit=base_logit,
+        gene_shift_logit=gene_shift_logit,
         cpm_minor=cpm,
         link_rate=link_rate,
         cvr=cvr,
