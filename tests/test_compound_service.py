@@ -184,3 +184,40 @@ def test_late_variants_are_held_back_until_their_launch() -> None:
         s.external_id: s.status for s in market.platform(market.accounts()[0]).list_ad_sets()
     }
     assert set(statuses.values()) == {"ACTIVE"}
+
+
+def test_xgb_window_equals_hour_by_hour_contexts() -> None:
+    import numpy as np
+
+    from adflywheel.loops.compound.features import (
+        CreativeContext,
+        CtrRow,
+        feature_matrix,
+    )
+    from adflywheel.loops.compound.xgb import train_ctr_model
+    from adflywheel.loops.dna.fingerprint import VECTOR_LENGTH
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for v in range(12):
+        vector = tuple(float(x) for x in rng.normal(size=VECTOR_LENGTH))
+        for h in range(30):
+            start = T0 + timedelta(hours=h)
+            context = CreativeContext(
+                v, 1, start, vector, timezone="America/New_York", age_hours=float(h),
+                cumulative_impressions=h * 500,
+            )  # fmt: skip
+            rows.append(CtrRow(context, 500, int(rng.binomial(500, 0.01 + 0.002 * (v % 3)))))
+    model = train_ctr_model(rows[: 30 * 9], rows[30 * 9 :], seed=0)
+    contexts = [r.context for r in rows[::37]]
+    fast = cs.xgb_window(model, contexts, 24)
+    slow = [
+        model.predict_ctr(
+            feature_matrix(
+                [replace(c, hour_start=c.hour_start + timedelta(hours=h), age_hours=c.age_hours + h)
+                 for h in range(24)]
+            )
+        ).mean()
+        for c in contexts
+    ]  # fmt: skip
+    assert np.allclose(fast, slow, rtol=1e-6)

@@ -19,14 +19,15 @@ weights then serve the live champion. ``method`` always says which rule produced
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel import dna_service
@@ -43,6 +44,7 @@ from adflywheel.loops.compound.ensemble import (
     member_interval,
 )
 from adflywheel.loops.compound.features import (
+    FEATURE_SCHEMA,
     CreativeContext,
     feature_matrix,
     pre_launch_context,
@@ -58,9 +60,10 @@ from adflywheel.loops.dna import patterns as dna_patterns
 from adflywheel.loops.dna.fingerprint import Dna
 from adflywheel.policies import THOMPSON_SETTINGS
 from adflywheel.registry_service import load_champion
+from adflywheel.store.dna import CreativeDnaRow
 from adflywheel.store.engine import transaction
 from adflywheel.store.ensemble import EnsembleWeightsRow
-from adflywheel.store.models import Prediction, Variant
+from adflywheel.store.models import HourlyActualRow, Prediction, Variant
 from adflywheel.store.queries import hourly_series, variant_totals
 
 HOUR = timedelta(hours=1)
@@ -124,31 +127,106 @@ def thompson_base(
     return {int(k): v for k, v in found.items()}
 
 
-def account_patterns(session: Session, account_id: int, at: datetime) -> dna_patterns.Patterns:
+def account_patterns(
+    session: Session,
+    account_id: int,
+    at: datetime,
+    genes: Mapping[int, Mapping[str, Any]] | None = None,
+) -> dna_patterns.Patterns:
     """Loop 4's CTR gene effects from the account's ads' totals before ``at``."""
-    variants = {
-        v.id: v for v in session.scalars(select(Variant).where(Variant.account_id == account_id))
-    }
-    outcomes = []
-    for t in variant_totals(session, account_id, until=at):
-        if t.impressions > 0:
-            dna = dna_service.variant_dna(session, variants[t.variant_id])
-            outcomes.append(dna_patterns.AdOutcome(dna.genes, t.impressions, t.clicks))
+    if genes is None:
+        variants = session.scalars(select(Variant).where(Variant.account_id == account_id))
+        genes = {v.id: dna_service.variant_dna(session, v).genes for v in variants}
+    outcomes = [
+        dna_patterns.AdOutcome(genes[t.variant_id], t.impressions, t.clicks)
+        for t in variant_totals(session, account_id, until=at)
+        if t.impressions > 0
+    ]
     return dna_patterns.gene_patterns(outcomes)
 
 
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """What the account-wide predictors computed as of an instant: every variant's Thompson
+    posterior, the DNA patterns, and each variant's genes."""
+
+    thompson: dict[int, BasePrediction]
+    patterns: dna_patterns.Patterns
+    genes: dict[int, dict[str, Any]]
+
+
+_STATES: OrderedDict[tuple[Any, ...], AccountState] = OrderedDict()
+_STATES_LOCK = threading.Lock()
+_STATES_MAX = 256
+
+
+def data_version(session: Session, account_id: int, at: datetime) -> tuple[Any, ...]:
+    """A fingerprint of everything the account-wide predictors read as of ``at``: two cheap
+    aggregates. Same fingerprint, same data: the cache below can never serve a stale answer
+    after new actuals, a revision (``updated_at`` moves) or new DNA."""
+    actuals = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(HourlyActualRow.impressions), 0),
+            func.coalesce(func.sum(HourlyActualRow.clicks), 0),
+            func.max(HourlyActualRow.updated_at),
+        ).where(HourlyActualRow.account_id == account_id, HourlyActualRow.hour_start < at)
+    ).one()
+    dna = session.execute(
+        select(func.count(), func.max(CreativeDnaRow.extracted_at), func.max(Variant.id))
+        .select_from(Variant)
+        .outerjoin(CreativeDnaRow, CreativeDnaRow.variant_id == Variant.id)
+        .where(Variant.account_id == account_id)
+    ).one()
+    return (account_id, at, *tuple(actuals), *tuple(dna))
+
+
+def account_state(
+    session: Session, account_id: int, at: datetime, settings: CompoundSettings = DEFAULT
+) -> AccountState:
+    """The account-wide predictors as of ``at``, cached by ``data_version`` (an API request then
+    costs two aggregate queries instead of refitting the patterns and posteriors)."""
+    key = (str(session.get_bind().engine.url), settings, *data_version(session, account_id, at))
+    with _STATES_LOCK:
+        found = _STATES.get(key)
+        if found is not None:
+            _STATES.move_to_end(key)
+            return found
+    variants = session.scalars(select(Variant).where(Variant.account_id == account_id))
+    genes = {v.id: dna_service.variant_dna(session, v).genes for v in variants}
+    state = AccountState(
+        thompson_base(session, account_id, at, settings),
+        account_patterns(session, account_id, at, genes),
+        genes,
+    )
+    with _STATES_LOCK:
+        _STATES[key] = state
+        while len(_STATES) > _STATES_MAX:
+            _STATES.popitem(last=False)
+    return state
+
+
+_COLUMN = {name: i for i, name in enumerate(FEATURE_SCHEMA.names)}
+
+
 def xgb_window(model: CtrModel, contexts: list[CreativeContext], hours: int) -> np.ndarray:
-    """Mean predicted CTR over the next ``hours`` hours from each context (age advancing,
-    impressions served held at their current count): one batched booster call."""
-    expanded = [
-        replace(c, hour_start=c.hour_start + h * HOUR, age_hours=c.age_hours + h)
-        for c in contexts
-        for h in range(hours)
-    ]
-    if not expanded:
+    """Mean predicted CTR over the next ``hours`` hours from each context (local hour, weekday
+    and age advance; impressions served stay at their current count): one booster call. The
+    hour columns are shifted arithmetically from the first hour (a DST change inside the window
+    shifts them by an hour, which the model cannot tell from noise)."""
+    if not contexts:
         return np.zeros(0)
-    p = model.predict_ctr(feature_matrix(expanded)).reshape(len(contexts), hours)
-    return np.asarray(p.mean(axis=1), dtype=np.float64)
+    base = feature_matrix(contexts)
+    hour0, dow0 = base[:, _COLUMN["hour_of_day"]], base[:, _COLUMN["day_of_week"]]
+    blocks = []
+    for h in range(hours):
+        block = base.copy()
+        block[:, _COLUMN["hour_of_day"]] = (hour0 + h) % 24
+        block[:, _COLUMN["day_of_week"]] = (dow0 + (hour0 + h) // 24) % 7
+        block[:, _COLUMN["age_hours"]] += h
+        blocks.append(block)
+    p = model.predict_ctr(np.vstack(blocks)).reshape(hours, len(contexts))
+    return np.asarray(p.mean(axis=0), dtype=np.float64)
 
 
 def base_predictions(
@@ -163,7 +241,8 @@ def base_predictions(
     """Every base predictor's answer for each variant as of ``at`` (those that can answer)."""
     ids = list(variant_ids)
     out: dict[int, dict[str, BasePrediction]] = {v: {} for v in ids}
-    for v, posterior in thompson_base(session, account_id, at, settings).items():
+    state = account_state(session, account_id, at, settings)
+    for v, posterior in state.thompson.items():
         if v in out:
             out[v]["thompson"] = posterior
     if xgb is not None and ids:
@@ -172,19 +251,18 @@ def base_predictions(
         p = xgb_window(xgb, [contexts[v] for v in order], settings.horizon_hours)
         for v, value in zip(order, p, strict=True):
             out[v]["xgboost"] = BasePrediction(float(value))
-    found = account_patterns(session, account_id, at)
-    if found.events > 0:
-        for variant in session.scalars(select(Variant).where(Variant.id.in_(ids))):
-            pred = dna_pattern_prediction(found, dna_service.variant_dna(session, variant).genes)
-            if pred is not None:
-                out[variant.id]["dna_pattern"] = pred
+    if state.patterns.events > 0:
+        for v in ids:
+            pred = dna_pattern_prediction(state.patterns, state.genes.get(v, {}))
+            if v in state.genes and pred is not None:
+                out[v]["dna_pattern"] = pred
     return out
 
 
 # -- weights ------------------------------------------------------------------------------------
 
 
-def _holdout_model(
+def holdout_model(
     session: Session, account_id: int, cutoff: datetime, settings: CompoundSettings
 ) -> tuple[CtrModel | None, str]:
     """An XGBoost model trained only on rows before ``cutoff`` (the holdout's start)."""
@@ -207,9 +285,15 @@ def _holdout_model(
 
 
 def learn_account_weights(
-    session: Session, account_id: int, hour: datetime, settings: CompoundSettings = DEFAULT
+    session: Session,
+    account_id: int,
+    hour: datetime,
+    settings: CompoundSettings = DEFAULT,
+    *,
+    include_xgb: bool | None = None,
 ) -> tuple[EnsembleWeights, dict[str, Any]]:
-    """Learn weights on ``[hour − holdout_hours, hour)`` (no write)."""
+    """Learn weights on ``[hour − holdout_hours, hour)`` (no write). ``include_xgb``: None puts
+    XGBoost in only when a champion serves (the benchmark forces it to measure the model)."""
     cutoff = hour - settings.holdout_hours * HOUR
     window = [
         t
@@ -218,10 +302,10 @@ def learn_account_weights(
     ]
     # XGBoost joins the holdout only when a champion serves live: weights are learnt over the
     # predictors that will actually answer.
-    if load_champion(session, account_id) is None:
+    if include_xgb is False or (include_xgb is None and load_champion(session, account_id) is None):
         model, xgb_note = None, "no champion yet: xgboost left out"
     else:
-        model, xgb_note = _holdout_model(session, account_id, cutoff, settings)
+        model, xgb_note = holdout_model(session, account_id, cutoff, settings)
     ids = [t.variant_id for t in window]
     preds = base_predictions(session, account_id, cutoff, ids, xgb=model, settings=settings)
     n = np.array([t.impressions for t in window], dtype=np.float64)
@@ -405,8 +489,7 @@ def predict_creative(
         )
         value = xgb_window(champion.model, [context], settings.horizon_hours)[0]
         preds["xgboost"] = BasePrediction(float(value))
-    found = account_patterns(session, account_id, at)
-    pattern = dna_pattern_prediction(found, dna.genes)
+    pattern = dna_pattern_prediction(account_state(session, account_id, at).patterns, dna.genes)
     if pattern is not None:
         preds["dna_pattern"] = pattern
     learnt, row = current_weights(session, account_id, at)

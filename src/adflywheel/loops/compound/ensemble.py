@@ -40,6 +40,7 @@ Z90 = 1.6448536
 _EPS = 1e-6
 MIN_ROWS = 8
 MIN_CLICKS = 20
+MIN_SCALE_ROWS = 30
 
 
 def clip_ctr(p: Any) -> FloatArray:
@@ -312,11 +313,14 @@ def _member_sd(
 def _interval_scale(
     eta: FloatArray, n: FloatArray, k: FloatArray, p: FloatArray, sd: FloatArray
 ) -> float:
-    """Factor s with E[(resid² − binomial noise) / (s·sd)²] = 1 on the holdout, in [0.25, 4]."""
+    """Factor s with E[(resid² − binomial noise) / (s·sd)²] = 1 on the holdout, in [0.5, 4];
+    1 (not estimated) below ``MIN_SCALE_ROWS`` rows, where the moment is too noisy to trust."""
+    if len(n) < MIN_SCALE_ROWS:
+        return 1.0
     resid = logit((k + 0.5) / (n + 1.0)) - eta
     noise = 1.0 / (n * p * (1.0 - p))
     ratio = float(np.mean((resid**2 - noise) / np.maximum(sd, 1e-3) ** 2))
-    return float(np.clip(math.sqrt(max(ratio, 0.0)), 0.25, 4.0))
+    return float(np.clip(math.sqrt(max(ratio, 0.0)), 0.5, 4.0))
 
 
 @dataclass(frozen=True, slots=True)
