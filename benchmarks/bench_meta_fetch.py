@@ -118,7 +118,7 @@ def connector_run(
         check = {
             "refused": sum(1 for r in server.requests if r[1] != 200),
             "requests_before_regain_time": check["requests_before_regain_time"],
-            "max_usage_pct_seen": platform.client.governor.last_usage.max_pct,
+            "peak_usage_pct": platform.client.governor.peak_pct,
         }
     return {
         "seconds": seconds,

@@ -157,7 +157,7 @@ class FakeAccount:
             impressions = rng.poisson(lam)
             clicks = rng.binomial(impressions, ctr[:, None])
             link = rng.binomial(clicks, 0.6)
-            self._arrays[key] = {
+            arrays = {
                 "impressions": impressions,
                 "clicks": clicks,
                 "link": link,
@@ -165,15 +165,15 @@ class FakeAccount:
                 "views": rng.binomial(impressions, 0.3),
                 "purchases": rng.binomial(link, 0.05),
             }
+            self._arrays[key] = {k: v.tolist() for k, v in arrays.items()}  # fast item access
         return self._arrays[key]  # type: ignore[no-any-return]
 
     def synthetic_row(self, ad: int, day: dt.date, hour: int | None) -> dict[str, Any]:
         """Delivery of ad ``ad`` on ``day`` (at ``hour``); seeded, hours follow a daily profile."""
         a = self._day(day, hour is not None)
         col = hour or 0
-        impressions, clicks = int(a["impressions"][ad, col]), int(a["clicks"][ad, col])
-        link, views = int(a["link"][ad, col]), int(a["views"][ad, col])
-        spend = float(a["spend"][ad, col])
+        impressions, clicks = a["impressions"][ad][col], a["clicks"][ad][col]
+        link, views, spend = a["link"][ad][col], a["views"][ad][col], a["spend"][ad][col]
         row: dict[str, Any] = {
             "ad_id": self.ads[ad]["id"],
             "date_start": day.isoformat(),
@@ -192,7 +192,7 @@ class FakeAccount:
         if hour is not None:
             row[HOURLY] = f"{hour:02d}:00:00 - {hour:02d}:59:59"
         else:
-            purchases = int(a["purchases"][ad, col])
+            purchases = a["purchases"][ad][col]
             row["actions"].append({"action_type": "purchase", "value": str(purchases)})
             row["action_values"] = [{"action_type": "purchase", "value": f"{purchases * 49.9:.2f}"}]
             row["reach"] = str(max(1, int(impressions / 1.1)))

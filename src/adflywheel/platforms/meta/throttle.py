@@ -121,12 +121,13 @@ class Governor:
         self.policy, self.rng = policy, rng
         self.not_before = 0.0
         self.last_usage = Usage()
-        self.waited_s = 0.0  # total pause imposed, for reports
+        self.peak_pct = 0.0  # highest usage seen, for reports
 
     def observe(self, headers: Mapping[str, str], now: float) -> Usage:
         """After every response: push ``not_before`` out if the headers ask for it."""
         usage = parse_usage(headers)
         self.last_usage = usage
+        self.peak_pct = max(self.peak_pct, usage.max_pct)
         self.not_before = max(self.not_before, now + pause_for(usage, self.policy))
         return usage
 
