@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 
-from adflywheel.loops.compound.features import feature_matrix, pre_launch_context
+from adflywheel.loops.compound.features import Dataset, feature_matrix, pre_launch_context
+from adflywheel.loops.compound.gate import GateRules, holdout_problem, judge
 from adflywheel.loops.dna.fingerprint import dna_from_features
 from adflywheel.registry_service import (
     GateDecision,
@@ -256,3 +257,35 @@ def test_a_model_trained_into_an_object_store_loads_back(
         assert uri.startswith("memory://") and "/registry-models/models/account-" in uri
         x = np.zeros((1, len(loaded.model.schema.names)))
         assert loaded.model.predict_ctr(x).shape == (1,)
+
+
+def _holdout(seed: int = 0) -> tuple[Dataset, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(rng.uniform(0.003, 0.06, 30), 24)
+    n = np.full(truth.size, 400.0)
+    c = rng.binomial(400, truth).astype(np.float64)
+    X = np.zeros((truth.size, 1))
+    return Dataset(X, n, c, np.repeat(np.arange(30), 24)), truth
+
+
+def test_the_pure_gate_rules() -> None:
+    data, truth = _holdout()
+    base_rate = float(data.clicks.sum() / data.impressions.sum())
+    base = np.full(len(data), base_rate)
+    rules = GateRules()
+    good = judge(truth, base, "base rate", data, base_rate, rules)
+    assert good.promote and "beats the base rate" in good.reason
+    assert good.evidence["relative_improvement"] > 0.01
+    # Better in ranking but 35% too high: refused on calibration alone.
+    hot = judge(truth * 1.35, base, "base rate", data, base_rate, rules)
+    assert not hot.promote and "calibration" in hot.reason and "interval" not in hot.reason
+    # A hair better than the reference: inside the noise or below the minimum gain.
+    hair = judge(base * 0.995 + truth * 0.005, base, "base rate", data, base_rate, rules)
+    assert not hair.promote and ("interval" in hair.reason or "required" in hair.reason)
+    assert not judge(truth * np.nan, base, "base rate", data, base_rate, rules).promote
+    small = Dataset(data.X[:24], data.impressions[:24], data.clicks[:24], data.groups[:24])
+    assert holdout_problem(small, rules) is not None
+    with pytest.raises(ValueError, match="1 creatives"):
+        judge(truth[:24], base[:24], "base rate", small, base_rate, rules)
+    with pytest.raises(ValueError, match="band"):
+        GateRules(calibration_low=1.1)

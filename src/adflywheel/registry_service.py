@@ -205,11 +205,11 @@ def train_challenger_and_gate(
 ) -> GateDecision:
     """Train a challenger on the account's data as of ``now`` and let the gate decide.
 
-    Windows (hours before the current hour): ``[end − holdout, end)`` is the holdout, scored for
-    challenger and champion alike and trained on by neither; ``[end − holdout − valid, end −
-    holdout)`` is the early-stopping slice; training rows are older still. Holdout, validation and
-    training creatives are disjoint (``split_time_forward_grouped``), and holdout creatives the
-    champion trained on are left out of the comparison.
+    Windows (hours before the current hour ``end``): ``[end − holdout, end)`` is the holdout,
+    scored for challenger and champion alike and trained on by neither; the ``valid`` hours before
+    it are the early-stopping slice; training rows are anything before the holdout. Holdout,
+    validation and training creatives are disjoint (``split_time_forward_grouped``), and holdout
+    creatives the champion trained or stopped on are left out of the comparison.
     """
     options = options or TrainOptions()
     end = floor_hour(now)
@@ -249,6 +249,8 @@ def train_challenger_and_gate(
     holdout = dataset(judged)
     problem = holdout_problem(holdout, options.rules)
     if problem is not None:
+        if excluded:
+            problem += f" (after leaving out {len(excluded)} the champion trained on)"
         return _insufficient(account_id, name, problem, champion, synthetic)
     try:
         model = train_ctr_model(train, valid, seed=options.seed, params=options.params)

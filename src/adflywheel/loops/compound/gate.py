@@ -1,10 +1,12 @@
 """The promotion gate: may a challenger replace the reference (the champion, or the base rate)?
 
 Both are scored on the same holdout rows that neither trained on. The challenger passes only if
-(1) its predictions are finite, (2) its calibration (expected / observed clicks) is inside the band
-and (3) the whole bootstrap interval of its log-loss difference to the reference, resampling
+(1) its predictions are finite, (2) its calibration (expected / observed clicks) is inside the band,
+(3) the whole bootstrap interval of its log-loss difference to the reference, resampling
 creatives, lies below zero: better by more than the noise of which creatives happened to be in
-the holdout. With no champion yet, the reference is the training base rate, so a first model must
+the holdout, and (4) the gain is at least ``min_relative_improvement`` of the reference's
+log-loss (as MLflow's ``min_relative_change``), so a model a hair better does not churn the
+champion. With no champion yet, the reference is the training base rate, so a first model must
 beat "always predict the average".
 """
 
@@ -23,6 +25,7 @@ from adflywheel.loops.compound.features import Dataset
 class GateRules:
     calibration_low: float = 0.8
     calibration_high: float = 1.25
+    min_relative_improvement: float = 0.001
     n_boot: int = 2000
     level: float = 0.95
     seed: int = 0
@@ -32,6 +35,8 @@ class GateRules:
     def __post_init__(self) -> None:
         if not 0.0 < self.calibration_low < 1.0 < self.calibration_high:
             raise ValueError("the calibration band must contain 1")
+        if not 0.0 <= self.min_relative_improvement < 1.0:
+            raise ValueError("min_relative_improvement must be in [0, 1)")
         if self.n_boot < 100:
             raise ValueError("n_boot must be >= 100")
         if not 0.5 < self.level < 1.0:
@@ -42,6 +47,7 @@ class GateRules:
     def as_dict(self) -> dict[str, Any]:
         return {
             "calibration_band": [self.calibration_low, self.calibration_high],
+            "min_relative_improvement": self.min_relative_improvement,
             "n_boot": self.n_boot,
             "level": self.level,
             "seed": self.seed,
@@ -127,11 +133,18 @@ def judge(
             f"{rules.level:.0%} interval [{diff.lower:+.6f}, {diff.upper:+.6f}] that does not "
             "lie below zero"
         )
+    gain = -diff.difference / ref.log_loss if ref.log_loss > 0 else 0.0
+    evidence["relative_improvement"] = round(gain, 6)
+    if diff.upper < 0.0 and gain < rules.min_relative_improvement:
+        failures.append(
+            f"the gain is {gain:.4%} of the {reference_name}'s log-loss; at least "
+            f"{rules.min_relative_improvement:.2%} is required"
+        )
     if failures:
         return Verdict(False, "refused: " + "; ".join(failures), evidence)
     return Verdict(
         True,
-        f"beats the {reference_name} by {-diff.difference:.6f} nats per impression "
+        f"beats the {reference_name} by {-diff.difference:.6f} nats per impression, {gain:.2%} "
         f"({rules.level:.0%} interval of the difference [{diff.lower:+.6f}, {diff.upper:+.6f}]) "
         f"with calibration {ch.calibration:.3f}",
         evidence,
