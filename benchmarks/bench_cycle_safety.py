@@ -29,16 +29,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import event, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.clock import ManualClock
@@ -61,6 +66,7 @@ from adflywheel.store.models import (
 )
 
 HOUR = timedelta(hours=1)
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 LOOKBACK_HOURS = 72  # longer than any run of the harness: a later clean run re-fetches all
 VARIANTS = 3
 CAMPAIGN_BUDGET = 9_000
@@ -500,13 +506,38 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--operations", type=int, default=1000)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--postgres", action="store_true", help="on a fresh database of the local PostgreSQL"
+    )
     parser.add_argument("--child", nargs=5, metavar=("URL", "DATA_DIR", "SEED", "ACCOUNT", "LEASE"))
     args = parser.parse_args()
     if args.child:
         url, data_dir, seed, account, lease = args.child
         child(url, Path(data_dir), int(seed), int(account), float(lease))
         return
+    if args.postgres:
+        with fresh_postgres() as url:
+            print(json.dumps(run(args.quick, url, args.operations), indent=2, default=str))
+        return
     print(json.dumps(run(args.quick, args.database_url, args.operations), indent=2, default=str))
+
+
+@contextmanager
+def fresh_postgres(server: str = POSTGRES) -> Iterator[str]:
+    """A database of its own on the local PostgreSQL, dropped afterwards (tests keep theirs)."""
+    url = make_url(server)
+    name = f"adflywheel_bench_safety_{os.getpid()}"
+    conninfo = psycopg.conninfo.make_conninfo(
+        host=url.host, port=url.port, user=url.username, dbname=url.database
+    )
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield str(url.set(database=name))
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -1,0 +1,336 @@
+"""One hourly cycle for many accounts of 50 variants each (simulated market, synthetic data).
+
+For N accounts (5 campaigns × 10 variants each) the market delivers a day; setup creates the
+accounts and runs one warm-up cycle per account (catalogue, a day of actuals, DNA for every
+creative: what a deployment has done before any ordinary hour). Then the market delivers one
+more hour and the cycle of that hour is measured, from a copy of the warmed-up store for each
+way of running it, so that every configuration decides on identical data:
+
+* ``serial``: one process, accounts one after another (a one-thread pool);
+* ``threads``: a two-thread pool in one process;
+* ``processes``: the default local pool, two spawned worker processes;
+* ``dask``: a Dask ``LocalCluster`` of two worker processes, through ``Client.get_executor()``.
+
+The measured hour is: capture every account's ``SnapshotPlatform`` (catalogue and insights of the
+cycle's window, central, after the market stepped), run every cycle through the executor, and
+replay the returned budget writes on the market. Starting the pool or cluster (and importing the
+package in its workers) is reported apart, as is setup. The store is SQLite (a file) or the local
+PostgreSQL, in a database of its own created for the run and dropped after it.
+
+Run: ``python -m benchmarks.bench_cycle_scale [--quick] [--accounts 100 1000] [--stores sqlite
+postgresql] [--ways serial processes dask] [--profile 50]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import cProfile
+import io
+import json
+import os
+import pstats
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from adflywheel.cycle import CycleOptions
+from adflywheel.executor import (
+    AccountOutcome,
+    CycleJob,
+    local_pool,
+    run_cycles,
+    summarise,
+    worker_session_factory,
+)
+from adflywheel.platforms.base import AdPlatform
+from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
+from adflywheel.platforms.snapshot import SnapshotPlatform, apply_writes, capture_window
+from adflywheel.settings import Settings
+from adflywheel.store.accounts import create_account
+from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CAMPAIGNS, VARIANTS = 5, 10
+HISTORY_HOURS = 24
+OPTIONS = CycleOptions()  # production defaults: re-fetch 48 hours, 28 days of evidence
+
+
+def _warm(database_url: str) -> int:
+    """Run in each worker before timing: imports done, engine built."""
+    worker_session_factory(database_url)
+    return os.getpid()
+
+
+@contextmanager
+def _executor(way: str, database_url: str) -> Iterator[tuple[Executor, float]]:
+    """The executor and the seconds it took to start (workers spawned, package imported)."""
+    started = time.perf_counter()
+    if way == "serial":
+        with ThreadPoolExecutor(1) as pool:
+            yield pool, 0.0
+        return
+    if way == "threads":
+        with ThreadPoolExecutor(2) as pool:
+            yield pool, 0.0
+        return
+    if way == "processes":
+        with local_pool("process", 2) as pool:
+            list(pool.map(_warm, [database_url] * 4))
+            yield pool, time.perf_counter() - started
+        return
+    if way == "dask":
+        from dask.distributed import Client, LocalCluster
+
+        with (
+            LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,  # type: ignore[no-untyped-call]
+        ):
+            client.run(_warm, database_url)
+            yield client.get_executor(), time.perf_counter() - started
+        return
+    raise ValueError(f"unknown way {way!r}")
+
+
+# -- stores: a fresh database per run, copied per configuration ---------------------------------
+
+
+def _admin() -> psycopg.Connection[Any]:
+    url = make_url(POSTGRES)
+    return psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
+    )
+
+
+class Store:
+    """A warmed-up store that can be copied (SQLite: the file; PostgreSQL: TEMPLATE)."""
+
+    def __init__(self, kind: str, folder: Path) -> None:
+        self.kind, self.folder, self._copies = kind, folder, 0
+        self.base = self._new_url("base")
+        self._created: list[str] = []
+        if kind == "postgresql":
+            with _admin() as admin:
+                self._create(admin, self._db(self.base), template=None)
+
+    def _db(self, url: str) -> str:
+        return str(make_url(url).database)
+
+    def _new_url(self, name: str) -> str:
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.folder / f'{name}.db'}"
+        return str(make_url(POSTGRES).set(database=f"adflywheel_bench_{os.getpid()}_{name}"))
+
+    def _create(self, admin: psycopg.Connection[Any], name: str, template: str | None) -> None:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        admin.execute(f'CREATE DATABASE "{name}"{suffix}')
+        self._created.append(name)
+
+    def copy(self) -> str:
+        """A new database holding exactly what the base holds now."""
+        self._copies += 1
+        url = self._new_url(f"copy{self._copies}")
+        if self.kind == "sqlite":
+            engine = make_engine(self.base)
+            with engine.connect() as connection:
+                connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            engine.dispose()
+            shutil.copyfile(self._db(self.base), self._db(url))
+        else:
+            with _admin() as admin:
+                self._create(admin, self._db(url), template=self._db(self.base))
+        return url
+
+    def drop(self) -> None:
+        if self.kind == "postgresql":
+            with _admin() as admin:
+                for name in self._created:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- one scale --------------------------------------------------------------------------------
+
+
+def _platforms(
+    market: SimulatedMarket, externals: dict[int, str], start: Any, end: Any
+) -> Callable[[int], AdPlatform | None]:
+    def platform_for(account_id: int) -> AdPlatform:
+        return SnapshotPlatform.capture(market, externals[account_id], start, end)
+
+    return platform_for
+
+
+def _hour(
+    market: SimulatedMarket,
+    externals: dict[int, str],
+    database_url: str,
+    executor: Executor,
+    data_dir: Path,
+) -> tuple[list[AccountOutcome], dict[str, float]]:
+    """One hour for every account: capture, cycles through the executor, writes replayed."""
+    job = CycleJob(
+        Settings(database_url=database_url, data_dir=data_dir), market.current_hour, OPTIONS
+    )
+    start, end = capture_window(job.as_of, OPTIONS.actuals_lookback_hours)
+    t0 = time.perf_counter()
+    outcomes = run_cycles(
+        sorted(externals), job, executor, _platforms(market, externals, start, end)
+    )
+    t1 = time.perf_counter()
+    writes = apply_writes(market, [w for o in outcomes for w in o.writes])
+    t2 = time.perf_counter()
+    return outcomes, {"capture_and_cycles_s": t1 - t0, "replay_writes_s": t2 - t1, "writes": writes}
+
+
+def _step_seconds(outcomes: list[AccountOutcome]) -> dict[str, float]:
+    """Mean seconds per account in each step of the cycle, from the reports."""
+    per_step: dict[str, list[float]] = {}
+    for outcome in outcomes:
+        for name, step in ((outcome.report or {}).get("loops") or {}).items():
+            per_step.setdefault(name, []).append(float(step.get("seconds", 0.0)))
+    return {name: round(statistics.fmean(v), 4) for name, v in per_step.items()}
+
+
+def scale(
+    n_accounts: int, kind: str, ways: list[str], folder: Path, profile: int = 0
+) -> dict[str, Any]:
+    """Setup once for ``n_accounts`` on store ``kind``, then one measured hour per way."""
+    out: dict[str, Any] = {"accounts": n_accounts, "variants": n_accounts * CAMPAIGNS * VARIANTS}
+    store = Store(kind, folder)
+    try:
+        t0 = time.perf_counter()
+        market = SimulatedMarket(
+            MarketConfig(
+                seed=1,
+                n_accounts=n_accounts,
+                campaigns_per_account=CAMPAIGNS,
+                variants_per_campaign=VARIANTS,
+            )
+        )
+        market.run(HISTORY_HOURS)
+        t1 = time.perf_counter()
+        engine = make_engine(store.base)
+        upgrade(engine)
+        factory_start = market.config.start
+        externals: dict[int, str] = {}
+        with transaction(make_session_factory(engine)) as session:
+            for external in market.accounts():
+                account = create_account(
+                    session,
+                    f"sim-{external}",
+                    factory_start,
+                    platform="simulated",
+                    platform_account_id=external,
+                )
+                externals[account.id] = external
+        engine.dispose()
+        t2 = time.perf_counter()
+        with _executor("processes", store.base) as (pool, _):
+            warm, _ = _hour(market, externals, store.base, pool, folder / "data")
+        t3 = time.perf_counter()
+        out["setup"] = {
+            "market_build_and_day_s": round(t1 - t0, 2),
+            "create_accounts_s": round(t2 - t1, 2),
+            "warm_up_cycle_s": round(t3 - t2, 2),
+            "warm_up_status": summarise(warm)["by_status"],
+        }
+        t4 = time.perf_counter()
+        market.step()
+        out["setup"]["market_step_s"] = round(time.perf_counter() - t4, 3)
+        for way in ways:
+            url = store.copy()
+            twin = copy.deepcopy(market) if len(ways) > 1 else market
+            with _executor(way, url) as (executor, start_s):
+                outcomes, timing = _hour(twin, externals, url, executor, folder / "data")
+            summary = summarise(outcomes)
+            out[way] = {
+                "hour_s": round(timing["capture_and_cycles_s"] + timing["replay_writes_s"], 2),
+                "per_account_ms": round(
+                    1000 * timing["capture_and_cycles_s"] / max(n_accounts, 1), 1
+                ),
+                "pool_start_s": round(start_s, 2),
+                "status": summary["by_status"],
+                "errors": dict(list(summary["errors"].items())[:3]),
+                "budget_writes": int(timing["writes"]),
+                "mean_step_s": _step_seconds(outcomes),
+            }
+            worker_session_factory.cache_clear()
+            print(f"  {kind} {n_accounts} {way}: {out[way]['hour_s']} s", file=sys.stderr)
+        if profile:
+            out["profile"] = _profile(store, market, externals, profile, folder)
+    finally:
+        store.drop()
+    return out
+
+
+def _profile(
+    store: Store, market: SimulatedMarket, externals: dict[int, str], n: int, folder: Path
+) -> dict[str, Any]:
+    """cProfile of ``n`` accounts' cycles in this process: the functions where time goes."""
+    url = store.copy()
+    subset = dict(list(sorted(externals.items()))[:n])
+    profiler = cProfile.Profile()
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(profiler.enable).result()
+        _hour(copy.deepcopy(market), subset, url, pool, folder / "data")
+        pool.submit(profiler.disable).result()
+    own, cumulative = io.StringIO(), io.StringIO()
+    pstats.Stats(profiler, stream=own).sort_stats("tottime").print_stats(15)
+    pstats.Stats(profiler, stream=cumulative).sort_stats("cumulative").print_stats(
+        r"adflywheel|sqlalchemy/engine/base.py|sqlalchemy/orm/session.py", 30
+    )
+    return {
+        "accounts": n,
+        "top_by_own_time": own.getvalue().splitlines()[:32],
+        "top_by_cumulative_time": cumulative.getvalue().splitlines()[:48],
+    }
+
+
+def run(
+    quick: bool = False,
+    accounts: list[int] | None = None,
+    stores: list[str] | None = None,
+    ways: list[str] | None = None,
+    profile: int = 0,
+) -> dict[str, Any]:
+    accounts = accounts or ([100] if quick else [100, 1000])
+    stores = stores or ["sqlite", "postgresql"]
+    ways = ways or ["serial", "processes", "dask"]
+    results: dict[str, Any] = {"synthetic": True, "cpu_count": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="adflywheel-scale-") as folder:
+        for kind in stores:
+            for n in accounts:
+                print(f"{kind}: {n} accounts ...", file=sys.stderr)
+                results[f"{kind}_{n}"] = scale(n, kind, ways, Path(folder), profile)
+                profile = 0  # once is enough
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 accounts only")
+    parser.add_argument("--accounts", type=int, nargs="*")
+    parser.add_argument("--stores", nargs="*", choices=["sqlite", "postgresql"])
+    parser.add_argument("--ways", nargs="*", choices=["serial", "threads", "processes", "dask"])
+    parser.add_argument("--profile", type=int, default=0, help="cProfile this many accounts")
+    args = parser.parse_args()
+    figures = run(args.quick, args.accounts, args.stores, args.ways, args.profile)
+    print(json.dumps(figures, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
