@@ -159,7 +159,7 @@ def test_stream_statistics_by_hand() -> None:
 
 def test_page_hinkley_detects_a_step_change_soon_and_is_quiet_when_stationary() -> None:
     rng = np.random.default_rng(7)
-    params = PageHinkleyParams()  # delta 0.5, threshold 25, both directions
+    params = PageHinkleyParams(delta=0.5, threshold=25.0)  # an independent stream
     step = np.concatenate([rng.normal(0, 1, 300), rng.normal(2.0, 1, 200)]).tolist()
     alarms = run_stream(step, params)
     assert alarms, "a 2-sd step must be detected"
@@ -168,9 +168,12 @@ def test_page_hinkley_detects_a_step_change_soon_and_is_quiet_when_stationary() 
     assert alarm.direction is Direction.UP
     down = np.concatenate([rng.normal(0, 1, 300), rng.normal(-2.0, 1, 100)]).tolist()
     assert run_stream(down, params)[0][1].direction is Direction.DOWN
-    assert not run_stream(down, PageHinkleyParams(direction=Direction.UP))
+    assert not run_stream(
+        down, PageHinkleyParams(delta=0.5, threshold=25.0, direction=Direction.UP)
+    )
     quiet = rng.normal(0, 1, 5000).tolist()
     assert run_stream(quiet, params) == []
+    assert run_stream(quiet, PageHinkleyParams()) == []  # the service's defaults
 
 
 def test_page_hinkley_state_round_trips_and_resets_after_an_alarm() -> None:

@@ -268,3 +268,17 @@ def test_accounts_are_isolated(engine: Engine) -> None:
     one.predict("a", 0.02, T0)
     assert two.run(T0, Fake())["scored"] == 0
     assert one.run(T0, Fake())["scored"] == 1
+
+
+def test_scores_taken_before_the_breaker_had_evidence_are_taken_back(world: World) -> None:
+    # 9 expected clicks an hour: one silent hour is not yet implausible, three are.
+    world.actuals(T0 - 8 * DAY, 8 * 24 - 3, {"a": 0.02, "b": 0.01}, 300)
+    world.actuals(T0 - 3 * HOUR, 3, {"a": 0.0, "b": 0.0}, 300)
+    early = world.predict("a", 0.02, T0 - 2 * HOUR)  # its window holds one silent hour
+    out = world.run(T0 - 2 * HOUR, Fake())
+    assert not out["breaker"]["open"] and out["scored"] == 1
+    out = world.run(T0, Fake())
+    assert out["breaker"]["open"] and out["windows_retracted"] == 1
+    with world.factory() as session:
+        assert session.get(PredictionScore, early).status == "quarantined"  # type: ignore[union-attr]
+    assert world.rows(AccuracySnapshot) == []  # its window's aggregates are gone too

@@ -171,6 +171,27 @@ def score_due(session: Session, account_id: int, hour: datetime) -> dict[str, An
     }
 
 
+def quarantine_scored(
+    session: Session, account_id: int, start: datetime, end: datetime
+) -> set[datetime]:
+    """Take back scores whose window touches newly suspect hours ``[start, end)`` (scored in
+    the hour or two before the breaker had enough evidence); return the window ends to refresh."""
+    rows = session.scalars(
+        select(PredictionScore)
+        .join(Prediction, Prediction.id == PredictionScore.prediction_id)
+        .where(
+            PredictionScore.account_id == account_id,
+            PredictionScore.status == "scored",
+            Prediction.window_start < end,
+            Prediction.window_end > start,
+        )
+    ).all()
+    for r in rows:
+        r.status = "quarantined"
+    session.flush()
+    return {r.window_end for r in rows}
+
+
 def scored_rows(
     session: Session,
     account_id: int,

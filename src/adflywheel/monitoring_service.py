@@ -48,6 +48,7 @@ from adflywheel.loops.monitor import (
 from adflywheel.monitoring_scoring import (
     REFERENCE,
     group_scores,
+    quarantine_scored,
     reference_ctr,
     refresh_snapshots,
     score_due,
@@ -99,8 +100,13 @@ def validate_and_maybe_retrain(
         verdict, tripped = _check_breaker(session, account_id, hour, s)
         if tripped:
             pending.append(("breaker", _breaker_message(verdict), _verdict_out(verdict)))
+        retracted: set[datetime] = set()
+        if verdict.suspect_start is not None and verdict.suspect_end is not None:
+            retracted = quarantine_scored(
+                session, account_id, verdict.suspect_start, verdict.suspect_end
+            )
         scoring = score_due(session, account_id, hour)
-        for window_end in scoring["window_ends"]:
+        for window_end in sorted(retracted | set(scoring["window_ends"])):
             refresh_snapshots(session, account_id, window_end, hour)
         drift = [] if verdict.open else _feed_detectors(session, account_id, hour, s)
         if drift:
@@ -137,6 +143,7 @@ def validate_and_maybe_retrain(
         "as_of": hour.isoformat(),
         **{k: v for k, v in scoring.items() if k != "window_ends"},
         "windows_closed": [w.isoformat() for w in scoring["window_ends"]],
+        "windows_retracted": len(retracted),
         **headline,
         "drift": drift,
         "breaker": _verdict_out(verdict),
