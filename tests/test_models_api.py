@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
+from click.testing import Result
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
-from adflywheel.clock import ManualClock
+from adflywheel.clock import ManualClock, floor_hour
+from adflywheel.loops.compound.features import FEATURE_SCHEMA
+from adflywheel.loops.dna.fingerprint import DNA_VERSION
 from tests.conftest import T0
 from tests.ctr_world import populate
 from tests.helpers import auth, new_account
@@ -44,7 +51,8 @@ def test_train_list_promote_and_roll_back(
     ]
     v1 = listing["versions"][1]
     assert v1["metrics"]["holdout"]["calibration"] is not None
-    assert v1["feature_schema_version"] == "ctr-features-1" and v1["dna_version"] == "dna-1"
+    assert v1["feature_schema_version"] == FEATURE_SCHEMA.version
+    assert v1["dna_version"] == DNA_VERSION
     assert [e["action"] for e in listing["events"]][-1] == "promote"
 
     # The other account sees nothing of it and cannot touch it.
@@ -118,3 +126,42 @@ def test_bad_requests_are_refused(client: TestClient, engine: Engine, clock: Man
         == 404
     )
     assert client.post("/api/ml/models/1/promote", json={}, headers=auth(key)).status_code == 422
+
+
+def test_the_models_cli(
+    engine: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adflywheel.cli import app
+
+    now = floor_hour(datetime.now(UTC))
+    account_id, _ = new_account(engine, "rich", now)
+    populate(engine, account_id, now - timedelta(hours=HOURS), HOURS, n_creatives=60, seed=0)
+    new_account(engine, "poor", now)
+    monkeypatch.setenv("ADFLYWHEEL_DATABASE_URL", database_url)
+    monkeypatch.setenv("ADFLYWHEEL_ARTIFACTS_URL", str(tmp_path / "artifacts"))
+    runner = CliRunner()
+
+    def cli(*args: str) -> Result:
+        return runner.invoke(app, list(args))
+
+    trained = cli("models", "train", "--account", "rich")
+    assert trained.exit_code == 0, trained.output
+    decision = json.loads(trained.stdout)
+    assert decision["status"] == "promoted" and decision["version"] == 1
+    listing = json.loads(cli("models", "list", "--account", "rich", "--json").stdout)
+    assert [v["version"] for v in listing["versions"]] == [1]
+    version_id = str(listing["versions"][0]["version_id"])
+    back = cli("models", "rollback", "--account", "rich", "--reason", "drill")
+    assert back.exit_code == 0 and json.loads(back.stdout)["to_version_id"] is None
+    assert "yes" not in cli("models", "list", "--account", "rich").stdout
+    moved = cli("models", "promote", "--account", "rich", version_id, "--reason", "by hand")
+    assert moved.exit_code == 0, moved.output
+    assert json.loads(moved.stdout)["actor"] == "cli"
+    table = cli("models", "list", "--account", "rich")
+    assert table.exit_code == 0 and "yes" in table.stdout
+    assert cli("models", "list", "--account", "nobody").exit_code == 2
+    stolen = cli("models", "promote", "--account", "poor", version_id, "--reason", "x")
+    assert stolen.exit_code == 2 and "not found" in stolen.output
+    empty = cli("models", "train", "--account", "poor")
+    assert empty.exit_code == 1
+    assert json.loads(empty.stdout)["status"] == "insufficient_data"

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from adflywheel.loops.compound.features import Dataset, feature_matrix, pre_launch_context
 from adflywheel.loops.compound.gate import GateRules, holdout_problem, judge
-from adflywheel.loops.dna.fingerprint import dna_from_features
+from adflywheel.loops.dna.fingerprint import DNA_VERSION, dna_from_features
 from adflywheel.registry_service import (
     GateDecision,
     RegistryError,
@@ -88,7 +88,7 @@ def test_the_first_model_is_stored_and_promoted_over_the_base_rate(
         data = read_artifact(str(version.artifact_uri))
         assert version.artifact_uri is not None and version.artifact_sha256 in version.artifact_uri
         assert version.feature_schema["version"] == loaded.model.schema.version
-        assert version.dna_version == "dna-1" and version.trained_reason == "test"
+        assert version.dna_version == DNA_VERSION and version.trained_reason == "test"
         assert version.metrics["synthetic"] is False
     assert len(data) > 1000
     # Cold start through the registry's model: a creative that never ran.
@@ -226,6 +226,8 @@ def test_manual_promotion_refuses_what_cannot_serve(
         version = session.get(ModelVersion, decision.version_id)
         assert version is not None
         version.feature_schema = {"version": "ctr-features-0"}
+    with factory() as session:
+        assert load_champion(session, account_id) is None  # never fed columns it does not know
     weak = _train(engine, registry_settings, account_id, WEAK)
     # The champion's schema is not this code's: it is judged against the base rate instead.
     assert weak.evidence["reference"] == "base rate" and "ctr-features-0" in weak.evidence["note"]

@@ -129,9 +129,13 @@ def load_version(session: Session, version_id: int) -> LoadedModel:
 
 
 def load_champion(session: Session, account_id: int, name: str = MODEL_NAME) -> LoadedModel | None:
-    """The account's champion ready to predict, or None when it has none (no model yet)."""
+    """The account's champion ready to predict, or None when it has none (no model yet) or when
+    its features are not the ones this code builds (e.g. after a DNA version bump): it would be
+    fed columns that mean something else, so the account has no model until one is retrained."""
     v = champion_version(session, account_id, name)
-    return None if v is None else load_version(session, v.id)
+    if v is None or v.feature_schema.get("version") != FEATURE_SCHEMA.version:
+        return None
+    return load_version(session, v.id)
 
 
 def event_out(e: ModelEvent) -> dict[str, Any]:

@@ -63,8 +63,9 @@ class FeatureSchema:
         return {"version": self.version, "names": list(self.names), "dna_version": self.dna_version}
 
 
+# The DNA version is part of the schema version: a new DNA layout makes old models unservable.
 FEATURE_SCHEMA = FeatureSchema(
-    version="ctr-features-1",
+    version=f"ctr-features-1+{DNA_VERSION}",
     names=(*(f"dna:{f}" for f in VECTOR_FIELDS), *CONTEXT_FIELDS),
     dna_version=DNA_VERSION,
 )
