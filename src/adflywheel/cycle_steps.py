@@ -23,7 +23,6 @@ from adflywheel.store.engine import transaction
 from adflywheel.store.models import Account
 from adflywheel.store.queries import campaigns_of, hourly_series
 
-
 NO_PLATFORM = "no connected ad platform: actuals arrive by POST /api/ml/actuals"
 
 
@@ -69,6 +68,67 @@ def creative_dna(ctx: CycleContext) -> dict[str, Any]:
     with transaction(ctx.deps.factory) as session:
         added = ensure_dna(session, ctx.account_id, ctx.now)
     return {"extracted": added}
+
+
+def validate_predictions(ctx: CycleContext) -> dict[str, Any]:
+    """Loop 6: score the predictions whose window has closed, watch drift and data health, and
+    retrain through the registry's gate when accuracy or drift demands (loop 5 must be on)."""
+    from adflywheel.monitoring_service import validate_and_maybe_retrain
+
+    retrain = _retrainer(ctx) if 5 in ctx.loops else None
+    result = validate_and_maybe_retrain(
+        ctx.deps.factory, ctx.account_id, ctx.now, retrain=retrain, alerts=ctx.deps.alert
+    )
+    keep = (
+        "scored",
+        "accuracy",
+        "calibration",
+        "normalized_entropy",
+        "log_loss",
+        "auc",
+        "drift",
+        "retrain_wanted",
+        "retrain_triggered",
+        "retrained",
+        "retrain_reason",
+        "blocked_by",
+    )
+    out = {k: result[k] for k in keep if k in result}
+    out["breaker_open"] = bool((result.get("breaker") or {}).get("open"))
+    return out
+
+
+def _retrainer(ctx: CycleContext) -> Callable[[Any, int, Any, str], dict[str, Any]]:
+    """Loop 6's retrain: a challenger trained as of the run, through the registry's gate."""
+    from adflywheel.registry_service import train_challenger_and_gate
+
+    def retrain(factory: Any, account_id: int, now: Any, reason: str) -> dict[str, Any]:
+        decision = train_challenger_and_gate(
+            factory, ctx.deps.settings, account_id, now, reason, actor="cycle/retrain"
+        )
+        trained = decision.status in ("promoted", "refused")
+        return {"status": "retrained" if trained else decision.status, "gate": decision.as_dict()}
+
+    return retrain
+
+
+def cross_account(ctx: CycleContext) -> dict[str, Any]:
+    """Loop 3: contribute noised, clipped gene statistics to the niche (opted-in accounts)."""
+    from adflywheel.crosslearn_service import contribute_and_publish
+
+    report = contribute_and_publish(ctx.deps.factory, ctx.account_id, ctx.now)
+    return {k: report[k] for k in ("contributed", "niche", "reason", "published") if k in report}
+
+
+def winner_memory(ctx: CycleContext) -> dict[str, Any]:
+    """Loop 1: new winners into the account's memory (FAISS), lapsed ones marked."""
+    from adflywheel.memory_service import qualify_and_index
+
+    counts = qualify_and_index(
+        ctx.deps.factory, ctx.deps.settings, ctx.account_id, ctx.now, redis=ctx.deps.redis
+    )
+    counts["indexed"] = int(counts.get("qualified", 0)) + int(counts.get("requalified", 0))
+    return counts
 
 
 def budget_policy(ctx: CycleContext) -> BudgetPolicy:
@@ -163,7 +223,10 @@ def reallocation_on(ctx: CycleContext) -> bool:
 STEPS: list[tuple[str, int | None, Step, Callable[[CycleContext], bool]]] = [
     ("sync_catalog", None, sync_catalogue, always),
     ("fetch_actuals", None, fetch_actuals, always),
+    ("validate_predictions", 6, validate_predictions, loop_on(6)),
     ("creative_dna", 4, creative_dna, loop_on(4)),
     ("reallocate_budgets", 2, reallocate_budgets, reallocation_on),
     ("auto_promote", 7, auto_promote, loop_on(7)),
+    ("cross_account", 3, cross_account, loop_on(3)),
+    ("winner_memory", 1, winner_memory, loop_on(1)),
 ]
