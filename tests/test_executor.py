@@ -30,6 +30,7 @@ from adflywheel.store.accounts import create_account
 from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 from adflywheel.store.models import AdSet, BudgetChange, CycleRun
+from adflywheel.store.monitoring import Alert
 
 HOUR = timedelta(hours=1)
 LOOKBACK = 24
@@ -149,9 +150,12 @@ def test_dask_cluster_runs_every_account_in_worker_processes_like_a_thread_pool(
     with make_session_factory(engine)() as session:
         stored = {a.external_id: a.daily_budget_minor for a in session.scalars(select(AdSet))}
         runs = session.scalars(select(CycleRun)).all()
+        alerts = session.scalars(select(Alert)).all()
     live = dict(zip(market.ad_set_ids, market.budgets().tolist(), strict=True))
     assert stored and all(live[k] == v for k, v in stored.items())
     assert len(runs) == 4  # every existing account claimed its hour once
+    # The failing step was alerted from inside the worker (stored; a webhook when configured).
+    assert [(a.account_id, a.kind) for a in alerts] == [(broken, "cycle_step_failed")]
 
     # The same hour in one process with threads, on a fresh store: the same decisions.
     reference = f"sqlite:///{tmp_path / 'reference.db'}"

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from adflywheel.alerts import AlertSink
 from adflywheel.clock import SystemClock, ensure_utc, floor_hour
 from adflywheel.cycle import CycleBusyError, CycleDeps, CycleOptions, run_cycle
 from adflywheel.harness import POLICIES
@@ -119,13 +120,16 @@ def run_account(task: AccountTask) -> AccountOutcome:
     job = task.job
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
+        factory = worker_session_factory(job.settings.resolved_database_url)
         deps = CycleDeps(
-            worker_session_factory(job.settings.resolved_database_url),
+            factory,
             SystemClock(),
             task.platform,
             POLICIES[job.policy](job.settings.bandit_seed) if job.policy is not None else None,
             redis=_worker_redis(job.settings.redis_url) if job.settings.redis_url else None,
             settings=job.settings,
+            # A failing step is alerted from the worker: logged, stored, posted if configured.
+            alert=AlertSink(factory, SystemClock(), webhook_url=job.settings.alert_webhook_url),
         )
         report = run_cycle(task.account_id, deps, replace(job.options, as_of=job.as_of))
         status, result, error = report.status, report.as_dict(), None
