@@ -23,6 +23,8 @@ MODULES = (
     "bench_ablation",
     "bench_compound",
     "bench_meta_fetch",
+    "bench_crosslearn",
+    "bench_drift",
     "bench_cycle_safety",
     "bench_cycle_scale",
 )

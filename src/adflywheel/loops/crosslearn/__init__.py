@@ -5,6 +5,7 @@ differentially private niche patterns, and their use as priors. No I/O; randomne
 from adflywheel.loops.crosslearn.niche import NicheDetection, NicheDetector, default_detector
 from adflywheel.loops.crosslearn.prior import (
     NichePrior,
+    account_ratio,
     blend_effects,
     global_prior,
     predict_ctr,
@@ -36,6 +37,7 @@ __all__ = [
     "PrivacySettings",
     "PublishedEffect",
     "PublishedPattern",
+    "account_ratio",
     "blend_effects",
     "contribution",
     "default_detector",

@@ -16,6 +16,7 @@ from typing import Any
 
 from adflywheel.loops.crosslearn.sharing import (
     AD_CTR_SD,
+    BASE_CENTRE,
     SHARED_LEVELS,
     PublishedPattern,
     creative_levels,
@@ -23,6 +24,11 @@ from adflywheel.loops.crosslearn.sharing import (
 )
 from adflywheel.loops.dna.patterns import Patterns
 from adflywheel.loops.dna.win import PublishedPrior
+
+# Documented, data-independent spreads the published values are shrunk toward defaults with:
+# niches' base CTRs around 1% (log scale), and niche-level gene effects around 0.
+NICHE_BASE_SPREAD = 0.5
+NICHE_EFFECT_SPREAD = 0.15
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +45,27 @@ class NichePrior:
     def from_pattern(
         cls, pattern: PublishedPattern, period_start: datetime | None = None
     ) -> NichePrior:
+        """The published means, each shrunk toward a fixed, data-independent default (the base
+        toward ``BASE_CENTRE``, lifts toward 0) by its standard error: a noisy publication (small
+        ε, few accounts) then moves a prior little, a precise one a lot. Post-processing only."""
+        centre = math.log(BASE_CENTRE)
+        z = 2.0 * 1.959964
+        base_se = (math.log(pattern.base_ctr_high) - math.log(pattern.base_ctr_low)) / z
+        w_base = NICHE_BASE_SPREAD**2 / (NICHE_BASE_SPREAD**2 + base_se**2)
+        base = centre + w_base * (math.log(pattern.base_ctr) - centre)
+        base_post_var = 1.0 / (1.0 / NICHE_BASE_SPREAD**2 + 1.0 / base_se**2)
+        between = max(pattern.base_log_sd**2 - base_se**2, 0.0)  # the spread of accounts
+        effects = {}
+        for e in pattern.effects:
+            w = NICHE_EFFECT_SPREAD**2 / (NICHE_EFFECT_SPREAD**2 + e.se**2)
+            post_var = 1.0 / (1.0 / NICHE_EFFECT_SPREAD**2 + 1.0 / e.se**2)
+            spread = max(e.prior_sd**2 - e.se**2, 0.0)
+            effects[level_key(e.gene, e.level)] = (w * e.log_lift, math.sqrt(post_var + spread))
         return cls(
             niche=pattern.niche,
-            base_ctr=pattern.base_ctr,
-            base_log_sd=pattern.base_log_sd,
-            effects={level_key(e.gene, e.level): (e.log_lift, e.prior_sd) for e in pattern.effects},
+            base_ctr=math.exp(base),
+            base_log_sd=math.sqrt(base_post_var + between),
+            effects=effects,
             accounts=pattern.accounts,
             epsilon=pattern.epsilon,
             period_start=period_start,
@@ -77,6 +99,14 @@ def predict_log_ctr(prior: NichePrior, genes: Mapping[str, Any]) -> tuple[float,
         mean += m
         var += s**2
     return mean, math.sqrt(var)
+
+
+def account_ratio(prior: NichePrior, clicks: float, expected_clicks: float) -> float:
+    """How the account runs against its niche: observed / niche-expected clicks, shrunk to 1
+    with m = 1 / base_log_sd² pseudo-clicks (a Poisson ratio's log variance is ≈ 1/clicks), so
+    the account's own level takes over as its clicks grow past the prior's uncertainty."""
+    m = 1.0 / prior.base_log_sd**2
+    return (clicks + m) / (expected_clicks + m)
 
 
 def predict_ctr(
