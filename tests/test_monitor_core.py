@@ -20,6 +20,7 @@ from adflywheel.loops.monitor import (
     PageHinkleyState,
     RetrainPolicy,
     accuracy,
+    accuracy_noise_floor,
     auc,
     calibration,
     check_health,
@@ -55,6 +56,17 @@ def test_accuracy_is_one_minus_impression_weighted_relative_error() -> None:
     assert accuracy([0.1, 0.2], [10, 10], [0, 0]) is None  # no clicks: undefined
     assert relative_error(0.03, 1000, 20) == pytest.approx(0.5)
     assert relative_error(0.03, 1000, 0) is None
+
+
+def test_accuracy_noise_floor_is_the_poisson_mean_absolute_deviation() -> None:
+    # Poisson(1): E|X - 1| = 2/e; two ads expecting 1 click each
+    assert accuracy_noise_floor([0.01, 0.01], [100, 100]) == pytest.approx(1 - 2 / math.e)
+    # large counts: about sqrt(2m/pi) of m
+    m = 10_000.0
+    assert accuracy_noise_floor([0.1], [100_000]) == pytest.approx(
+        1 - math.sqrt(2 * m / math.pi) / m, rel=1e-3
+    )
+    assert accuracy_noise_floor([0.0], [100]) is None
 
 
 def test_calibration_ratio_and_exact_interval() -> None:
@@ -285,5 +297,13 @@ def test_retrain_policy_reasons_breaker_and_cooldown() -> None:
         last_retrain_at=now - 24 * HOUR,
     )
     assert after.retrain
+    # noise guard: a perfect model would only score 0.72 here, so 0.70 is chance, 0.60 is not
+    noisy = {"now": now, "clicks": 500, "drift_streams": (), "breaker_open": False}
+    chance = decide_retrain(accuracy=0.70, accuracy_floor=0.72, last_retrain_at=None, **noisy)  # type: ignore[arg-type]
+    assert not chance.retrain and chance.reasons == ()
+    real = decide_retrain(accuracy=0.60, accuracy_floor=0.72, last_retrain_at=None, **noisy)  # type: ignore[arg-type]
+    assert real.retrain
+    literal = decide_retrain(accuracy=0.79, accuracy_floor=0.95, last_retrain_at=None, **noisy)  # type: ignore[arg-type]
+    assert literal.retrain  # the threshold is attainable: the customer's rule applies as is
     with pytest.raises(ValueError):
         RetrainPolicy(accuracy_threshold=0)

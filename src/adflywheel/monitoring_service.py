@@ -40,6 +40,7 @@ from adflywheel.loops.monitor import (
     PageHinkleyState,
     RetrainDecision,
     RetrainPolicy,
+    accuracy_noise_floor,
     check_health,
     decide_retrain,
     page_hinkley_update,
@@ -116,6 +117,7 @@ def validate_and_maybe_retrain(
             now=hour,
             accuracy=headline.get("accuracy"),
             clicks=int(headline.get("clicks") or 0),
+            accuracy_floor=headline.get("accuracy_noise_floor"),
             drift_streams=_relevant(drift, headline.get("model")),
             breaker_open=verdict.open,
             last_retrain_at=_last_attempt(session, account_id),
@@ -345,9 +347,12 @@ def _headline(
 
     model = served[0] if served else max(sorted(scores), key=accuracy_of)
     best = scores[model]
+    members = by_model[model]
+    floor = accuracy_noise_floor([r.predicted for r in members], [r.impressions for r in members])
     return {
         "model": model,
         "accuracy": best.accuracy,
+        "accuracy_noise_floor": floor,
         "calibration": best.calibration,
         "calibration_interval": [best.calibration_lower, best.calibration_upper],
         "log_loss": best.log_loss,

@@ -72,6 +72,19 @@ def accuracy(p: ArrayLike, n: ArrayLike, c: ArrayLike) -> float | None:
     return max(0.0, 1.0 - float(np.abs(na * pa - ca).sum()) / clicks)
 
 
+def accuracy_noise_floor(p: ArrayLike, n: ArrayLike) -> float | None:
+    """The headline accuracy a perfect model would expect on these impressions: clicks are
+    Poisson around ``n p``, so even the true rate misses by ``E|X - np|`` (the Poisson mean
+    absolute deviation, ``2 m pmf(floor(m); m)`` for mean ``m``). Small accounts cannot reach
+    0.80 at all; this number says how far from 1 pure chance puts any model."""
+    pa, na, _ = _arrays(p, n, np.zeros_like(np.asarray(n, dtype=np.float64)))
+    m = na * pa
+    if m.sum() <= 0:
+        return None
+    mad = 2.0 * m * stats.poisson.pmf(np.floor(m), m)
+    return max(0.0, 1.0 - float(mad.sum()) / float(m.sum()))
+
+
 def relative_error(p: float, n: int, c: int) -> float | None:
     """One prediction's ``|p - a| / a``; None when the actual has no clicks."""
     pa, na, ca = _arrays([p], [n], [c])

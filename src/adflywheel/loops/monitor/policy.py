@@ -1,5 +1,10 @@
 """When to retrain: accuracy under the threshold or a drift alarm, never on broken data, and
-not again within a cooldown (so one drift event gives one retrain)."""
+not again within a cooldown (so one drift event gives one retrain).
+
+Noise guard: with few clicks even a perfect model scores under 0.80 (Poisson noise alone; see
+``metrics.accuracy_noise_floor``). When that floor is itself under the threshold, an accuracy
+under the threshold is only a reason to retrain if it is also ``noise_margin`` under the floor;
+otherwise every small account would retrain every day on noise."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ class RetrainPolicy:
     cooldown: timedelta = timedelta(hours=24)
     # Below this many observed clicks the accuracy is too noisy to act on.
     min_clicks: int = 100
+    noise_margin: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0.0 < self.accuracy_threshold <= 1.0:
@@ -37,6 +43,7 @@ def decide_retrain(
     now: datetime,
     accuracy: float | None,
     clicks: int,
+    accuracy_floor: float | None = None,
     drift_streams: tuple[str, ...],
     breaker_open: bool,
     last_retrain_at: datetime | None,
@@ -45,7 +52,9 @@ def decide_retrain(
     p = policy or RetrainPolicy()
     reasons: list[str] = []
     if accuracy is not None and clicks >= p.min_clicks and accuracy < p.accuracy_threshold:
-        reasons.append("accuracy_below_threshold")
+        attainable = accuracy_floor is None or accuracy_floor >= p.accuracy_threshold
+        if attainable or accuracy < accuracy_floor - p.noise_margin:  # type: ignore[operator]
+            reasons.append("accuracy_below_threshold")
     if drift_streams:
         reasons.append("drift")
     if not reasons:
