@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adflywheel.domain import Objective, Status
 from adflywheel.platforms.meta import (
@@ -507,3 +509,14 @@ def test_appsecret_proof_is_sent_and_token_stays_out_of_urls(fake: FakeGraph) ->
     [request] = fake.requests
     assert len(request.params["appsecret_proof"]) == 64
     assert TOKEN not in json.dumps(request.params)
+
+
+@given(cents=st.integers(min_value=0, max_value=10**12), jpy=st.booleans())
+def test_money_strings_round_trip_to_minor_units(cents: int, jpy: bool) -> None:
+    exponent = currency_exponent("JPY" if jpy else "EUR")
+    text = str(Decimal(cents).scaleb(-exponent))  # "12.34" (EUR) or "1234" (JPY)
+    assert money_minor(text, exponent, "spend") == cents
+    assert (
+        percent_to_fraction(str(Decimal(cents % 10001) / 100), "ctr") * 100
+        == Decimal(cents % 10001) / 100
+    )
