@@ -22,6 +22,7 @@ MODULES = (
     "bench_dna",
     "bench_ablation",
     "bench_compound",
+    "bench_xgb",
     "bench_meta_fetch",
     "bench_crosslearn",
     "bench_drift",
