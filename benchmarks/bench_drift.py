@@ -326,7 +326,7 @@ def _breaker_arm(enabled: bool, hours_ok: int, hours_broken: int) -> dict[str, A
     return {
         "retrains_before_break": sum(1 for t, _ in calls if t <= broken),
         "retrains_during_broken_feed": sum(1 for t, _ in calls if t > broken),
-        "reasons": sorted({r for _, r in calls}),
+        "retrain_hours": [(int((t - start).total_seconds() // 3600), r) for t, r in calls],
         "hours_to_trip": tripped_at,
         "headline_accuracy_at_end": accuracy_at_end,
         "alerts": sorted({a.split(":")[0] for a in alerts}),
