@@ -21,6 +21,7 @@ from typing import Any
 from adflywheel.budgets import BudgetPolicy
 from adflywheel.clock import ManualClock
 from adflywheel.compound_priors import CompoundPriors
+from adflywheel.crosslearn_service import set_settings
 from adflywheel.cycle import CycleDeps, CycleOptions, run_cycle
 from adflywheel.domain import Objective, per_dollar
 from adflywheel.harness_metrics import LearningTrace
@@ -286,6 +287,8 @@ def run_policy(
                     category=info.category,
                 )
                 account_ids[external] = account.id
+                if 3 in loops:  # the experiment with cross-account learning: every account opts in
+                    set_settings(session, account.id, clock.now(), opted_in=True)
         options = CycleOptions(actuals_lookback_hours=6, loops=loops)
         trace.start(market)
         for hour in range(spec.days * 24):
