@@ -25,6 +25,7 @@ MODULES = (
     "bench_xgb",
     "bench_meta_fetch",
     "bench_crosslearn",
+    "bench_memory",
     "bench_drift",
     "bench_cycle_safety",
     "bench_cycle_scale",

@@ -389,17 +389,22 @@ def test_the_shared_index_needs_enough_accounts_and_carries_no_identity(world: W
         qualify(world, account)
     few = memory_service.sync_shared_index(world.factory, world.settings, accounts[:4], now=T0)
     assert not few["published"] and few["vectors"] == 0
-    with world.factory() as session:
-        assert memory_service.search_shared(session, world.settings, [1.0] * 38, 3) == []
+    assert memory_service.search_shared(world.factory, world.settings, [1.0] * 38, 3) == []
     full = memory_service.sync_shared_index(world.factory, world.settings, accounts, now=T0)
-    assert full["published"] and full["vectors"] == 5 and full["contributing_accounts"] == 5
-    with world.factory() as session:
-        hits = memory_service.search_shared(session, world.settings, [1.0] * 38, 3)
+    assert full["published"] and full["vectors"] == 5
+    hits = memory_service.search_shared(world.factory, world.settings, [1.0] * 38, 3)
     assert len(hits) == 3 and all(
         set(h) == {"similarity", "ctr", "impressions_at_least"} for h in hits
     )
-    _, _, extra = IndexFiles(world.settings.resolved_artifacts_url).read("shared")
+    files = IndexFiles(world.settings.resolved_artifacts_url)
+    _, _, extra = files.read("shared")
     assert extra is not None and b"shop" not in extra and b"account" not in extra
+    with transaction(world.factory) as session:  # one member's only winner lapses
+        add_hours(session, accounts[0], T0 + timedelta(hours=1), {"a0": (50_000, 100)})
+    qualify(world, accounts[0], hours=2)
+    files.remove("shared")  # a rebuild (here: lost file) applies the same k rule
+    memory_index.forget(world.settings, "shared")
+    assert memory_service.search_shared(world.factory, world.settings, [1.0] * 38, 3) == []
 
 
 def test_bad_inputs_are_refused(world: World) -> None:

@@ -457,9 +457,10 @@ def _winner_dict(row: WinnerRow, ad_id: str, similarity: float | None) -> dict[s
 # -- the shared, anonymised index (cross-account learning) -------------------------------------
 
 
-def shared_content(account_ids: Sequence[int]) -> ContentLoader:
+def shared_content(account_ids: Sequence[int], min_accounts: int) -> ContentLoader:
     """Qualified winners of the given accounts as unit vectors with coarse stats, ordered by a
-    hash of the vector (so position says nothing about which account a vector came from)."""
+    hash of the vector (so position says nothing about which account a vector came from);
+    empty unless at least ``min_accounts`` distinct accounts have winners in it."""
 
     def load(session: Session) -> Content:
         rows = session.scalars(
@@ -469,7 +470,7 @@ def shared_content(account_ids: Sequence[int]) -> ContentLoader:
             )
         )
         items = [r for r in rows if _indexable(r) and r.latest_impressions > 0]
-        if not items:
+        if len({r.account_id for r in items}) < min_accounts:
             return Content.empty()
         vectors = core.normalise([r.vector for r in items], VECTOR_LENGTH)
         stats = [core.coarse(r.latest_clicks, r.latest_impressions).as_dict() for r in items]
@@ -480,6 +481,14 @@ def shared_content(account_ids: Sequence[int]) -> ContentLoader:
         return Content(np.arange(len(items), dtype=np.int64), vectors[order], extra)
 
     return load
+
+
+def _shared_loader(session: Session) -> Content:
+    """The shared content for the members and k recorded (server-side) by the last sync."""
+    row = manifest(session, SHARED_SCOPE)
+    meta = (row.meta or {}) if row is not None else {}
+    members = [int(a) for a in meta.get("accounts", [])]
+    return shared_content(members, int(meta.get("min_accounts", 1)))(session)
 
 
 def sync_shared_index(
@@ -493,30 +502,21 @@ def sync_shared_index(
 ) -> dict[str, Any]:
     """Rebuild the shared index from the opted-in accounts' qualified winners. Nothing is
     published (the index is emptied) unless at least ``min_accounts`` distinct accounts have
-    winners in it. The result carries only aggregate counts."""
-    ids = sorted(set(int(a) for a in opted_in_account_ids))
+    winners in it; a later rebuild (a stale or missing file) applies the same rule. The result
+    carries only aggregate counts."""
+    if min_accounts < 1:
+        raise ValueError("min_accounts must be at least 1")
+    ids = sorted({int(a) for a in opted_in_account_ids})
     with transaction(factory) as session:
-        contributing = (
-            session.scalar(
-                select(func.count(func.distinct(WinnerRow.account_id))).where(
-                    WinnerRow.account_id.in_(ids),
-                    WinnerRow.status == core.WinnerStatus.QUALIFIED.value,
-                )
-            )
-            or 0
-        )
-        published = contributing >= min_accounts
-        members = ids if published else []
-        content = shared_content(members)(session)
+        content = shared_content(ids, min_accounts)(session)
         row, changed = refresh_manifest(session, SHARED_SCOPE, None, content, now)
-        row.meta = {**(row.meta or {}), "accounts": members}
+        row.meta = {**(row.meta or {}), "accounts": ids, "min_accounts": min_accounts}
         version, count = row.version, row.count
     dropped = invalidate(redis, SHARED_SCOPE) if changed else 0
     with transaction(factory) as session:
         loaded = ensure_index(session, settings, SHARED_SCOPE, _shared_loader, now)
     return {
-        "published": published,
-        "contributing_accounts": int(contributing),
+        "published": count > 0,
         "min_accounts": min_accounts,
         "vectors": count,
         "index_version": version,
@@ -526,23 +526,28 @@ def sync_shared_index(
     }
 
 
-def _shared_loader(session: Session) -> Content:
-    row = manifest(session, SHARED_SCOPE)
-    members = list((row.meta or {}).get("accounts", [])) if row is not None else []
-    return shared_content(members)(session)
-
-
 def search_shared(
-    session: Session, settings: Settings, vector: Sequence[float], k: int = 10
+    factory: sessionmaker[Session],
+    settings: Settings,
+    vector: Sequence[float],
+    k: int = 10,
+    *,
+    redis: redis.Redis | None = None,
 ) -> list[dict[str, Any]]:
-    """The ``k`` most similar shared (anonymised) winners: similarity and coarse stats only."""
+    """The ``k`` most similar shared (anonymised) winners: similarity and coarse stats only.
+    If the members' winners changed since the last sync, the index is rebuilt (same k rule)."""
     if not 1 <= k <= MAX_K:
         raise ValueError(f"k must be between 1 and {MAX_K}")
     query = core.normalise(vector, VECTOR_LENGTH)[0]
-    pairs, _ = search_raw(session, settings, SHARED_SCOPE, _shared_loader, query, k)
-    if not pairs:
+    with transaction(factory) as session:
+        loaded = ensure_index(session, settings, SHARED_SCOPE, _shared_loader)
+        if loaded is None or loaded.extra is None:
+            return []
+        pairs, _ = search_raw(
+            session, settings, SHARED_SCOPE, _shared_loader, query, k, client=redis
+        )
+        loaded = ensure_index(session, settings, SHARED_SCOPE, _shared_loader)
+    if loaded is None or loaded.extra is None:
         return []
-    loaded = ensure_index(session, settings, SHARED_SCOPE, _shared_loader)
-    assert loaded is not None and loaded.extra is not None
     stats = json.loads(loaded.extra)
-    return [{"similarity": round(s, 6), **stats[i]} for i, s in pairs]
+    return [{"similarity": round(s, 6), **stats[i]} for i, s in pairs if i < len(stats)]
