@@ -279,6 +279,14 @@ def cold_start(seeds: int) -> dict[str, Any]:
             for n, v in cpd.items()
             if n != "thompson_none"
         },
+        "clicks_per_dollar_gain_vs_thompson_none_iqr": {
+            n: [
+                round(float(q), 4)
+                for q in np.quantile(np.array(v) / np.array(base) - 1.0, [0.25, 0.75])
+            ]
+            for n, v in cpd.items()
+            if n != "thompson_none"
+        },
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -340,10 +348,10 @@ def k_check(trials: int) -> dict[str, Any]:
     }
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool = False, seeds: int = 12) -> dict[str, Any]:
     return {
         "synthetic": True,
-        "cold_start": cold_start(2 if quick else 6),
+        "cold_start": cold_start(2 if quick else seeds),
         "membership": membership(2_000 if quick else 20_000),
         "k_anonymity": k_check(2_000 if quick else 20_000),
     }
@@ -352,5 +360,6 @@ def run(quick: bool = False) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seeds", type=int, default=12, help="cold-start repetitions")
     args = parser.parse_args()
-    print(json.dumps(run(quick=args.quick), indent=2))
+    print(json.dumps(run(quick=args.quick, seeds=args.seeds), indent=2))

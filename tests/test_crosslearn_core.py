@@ -20,6 +20,7 @@ from adflywheel.loops.crosslearn import (
     blend_effects,
     contribution,
     default_detector,
+    global_prior,
     predict_ctr,
     publish,
     win_prior,
@@ -262,3 +263,38 @@ def test_blend_weights_own_evidence_more_as_it_grows() -> None:
     assert 0 < weight(small) < weight(large) < 1
     no_data = {f"{r['gene']}={r['level']}": r for r in blend_effects(prior, None)}
     assert no_data["hook_type=statistic"]["own_weight"] == 0.0
+
+
+def test_global_prior_averages_niches_and_labels_the_win_model_global() -> None:
+    a = NichePrior("fitness", 0.01, 0.3, {"hook_type=question": (0.2, 0.1)}, ">=5", 1.0)
+    b = NichePrior("finance", 0.04, 0.3, {"hook_type=question": (0.0, 0.1)}, ">=5", 1.0)
+    overall = global_prior([a, b])
+    assert overall is not None and overall.niche == "global"
+    assert overall.base_ctr == pytest.approx(0.02, rel=1e-6)  # geometric mean of 1% and 4%
+    assert overall.effects["hook_type=question"][0] == pytest.approx(0.1)
+    assert global_prior([]) is None
+    model = win.fit_hierarchy([], published=win_prior(overall, "global"))
+    assert model is not None and model.level == "global" and "global" in model.prior
+
+
+def test_noisy_publications_move_the_prior_less_than_precise_ones() -> None:
+    lifts = tuple(0.3 if k == "hook_type=question" else 0.0 for k in SHARED_LEVELS)
+    data = [Contribution(0.5, lifts, 10, False) for _ in range(50)]
+    rng = np.random.default_rng(4)
+    exact = PrivacySettings(epsilon_per_period=1e6, epsilon_budget=1e6)
+    precise = NichePrior.from_pattern(publish("saas", data, exact, rng))
+    assert precise.base_ctr == pytest.approx(0.01 * math.exp(0.5), rel=0.02)
+    assert precise.effects["hook_type=question"][0] == pytest.approx(0.3, rel=0.05)
+    noisy = [
+        NichePrior.from_pattern(
+            publish("saas", data[:5], PrivacySettings(epsilon_per_period=0.2), rng)
+        ).effects["hook_type=question"][0]
+        for _ in range(200)
+    ]
+    raw = [
+        publish("saas", data[:5], PrivacySettings(epsilon_per_period=0.2), rng)
+        .effects[SHARED_LEVELS.index("hook_type=question")]
+        .log_lift
+        for _ in range(200)
+    ]
+    assert float(np.std(noisy)) < 0.5 * float(np.std(raw))

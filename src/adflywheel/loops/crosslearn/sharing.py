@@ -135,6 +135,11 @@ class NotPublishable(Exception):
     """Too few distinct accounts, or the niche's privacy budget is spent; the message says."""
 
 
+def _sig(x: float) -> float:
+    """Six significant digits (not decimals: a very noisy interval must not round to 0)."""
+    return max(float(f"{x:.6g}"), 1e-300)
+
+
 def bucket(k_min: int) -> str:
     """The only thing published about how many accounts contributed: at least ``k_min``. (A
     bucket of the noisy count could claim more accounts than there were; one of the true count
@@ -186,9 +191,9 @@ def publish(
         niche=niche,
         accounts=bucket(settings.k_min),
         epsilon=settings.epsilon_per_period,
-        base_ctr=round(math.exp(centre + base_log), 6),
-        base_ctr_low=round(math.exp(centre + base_log - Z95 * base_se), 6),
-        base_ctr_high=round(math.exp(centre + base_log + Z95 * base_se), 6),
+        base_ctr=_sig(math.exp(centre + base_log)),
+        base_ctr_low=_sig(math.exp(centre + base_log - Z95 * base_se)),
+        base_ctr_high=_sig(math.exp(centre + base_log + Z95 * base_se)),
         base_log_sd=round(base_sd, 5),
         effects=tuple(effects),
         noisy_count=noisy_n,
