@@ -39,6 +39,7 @@ class Fake:
 
     calls: list[tuple[int, datetime, str]] = field(default_factory=list)
     fail: bool = False
+    says: str | None = None  # a status the retrain function reports (e.g. "skipped")
 
     def __call__(
         self, factory: sessionmaker[Session], account_id: int, now: datetime, reason: str
@@ -46,6 +47,8 @@ class Fake:
         self.calls.append((account_id, now, reason))
         if self.fail:
             raise RuntimeError("training blew up")
+        if self.says is not None:
+            return {"status": self.says}
         return {"promoted": True, "version": len(self.calls)}
 
 
@@ -188,17 +191,25 @@ def test_low_accuracy_retrains_once_then_cools_down(world: World) -> None:
 
 
 def test_a_failing_retrain_is_recorded_and_alerted(world: World) -> None:
-    world.actuals(T0 - 2 * DAY, 48, {"a": 0.02, "b": 0.01}, 1000)
-    world.predict("a", 0.08, T0)
-    world.predict("b", 0.08, T0)
+    world.actuals(T0 - 2 * DAY, 5 * 24, {"a": 0.02, "b": 0.01}, 1000)
+    for end in (T0, T0 + DAY, T0 + 3 * DAY):
+        world.predict("a", 0.08, end)
+        world.predict("b", 0.08, end)
     out = world.run(T0, Fake(fail=True))
     assert out["retrain_triggered"] and not out["retrained"]
     assert out["retrain_result"]["status"] == "failed"
     assert "training blew up" in out["retrain_result"]["error"]
     assert world.rows(RetrainTrigger)[0].status == "failed"
     assert world.alerts[-1][0] == "retrain" and "failed" in world.alerts[-1][1]
+    # a retrain function that says it did not train is believed, and starts the cooldown
+    later = world.run(T0 + DAY, Fake(says="skipped"))
+    assert later["retrain_triggered"] and not later["retrained"]
+    assert later["retrain_result"]["retrain_status"] == "skipped"
+    assert "did not train" in world.alerts[-1][1]
     # without a retrain function the wanted retrain is recorded, not silently dropped
-    assert world.run(T0 + DAY + DAY, None)["retrain_triggered"] is False
+    assert world.run(T0 + 3 * DAY, None)["retrain_triggered"] is False
+    statuses = [t.status for t in sorted(world.rows(RetrainTrigger), key=lambda t: t.hour)]
+    assert statuses == ["failed", "not_retrained", "blocked_no_retrainer"]
 
 
 def _broken_feed(world: World) -> None:

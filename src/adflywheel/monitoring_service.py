@@ -65,7 +65,7 @@ HOUR = timedelta(hours=1)
 Retrain = Callable[[sessionmaker[Session], int, datetime, str], dict[str, Any]]
 AlertFn = Callable[[str, str, dict[str, Any]], None]
 # Attempts that start the cooldown (a failed retrain is not retried every hour).
-_ATTEMPTED = ("running", "retrained", "failed")
+_ATTEMPTED = ("running", "retrained", "not_retrained", "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +129,13 @@ def validate_and_maybe_retrain(
     ran = trigger_id is not None and decision.retrain and retrain is not None
     if ran and retrain is not None and trigger_id is not None:
         result = _run_retrain(factory, retrain, trigger_id, account_id, hour, decision.reason)
-        ok = result.get("status") == "retrained"
+        outcome = {"retrained": "ran", "not_retrained": "did not train"}.get(
+            str(result.get("status")), "failed"
+        )
         pending.append(
             (
                 "retrain",
-                f"retrain ({decision.reason}) {'ran' if ok else 'failed'}",
+                f"retrain ({decision.reason}) {outcome}",
                 {"reason": decision.reason, "result": result},
             )
         )
@@ -423,7 +425,9 @@ def _run_retrain(
 ) -> dict[str, Any]:
     try:
         result = _jsonable(retrain(factory, account_id, hour, reason))
-        status = "retrained"
+        # The retrain function may say it did not train (e.g. too little data): respected.
+        said = result.get("status", "retrained")
+        status = "retrained" if said == "retrained" else "not_retrained"
     except Exception as error:  # recorded and alerted, never hidden
         log.exception("retrain of account %s failed", account_id)
         result, status = {"error": f"{type(error).__name__}: {error}"}, "failed"
@@ -433,7 +437,7 @@ def _run_retrain(
         row.status, row.result, row.finished_at = status, result, hour
         if status == "retrained":
             _reset_detectors(session, account_id)
-    return {"status": status, **result}
+    return {**result, "status": status, "retrain_status": result.get("status")}
 
 
 def _send(alerts: AlertFn | None, kind: str, message: str, details: dict[str, Any]) -> None:

@@ -113,7 +113,8 @@ class RetrainTrigger(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     hour: Mapped[datetime] = mapped_column(UTCDateTime)
     reason: Mapped[str] = mapped_column(String(100))
-    # running | retrained | failed | blocked_breaker | blocked_cooldown
+    # running | retrained | not_retrained | failed | blocked_breaker | blocked_cooldown
+    # | blocked_no_retrainer
     status: Mapped[str] = mapped_column(String(30))
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
