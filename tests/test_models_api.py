@@ -50,6 +50,7 @@ def test_train_list_promote_and_roll_back(
         {"name": "ctr_xgb", "alias": "champion", "version_id": weak["champion_after_version_id"]}
     ]
     v1 = listing["versions"][1]
+    assert "artifact_uri" not in v1 and len(v1["artifact_sha256"]) == 64
     assert v1["metrics"]["holdout"]["calibration"] is not None
     assert v1["feature_schema_version"] == FEATURE_SCHEMA.version
     assert v1["dna_version"] == DNA_VERSION

@@ -67,10 +67,12 @@ def _train(
 
 
 def test_the_first_model_is_stored_and_promoted_over_the_base_rate(
-    world: tuple[Engine, int], registry_settings: Settings
+    world: tuple[Engine, int], tmp_path: Path
 ) -> None:
+    """Also: the artifact goes to an object store through fsspec (memory:// here) and back."""
     engine, account_id = world
-    decision = _train(engine, registry_settings, account_id)
+    store = Settings(data_dir=tmp_path / "d", artifacts_url="memory://registry-models")
+    decision = _train(engine, store, account_id)
     assert decision.status == "promoted", decision.reason
     assert decision.champion_before is None and decision.champion_after == decision.version_id
     evidence = decision.evidence
@@ -87,6 +89,8 @@ def test_the_first_model_is_stored_and_promoted_over_the_base_rate(
         # The stored artifact is the model, byte for byte (content-addressed).
         data = read_artifact(str(version.artifact_uri))
         assert version.artifact_uri is not None and version.artifact_sha256 in version.artifact_uri
+        assert version.artifact_uri.startswith("memory://")
+        assert "/registry-models/models/account-" in version.artifact_uri
         assert version.feature_schema["version"] == loaded.model.schema.version
         assert version.dna_version == DNA_VERSION and version.trained_reason == "test"
         assert version.metrics["synthetic"] is False
@@ -192,7 +196,7 @@ def test_too_little_data_says_so_and_stores_nothing(
         _train(engine, registry_settings, 10_000)
 
 
-def test_accounts_never_see_each_others_models(
+def test_isolation_and_manual_moves_that_cannot_serve(
     world: tuple[Engine, int], registry_settings: Settings
 ) -> None:
     engine, account_id = world
@@ -200,6 +204,7 @@ def test_accounts_never_see_each_others_models(
     decision = _train(engine, registry_settings, account_id)
     assert decision.version_id is not None
     factory = make_session_factory(engine)
+    # Another account never sees or moves this account's models.
     with factory() as session:
         assert load_champion(session, other) is None
         listing = list_models(session, other)
@@ -209,15 +214,7 @@ def test_accounts_never_see_each_others_models(
     assert error.value.status == 404
     with transaction(factory) as session, pytest.raises(RegistryError, match="no champion"):
         rollback(session, other, "ctr_xgb", "x", "nothing", now=NOW)
-
-
-def test_manual_promotion_refuses_what_cannot_serve(
-    world: tuple[Engine, int], registry_settings: Settings
-) -> None:
-    engine, account_id = world
-    decision = _train(engine, registry_settings, account_id)
-    assert decision.version_id is not None
-    factory = make_session_factory(engine)
+    # Manual moves refuse what cannot serve.
     with transaction(factory) as session, pytest.raises(RegistryError, match="already"):
         promote(session, decision.version_id, "x", "again", now=NOW)
     with transaction(factory) as session, pytest.raises(RegistryError, match="not found"):
@@ -243,22 +240,6 @@ def test_artifacts_round_trip_through_fsspec_atomically(tmp_path: Path) -> None:
     local = write_artifact(str(tmp_path / "art"), "m/y.ubj", b"\x00\x01")
     assert read_artifact(local) == b"\x00\x01"
     assert sorted(p.name for p in (tmp_path / "art" / "m").iterdir()) == ["y.ubj"]
-
-
-def test_a_model_trained_into_an_object_store_loads_back(
-    world: tuple[Engine, int], tmp_path: Path
-) -> None:
-    engine, account_id = world
-    settings = Settings(data_dir=tmp_path / "d", artifacts_url="memory://registry-models")
-    decision = _train(engine, settings, account_id)
-    assert decision.version_id is not None
-    with make_session_factory(engine)() as session:
-        loaded = load_champion(session, account_id)
-        assert loaded is not None
-        uri = str(loaded.metadata["artifact_uri"])
-        assert uri.startswith("memory://") and "/registry-models/models/account-" in uri
-        x = np.zeros((1, len(loaded.model.schema.names)))
-        assert loaded.model.predict_ctr(x).shape == (1,)
 
 
 def _holdout(seed: int = 0) -> tuple[Dataset, np.ndarray]:

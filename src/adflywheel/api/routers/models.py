@@ -47,8 +47,12 @@ def list_models(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     """The caller's model versions (newest first) with their metrics, the champion alias, and
-    the promotion, rollback and refusal history with its evidence."""
-    return registry_service.list_models(session, caller.account_id, limit=limit)
+    the promotion, rollback and refusal history with its evidence. Artifact locations are
+    internal (a server path or bucket) and stay out; the SHA-256 identifies the artifact."""
+    listing = registry_service.list_models(session, caller.account_id, limit=limit)
+    for version in listing["versions"]:
+        version.pop("artifact_uri", None)
+    return listing
 
 
 @router.post("/models/train")
