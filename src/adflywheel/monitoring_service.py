@@ -274,7 +274,8 @@ def _feed_detectors(
         )
     }
     seen = [d.last_hour for d in detectors.values() if d.last_hour is not None]
-    after = min(seen) if seen else hour - s.accuracy_window
+    # From a day before the newest window fed (a stream that stopped never drags this back).
+    after = (max(seen) if seen else hour) - s.accuracy_window
     rows = scored_rows(session, account_id, after=after, until=hour)
     batches: dict[tuple[str, datetime], list[PredictionScore]] = {}
     for r in rows:
