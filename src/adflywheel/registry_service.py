@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.clock import floor_hour
@@ -304,61 +305,69 @@ def train_challenger_and_gate(
         },
         "synthetic": synthetic,
     }
-    with transaction(factory) as session:
-        session.get(Account, account_id, with_for_update=True)
-        current = champion_version(session, account_id, name)
-        before = current.id if current else None
-        last = session.scalar(
-            select(func.max(ModelVersion.version)).where(
-                ModelVersion.account_id == account_id, ModelVersion.name == name
-            )
-        )
-        version = ModelVersion(
-            account_id=account_id,
-            name=name,
-            version=(last or 0) + 1,
-            artifact_uri=uri,
-            artifact_sha256=sha,
-            metrics=metrics,
-            data_window_start=train_start,
-            data_window_end=test_start,
-            feature_schema=FEATURE_SCHEMA.as_dict(),
-            dna_version=FEATURE_SCHEMA.dna_version,
-            params=model.params,
-            trained_reason=reason,
-            created_at=now,
-        )
-        session.add(version)
-        session.flush()
-        promote_it = verdict.promote
-        why = verdict.reason
-        if before != (champion.version_id if champion else None):
-            promote_it = False
-            why = "refused: the champion changed while this challenger trained; train again"
-        if promote_it:
-            set_champion(session, account_id, name, version.id, now)
-        record_event(
-            session,
-            account_id,
-            name,
-            PROMOTE if promote_it else REFUSE,
-            before,
-            version.id if promote_it else before,
-            version.id,
-            actor,
-            f"{reason}: {why}",
-            evidence,
-            now,
-        )
-        return GateDecision(
-            "promoted" if promote_it else "refused",
-            why,
-            account_id,
-            name,
-            version.id,
-            version.version,
-            before,
-            version.id if promote_it else before,
-            evidence,
-            synthetic,
-        )
+    # Two writers of the same account can pick the same version number (SQLite has no row
+    # lock); the loser's insert fails on the unique key and it simply numbers again.
+    for attempt in range(2):
+        try:
+            with transaction(factory) as session:
+                session.get(Account, account_id, with_for_update=True)
+                current = champion_version(session, account_id, name)
+                before = current.id if current else None
+                last = session.scalar(
+                    select(func.max(ModelVersion.version)).where(
+                        ModelVersion.account_id == account_id, ModelVersion.name == name
+                    )
+                )
+                version = ModelVersion(
+                    account_id=account_id,
+                    name=name,
+                    version=(last or 0) + 1,
+                    artifact_uri=uri,
+                    artifact_sha256=sha,
+                    metrics=metrics,
+                    data_window_start=train_start,
+                    data_window_end=test_start,
+                    feature_schema=FEATURE_SCHEMA.as_dict(),
+                    dna_version=FEATURE_SCHEMA.dna_version,
+                    params=model.params,
+                    trained_reason=reason,
+                    created_at=now,
+                )
+                session.add(version)
+                session.flush()
+                promote_it = verdict.promote
+                why = verdict.reason
+                if before != (champion.version_id if champion else None):
+                    promote_it = False
+                    why = "refused: the champion changed while this challenger trained; train again"
+                if promote_it:
+                    set_champion(session, account_id, name, version.id, now)
+                record_event(
+                    session,
+                    account_id,
+                    name,
+                    PROMOTE if promote_it else REFUSE,
+                    before,
+                    version.id if promote_it else before,
+                    version.id,
+                    actor,
+                    f"{reason}: {why}",
+                    evidence,
+                    now,
+                )
+                return GateDecision(
+                    "promoted" if promote_it else "refused",
+                    why,
+                    account_id,
+                    name,
+                    version.id,
+                    version.version,
+                    before,
+                    version.id if promote_it else before,
+                    evidence,
+                    synthetic,
+                )
+        except IntegrityError:
+            if attempt == 1:
+                raise
+    raise AssertionError("unreachable")
