@@ -162,22 +162,18 @@ def test_failure_is_recorded_keeps_the_last_success_and_raises(
     assert again["freshness"]["consecutive_failures"] == 0
 
 
-def test_unknown_ads_without_a_catalogue_sync_fail_clearly(engine: Engine, fake: FakeGraph) -> None:
+def test_data_that_cannot_be_stored_is_refused_whole(engine: Engine, fake: FakeGraph) -> None:
     factory = make_session_factory(engine)
     account_id, _ = new_account(engine, "shoes")
-    with pytest.raises(ValueError, match="unknown ad_id"):
+    with pytest.raises(ValueError, match="unknown ad_id"):  # no catalogue sync: unknown ads
         fetch_account_actuals(factory, platform_for(fake), account_id, AS_OF, ManualClock(AS_OF))
     assert totals(engine, account_id) == (0, 0, 0)
-
-
-def test_currency_mismatch_refuses_to_store_money(engine: Engine, fake: FakeGraph) -> None:
-    factory = make_session_factory(engine)
-    account_id, _ = new_account(engine, "yen", currency="JPY")
-    with pytest.raises(FetchError, match="USD"):
+    yen, _ = new_account(engine, "yen", currency="JPY")
+    with pytest.raises(FetchError, match="USD"):  # money in the wrong currency
         fetch_account_actuals(
-            factory, platform_for(fake), account_id, AS_OF, ManualClock(AS_OF), sync_catalogue=True
+            factory, platform_for(fake), yen, AS_OF, ManualClock(AS_OF), sync_catalogue=True
         )
-    assert totals(engine, account_id) == (0, 0, 0)
+    assert totals(engine, yen) == (0, 0, 0)
 
 
 def test_one_failing_account_does_not_stop_the_others(engine: Engine, fake: FakeGraph) -> None:
@@ -249,7 +245,9 @@ def api(
         yield client, {"id": connected, "key": key, "lonely_key": lonely_key}
 
 
-def test_endpoint_fetches_for_the_caller(api: tuple[TestClient, dict[str, int | str]]) -> None:
+def test_endpoint_fetches_for_the_caller_with_auth_and_checks(
+    api: tuple[TestClient, dict[str, int | str]],
+) -> None:
     client, ids = api
     key = str(ids["key"])
     assert client.get("/api/ml/actuals/freshness", headers=auth(key)).status_code == 404
@@ -264,15 +262,9 @@ def test_endpoint_fetches_for_the_caller(api: tuple[TestClient, dict[str, int | 
     fresh = client.get("/api/ml/actuals/freshness", headers=auth(key)).json()
     assert fresh["status"] == "ok" and fresh["account_id"] == ids["id"]
     assert fresh["complete_until"] == "2026-11-25T12:00:00+00:00"
-
-
-def test_endpoint_auth_and_bad_input(api: tuple[TestClient, dict[str, int | str]]) -> None:
-    client, ids = api
     assert client.post("/api/ml/actuals/fetch").status_code == 401
     assert client.post("/api/ml/actuals/fetch", headers=auth("afw_nope")).status_code == 401
-    bad = client.post(
-        "/api/ml/actuals/fetch", headers=auth(str(ids["key"])), json={"since": "2020-01-01"}
-    )
+    bad = client.post("/api/ml/actuals/fetch", headers=auth(key), json={"since": "2020-01-01"})
     assert bad.status_code == 422
     lonely = client.post("/api/ml/actuals/fetch", headers=auth(str(ids["lonely_key"])))
     assert lonely.status_code == 409 and "no ad platform" in lonely.json()["detail"]
