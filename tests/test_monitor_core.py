@@ -250,6 +250,11 @@ def test_breaker_trips_on_collapse_implausible_stale_missing_and_zero_impression
     assert check_health(holes, as_of=end, active_ads=12, reference_ctr=0.01).reasons == (
         "missing_hours",
     )
+    young = _hours(24)[10:]  # an account whose actuals began 14 hours ago is not missing 10
+    assert not check_health(
+        young, as_of=end, active_ads=12, reference_ctr=None, data_since=H0 + 10 * HOUR
+    ).open
+    assert check_health(young, as_of=end, active_ads=12, reference_ctr=None).open
     few_holes = [h for i, h in enumerate(_hours(24)) if i not in (3, 5)]
     assert not check_health(few_holes, as_of=end, active_ads=12, reference_ctr=0.01).open
     zero = _hours(20) + [HourHealth(H0 + (20 + i) * HOUR, 12, 0, 0) for i in range(4)]

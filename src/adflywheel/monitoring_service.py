@@ -218,6 +218,7 @@ def _check_breaker(
             active_ads=active,
             reference_ctr=reference_ctr(session, account_id, start - REFERENCE, start),
             params=p,
+            data_since=ever,
         )
     previous = session.scalar(
         select(DataHealth)

@@ -80,10 +80,12 @@ def check_health(
     active_ads: int,
     reference_ctr: float | None,
     params: BreakerParams | None = None,
+    data_since: datetime | None = None,
 ) -> BreakerVerdict:
     """Judge the hours before ``as_of`` (``as_of`` itself has not ended). ``hours`` holds the
     stored hours of the window (absent hours are simply not there); ``reference_ctr`` is the
-    account's CTR before the window (None: the click checks are skipped, there is no baseline)."""
+    account's CTR before the window (None: the click checks are skipped, there is no baseline);
+    ``data_since`` is the account's first hour of actuals (hours before it are not "missing")."""
     p = params or BreakerParams()
     if active_ads <= 0:
         return BreakerVerdict(False, (), {"active_ads": 0})
@@ -100,7 +102,7 @@ def check_health(
     stale_since = as_of - p.max_staleness_hours * HOUR
     if last is None or last < stale_since:
         reasons.append("stale")
-    missing = [h for h in window if h not in by_hour]
+    missing = [h for h in window if h not in by_hour and (data_since is None or h >= data_since)]
     evidence["missing_hours"] = len(missing)
     if len(missing) > p.max_missing_hours:
         reasons.append("missing_hours")
