@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine
 
+from adflywheel.cli_meta import meta_app
 from adflywheel.cli_models import models_app
 from adflywheel.settings import Settings, load_settings
 
@@ -21,6 +22,7 @@ accounts_app = typer.Typer(help="Accounts and API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(models_app, name="models")
+app.add_typer(meta_app, name="meta")
 
 err = Console(stderr=True)
 
@@ -262,6 +264,9 @@ def simulate(
     ] = "uniform",
     accounts: Annotated[int, typer.Option(min=1)] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Last stdout line: JSON.")] = False,
+    drift_day: Annotated[
+        int | None, typer.Option(min=0, help="Inject a drift: the top gene effects flip that day.")
+    ] = None,
 ) -> None:
     """Run the service hour by hour on the simulated market (synthetic data) against the
     uniform and oracle references."""
@@ -273,7 +278,9 @@ def simulate(
     except ValueError as error:
         err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
-    spec = SimulationSpec(days=days, seed=seed, policy=policy, accounts=accounts)
+    spec = SimulationSpec(
+        days=days, seed=seed, policy=policy, accounts=accounts, drift_day=drift_day
+    )
     hours = days * 24 * 3
     with _progress_for(hours) as progress:
         task = progress.add_task(f"simulating {policy}", total=hours)

@@ -25,7 +25,7 @@ from adflywheel.crosslearn_service import set_settings
 from adflywheel.cycle import CycleDeps, CycleOptions, run_cycle
 from adflywheel.domain import Objective, per_dollar
 from adflywheel.harness_metrics import LearningTrace
-from adflywheel.platforms.simulated import Collapse, MarketConfig, SimulatedMarket
+from adflywheel.platforms.simulated import Collapse, GeneShift, MarketConfig, SimulatedMarket
 from adflywheel.policies import (
     THOMPSON_SETTINGS,
     EpsilonGreedyPolicy,
@@ -90,6 +90,8 @@ class SimulationSpec:
     # until hour ``late_launch_hour`` of the run (0: all run from the start).
     late_variants_per_campaign: int = 0
     late_launch_hour: int = 0
+    # Concept drift: from day ``drift_day`` the top gene effects flip sign (GeneShift).
+    drift_day: int | None = None
 
     def market_config(self) -> MarketConfig:
         collapses = (
@@ -104,6 +106,9 @@ class SimulationSpec:
             variants_per_campaign=self.variants_per_campaign,
             campaign_daily_budget_minor=self.campaign_daily_budget_minor,
             collapses=collapses,
+            gene_shift=GeneShift(at_hour=self.drift_day * 24)
+            if self.drift_day is not None
+            else None,
         )
 
 
