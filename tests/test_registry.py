@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -272,3 +273,22 @@ def test_the_pure_gate_rules() -> None:
         judge(truth[:24], base[:24], "base rate", small, base_rate, rules)
     with pytest.raises(ValueError, match="band"):
         GateRules(calibration_low=1.1)
+
+
+def test_two_concurrent_trainings_both_get_a_version(
+    world: tuple[Engine, int], registry_settings: Settings
+) -> None:
+    engine, account_id = world
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        decisions = list(
+            pool.map(lambda seed: _train(engine, registry_settings, account_id,
+                                         TrainOptions(holdout_hours=24, valid_hours=24, seed=seed)),
+                     (0, 1))
+        )  # fmt: skip
+    assert sorted(d.version or 0 for d in decisions) == [1, 2]
+    with make_session_factory(engine)() as session:
+        champion = load_champion(session, account_id)
+        events = session.scalars(select(ModelEvent).order_by(ModelEvent.id)).all()
+    # At most one champion move per training; the alias points at a stored version.
+    assert champion is not None and champion.version_id in {d.version_id for d in decisions}
+    assert len(events) == 2

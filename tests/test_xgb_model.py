@@ -168,3 +168,16 @@ def test_the_bootstrap_sees_noise_and_signal() -> None:
 def test_rows_need_a_consistent_context() -> None:
     with pytest.raises(ValueError):
         CreativeContext(1, 1, T0, (0.0,))
+
+
+def test_contributions_explain_each_prediction(
+    trained: tuple[CtrModel, list[CtrRow], list[CtrRow]],
+) -> None:
+    model, _, test = trained
+    X = dataset(test).X[:20]
+    phi = model.contributions(X)
+    assert phi.shape == (20, N_FEATURES + 1)
+    logit = np.log(model.predict_ctr(X) / (1 - model.predict_ctr(X)))
+    np.testing.assert_allclose(phi.sum(axis=1), logit, atol=1e-4)
+    with pytest.raises(ValueError, match="columns"):
+        model.contributions(np.zeros((1, 3)))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.clock import floor_hour
@@ -306,7 +306,8 @@ def train_challenger_and_gate(
         "synthetic": synthetic,
     }
     # Two writers of the same account can pick the same version number (SQLite has no row
-    # lock); the loser's insert fails on the unique key and it simply numbers again.
+    # lock); the loser's insert fails on the unique key (or on SQLite's lock) and it simply
+    # numbers again, in a fresh transaction that also re-reads the champion.
     for attempt in range(2):
         try:
             with transaction(factory) as session:
@@ -367,7 +368,7 @@ def train_challenger_and_gate(
                     evidence,
                     synthetic,
                 )
-        except IntegrityError:
+        except (IntegrityError, OperationalError):
             if attempt == 1:
                 raise
     raise AssertionError("unreachable")

@@ -135,6 +135,17 @@ class CtrModel:
         p = self.booster.predict(matrix, iteration_range=(0, self.best_iteration + 1))
         return clip(np.asarray(p, dtype=np.float64))
 
+    def contributions(self, X: FloatArray) -> FloatArray:
+        """SHAP values per row in logit space: (n, features + 1), the last column the bias; a
+        row sums to the logit of its predicted CTR."""
+        X = np.asarray(X, dtype=np.float64)
+        self.predict_ctr(X[:0] if X.ndim == 2 else X)  # the same shape checks
+        matrix = xgb.DMatrix(X, feature_names=list(self.schema.names), missing=np.nan)
+        out = self.booster.predict(
+            matrix, pred_contribs=True, iteration_range=(0, self.best_iteration + 1)
+        )
+        return np.asarray(out, dtype=np.float64)
+
     def predict_rows(self, rows: Sequence[CtrRow]) -> FloatArray:
         return self.predict_ctr(dataset(rows).X)
 
