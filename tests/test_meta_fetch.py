@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -287,3 +289,41 @@ def test_endpoint_maps_platform_failures(
     assert client.post("/api/ml/actuals/fetch", headers=headers).status_code == 502
     fresh = client.get("/api/ml/actuals/freshness", headers=headers).json()
     assert fresh["status"] == "failed" and fresh["consecutive_failures"] == 3
+
+
+def test_cli_connects_and_fetches(tmp_path: Path, fake: FakeGraph) -> None:
+    from typer.testing import CliRunner
+
+    from adflywheel.cli import app
+    from adflywheel.store.engine import make_engine, upgrade
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    new_account(engine, "shop")
+    new_account(engine, "offline")
+    fake.add(synthetic_account("act_6006", 3, timezone="UTC"))
+    env = {
+        "ADFLYWHEEL_DATABASE_URL": url,
+        "ADFLYWHEEL_META_GRAPH_URL": fake.base_url,
+        "ADFLYWHEEL_META_ACCESS_TOKEN": TOKEN,
+    }
+    runner = CliRunner()
+    connected = runner.invoke(app, ["meta", "connect", "act_6006", "--account", "shop"], env=env)
+    assert connected.exit_code == 0, connected.output
+    assert json.loads(connected.stdout)["timezone"] == "UTC"
+    fetched = runner.invoke(app, ["meta", "fetch"], env=env)
+    assert fetched.exit_code == 0, fetched.output
+    [line] = fetched.stdout.strip().splitlines()  # only the connected account
+    result = json.loads(line)
+    assert result["account"] == "shop" and result["status"] == "ok"
+    assert result["hourly"]["inserted"] >= 3 * 24  # yesterday at least, whole
+    unknown = runner.invoke(app, ["meta", "fetch", "--account", "offline"], env=env)
+    assert unknown.exit_code == 2 and "not connected" in unknown.output
+    revoked = runner.invoke(
+        app,
+        ["meta", "connect", "act_6006", "--account", "offline"],
+        env={**env, "ADFLYWHEEL_META_ACCESS_TOKEN": "revoked"},
+    )
+    assert revoked.exit_code == 2 and "190" in revoked.output
+    engine.dispose()
