@@ -37,6 +37,7 @@ from adflywheel.loops.crosslearn.sharing import (
     publish,
 )
 from adflywheel.loops.dna import patterns
+from adflywheel.settings import Settings
 from adflywheel.store.crosslearn import (
     AccountNiche,
     CrossLearnSettings,
@@ -53,6 +54,17 @@ from adflywheel.store.models import Variant
 
 PERIOD_ORIGIN = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday: weekly periods start on Mondays
 MECHANISM = "laplace"
+
+
+def privacy_from_settings(settings: Settings) -> PrivacySettings:
+    """The privacy parameters the service runs with (``ADFLYWHEEL_CROSSLEARN_*``)."""
+    return PrivacySettings(
+        k_min=settings.crosslearn_k_min,
+        epsilon_per_period=settings.crosslearn_epsilon_per_period,
+        epsilon_budget=max(
+            settings.crosslearn_epsilon_budget, settings.crosslearn_epsilon_per_period
+        ),
+    )
 
 
 def settings_of(session: Session, account_id: int) -> CrossLearnSettings | None:
@@ -420,6 +432,7 @@ __all__ = [
     "insights",
     "niche_prior",
     "pattern_view",
+    "privacy_from_settings",
     "publish_period",
     "set_settings",
     "stats",

@@ -12,25 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adflywheel import crosslearn_service as service
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
-from adflywheel.loops.crosslearn.privacy import PrivacySettings
 from adflywheel.loops.crosslearn.taxonomy import BY_KEY, NICHE_KEYS
-from adflywheel.settings import Settings
 from adflywheel.store.engine import transaction
 
 router = APIRouter(prefix="/api/ml/cross-learning", tags=["cross-learning"])
 
 MAX_TEXTS = 500
 MAX_TEXT_CHARS = 5_000
-
-
-def privacy_settings(settings: Settings) -> PrivacySettings:
-    return PrivacySettings(
-        k_min=settings.crosslearn_k_min,
-        epsilon_per_period=settings.crosslearn_epsilon_per_period,
-        epsilon_budget=max(
-            settings.crosslearn_epsilon_budget, settings.crosslearn_epsilon_per_period
-        ),
-    )
 
 
 class DetectBody(BaseModel):
@@ -92,7 +80,7 @@ def contribute(body: ContributeBody, caller: CallerDep, services: ServicesDep) -
             services.factory,
             caller.account_id,
             now,
-            privacy=privacy_settings(services.settings),
+            privacy=service.privacy_from_settings(services.settings),
         )
     else:
         reason = "not opted in" if not out["opted_in"] else "contribute was false"
@@ -129,6 +117,5 @@ def insights(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
 @router.get("/stats")
 def stats(caller: CallerDep, services: ServicesDep, session: SessionDep) -> dict[str, Any]:
     """The caller's sharing status and public facts about publications and budgets."""
-    return service.stats(
-        session, caller.account_id, privacy_settings(services.settings), services.clock.now()
-    )
+    privacy = service.privacy_from_settings(services.settings)
+    return service.stats(session, caller.account_id, privacy, services.clock.now())
