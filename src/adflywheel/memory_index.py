@@ -30,11 +30,12 @@ from adflywheel.loops import memory as core
 from adflywheel.loops.dna.fingerprint import DNA_VERSION, VECTOR_LENGTH
 from adflywheel.memory_files import IndexFileError, IndexFiles
 from adflywheel.settings import Settings
-from adflywheel.store.memory import IndexManifestRow, lock_manifest, manifest
+from adflywheel.store.memory import IndexManifestRow, WinnerRow, lock_manifest, manifest
 
 log = logging.getLogger(__name__)
 
 CACHE_PREFIX = "adflywheel:memory"
+MAX_K = 100
 _LOADED_MAX = 32
 
 
@@ -72,6 +73,15 @@ ContentLoader = Callable[[Session], Content]
 _lock = threading.Lock()
 _loaded: OrderedDict[tuple[str, str], Loaded] = OrderedDict()
 _redis_clients: dict[str, redis.Redis] = {}
+
+
+def indexable(row: WinnerRow) -> bool:
+    """A winner whose vector fits the index: current DNA version, full length, not all zeros."""
+    return (
+        row.dna_version == DNA_VERSION
+        and len(row.vector) == VECTOR_LENGTH
+        and any(v != 0 for v in row.vector)
+    )
 
 
 def params(settings: Settings) -> core.IndexParams:
