@@ -143,32 +143,39 @@ def account_code(account_id: int) -> float:
     return int.from_bytes(digest, "big") / 2.0**64
 
 
-def _context_vector(c: CreativeContext) -> list[float]:
-    local = c.hour_start.astimezone(_zone(c.timezone))
-    placement = (c.placement or "").lower()
-    niche = (c.niche or "").lower()
-    niche = niche if niche in NICHE_LEVELS else "other"
-    out = [
-        float(local.hour),
-        float(local.weekday()),
-        float(c.age_hours),
-        math.log1p(c.cumulative_impressions),
-        1.0 if placement else 0.0,
-    ]
-    if placement and placement not in PLACEMENT_LEVELS:
-        placement = "other"
-    out.extend(1.0 if placement == p else 0.0 for p in PLACEMENT_LEVELS)
-    out.extend(1.0 if niche == n else 0.0 for n in NICHE_LEVELS)
-    out.append(account_code(c.account_id))
-    return out
+@lru_cache(maxsize=65_536)
+def _local_hour_and_day(instant: datetime, timezone: str) -> tuple[float, float]:
+    """Hour of day and day of week in the account's zone (cached: rows share their hours)."""
+    local = instant.astimezone(_zone(timezone))
+    return float(local.hour), float(local.weekday())
+
+
+@lru_cache(maxsize=4096)
+def _static_part(placement: str | None, niche: str | None, account_id: int) -> tuple[float, ...]:
+    """Placement, niche and account columns (the same for all rows of an ad in a report)."""
+    where = (placement or "").lower()
+    vertical = (niche or "").lower()
+    vertical = vertical if vertical in NICHE_LEVELS else "other"
+    out = [1.0 if where else 0.0]
+    if where and where not in PLACEMENT_LEVELS:
+        where = "other"
+    out.extend(1.0 if where == p else 0.0 for p in PLACEMENT_LEVELS)
+    out.extend(1.0 if vertical == n else 0.0 for n in NICHE_LEVELS)
+    out.append(account_code(account_id))
+    return tuple(out)
 
 
 def feature_matrix(contexts: Sequence[CreativeContext]) -> FloatArray:
     """The (n, ``N_FEATURES``) matrix in ``FEATURE_SCHEMA.names`` order."""
-    out = np.empty((len(contexts), N_FEATURES), dtype=np.float64)
-    for i, c in enumerate(contexts):
-        out[i, :VECTOR_LENGTH] = c.dna_vector
-        out[i, VECTOR_LENGTH:] = _context_vector(c)
+    out = np.zeros((len(contexts), N_FEATURES), dtype=np.float64)
+    if not contexts:
+        return out
+    k = VECTOR_LENGTH
+    out[:, :k] = np.array([c.dna_vector for c in contexts], dtype=np.float64)
+    out[:, k : k + 2] = [_local_hour_and_day(c.hour_start, c.timezone) for c in contexts]
+    out[:, k + 2] = [c.age_hours for c in contexts]
+    out[:, k + 3] = np.log1p(np.array([c.cumulative_impressions for c in contexts], dtype=float))
+    out[:, k + 4 :] = [_static_part(c.placement, c.niche, c.account_id) for c in contexts]
     return out
 
 
