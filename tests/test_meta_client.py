@@ -440,7 +440,7 @@ def test_no_request_before_an_advertised_regain_time(fake: FakeGraph) -> None:
     assert fake.early_requests == []
 
 
-def test_slows_down_before_the_limit(fake: FakeGraph) -> None:
+def test_slows_down_before_the_limit() -> None:
     graph = FakeGraph(clock=FakeTime(), quota_calls=20, quota_window_s=600)
     with graph:
         graph.add(synthetic_account("act_3003", 10))
