@@ -50,7 +50,9 @@ class CycleInputError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CycleOptions:
-    actuals_lookback_hours: int = 48
+    # None: fetch the hours not yet final (today and yesterday in the account's time zone);
+    # a number re-pulls just that many hours (the harness, where nothing is restated later).
+    actuals_lookback_hours: int | None = None
     # How much hourly history budget policies see (discounting makes older hours negligible).
     evidence_window_hours: int = 24 * 28
     dry_run: bool = False

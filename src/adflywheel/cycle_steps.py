@@ -13,6 +13,7 @@ from typing import Any
 from adflywheel.budgets import BudgetPolicy, CampaignState, apply_budgets, load_campaign_state
 from adflywheel.cycle import CycleContext, Step
 from adflywheel.dna_service import ensure_dna
+from adflywheel.fetch_service import fetch_account_actuals
 from adflywheel.policies import ThompsonPolicy
 from adflywheel.promotion import run_promotion
 from adflywheel.promotion_actions import promotion_floors
@@ -41,11 +42,19 @@ def sync_catalogue(ctx: CycleContext) -> dict[str, Any]:
 
 
 def fetch_actuals(ctx: CycleContext) -> dict[str, Any]:
-    """Re-pull the hours that may still change and upsert them (idempotent)."""
+    """Re-pull the hours that may still change and upsert them (idempotent, freshness kept)."""
     deps, platform = ctx.deps, ctx.deps.platform
     if platform is None:
         return {"skipped": NO_PLATFORM}
-    start = ctx.hour - timedelta(hours=ctx.options.actuals_lookback_hours)
+    lookback = ctx.options.actuals_lookback_hours
+    if lookback is None:
+        report = fetch_account_actuals(deps.factory, platform, ctx.account_id, ctx.now, ctx.clock)
+        return {
+            "window": report.get("window"),
+            **{k: v for k, v in (report.get("hourly") or {}).items()},
+            "daily": report.get("daily"),
+        }
+    start = ctx.hour - timedelta(hours=lookback)
     rows = platform.fetch_insights(start, ctx.hour)
     with transaction(deps.factory) as session:
         result = upsert_actuals(session, ctx.account_id, rows, source=platform.name, now=ctx.now)
