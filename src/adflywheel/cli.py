@@ -198,9 +198,11 @@ def cycle(
     dry_run: Annotated[bool, typer.Option(help="Record decisions, apply nothing.")] = False,
 ) -> None:
     """Run the self-learning cycle once: one JSON report per account on stdout."""
+    from adflywheel.alerts import AlertSink
     from adflywheel.clock import SystemClock
     from adflywheel.cycle import CycleOptions
     from adflywheel.cycle_service import CycleRunner, redis_client
+    from adflywheel.fetch_service import meta_platforms
     from adflywheel.platforms.resolver import no_platform
     from adflywheel.store.accounts import account_by_name
     from adflywheel.store.engine import make_session_factory
@@ -222,8 +224,9 @@ def cycle(
         settings=settings,
         factory=factory,
         clock=SystemClock(),
-        platforms=no_platform,
+        platforms=meta_platforms(settings, factory, fallback=no_platform),
         redis=redis_client(settings),
+        alert=AlertSink(factory, SystemClock(), webhook_url=settings.alert_webhook_url),
     )
     if account is None:
         ids = runner.all_accounts()

@@ -27,6 +27,7 @@ from adflywheel.api.routers import (
 )
 from adflywheel.clock import Clock, SystemClock
 from adflywheel.cycle_service import start_scheduler
+from adflywheel.fetch_service import meta_platforms
 from adflywheel.platforms.resolver import PlatformResolver, no_platform
 from adflywheel.settings import Settings
 from adflywheel.store.engine import check_schema, make_engine, make_session_factory
@@ -39,18 +40,21 @@ def create_app(
     platforms: PlatformResolver | None = None,
     scheduler: bool = False,
 ) -> FastAPI:
-    """The service. ``platforms`` gives the ad platform of an account (for writing budgets);
-    by default no account has one connected yet, and writes answer 409. With ``scheduler``
-    (what ``adflywheel serve`` passes unless disabled) the cycle runs hourly in-process."""
+    """The service. ``platforms`` gives the ad platform of an account; by default accounts
+    connected to Meta get the Meta client and the others none (their writes answer 409/503).
+    With ``scheduler`` (what ``adflywheel serve`` passes unless disabled) the cycle runs hourly
+    in-process."""
     engine = make_engine(settings.resolved_database_url)
     revision = check_schema(engine)
+    factory = make_session_factory(engine)
     services = Services(
         settings=settings,
         engine=engine,
-        factory=make_session_factory(engine),
+        factory=factory,
         clock=clock or SystemClock(),
         schema_revision=revision,
-        platforms=platforms or no_platform,
+        # Accounts connected to Meta (`adflywheel meta connect`) get the Meta client; others none.
+        platforms=platforms or meta_platforms(settings, factory, fallback=no_platform),
     )
 
     @asynccontextmanager

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from adflywheel.alerts import AlertSink
 from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
 from adflywheel.cycle import CycleBusyError, CycleInputError, CycleOptions
 from adflywheel.cycle_service import CycleRunner, redis_client
@@ -44,6 +45,9 @@ def runner_for(services: Services) -> CycleRunner:
         clock=services.clock,
         platforms=services.platforms,
         redis=redis_client(services.settings),
+        alert=AlertSink(
+            services.factory, services.clock, webhook_url=services.settings.alert_webhook_url
+        ),
     )
 
 
