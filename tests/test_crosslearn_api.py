@@ -29,18 +29,6 @@ def _publish_fitness(client: TestClient, engine: Engine, clock: ManualClock) -> 
     return keys
 
 
-def test_every_endpoint_needs_a_key(client: TestClient) -> None:
-    for method, path in (
-        ("post", "/detect-niche"),
-        ("post", "/contribute"),
-        ("get", "/niches/fitness/patterns"),
-        ("get", "/insights"),
-        ("get", "/stats"),
-    ):
-        r = getattr(client, method)(BASE + path, **({"json": {}} if method == "post" else {}))
-        assert r.status_code == 401, path
-
-
 def test_detect_niche_is_about_the_caller_only(client: TestClient, engine: Engine) -> None:
     _, fitness_key = load_account(engine, 0, with_actuals=False)
     _, other_key = load_account(engine, 1, name="other", with_actuals=False)
@@ -64,12 +52,25 @@ def test_detect_niche_is_about_the_caller_only(client: TestClient, engine: Engin
     assert stats["account"]["niche"] == "fitness"
 
 
-def test_detect_niche_bad_input(client: TestClient, engine: Engine) -> None:
+def test_every_endpoint_needs_a_key_and_bad_input_is_refused(
+    client: TestClient, engine: Engine
+) -> None:
+    for method, path in (
+        ("post", "/detect-niche"),
+        ("post", "/contribute"),
+        ("get", "/niches/fitness/patterns"),
+        ("get", "/insights"),
+        ("get", "/stats"),
+    ):
+        r = getattr(client, method)(BASE + path, **({"json": {}} if method == "post" else {}))
+        assert r.status_code == 401, path
     _, key = load_account(engine, 0, with_actuals=False)
     for body in ({"texts": "not a list"}, {"unknown": 1}, {"category": "x" * 101},
                  {"texts": ["y" * 5001]}, {"texts": ["a"] * 501}):  # fmt: skip
         r = client.post(f"{BASE}/detect-niche", json=body, headers=auth(key))
         assert r.status_code == 422, body
+    r = client.post(f"{BASE}/contribute", json={"opt_in": True, "extra": 1}, headers=auth(key))
+    assert r.status_code == 422
 
 
 def test_contribute_is_opt_in_and_only_touches_the_caller(
@@ -115,7 +116,7 @@ def test_patterns_are_published_only_with_k_accounts_and_carry_no_account_data(
     assert client.get(f"{BASE}/niches/nope/patterns", headers=auth(outsider)).status_code == 404
 
 
-def test_insights_compare_the_niche_with_the_callers_own_data(
+def test_insights_and_stats_show_the_niche_and_the_caller_only(
     client: TestClient, engine: Engine, clock: ManualClock
 ) -> None:
     keys = _publish_fitness(client, engine, clock)
@@ -132,13 +133,8 @@ def test_insights_compare_the_niche_with_the_callers_own_data(
     # The newcomer's view holds nothing of the veteran's own numbers.
     assert fresh["own"]["ctr"] is None and veteran["own"]["ctr"] > 0
     assert str(veteran["own"]["ctr"]) not in repr(fresh)
-
-
-def test_stats_report_the_caller_and_public_facts_only(
-    client: TestClient, engine: Engine, clock: ManualClock
-) -> None:
-    keys = _publish_fitness(client, engine, clock)
-    _, outsider = load_account(engine, 6, name="outsider", with_actuals=False)
+    # Stats: the caller's own status, and public facts only.
+    _, outsider = load_account(engine, 7, name="outsider", with_actuals=False)
     mine = client.get(f"{BASE}/stats", headers=auth(keys[0])).json()
     theirs = client.get(f"{BASE}/stats", headers=auth(outsider)).json()
     assert mine["account"]["opted_in"] and mine["account"]["contributions"] == 2
@@ -146,12 +142,7 @@ def test_stats_report_the_caller_and_public_facts_only(
         "opted_in": False, "declared_category": None, "niche": None, "confidence": None,
         "detected_at": None, "contributions": 0,
     }  # fmt: skip
-    assert theirs["published"] == [
-        {
-            "niche": "fitness",
-            "publications": 1,
-            "latest_period": mine["published"][0]["latest_period"],
-        }
-    ]
+    latest = mine["published"][0]["latest_period"]
+    assert theirs["published"] == [{"niche": "fitness", "publications": 1, "latest_period": latest}]
     assert mine["niche_budget"]["epsilon_left"] == 11.0
     assert "contributors" not in repr(theirs) and "sim_act" not in repr(theirs)

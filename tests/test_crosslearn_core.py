@@ -149,13 +149,13 @@ def test_noise_scale_matches_epsilon(epsilon: float) -> None:
     assert b_count == pytest.approx(1.0 / (epsilon * settings.split[0]))
     rng = np.random.default_rng(7)
     data = _contributions(20)
-    draws = np.array([publish("saas", data, settings, rng).noisy_count for _ in range(3000)]) - 20
+    draws = np.array([publish("saas", data, settings, rng).noisy_count for _ in range(2000)]) - 20
     assert abs(float(np.mean(np.abs(draws))) / b_count - 1.0) < 0.06
     assert stats.kstest(draws, stats.laplace(scale=b_count).cdf).pvalue > 0.001
     # The lifts' noise: the published mean times the divisor recovers Laplace(b_lift) noise.
     _, _, b_lift = settings.scales
     sums = []
-    for _ in range(1500):
+    for _ in range(1000):
         p = publish("saas", data, settings, rng)
         m = max(p.noisy_count, settings.k_min)
         sums.append(p.effects[0].log_lift * m)

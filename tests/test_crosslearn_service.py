@@ -40,16 +40,14 @@ def _count(engine: Engine, model: type) -> int:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def test_not_opted_in_does_nothing_and_says_so(engine: Engine) -> None:
-    account_id, _ = load_account(engine, 0)
-    report = service.contribute_and_publish(make_session_factory(engine), account_id, _now())
-    assert report["contributed"] is False and "not opted in" in report["reason"]
-    assert _count(engine, NicheContribution) == 0
-
-
-def test_contribution_is_idempotent_within_a_period(engine: Engine) -> None:
+def test_sharing_is_off_by_default_and_a_period_contribution_is_idempotent(
+    engine: Engine,
+) -> None:
     account_id, _ = load_account(engine, 0)
     factory = make_session_factory(engine)
+    report = service.contribute_and_publish(factory, account_id, _now())
+    assert report["contributed"] is False and "not opted in" in report["reason"]
+    assert _count(engine, NicheContribution) == 0
     _opt_in(engine, account_id, _now())
     first = service.contribute_and_publish(factory, account_id, _now())
     again = service.contribute_and_publish(factory, account_id, _now() + timedelta(hours=1))
@@ -70,26 +68,28 @@ def _five_contribute(engine: Engine) -> list[int]:
     return ids
 
 
-def test_never_publishes_below_k_even_after_an_opt_out(engine: Engine) -> None:
-    factory = make_session_factory(engine)
-    ids = _five_contribute(engine)
-    _opt_in(engine, ids[4], _now(), on=False)  # withdraws its unpublished contribution
-    assert _count(engine, NicheContribution) == 4
-    report = service.contribute_and_publish(factory, ids[0], _now() + WEEK)
-    assert report["published"] is None and "fewer than 5" in report["not_published"]
-    assert _count(engine, NichePatternRow) == 0 and _count(engine, PrivacyLedgerRow) == 0
-
-
-def test_publishes_with_k_accounts_once_and_spends_budget_once(engine: Engine) -> None:
+def test_publishes_only_with_k_opted_in_accounts_once_and_spends_budget_once(
+    engine: Engine,
+) -> None:
     factory = make_session_factory(engine)
     ids = _five_contribute(engine)
     # Not before the period is over.
     with transaction(factory) as session, pytest.raises(NotPublishable):
         period = service.period_start(_now(), 168, service.PERIOD_ORIGIN)
         service.publish_period(session, "fitness", period, _now(), PrivacySettings())
+    # An opt-out withdraws the unpublished contribution: four remain, nothing is published.
+    _opt_in(engine, ids[4], _now(), on=False)
+    assert _count(engine, NicheContribution) == 4
     report = service.contribute_and_publish(factory, ids[0], _now() + WEEK)
+    assert report["published"] is None and "fewer than 5" in report["not_published"]
+    assert _count(engine, NichePatternRow) == 0 and _count(engine, PrivacyLedgerRow) == 0
+    # Back to five in the next period: published once, budget spent once.
+    _opt_in(engine, ids[4], _now() + WEEK)
+    for account_id in ids:
+        assert service.contribute_and_publish(factory, account_id, _now() + WEEK)["contributed"]
+    report = service.contribute_and_publish(factory, ids[0], _now() + 2 * WEEK)
     assert report["published"] is not None and report["published"]["accounts"] == ">=5"
-    again = service.contribute_and_publish(factory, ids[1], _now() + WEEK + timedelta(hours=2))
+    again = service.contribute_and_publish(factory, ids[1], _now() + 2 * WEEK)
     assert again["published"]["period_start"] == report["published"]["period_start"]
     assert _count(engine, NichePatternRow) == 1 and _count(engine, PrivacyLedgerRow) == 1
     with factory() as session:
