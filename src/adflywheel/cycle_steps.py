@@ -140,9 +140,48 @@ def winner_memory(ctx: CycleContext) -> dict[str, Any]:
     return counts
 
 
+def compound(ctx: CycleContext) -> dict[str, Any]:
+    """Loop 5: a first model (or, with loop 6 off, a daily retrain) through the registry's gate
+    at midnight UTC; ensemble weights relearnt every ``WEIGHTS_EVERY_HOURS`` on the latest
+    holdout; and this hour's predictions of every active variant, recorded to be scored."""
+    from adflywheel import compound_service as cs
+    from adflywheel.registry_service import load_champion, train_challenger_and_gate
+
+    out: dict[str, Any] = {}
+    factory, hour = ctx.deps.factory, ctx.hour
+    if hour.hour == 0:
+        with factory() as session:
+            serving = load_champion(session, ctx.account_id) is not None
+        if not serving or 6 not in ctx.loops:
+            reason = "daily retrain (loop 6 off)" if serving else "no model serving yet"
+            decision = train_challenger_and_gate(
+                factory, ctx.deps.settings, ctx.account_id, ctx.now, reason, actor="cycle/compound"
+            )
+            out["trained"] = decision.status
+    if hour.hour % WEIGHTS_EVERY_HOURS == 0:
+        try:
+            weights = cs.update_weights(factory, ctx.account_id, hour)
+            out["weights"], out["method"] = weights.get("weights"), weights.get("method")
+        except cs.NoModelError as error:
+            out["weights"] = None
+            out["method"] = f"no weights: {error}"
+    recorded = cs.predict_and_record(factory, ctx.account_id, hour)
+    out["predictions_recorded"] = recorded.get("recorded", recorded.get("rows"))
+    return out
+
+
+WEIGHTS_EVERY_HOURS = 6
+
+
 def budget_policy(ctx: CycleContext) -> BudgetPolicy:
     if ctx.deps.policy is not None:
         return ctx.deps.policy
+    if 5 in ctx.loops:
+        from adflywheel.cycle_priors import ServingPriors
+
+        priors = ServingPriors(seed=ctx.deps.settings.bandit_seed)
+        priors.bind(ctx.deps.factory, ctx.deps.settings.data_dir)
+        return ThompsonPolicy(seed=ctx.deps.settings.bandit_seed, prior_provider=priors)
     return ThompsonPolicy(seed=ctx.deps.settings.bandit_seed)
 
 
@@ -234,6 +273,7 @@ STEPS: list[tuple[str, int | None, Step, Callable[[CycleContext], bool]]] = [
     ("fetch_actuals", None, fetch_actuals, always),
     ("validate_predictions", 6, validate_predictions, loop_on(6)),
     ("creative_dna", 4, creative_dna, loop_on(4)),
+    ("compound", 5, compound, loop_on(5)),
     ("reallocate_budgets", 2, reallocate_budgets, reallocation_on),
     ("auto_promote", 7, auto_promote, loop_on(7)),
     ("cross_account", 3, cross_account, loop_on(3)),
