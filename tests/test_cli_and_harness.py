@@ -191,3 +191,34 @@ def test_serve_answers_health_openapi_and_rejects_a_bad_batch(data_env: dict[str
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_simulate_with_loop_6_on_reports_prediction_quality_and_retrains() -> None:
+    """The contract of issue #6: with loop 6 on, the JSON line carries accuracy, calibration,
+    normalized_entropy and retrains; ``--drift-day`` injects a drift (synthetic data)."""
+    result = cli(
+        "simulate",
+        "--days",
+        "2",
+        "--accounts",
+        "1",
+        "--policy",
+        "loops=all",
+        "--drift-day",
+        "1",
+        "--json",
+    )
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["synthetic"] is True and summary["loops"] == [1, 2, 3, 4, 5, 6, 7]
+    for key in ("accuracy", "calibration", "normalized_entropy", "retrains"):
+        assert key in summary
+    assert 0.0 <= summary["accuracy"] <= 1.0  # predictions were recorded, scored, aggregated
+    assert summary["calibration"] > 0
+    assert isinstance(summary["retrains"], int) and summary["retrains"] >= 0
+    assert summary["cycle_errors"] == []
+    without = json.loads(
+        cli("simulate", "--days", "1", "--accounts", "1", "--policy", "loops=2", "--json")
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    assert "accuracy" not in without  # loop 6 off: no claim about prediction quality
