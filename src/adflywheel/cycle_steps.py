@@ -123,9 +123,14 @@ def _retrainer(ctx: CycleContext) -> Callable[[Any, int, Any, str], dict[str, An
 
 def cross_account(ctx: CycleContext) -> dict[str, Any]:
     """Loop 3: contribute noised, clipped gene statistics to the niche (opted-in accounts)."""
-    from adflywheel.crosslearn_service import contribute_and_publish
+    from adflywheel.crosslearn_service import contribute_and_publish, privacy_from_settings
 
-    report = contribute_and_publish(ctx.deps.factory, ctx.account_id, ctx.now)
+    report = contribute_and_publish(
+        ctx.deps.factory,
+        ctx.account_id,
+        ctx.now,
+        privacy=privacy_from_settings(ctx.deps.settings),
+    )
     return {k: report[k] for k in ("contributed", "niche", "reason", "published") if k in report}
 
 
