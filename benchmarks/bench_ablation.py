@@ -27,7 +27,6 @@ from adflywheel.harness import SimulationSpec, simulate
 SETS = {
     "thompson alone (loops=2)": "loops=2",
     "the note's 3 loops (loops=1,2,3)": "loops=1,2,3",
-    "thompson + promoter (loops=2,7)": "loops=2,7",
     "all seven loops (loops=all)": "loops=all",
 }
 OUT = Path(__file__).parent / "out" / "ablation"
