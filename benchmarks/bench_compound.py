@@ -42,7 +42,6 @@ from adflywheel.loops.bandit import AllocationSettings, CampaignEvidence, Varian
 from adflywheel.loops.compound.ensemble import (
     MODELS,
     EnsembleWeights,
-    combine,
     combine_many,
     measures,
 )
@@ -146,7 +145,7 @@ def _accuracy(seed: int, days: int, accounts: int) -> dict[str, Any]:
                 )
                 for t in test:
                     members = preds[t.variant_id]
-                    ens = combine(members, learnt, order=cs.RUNNING_ORDER)
+                    ens = cs.ensemble_of(members, learnt, unseen=t.variant_id not in seen)
                     row = {m: members[m].ctr if m in members else np.nan for m in MODELS}
                     row.update(
                         n=t.impressions, k=t.clicks, niche=niche, cold=t.variant_id not in seen,
@@ -409,18 +408,30 @@ def run(
     days = days or (4 if quick else 14)
     out: dict[str, Any] = {"synthetic": True, "seeds": list(seeds), "days": days}
     with ProcessPoolExecutor(2) as pool:
-        out["accuracy"] = list(
-            pool.map(_accuracy, seeds, [days] * len(seeds), [accounts] * len(seeds))
-        )
-        if harness:
-            launch = 48 if quick else 7 * 24
-            jobs = [(p, s, days, launch) for p in ("thompson", "thompson+compound") for s in seeds]
-            out["harness"] = list(pool.map(_harness, jobs))
-    out["accuracy_mean"] = _mean_accuracy(out["accuracy"])
+        jobs = [(s, days, accounts) for s in seeds]
+        out["accuracy"] = [_log("accuracy", r) for r in pool.map(_accuracy_job, jobs)]
+    out["accuracy_mean"] = _log("accuracy_mean", _mean_accuracy(out["accuracy"]))
     if speed:
-        out["api"] = _speed(200 if quick else 2000, 8 if quick else 16)
-        out["batch"] = _batch(10_000 if quick else 100_000)
+        out["api"] = _log("api", _speed(200 if quick else 2000, 8 if quick else 16))
+        out["batch"] = _log("batch", _batch(10_000 if quick else 100_000))
+    if harness:
+        launch = 48 if quick else 7 * 24
+        with ProcessPoolExecutor(2) as pool:
+            runs = [(p, s, days, launch) for s in seeds for p in ("thompson", "thompson+compound")]
+            out["harness"] = [_log("harness", r) for r in pool.map(_harness, runs)]
     return out
+
+
+def _accuracy_job(args: tuple[int, int, int]) -> dict[str, Any]:
+    return _accuracy(*args)
+
+
+def _log(part: str, result: Any) -> Any:
+    """Each figure to stderr as it arrives, so a long run that is stopped keeps what it had."""
+    import json
+
+    print(json.dumps({part: result}, default=str), file=sys.stderr, flush=True)
+    return result
 
 
 def _mean_accuracy(per_seed: list[dict[str, Any]]) -> dict[str, Any]:

@@ -221,3 +221,17 @@ def test_xgb_window_equals_hour_by_hour_contexts() -> None:
         for c in contexts
     ]  # fmt: skip
     assert np.allclose(fast, slow, rtol=1e-6)
+
+
+def test_an_ad_that_never_delivered_is_predicted_as_pre_launch() -> None:
+    from adflywheel.loops.compound.ensemble import BasePrediction, EnsembleWeights
+
+    members = {"thompson": BasePrediction(0.01, 0.5), "dna_pattern": BasePrediction(0.03, 0.3)}
+    learnt = EnsembleWeights({"thompson": 1.0, "dna_pattern": 0.0}, method="best_single")
+    running = cs.ensemble_of(members, learnt, unseen=False)
+    new = cs.ensemble_of(members, learnt, unseen=True)
+    assert running is not None and running.prediction == pytest.approx(0.01)
+    assert new is not None and new.prediction == pytest.approx(0.03)
+    assert new.models_used == ("dna_pattern",) and new.method.startswith("pre_launch:")
+    only_prior = cs.ensemble_of({"thompson": members["thompson"]}, learnt, unseen=True)
+    assert only_prior is not None and only_prior.models_used == ("thompson",)

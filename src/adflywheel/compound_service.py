@@ -22,7 +22,7 @@ import math
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from adflywheel.loops.bandit import AllocationSettings, CampaignEvidence, varian
 from adflywheel.loops.compound.ensemble import (
     MODELS,
     BasePrediction,
+    EnsemblePrediction,
     EnsembleWeights,
     Holdout,
     combine,
@@ -148,11 +149,12 @@ def account_patterns(
 @dataclass(frozen=True, slots=True)
 class AccountState:
     """What the account-wide predictors computed as of an instant: every variant's Thompson
-    posterior, the DNA patterns, and each variant's genes."""
+    posterior, the DNA patterns, each variant's genes, and which variants have delivered."""
 
     thompson: dict[int, BasePrediction]
     patterns: dna_patterns.Patterns
     genes: dict[int, dict[str, Any]]
+    served: frozenset[int]
 
 
 _STATES: OrderedDict[tuple[Any, ...], AccountState] = OrderedDict()
@@ -194,10 +196,14 @@ def account_state(
             return found
     variants = session.scalars(select(Variant).where(Variant.account_id == account_id))
     genes = {v.id: dna_service.variant_dna(session, v).genes for v in variants}
+    served = frozenset(
+        t.variant_id for t in variant_totals(session, account_id, until=at) if t.impressions > 0
+    )
     state = AccountState(
         thompson_base(session, account_id, at, settings),
         account_patterns(session, account_id, at, genes),
         genes,
+        served,
     )
     with _STATES_LOCK:
         _STATES[key] = state
@@ -419,13 +425,28 @@ def weights_history(session: Session, account_id: int, *, limit: int = 50) -> di
 # -- answers ------------------------------------------------------------------------------------
 
 
+def ensemble_of(
+    members: Mapping[str, BasePrediction], learnt: EnsembleWeights, *, unseen: bool
+) -> EnsemblePrediction | None:
+    """The ensemble of one variant's base predictions. A variant that has not delivered yet is a
+    pre-launch creative: its Thompson answer is only the campaign's pooled rate, and weights
+    learnt on running ads do not transfer to it, so the pre-launch predictors answer (XGBoost
+    and DNA patterns; Thompson's prior only when neither can)."""
+    if unseen:
+        pre = {m: p for m, p in members.items() if m != "thompson"}
+        found = combine(pre, learnt, order=PRE_LAUNCH_ORDER)
+        if found is not None:
+            return replace(found, method=f"pre_launch:{found.method}")
+    return combine(members, learnt, order=RUNNING_ORDER)
+
+
 def _answer(
     preds: Mapping[str, BasePrediction],
     learnt: EnsembleWeights,
-    order: tuple[str, ...],
+    unseen: bool,
     extra: dict[str, Any],
 ) -> dict[str, Any]:
-    result = combine(preds, learnt, order=order)
+    result = ensemble_of(preds, learnt, unseen=unseen)
     if result is None:
         raise NoModelError(
             "no model yet: no predictor can answer for this account (no delivery, no trained "
@@ -462,10 +483,11 @@ def predict_variant(
         settings=settings,
     )[variant_id]
     learnt, row = current_weights(session, account_id, at)
+    unseen = variant_id not in account_state(session, account_id, at, settings).served
     return _answer(
         preds,
         learnt,
-        RUNNING_ORDER,
+        unseen,
         {
             "xgboost_version_id": champion.version_id if champion else None,
             "weights_as_of": row.as_of.isoformat() if row else None,
@@ -496,7 +518,7 @@ def predict_creative(
     return _answer(
         preds,
         learnt,
-        PRE_LAUNCH_ORDER,
+        True,
         {
             "xgboost_version_id": champion.version_id if champion else None,
             "weights_as_of": row.as_of.isoformat() if row else None,
@@ -532,11 +554,12 @@ def predict_and_record(
             settings=settings,
         )
         learnt, _ = current_weights(session, account_id, hour)
+        served = account_state(session, account_id, hour, settings).served
     rows: list[Prediction] = []
     methods: dict[str, int] = defaultdict(int)
     for variant_id in active:
         members = preds[variant_id]
-        result = combine(members, learnt, order=RUNNING_ORDER)
+        result = ensemble_of(members, learnt, unseen=variant_id not in served)
         if result is None:
             continue
         methods[result.method] += 1
