@@ -64,7 +64,9 @@ from adflywheel.store.engine import make_engine, make_session_factory, transacti
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CAMPAIGNS, VARIANTS = 5, 10
 HISTORY_HOURS = 24
-OPTIONS = CycleOptions()  # production defaults: re-fetch 48 hours, 28 days of evidence
+# A snapshot needs an explicit window: re-fetch 48 hours (the cycle's earlier default) and
+# 28 days of evidence.
+OPTIONS = CycleOptions(actuals_lookback_hours=48)
 
 
 def _warm(database_url: str) -> int:

@@ -35,7 +35,7 @@ SEED = 20261125
 def test_random_interleavings_with_crashes_never_apply_twice_nor_lose_actuals(
     database_url: str, tmp_path: Path
 ) -> None:
-    result = harness(database_url, tmp_path / "data", operations=100, seed=SEED)
+    result = harness(database_url, tmp_path / "data", operations=80, seed=SEED)
     counts, found = result["counts"], result["violations"]
     # The sequence really exercised crashes, take-overs of crashed claims, forced re-runs and
     # replays of past hours.
@@ -58,7 +58,7 @@ def test_random_interleavings_with_crashes_never_apply_twice_nor_lose_actuals(
 
 def test_without_crashes_every_invariant_holds(tmp_path: Path) -> None:
     result = harness(
-        f"sqlite:///{tmp_path / 'calm.db'}", tmp_path / "data", 50, seed=SEED, kill_share=0.0
+        f"sqlite:///{tmp_path / 'calm.db'}", tmp_path / "data", 40, seed=SEED, kill_share=0.0
     )
     found = result["violations"]
     assert result["safe"], {k: found[k] for k in (*SAFE_EMPTY, *SAFE_ZERO) if found[k]}

@@ -185,7 +185,7 @@ def test_the_local_process_pool_builds_its_own_engine_per_worker(tmp_path: Path)
     market, ids = _world(engine)
     account_ids = sorted(ids)
     job = _job(database_url, market)
-    with cycle_executor(job.settings, kind="process", max_workers=2) as executor:
+    with cycle_executor(job.settings, kind="process", max_workers=1) as executor:
         outcomes = run_cycles(account_ids, job, executor, _snapshots(market, ids, -1, -1))
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
     assert all(not o.worker.endswith(f":{os.getpid()}") for o in outcomes)

@@ -111,8 +111,13 @@ class SnapshotPlatform:
         raise PlatformError(f"unknown ad {ad_id!r} in this account")
 
 
-def capture_window(as_of: datetime, lookback_hours: int) -> tuple[datetime, datetime]:
+def capture_window(as_of: datetime, lookback_hours: int | None) -> tuple[datetime, datetime]:
     """The insights window a cycle at ``as_of`` asks for (its ``actuals_lookback_hours``)."""
+    if lookback_hours is None:
+        raise ValueError(
+            "a snapshot needs the cycle's window: set CycleOptions.actuals_lookback_hours "
+            "(None lets the fetch job choose the account's days, which a snapshot cannot know)"
+        )
     end = ensure_utc(as_of)
     return end - timedelta(hours=lookback_hours), end
 
