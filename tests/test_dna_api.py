@@ -19,6 +19,7 @@ from adflywheel.api.app import create_app
 from adflywheel.api.routers import dna as dna_router
 from adflywheel.clock import ManualClock
 from adflywheel.dna_service import ensure_dna
+from adflywheel.loops.dna.fingerprint import DNA_VERSION
 from adflywheel.platforms.simulated.render import plan_clip, render_clip
 from adflywheel.settings import Settings
 from adflywheel.store.dna import CreativeDnaRow
@@ -94,7 +95,7 @@ def test_extract_from_json_features(api: TestClient, key: str) -> None:
     got = api.post("/api/ml/creative-dna/extract", json=body, headers=auth(key))
     assert got.status_code == 200, got.text
     out = got.json()
-    assert out["dna_version"] == "dna-1" and out["source"] == "features"
+    assert out["dna_version"] == DNA_VERSION and out["source"] == "features"
     assert out["hook_dna"]["hook_type"] == "question"
     assert out["visual_dna"]["brightness"] == 0.6 and out["visual_dna"]["colorfulness"] == 40
     assert out["win_probability"] is None and out["win_reason"].startswith("no history")

@@ -16,7 +16,7 @@ from typing import Any
 from adflywheel.domain import HOOK_TYPES
 from adflywheel.loops.dna.taxonomy import ALL_HOOKS, OTHER, classify, opening_line
 
-DNA_VERSION = "dna-1"
+DNA_VERSION = "dna-2"  # dna-2: hook taxonomy v2 (broader documented rules, new ordering)
 ASPECT_CLASSES: tuple[str, ...] = ("9:16", "4:5", "1:1", "16:9", "other")
 CATEGORICAL: dict[str, tuple[str, ...]] = {"hook_type": ALL_HOOKS, "aspect_ratio": ASPECT_CLASSES}
 BINARY: tuple[str, ...] = ("early_face", "early_text", "has_audio", "has_music")
