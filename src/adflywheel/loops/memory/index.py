@@ -1,9 +1,11 @@
 """FAISS indexes over unit vectors: exact (``IndexFlatIP``) while small, HNSW past a size.
 
 Why HNSW rather than IVF: it needs no training pass (an index can be rebuilt from the database
-in one step, whatever its size), it adds vectors incrementally, and at ``ef_search`` ≈ 128 its
-recall@10 stays high on unstructured data where IVF needs many probes (see
-``benchmarks/bench_memory.py`` for the measured recall against exact search). Both are wrapped in
+in one step, whatever its size) and it adds vectors incrementally; its cost is build time.
+Measured recall@10 against exact search (``benchmarks/bench_memory.py``, 1,000,000 synthetic
+128-d vectors): 0.9993 at ``ef_search`` 128 on structured vectors, but only 0.155 on isotropic
+random ones (no neighbourhood structure), so the exact index is kept up to a configured size
+(``approx_min_size``). Both are wrapped in
 ``IndexIDMap2`` so search returns the database's winner ids. Inner product on unit vectors is
 cosine similarity.
 """
