@@ -131,7 +131,31 @@ def cross_account(ctx: CycleContext) -> dict[str, Any]:
         ctx.now,
         privacy=privacy_from_settings(ctx.deps.settings),
     )
-    return {k: report[k] for k in ("contributed", "niche", "reason", "published") if k in report}
+    out: dict[str, Any] = {
+        k: report[k] for k in ("contributed", "niche", "reason", "published") if k in report
+    }
+    if ctx.hour.hour == 0 and 1 in ctx.loops and report.get("contributed"):
+        out["shared_index"] = _sync_shared_memory(ctx)
+    return out
+
+
+def _sync_shared_memory(ctx: CycleContext) -> dict[str, Any]:
+    """Once a day: the shared, anonymised winner index of the opted-in accounts (loops 1+3)."""
+    from sqlalchemy import select
+
+    from adflywheel.memory_service import sync_shared_index
+    from adflywheel.store.crosslearn import CrossLearnSettings
+
+    with ctx.deps.factory() as session:
+        opted = list(
+            session.scalars(
+                select(CrossLearnSettings.account_id).where(CrossLearnSettings.opted_in.is_(True))
+            )
+        )
+    result = sync_shared_index(
+        ctx.deps.factory, ctx.deps.settings, opted, now=ctx.now, redis=ctx.deps.redis
+    )
+    return {k: v for k, v in result.items() if isinstance(v, (int, float, str, bool))}
 
 
 def winner_memory(ctx: CycleContext) -> dict[str, Any]:
