@@ -27,6 +27,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -416,7 +417,9 @@ def run(
         out["batch"] = _log("batch", _batch(10_000 if quick else 100_000))
     if harness:
         launch = 48 if quick else 7 * 24
-        with ProcessPoolExecutor(2) as pool:
+        # Spawned, not forked: the parent has run XGBoost's OpenMP threads by now, and a forked
+        # child that trains XGBoost again can hang on their inherited locks.
+        with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
             runs = [(p, s, days, launch) for s in seeds for p in ("thompson", "thompson+compound")]
             out["harness"] = [_log("harness", r) for r in pool.map(_harness, runs)]
     return out
