@@ -65,12 +65,6 @@ def test_without_crashes_every_invariant_holds(tmp_path: Path) -> None:
     assert not found["claims_left_running"] and not found["records_left_pending"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="budgets.apply_budgets re-applies a pending record with the retry's new proposal, "
-    "not the recorded value: after a crash mid-reallocation the audit log and the campaign "
-    "total drift (reported to the cycle's owner; remove this mark with the fix)",
-)
 def test_a_crash_mid_reallocation_is_retried_with_the_recorded_budgets(tmp_path: Path) -> None:
     world = build_world(f"sqlite:///{tmp_path / 'crash.db'}", tmp_path / "data", seed=SEED)
     account_id = min(world.accounts)

@@ -181,9 +181,13 @@ def _record_pending(
     now: datetime,
     dry_run: bool,
 ) -> list[_Planned]:
-    """One transaction: a record per change still to make (an earlier ``pending`` one is
-    reused, an ``applied`` or ``dry_run`` one means the hour's change was made already)."""
-    planned: list[_Planned] = []
+    """One transaction: a record per change still to make.
+
+    When this hour's decision for these ad sets was made already (any record under the hour's
+    keys), it stands: its ``pending`` records are re-sent with their *recorded* budgets and the
+    new proposal is ignored, because a proposal computed after a crash sees a half-changed
+    campaign and would break the total the recorded decision conserved.
+    """
     with transaction(factory) as session:
         ad_sets = {
             a.external_id: a
@@ -194,42 +198,69 @@ def _record_pending(
                 )
             )
         }
-        for external_id, new_budget in sorted(proposal.budgets.items()):
-            ad_set = ad_sets.get(external_id)
-            if ad_set is None:
-                raise ValueError(f"unknown ad set {external_id!r}")
-            key = (
-                f"{actor}:{account_id}:{cycle_hour.isoformat()}:{external_id}"
-                if cycle_hour is not None
-                else None
+        missing = sorted(set(proposal.budgets) - set(ad_sets))
+        if missing:
+            raise ValueError(f"unknown ad set {missing[0]!r}")
+        keys = {
+            external_id: f"{actor}:{account_id}:{cycle_hour.isoformat()}:{external_id}"
+            for external_id in proposal.budgets
+            if cycle_hour is not None
+        }
+        existing = {
+            r.idempotency_key: r
+            for r in session.scalars(
+                select(BudgetChange).where(BudgetChange.idempotency_key.in_(list(keys.values())))
             )
-            record = (
-                session.scalar(select(BudgetChange).where(BudgetChange.idempotency_key == key))
-                if key is not None
-                else None
-            )
-            if record is not None and record.mode in ("applied", "dry_run"):
-                continue
-            old = ad_set.daily_budget_minor
-            if old == new_budget and record is None:
-                continue
-            if record is None:
-                record = BudgetChange(
-                    account_id=account_id,
-                    ad_set_id=ad_set.id,
-                    old_budget_minor=old,
-                    new_budget_minor=new_budget,
-                    reason=proposal.reason,
-                    evidence=proposal.evidence,
-                    mode="dry_run" if dry_run else "pending",
-                    actor=actor,
-                    cycle_hour=cycle_hour,
-                    idempotency_key=key,
-                    created_at=now,
+        }
+        if existing:
+            by_id = {a.id: a.external_id for a in ad_sets.values()}
+            return [
+                _Planned(
+                    by_id[r.ad_set_id], r.id, r.ad_set_id, r.old_budget_minor, r.new_budget_minor
                 )
-                session.add(record)
-                session.flush()
-            planned.append(
-                _Planned(external_id, record.id, ad_set.id, record.old_budget_minor, new_budget)
+                for r in sorted(existing.values(), key=lambda r: by_id[r.ad_set_id])
+                if r.mode == "pending"
+            ]
+        planned: list[_Planned] = []
+        for external_id, new_budget in sorted(proposal.budgets.items()):
+            ad_set = ad_sets[external_id]
+            old = ad_set.daily_budget_minor
+            if old == new_budget:
+                continue
+            record = BudgetChange(
+                account_id=account_id,
+                ad_set_id=ad_set.id,
+                old_budget_minor=old,
+                new_budget_minor=new_budget,
+                reason=proposal.reason,
+                evidence=proposal.evidence,
+                mode="dry_run" if dry_run else "pending",
+                actor=actor,
+                cycle_hour=cycle_hour,
+                idempotency_key=keys.get(external_id),
+                created_at=now,
             )
+            session.add(record)
+            session.flush()
+            planned.append(_Planned(external_id, record.id, ad_set.id, old, new_budget))
     return planned
+
+
+def supersede_stale_pending(
+    factory: sessionmaker[Session], account_id: int, actor_prefix: str, before: datetime
+) -> int:
+    """Close reallocation records left ``pending`` by a crashed hour nobody re-ran: a later
+    hour's decision replaces them (the catalogue sync has read what the platform really has),
+    so they are marked ``superseded`` rather than sent late. Returns how many."""
+    with transaction(factory) as session:
+        stale = session.scalars(
+            select(BudgetChange).where(
+                BudgetChange.account_id == account_id,
+                BudgetChange.mode == "pending",
+                BudgetChange.actor.startswith(actor_prefix),
+                BudgetChange.cycle_hour < before,
+            )
+        ).all()
+        for record in stale:
+            record.mode = "superseded"
+        return len(stale)

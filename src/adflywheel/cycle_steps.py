@@ -10,7 +10,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from adflywheel.budgets import BudgetPolicy, CampaignState, apply_budgets, load_campaign_state
+from adflywheel.budgets import (
+    BudgetPolicy,
+    CampaignState,
+    apply_budgets,
+    load_campaign_state,
+    supersede_stale_pending,
+)
 from adflywheel.cycle import CycleContext, Step
 from adflywheel.dna_service import ensure_dna
 from adflywheel.fetch_service import fetch_account_actuals
@@ -219,6 +225,7 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
     account's ceiling bound every ad set; nothing moves while the kill switch is on."""
     deps, account_id, hour = ctx.deps, ctx.account_id, ctx.hour
     policy = budget_policy(ctx)
+    superseded = supersede_stale_pending(deps.factory, account_id, "cycle/", hour)
     with transaction(deps.factory) as session:
         states: list[CampaignState] = []
         series = hourly_series(
@@ -264,6 +271,7 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
         "policy": policy.name,
         "campaigns": len(states),
         "budgets_changed": changed,
+        "stale_pending_superseded": superseded,
         "total_budget_minor": total,
     }
 
