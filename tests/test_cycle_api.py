@@ -187,3 +187,19 @@ def test_cli_cycle_runs_every_account_as_of_an_hour(tmp_path: Path) -> None:
     assert json.loads(again.stdout.splitlines()[-1])["skipped"] is True
     bad = cli("cycle", "--as-of", "2026-11-02T09:00:00", env=env, check=False)
     assert bad.returncode == 2 and "UTC offset" in bad.stderr
+
+
+def test_cli_cycle_runs_accounts_in_worker_processes_when_asked(tmp_path: Path) -> None:
+    """ADFLYWHEEL_CYCLE_WORKERS > 1: the executor's process pool runs the accounts; each
+    worker builds its own engine and resolves the account's platform (none connected here)."""
+    from tests.test_cli_and_harness import cli
+
+    env = {"ADFLYWHEEL_DATA_DIR": str(tmp_path), "ADFLYWHEEL_CYCLE_WORKERS": "2"}
+    cli("db", "upgrade", env=env)
+    for name in ("shop", "other", "third"):
+        cli("accounts", "create", name, env=env)
+    result = cli("cycle", "--as-of", "2026-11-02T09:30:00Z", env=env)
+    reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [r["account_id"] for r in reports] == [1, 2, 3]
+    assert {r["status"] for r in reports} == {"completed"}
+    assert {r["hour_start"] for r in reports} == {"2026-11-02T09:00:00+00:00"}

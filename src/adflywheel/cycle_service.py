@@ -63,7 +63,12 @@ class CycleRunner:
         return run_cycle(account_id, self.deps(account_id), options).as_dict()
 
     def run_many(self, account_ids: Iterable[int], options: CycleOptions) -> list[dict[str, Any]]:
-        """One account's failure (or a busy lock) never stops the others; it is reported."""
+        """One account's failure (or a busy lock) never stops the others; it is reported.
+
+        With ``cycle_workers`` above 1 or a Dask scheduler configured, accounts run through the
+        executor (worker processes resolve each account's connected platform themselves)."""
+        if self.settings.cycle_workers > 1 or self.settings.dask_scheduler:
+            return self._run_parallel(list(account_ids), options)
         reports: list[dict[str, Any]] = []
         for account_id in account_ids:
             try:
@@ -75,6 +80,19 @@ class CycleRunner:
                 message = f"{type(error).__name__}: {error}"
                 reports.append({"account_id": account_id, "status": "failed", "error": message})
         return reports
+
+    def _run_parallel(self, account_ids: list[int], options: CycleOptions) -> list[dict[str, Any]]:
+        from adflywheel.executor import ConnectedPlatform, CycleJob, cycle_executor, run_cycles
+
+        job = CycleJob(self.settings, options.as_of or self.clock.now(), options)
+        with cycle_executor(self.settings, max_workers=self.settings.cycle_workers) as executor:
+            outcomes = run_cycles(account_ids, job, executor, lambda _: ConnectedPlatform())
+        return [
+            o.report
+            if o.report is not None
+            else {"account_id": o.account_id, "status": o.status, "error": o.error}
+            for o in outcomes
+        ]
 
     def all_accounts(self) -> list[int]:
         with self.factory() as session:

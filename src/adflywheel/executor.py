@@ -69,10 +69,29 @@ class CycleJob:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectedPlatform:
+    """Resolve the account's connected platform in the worker, from the settings and the
+    database (a Meta client holds connections and locks, so it cannot travel to a worker)."""
+
+
+@dataclass(frozen=True, slots=True)
 class AccountTask:
     job: CycleJob
     account_id: int
-    platform: AdPlatform | None  # None: no connected platform (the cycle records dry runs)
+    # None: no connected platform (the cycle records dry runs); ConnectedPlatform: look it up.
+    platform: AdPlatform | ConnectedPlatform | None
+
+
+def _resolve(task: AccountTask, factory: sessionmaker[Session]) -> AdPlatform | None:
+    if not isinstance(task.platform, ConnectedPlatform):
+        return task.platform
+    from adflywheel.fetch_service import meta_platforms
+    from adflywheel.platforms.base import PlatformError
+
+    try:
+        return meta_platforms(task.job.settings, factory)(task.account_id)
+    except PlatformError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +143,7 @@ def run_account(task: AccountTask) -> AccountOutcome:
         deps = CycleDeps(
             factory,
             SystemClock(),
-            task.platform,
+            _resolve(task, factory),
             POLICIES[job.policy](job.settings.bandit_seed) if job.policy is not None else None,
             redis=_worker_redis(job.settings.redis_url) if job.settings.redis_url else None,
             settings=job.settings,
@@ -153,7 +172,7 @@ def run_cycles(
     account_ids: Sequence[int],
     job: CycleJob,
     executor: Executor,
-    platform_for: Callable[[int], AdPlatform | None],
+    platform_for: Callable[[int], AdPlatform | ConnectedPlatform | None],
 ) -> list[AccountOutcome]:
     """Run the cycle of every account through ``executor``; outcomes in ``account_ids`` order.
 

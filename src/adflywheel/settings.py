@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         default=(1, 2, 3, 4, 5, 6, 7),
         description="Loops on by default (1 memory … 7 promoter); per account in the API.",
     )
+    cycle_workers: int = Field(
+        default=1,
+        ge=1,
+        description="Accounts whose cycles run at once (a local process pool when above 1).",
+    )
     scheduler_enabled: bool = Field(
         default=True, description="`serve` runs the cycle for every account each hour."
     )
