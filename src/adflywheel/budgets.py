@@ -246,21 +246,46 @@ def _record_pending(
     return planned
 
 
-def supersede_stale_pending(
-    factory: sessionmaker[Session], account_id: int, actor_prefix: str, before: datetime
+def finish_stale_pending(
+    factory: sessionmaker[Session],
+    platform: AdPlatform | None,
+    account_id: int,
+    actor_prefix: str,
+    before: datetime,
 ) -> int:
-    """Close reallocation records left ``pending`` by a crashed hour nobody re-ran: a later
-    hour's decision replaces them (the catalogue sync has read what the platform really has),
-    so they are marked ``superseded`` rather than sent late. Returns how many."""
+    """Finish reallocation records left ``pending`` by a crashed hour nobody re-ran: send their
+    *recorded* budgets, so that hour's split (which conserved the campaign's total) is complete
+    before a new one is decided from it. Without a platform they stay pending. Returns how many."""
+    if platform is None:
+        return 0
     with transaction(factory) as session:
         stale = session.scalars(
-            select(BudgetChange).where(
+            select(BudgetChange)
+            .where(
                 BudgetChange.account_id == account_id,
                 BudgetChange.mode == "pending",
                 BudgetChange.actor.startswith(actor_prefix),
                 BudgetChange.cycle_hour < before,
             )
+            .order_by(BudgetChange.id)
         ).all()
-        for record in stale:
-            record.mode = "superseded"
-        return len(stale)
+        todo = [(r.id, r.ad_set_id, r.new_budget_minor) for r in stale]
+        external = {
+            a.id: a.external_id
+            for a in session.scalars(select(AdSet).where(AdSet.id.in_([t[1] for t in todo])))
+        }
+    done: list[tuple[int, int, int]] = []
+    try:
+        for record_id, ad_set_id, budget in todo:
+            platform.set_ad_set_budget(external[ad_set_id], budget)
+            done.append((record_id, ad_set_id, budget))
+    finally:
+        if done:
+            with transaction(factory) as session:
+                for record_id, ad_set_id, budget in done:
+                    record = session.get(BudgetChange, record_id)
+                    ad_set = session.get(AdSet, ad_set_id)
+                    assert record is not None and ad_set is not None
+                    record.mode = "applied"
+                    ad_set.daily_budget_minor = budget
+    return len(done)

@@ -14,8 +14,8 @@ from adflywheel.budgets import (
     BudgetPolicy,
     CampaignState,
     apply_budgets,
+    finish_stale_pending,
     load_campaign_state,
-    supersede_stale_pending,
 )
 from adflywheel.cycle import CycleContext, Step
 from adflywheel.dna_service import ensure_dna
@@ -225,7 +225,7 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
     account's ceiling bound every ad set; nothing moves while the kill switch is on."""
     deps, account_id, hour = ctx.deps, ctx.account_id, ctx.hour
     policy = budget_policy(ctx)
-    superseded = supersede_stale_pending(deps.factory, account_id, "cycle/", hour)
+    finished = finish_stale_pending(deps.factory, deps.platform, account_id, "cycle/", hour)
     with transaction(deps.factory) as session:
         states: list[CampaignState] = []
         series = hourly_series(
@@ -271,7 +271,7 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
         "policy": policy.name,
         "campaigns": len(states),
         "budgets_changed": changed,
-        "stale_pending_superseded": superseded,
+        "stale_pending_finished": finished,
         "total_budget_minor": total,
     }
 
