@@ -68,6 +68,17 @@ def _interval(values: list[float]) -> dict[str, float | None]:
     return {"mean": round(mean, 4), "low": round(mean - half, 4), "high": round(mean + half, 4)}
 
 
+def _spread(values: list[float]) -> dict[str, float | None]:
+    """Median and range over seeds: for hours, whose t-interval would run below zero."""
+    if not values:
+        return {"mean": None, "low": None, "high": None}
+    return {
+        "mean": round(statistics.median(values), 1),
+        "low": round(min(values), 1),
+        "high": round(max(values), 1),
+    }
+
+
 def _column(rows: list[dict[str, Any]], key: str) -> list[float]:
     return [float(r[key]) for r in rows if isinstance(r.get(key), (int, float))]
 
@@ -89,14 +100,20 @@ def run(quick: bool = False) -> dict[str, Any]:
             "policy": policy,
             "clicks_per_dollar_vs_uniform": _interval(cpd_ratio),
             "clicks_per_dollar_share_of_oracle": _interval(oracle_share),
-            "conversions_per_dollar": _interval(_column(mine, "conversions_per_dollar")),
+            "conversions_per_dollar_vs_uniform": _interval(
+                [
+                    r["conversions_per_dollar"] / r["uniform_conversions_per_dollar"]
+                    for r in mine
+                    if r.get("uniform_conversions_per_dollar")
+                ]
+            ),
             "accuracy_first_day": _interval(_column(mine, "accuracy_first_day")),
             "accuracy": _interval(_column(mine, "accuracy")),
             "normalized_entropy": _interval(_column(mine, "normalized_entropy")),
             "retrains": sum(int(r.get("retrains") or 0) for r in mine),
             "promotions": sum(int(r.get("promotions") or 0) for r in mine),
             "false_promotions": sum(int(r.get("false_promotions") or 0) for r in mine),
-            "hours_to_double_median": _interval(_column(mine, "hours_to_double_median")),
+            "hours_to_double_median": _spread(_column(mine, "hours_to_double_median")),
             "cycle_errors": sum(len(r["cycle_errors"]) for r in mine),
         }
     OUT.mkdir(parents=True, exist_ok=True)
@@ -114,24 +131,31 @@ def _fmt(cell: dict[str, float | None], pct: bool = False) -> str:
     return f"{text} ({low:.3f}–{high:.3f})" if low is not None and high is not None else text
 
 
+def _hours(cell: dict[str, float | None]) -> str:
+    if cell["mean"] is None:
+        return "–"
+    return f"{cell['mean']:.1f} ({cell['low']:.0f}–{cell['high']:.0f})"
+
+
 def markdown(table: dict[str, Any], days: int, seeds: tuple[int, ...]) -> str:
     lines = [
         f"Simulated market (synthetic data), {days} days, seeds {list(seeds)}; "
         "mean (95% t-interval over seeds).",
         "",
-        "| loops | clicks/$ vs uniform | share of oracle | conversions/$ | accuracy, first "
-        "scored day → last day | NE | retrains | promotions (false) | hours to 2× budget |",
+        "| loops | clicks/$ vs uniform | share of oracle | conversions/$ vs uniform | "
+        "accuracy, first scored day → last day | NE | retrains | promotions (false) | "
+        "hours to 2× budget: median (range) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, row in table.items():
         lines.append(
             f"| {label} | {_fmt(row['clicks_per_dollar_vs_uniform'], True)} | "
             f"{_fmt(row['clicks_per_dollar_share_of_oracle'], True)} | "
-            f"{_fmt(row['conversions_per_dollar'], True)} | "
+            f"{_fmt(row['conversions_per_dollar_vs_uniform'], True)} | "
             f"{_fmt(row['accuracy_first_day'], True)} → {_fmt(row['accuracy'], True)} | "
             f"{_fmt(row['normalized_entropy'], True)} | {row['retrains']} | "
             f"{row['promotions']} ({row['false_promotions']}) | "
-            f"{_fmt(row['hours_to_double_median'])} |"
+            f"{_hours(row['hours_to_double_median'])} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -142,7 +166,7 @@ def _plot(rows: list[dict[str, Any]], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=110)
+    figure, (left, right, third) = plt.subplots(1, 3, figsize=(17, 4.5), dpi=110)
     for label, policy in SETS.items():
         mine = [r for r in rows if r["policy"] == policy]
         if not mine:
@@ -150,13 +174,15 @@ def _plot(rows: list[dict[str, Any]], out: Path) -> None:
         n = min(len(r["cumulative_cpd"]) for r in mine)
         mean = [statistics.fmean(r["cumulative_cpd"][h] for r in mine) for h in range(n)]
         left.plot([h / 24 for h in range(1, n + 1)], mean, label=label)
-        accuracy = [v for r in mine for v in r["series"].get("accuracy", [])]
-        if accuracy:
+        for axis, key in ((right, "accuracy"), (third, "normalized_entropy")):
+            points = [v for r in mine for v in r["series"].get(key, [])]
+            if not points:
+                continue
             by_hour: dict[int, list[float]] = {}
-            for hour, value in accuracy:
+            for hour, value in points:
                 by_hour.setdefault(int(hour), []).append(float(value))
             hours = sorted(by_hour)
-            right.plot(
+            axis.plot(
                 [h / 24 for h in hours],
                 [statistics.fmean(by_hour[h]) for h in hours],
                 label=label,
@@ -174,7 +200,11 @@ def _plot(rows: list[dict[str, Any]], out: Path) -> None:
     right.set_ylabel("headline accuracy (1 − weighted rel. error)")
     right.set_title("Prediction accuracy over time (loop 6)")
     right.legend(fontsize=7)
-    for axis in (left, right):
+    third.set_xlabel("simulated days")
+    third.set_ylabel("normalised entropy (< 1 beats the base rate)")
+    third.set_title("Prediction NE over time (loop 6)")
+    third.legend(fontsize=7)
+    for axis in (left, right, third):
         axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(out / "ablation.png")

@@ -192,6 +192,8 @@ class SimulationResult:
             "uniform_clicks": u.clicks,
             "uniform_spend_minor": u.spend_minor,
             "uniform_clicks_per_dollar": round(u.clicks_per_dollar, 6),
+            "uniform_conversions_per_dollar": round(per_dollar(u.conversions, u.spend_minor), 6),
+            "oracle_conversions_per_dollar": round(per_dollar(o.conversions, o.spend_minor), 6),
             "lift_vs_uniform": round(p.clicks_per_dollar / u.clicks_per_dollar - 1.0, 6)
             if u.clicks_per_dollar
             else None,
