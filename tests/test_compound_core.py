@@ -183,3 +183,34 @@ def test_headline_accuracy_and_bad_inputs() -> None:
         Holdout(n, np.array([2000.0, 1.0]), np.arange(2), {})
     with pytest.raises(ValueError):
         Holdout(n, k, np.arange(2), {"oracle": k / n})
+
+
+def test_the_guard_refuses_a_blend_whose_gain_is_within_bootstrap_noise() -> None:
+    # Two copies of the same signal with a little independent noise each: blending them gains a
+    # hair in cross-fitted log-loss, far less than which creatives happened to be held out.
+    rng = np.random.default_rng(0)
+    m = 200
+    u = rng.normal(0, 0.3, m)
+    n = rng.integers(2_000, 20_000, m).astype(float)
+    k = rng.binomial(n.astype(int), expit(BASE + u)).astype(float)
+    members = {
+        "thompson": expit(BASE + u + rng.normal(0, 0.05, m)),
+        "xgboost": expit(BASE + u + rng.normal(0, 0.05, m)),
+    }
+    learnt = learn_weights(Holdout(n, k, np.arange(m), members))
+    best = learnt.metrics["best_single"]
+    cv_loss = learnt.metrics["ensemble_cv"]["log_loss"]
+    assert cv_loss < learnt.metrics["models"][best]["log_loss"]  # a gain, but a negligible one
+    boot = learnt.metrics["ensemble_vs_best"]
+    assert boot["ci_lower"] < 0 < boot["ci_upper"]
+    assert learnt.method == "best_single"
+    assert learnt.weights[best] == 1.0 and "bootstrap noise" in learnt.reason
+
+
+def test_a_clearly_better_blend_ships_with_its_bootstrap_below_zero() -> None:
+    u, v, n, k = _rows(5)
+    members = {"thompson": expit(BASE + u), "xgboost": expit(BASE + v)}
+    learnt = learn_weights(Holdout(n, k, np.arange(len(n)), members))
+    assert learnt.method == "blend"
+    assert learnt.metrics["ensemble_vs_best"]["ci_upper"] < 0
+    assert "below 0" in learnt.reason

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel import compound_service as cs
 from adflywheel.loops.dna.fingerprint import dna_from_features
+from adflywheel.model_registry import promote
 from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
 from adflywheel.registry_service import TrainOptions, train_challenger_and_gate
 from adflywheel.settings import Settings
@@ -31,11 +32,15 @@ class World:
     account_id: int
     end: datetime
     market: SimulatedMarket
+    late_ad: str | None = None
 
 
-def build_world(engine: Engine, *, hours: int = HOURS, seed: int = 3) -> World:
+def build_world(
+    engine: Engine, *, hours: int = HOURS, seed: int = 3, late_launch: datetime | None = None
+) -> World:
     """One simulated account (2 campaigns × 6 ads) that ran ``hours`` hours at uniform budgets,
-    ending at the test clock's ``T0``."""
+    ending at the test clock's ``T0``. With ``late_launch``, the last ad has no delivery before
+    that hour (it launched then)."""
     market = SimulatedMarket(
         MarketConfig(
             seed=seed, n_accounts=1, campaigns_per_account=2, variants_per_campaign=6,
@@ -46,6 +51,12 @@ def build_world(engine: Engine, *, hours: int = HOURS, seed: int = 3) -> World:
     market.run(hours)
     platform = market.platform(market.accounts()[0])
     factory = make_session_factory(engine)
+    late_ad = platform.list_ads()[-1].external_id if late_launch is not None else None
+    insights = [
+        r
+        for r in platform.fetch_insights(start, market.current_hour)
+        if late_launch is None or r.ad_id != late_ad or r.hour_start >= late_launch
+    ]
     with transaction(factory) as session:
         account = create_account(session, "sim-compound", start, platform="simulated")
         account.category = platform.account().category
@@ -54,11 +65,24 @@ def build_world(engine: Engine, *, hours: int = HOURS, seed: int = 3) -> World:
             platform.list_ads(), start,
         )  # fmt: skip
         upsert_actuals(
-            session, account.id, platform.fetch_insights(start, market.current_hour),
-            source="simulated", now=market.current_hour,
+            session, account.id, insights, source="simulated", now=market.current_hour,
         )  # fmt: skip
         account_id = account.id
-    return World(factory, account_id, market.current_hour, market)
+    return World(factory, account_id, market.current_hour, market, late_ad)
+
+
+def a_champion(world: World, settings: Settings, at: datetime) -> int:
+    """Train a model on the data before ``at`` and make it the champion (by hand if the gate
+    refused it): a deterministic account with a model."""
+    decision = train_challenger_and_gate(
+        world.factory, settings, world.account_id, at, "test",
+        options=TrainOptions(holdout_hours=24, valid_hours=24),
+    )  # fmt: skip
+    assert decision.version_id is not None, decision.reason
+    if not decision.promoted:
+        with transaction(world.factory) as session:
+            promote(session, decision.version_id, "test", "a champion for the test", now=at)
+    return decision.version_id
 
 
 def test_weights_history_predictions_recorded_once(engine: Engine, settings: Settings) -> None:
@@ -235,3 +259,30 @@ def test_an_ad_that_never_delivered_is_predicted_as_pre_launch() -> None:
     assert new.models_used == ("dna_pattern",) and new.method.startswith("pre_launch:")
     only_prior = cs.ensemble_of({"thompson": members["thompson"]}, learnt, unseen=True)
     assert only_prior is not None and only_prior.models_used == ("thompson",)
+
+
+def test_xgboost_takes_part_in_served_predictions_when_a_champion_exists(
+    engine: Engine, settings: Settings
+) -> None:
+    world = build_world(engine)
+    champion = a_champion(world, settings, world.end)
+    learnt = cs.update_weights(world.factory, world.account_id, world.end)
+    assert learnt["xgboost_version_id"] == champion
+    with world.factory() as session:
+        running = cs.predict_variant(session, world.account_id, 1, world.end)
+        new = cs.predict_creative(
+            session, world.account_id, dna_from_features({"hook_type": "question"}), world.end
+        )
+    for answer in (running, new):
+        assert "xgboost" in answer["predictions"]
+        assert answer["xgboost_version_id"] == champion
+        assert 0 < answer["predictions"]["xgboost"]["prediction"] < 1
+    assert set(running["predictions"]) == {"thompson", "xgboost", "dna_pattern"}
+    assert "thompson" not in new["predictions"]
+    report = cs.predict_and_record(world.factory, world.account_id, world.end)
+    assert report["by_model"]["xgboost"] == 12 and report["xgboost_version_id"] == champion
+    with world.factory() as session:
+        versions = session.scalars(
+            select(Prediction.model_version_id).where(Prediction.model_name == "xgboost")
+        ).all()
+    assert set(versions) == {champion}

@@ -186,8 +186,8 @@ def data_version(session: Session, account_id: int, at: datetime) -> tuple[Any, 
 def account_state(
     session: Session, account_id: int, at: datetime, settings: CompoundSettings = DEFAULT
 ) -> AccountState:
-    """The account-wide predictors as of ``at``, cached by ``data_version`` (an API request then
-    costs two aggregate queries instead of refitting the patterns and posteriors)."""
+    """The account-wide predictors as of ``at``, cached by ``data_version`` (a cache hit costs the
+    fingerprint's two aggregate queries instead of refitting the patterns and posteriors)."""
     key = (str(session.get_bind().engine.url), settings, *data_version(session, account_id, at))
     with _STATES_LOCK:
         found = _STATES.get(key)
@@ -511,7 +511,8 @@ def predict_creative(
         )
         value = xgb_window(champion.model, [context], settings.horizon_hours)[0]
         preds["xgboost"] = BasePrediction(float(value))
-    pattern = dna_pattern_prediction(account_state(session, account_id, at).patterns, dna.genes)
+    state = account_state(session, account_id, at, settings)
+    pattern = dna_pattern_prediction(state.patterns, dna.genes)
     if pattern is not None:
         preds["dna_pattern"] = pattern
     learnt, row = current_weights(session, account_id, at)

@@ -9,8 +9,10 @@ convex blend of calibrated logits is not calibrated in general.
 
 The guard: weights and recalibration are cross-fitted over two folds of the holdout (split by
 group, e.g. the creative), and the blend ships only if its cross-fitted log-loss beats the best
-single predictor's log-loss on the same rows. Otherwise the weights collapse to that predictor
-(``method = "best_single"``): an ensemble worse than its best member is never shipped.
+single predictor's log-loss on the same rows by more than noise: the 95% interval of a paired
+bootstrap over groups of (blend − best single) log-loss must lie wholly below 0. Otherwise the
+weights collapse to that predictor (``method = "best_single"``): an ensemble that is not
+measurably better than its best member is never shipped.
 
 Uncertainty: each predictor brings a spread in logit space (Thompson: its posterior; DNA: the
 unexplained between-ad spread; XGBoost: its holdout residual spread, estimated here). The
@@ -41,6 +43,7 @@ _EPS = 1e-6
 MIN_ROWS = 8
 MIN_CLICKS = 20
 MIN_SCALE_ROWS = 30
+BOOTSTRAP_RESAMPLES = 500  # the guard's paired bootstrap over creatives (seeded)
 
 
 def clip_ctr(p: Any) -> FloatArray:
@@ -273,13 +276,14 @@ def learn_weights(
     p_cv = clip_ctr(expit(eta_cv))
     metrics["ensemble_cv"] = measures(p_cv, n, k, base)
     cv_loss = float(metrics["ensemble_cv"]["log_loss"])
-    metrics["ensemble_vs_best"] = paired_bootstrap(
-        p_cv, p[best], n, k, groups, n_boot=500
-    ).as_dict()
-    if not cv_loss < best_loss:
+    boot = paired_bootstrap(p_cv, p[best], n, k, groups, n_boot=BOOTSTRAP_RESAMPLES)
+    metrics["ensemble_vs_best"] = boot.as_dict()
+    gain = f"[{boot.lower:.2e}, {boot.upper:.2e}]"
+    if not (cv_loss < best_loss and boot.upper < 0):
         reason = (
             f"the blend's cross-fitted log-loss {cv_loss:.6f} is not below {best}'s "
-            f"{best_loss:.6f}: {best} alone is used"
+            f"{best_loss:.6f} by more than bootstrap noise (95% interval of the difference "
+            f"{gain}, must lie below 0): {best} alone is used"
         )
         weights = {m: float(m == best) for m in names}
         return result(weights, "best_single", reason, interval_scale=best_scale)
@@ -287,7 +291,10 @@ def learn_weights(
     eta = centre + a + b * (z @ w - centre)
     sd_members = np.column_stack([_member_sd(holdout, m, rows, spreads) for m in names])
     mix = np.sqrt((w * (sd_members**2 + (z - (z @ w)[:, None]) ** 2)).sum(axis=1)) * b
-    reason = f"the blend's cross-fitted log-loss {cv_loss:.6f} beats {best}'s {best_loss:.6f}"
+    reason = (
+        f"the blend's cross-fitted log-loss {cv_loss:.6f} beats {best}'s {best_loss:.6f} "
+        f"(95% interval of the difference {gain}, below 0)"
+    )
     return result(
         {m: float(x) for m, x in zip(names, w, strict=True)},
         "blend",
