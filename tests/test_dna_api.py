@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from adflywheel import dna_service
 from adflywheel.api.app import create_app
 from adflywheel.api.routers import dna as dna_router
 from adflywheel.clock import ManualClock
@@ -27,6 +28,7 @@ from adflywheel.store.engine import make_session_factory
 from adflywheel.store.models import Base, Variant
 from tests.conftest import T0
 from tests.helpers import auth, new_account, row
+from tests.test_dna_extract import synthetic_video
 
 TEXT = "Still struggling with dry skin?\nGlowLab helps."
 
@@ -161,6 +163,58 @@ def test_truncated_video_and_oversized_upload(api: TestClient, key: str, video: 
         headers=auth(key),
     )
     assert big.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("clip", "limit", "needle"),
+    [
+        ({"video": False, "audio_s": 1.0}, {}, "no video stream"),
+        ({"seconds": 2.0}, {"MAX_DURATION_S": 1.0}, "longer than 1 s"),
+        ({}, {"MAX_PIXELS": 32 * 32}, "unsupported frame size 64x48"),
+        ({"seconds": 2.0}, {"MAX_SAMPLED_FRAMES": 5}, "more than 5 sampled frames"),
+    ],
+)
+def test_videos_over_the_limits_are_422_and_nothing_is_stored(
+    api: TestClient,
+    key: str,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    clip: dict[str, Any],
+    limit: dict[str, float],
+    needle: str,
+) -> None:
+    data = synthetic_video(**clip)
+    for name, value in limit.items():
+        monkeypatch.setattr(dna_service, name, value)
+    for url in ("/api/ml/creative-dna/extract", "/api/ml/variants/a1/dna"):
+        got = api.post(url, files={"video": ("v.mp4", data, "video/mp4")}, headers=auth(key))
+        assert got.status_code == 422, got.text
+        assert needle in got.json()["detail"]
+    assert stored(engine) == 0
+
+
+def test_a_missing_content_type_is_415(api: TestClient, key: str, engine: Engine) -> None:
+    for url in ("/api/ml/creative-dna/extract", "/api/ml/variants/a1/dna"):
+        got = api.post(url, content=b'{"brightness": 0.5}', headers=auth(key))
+        assert got.status_code == 415, got.text
+        assert "no Content-Type" in got.json()["detail"]
+    assert stored(engine) == 0
+
+
+def test_zero_clicks_give_a_null_win_probability_with_a_reason(api: TestClient, key: str) -> None:
+    """History without a single click cannot tell winners from the rest: null, not ~0.99."""
+    rows = [
+        row(f"a{i}", (T0 - timedelta(hours=h + 1)).isoformat(), clicks=0, link_clicks=0)
+        for i in range(9)
+        for h in range(3)
+    ]
+    assert api.post("/api/ml/actuals", json={"rows": rows}, headers=auth(key)).status_code == 200
+    for text in ("Why is your skin dull?", "Last chance: 40% off tonight."):
+        got = api.post("/api/ml/creative-dna/score", json={"text": text}, headers=auth(key))
+        assert got.status_code == 200, got.text
+        out = got.json()
+        assert out["win_probability"] is None and out["win_model"] is None
+        assert "has a click" in out["win_reason"]
 
 
 def test_other_bad_requests(api: TestClient, key: str) -> None:

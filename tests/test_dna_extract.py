@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 
+from adflywheel import dna_service
 from adflywheel.dna_service import UnreadableVideoError, decode, extract_from_video
 from adflywheel.loops.dna.fingerprint import VECTOR_LENGTH, Dna, dna_from_features
 from adflywheel.loops.dna.video import aspect_class, colourfulness
@@ -230,4 +233,111 @@ def test_features_dict_maps_to_the_same_genes() -> None:
 )
 def test_bad_features_are_refused_with_a_message(features: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
+        dna_from_features(features)
+
+
+def synthetic_video(
+    *,
+    seconds: float = 1.0,
+    size: tuple[int, int] = (64, 48),
+    fps: int = 6,
+    audio_s: float = 0.0,
+    video: bool = True,
+    fmt: str = "mp4",
+) -> bytes:
+    """A small file made with PyAV: grey frames (H.264) and/or a 440 Hz tone (AAC)."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=fmt) as container:
+        vstream = None
+        if video:
+            vstream = container.add_stream("libx264", rate=fps)
+            vstream.width, vstream.height, vstream.pix_fmt = size[0], size[1], "yuv420p"
+            vstream.options = {"preset": "ultrafast"}
+        astream = None
+        if audio_s > 0:
+            astream = container.add_stream("aac", rate=22_050)
+            astream.layout = "mono"
+        if vstream is not None:
+            for i in range(round(seconds * fps)):
+                img = np.full((size[1], size[0], 3), (i * 37) % 256, np.uint8)
+                for packet in vstream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                    container.mux(packet)
+            for packet in vstream.encode():
+                container.mux(packet)
+        if astream is not None:
+            n = int(audio_s * 22_050)
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 22_050)).astype(np.float32)
+            for start in range(0, n, 1024):
+                chunk = np.ascontiguousarray(tone[None, start : start + 1024])
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+                frame.sample_rate, frame.pts = 22_050, start
+                for packet in astream.encode(frame):
+                    container.mux(packet)
+            for packet in astream.encode():
+                container.mux(packet)
+    return buffer.getvalue()
+
+
+def test_sound_longer_than_the_picture_is_cut_to_the_video() -> None:
+    """A 1 s video carrying 20 s of AAC: only about the first second of sound is decoded."""
+    decoded = decode(synthetic_video(seconds=1.0, audio_s=20.0))
+    assert decoded.sample.duration_s == pytest.approx(1.0, abs=0.2)
+    assert decoded.audio is not None and 0 < decoded.audio.size <= 1.0 * 22_050
+
+
+def test_no_video_stream_is_refused() -> None:
+    with pytest.raises(UnreadableVideoError, match="no video stream"):
+        decode(synthetic_video(video=False, audio_s=1.0))
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "matroska"])  # declared duration / none: checked live
+def test_too_long_and_too_many_sampled_frames_are_refused(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = synthetic_video(seconds=2.0, fmt=fmt)
+    assert decode(clip).sample.duration_s == pytest.approx(2.0, abs=0.4)
+    with pytest.raises(UnreadableVideoError, match="longer than 1 s"):
+        decode(clip, max_duration_s=1.0)
+    monkeypatch.setattr(dna_service, "MAX_SAMPLED_FRAMES", 5)
+    with pytest.raises(UnreadableVideoError, match="more than 5 sampled frames of 64x48"):
+        decode(clip)
+    monkeypatch.setattr(dna_service, "MAX_SAMPLED_FRAMES", 1_000)
+    monkeypatch.setattr(dna_service, "MAX_SAMPLED_PIXELS", 64 * 48 * 4)
+    with pytest.raises(UnreadableVideoError, match="more than 4 sampled frames"):
+        decode(clip)
+
+
+def test_a_frame_too_large_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dna_service, "MAX_PIXELS", 32 * 32)
+    with pytest.raises(UnreadableVideoError, match="unsupported frame size 64x48"):
+        decode(synthetic_video())
+
+
+def test_features_width_height_shots_and_audio() -> None:
+    nested = dna_from_features(
+        {"visual_dna": {"width": 1080.0, "height": 1920, "shot_count": 4.0, "duration_s": 15}}
+    )
+    v = nested.visual_dna
+    assert (v["width"], v["height"], v["shot_count"]) == (1080, 1920, 4)
+    assert isinstance(v["width"], int) and isinstance(v["shot_count"], int)
+    assert nested.genes["cuts_per_10s"] == pytest.approx(2.0)  # 10 * (4 - 1) / 15
+    top = dna_from_features({"width": 720, "height": 1280.0, "cuts_per_10s": 3, "shot_count": 9})
+    assert (top.visual_dna["width"], top.visual_dna["height"]) == (720, 1280)
+    assert top.visual_dna["shot_count"] == 9 and top.genes["cuts_per_10s"] == 3.0  # as sent
+    # has_audio is always a bool: False when nothing says there is sound (and listed missing).
+    silent = dna_from_features({"brightness": 0.5})
+    assert silent.audio_dna["has_audio"] is False and "has_audio" in silent.missing
+    assert silent.vector == dna_from_features({"brightness": 0.5, "has_audio": False}).vector
+    assert dna_from_features({"tempo_bpm": 120}).audio_dna["has_audio"] is True
+    assert dna_from_features({"has_audio": 1}).audio_dna["has_audio"] is True
+    assert dna_from_features({"loudness_lufs": -14}).genes["has_audio"] is True
+
+
+@pytest.mark.parametrize(
+    "features",
+    [{"width": 1080.5}, {"height": "1920"}, {"width": 0}, {"visual_dna": {"shot_count": -1}},
+     {"width": True}, {"height": float("inf")}],
+)  # fmt: skip
+def test_bad_sizes_and_shot_counts_are_refused(features: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must be a whole number"):
         dna_from_features(features)

@@ -11,7 +11,15 @@ import pytest
 
 from adflywheel.loops.dna.fingerprint import dna_from_features, vectorise
 from adflywheel.loops.dna.patterns import AdOutcome, contributions, gene_patterns
-from adflywheel.loops.dna.win import Example, fit, fit_hierarchy, winner_threshold
+from adflywheel.loops.dna.win import (
+    Example,
+    PublishedPrior,
+    fit,
+    fit_hierarchy,
+    fit_hierarchy_explained,
+    labels,
+    winner_threshold,
+)
 from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
 
 HOOKS = ("question", "statistic", "curiosity_gap", "offer_urgency")
@@ -84,6 +92,7 @@ def test_numeric_genes_are_fitted_as_slopes_not_halves() -> None:
     found = gene_patterns(market(1))
     bright = next(e for e in found.effects if e.gene == "brightness")
     assert bright.slope_per_sd == pytest.approx(1.5 * 0.6 / math.sqrt(12), rel=0.25)
+    assert bright.slope_per_sd is not None
     assert math.log1p(bright.lift) == pytest.approx(bright.slope_per_sd * 0.87, rel=0.15)
     assert found.scales["brightness"][1] == pytest.approx(0.6 / math.sqrt(12), rel=0.1)
     hook = next(e for e in found.effects if e.gene == "hook_type")
@@ -122,9 +131,9 @@ def test_a_gene_is_not_credited_with_what_a_correlated_gene_did() -> None:
         genes = {"hook_type": "testimonial_ugc" if testimonial else "question", "early_face": face}
         ads.append(AdOutcome(genes, 5000, int(rng.binomial(5000, math.exp(log_ctr)))))
     by = {(e.gene, e.level): e for e in gene_patterns(ads).effects}
-    face = by["early_face", "yes"]
-    assert face.raw_lift > 0.08
-    assert face.lift_low < 0.05 and abs(face.lift) < 0.05
+    face_effect = by["early_face", "yes"]
+    assert face_effect.raw_lift > 0.08
+    assert face_effect.lift_low < 0.05 and abs(face_effect.lift) < 0.05
     assert by["hook_type", "testimonial_ugc"].lift > 0.1
 
 
@@ -193,6 +202,60 @@ def test_a_fixed_threshold_is_used_when_winners_reach_it() -> None:
     assert model.n_winners == 3
 
 
+def _varied(clicks: list[int]) -> list[Example]:
+    hooks = ("question", "statistic", "offer_urgency")
+    return [Example(vectorise({"hook_type": hooks[i % 3]}), 1000, c) for i, c in enumerate(clicks)]
+
+
+def test_zero_clicks_give_no_probability_and_say_why() -> None:
+    """The reviewed bug: 6 ads x 1,000 impressions x 0 clicks made the upper quartile 0, every
+    ad a 'winner' (ctr >= 0) and every creative ~0.99. Now there is no model, and a reason."""
+    ads = _varied([0] * 6)
+    assert winner_threshold(ads, None) is None
+    got = fit_hierarchy_explained(ads)
+    assert got.model is None and fit_hierarchy(ads) is None
+    assert got.reason.startswith("no usable history")
+    assert "none of the 6 ads with enough impressions has a click" in got.reason
+
+
+def test_ties_at_the_quartile_do_not_make_winners() -> None:
+    # Five ads tie at 1%, one reaches 2%: only the one strictly above the quartile wins.
+    ads = _varied([10, 10, 10, 10, 10, 20])
+    found = winner_threshold(ads, None)
+    assert found is not None
+    threshold, rule = found
+    assert threshold > 0.01 and "ctr > 0.0100" in rule
+    assert labels(ads, threshold) == [False] * 5 + [True]
+    model = fit_hierarchy(ads)
+    assert model is not None and model.n_winners == 1
+    # All tied: nobody is better than typical, so there is nothing to learn.
+    tied = fit_hierarchy_explained(_varied([10] * 6))
+    assert tied.model is None and "none of the 6 ads" in tied.reason and "winner" in tied.reason
+    # One click among six ads: the quartile is still 0, so it is not a threshold either.
+    one = fit_hierarchy_explained(_varied([0, 0, 0, 0, 0, 1]))
+    assert one.model is None and "upper quartile of CTR" in one.reason
+
+
+def test_all_winners_give_no_probability() -> None:
+    got = fit_hierarchy_explained(_varied([40, 35, 31, 50, 60, 33]))
+    assert got.model is None and "all 6 ads with enough impressions are winners" in got.reason
+
+
+def test_a_published_prior_answers_an_account_without_contrast() -> None:
+    """With a niche's published pattern there is history to base it on: the niche's. The
+    answer comes at the niche's threshold and differs between creatives (never a constant)."""
+    published = PublishedPrior(
+        name="test niche", level="niche", base_log_ctr=math.log(0.012), base_log_sd=0.3,
+        effects={"hook_type=question": (0.4, 0.1), "hook_type=offer_urgency": (-0.4, 0.1)},
+    )  # fmt: skip
+    got = fit_hierarchy_explained(_varied([0] * 6), published=published)
+    assert got.model is not None and got.model.level == "niche"
+    assert "has a click" in got.note and "no contrast" in got.model.threshold_rule
+    q = vectorise({"hook_type": "question"})
+    offer = vectorise({"hook_type": "offer_urgency"})
+    assert got.model.predict(q) > got.model.predict(offer) + 0.01
+
+
 def test_a_big_effect_on_few_ads_outranks_a_small_sure_one() -> None:
     """Ranking by the effect the data is sure of (its lower 95% bound), not by certainty: a
     +65% hook (e^0.5) on 10 ads comes before a +14% brightness half that 800 ads make surer."""
@@ -207,9 +270,9 @@ def test_a_big_effect_on_few_ads_outranks_a_small_sure_one() -> None:
         ads.append(AdOutcome(genes, 50_000, int(rng.binomial(50_000, math.exp(log_ctr)))))
     found = gene_patterns(ads)
     by = {(e.gene, e.level): e for e in found.effects}
-    hook, bright = by["hook_type", "testimonial_ugc"], by["brightness", "high"]
-    assert bright.evidence > hook.evidence  # the slope is the more certain of the two ...
-    assert found.effects[0] is hook  # ... but the hook is what matters most, and surely so
+    hook_effect, bright_effect = by["hook_type", "testimonial_ugc"], by["brightness", "high"]
+    assert bright_effect.evidence > hook_effect.evidence  # the slope is the more certain ...
+    assert found.effects[0] is hook_effect  # ... but the hook is what matters most, and surely so
     assert [g.gene for g in found.genes] == ["hook_type", "brightness"]
 
 

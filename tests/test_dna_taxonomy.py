@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from adflywheel.domain import HOOK_TYPES
 from adflywheel.loops.dna.taxonomy import (
-    HOOK_TYPES,
     OTHER,
     RULES,
     classify,

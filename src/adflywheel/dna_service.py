@@ -42,6 +42,10 @@ from adflywheel.store.queries import variant_totals
 AUDIO_RATE = 22_050
 MAX_DURATION_S = 180.0
 MAX_PIXELS = 4096 * 4096
+# Every sampled frame is kept until analysis: 1,100 covers 180 s at 6 a second, and 90 M pixels
+# (270 MB as BGR) covers 180 s of 16:9 or about 80 s of 9:16 at the 320-pixel analysis width.
+MAX_SAMPLED_FRAMES = 1_100
+MAX_SAMPLED_PIXELS = 90_000_000
 DETECT_SIDE = 144
 
 
@@ -84,12 +88,20 @@ def decode(
     sample_fps: float = 6.0,
     analysis_width: int = 320,
     threads: int = 1,
-    max_duration_s: float = MAX_DURATION_S,
+    max_duration_s: float | None = None,
     skip_nonref: bool = True,
 ) -> Decoded:
     """Decode the frames other frames depend on (with ``skip_nonref``, non-reference frames are
     not decoded at all) and convert only ``sample_fps`` frames a second, scaled to
-    ``analysis_width``; audio is resampled to mono float at 22.05 kHz."""
+    ``analysis_width``; audio is resampled to mono float at 22.05 kHz.
+
+    Bounded: at most ``max_duration_s`` (default ``MAX_DURATION_S``) of video, frames of at
+    most ``MAX_PIXELS``, at most ``MAX_SAMPLED_FRAMES`` kept frames and ``MAX_SAMPLED_PIXELS``
+    kept pixels in all (refused up front when the declared duration already says so), and audio
+    decoded only as far as the video goes (its declared duration, else ``max_duration_s``), then
+    cut to the video's duration: a short clip carrying hours of sound decodes seconds of it.
+    The limits are read when called, so a test can lower them."""
+    limit_s = MAX_DURATION_S if max_duration_s is None else max_duration_s
     kind = sniff(data)
     try:
         with av.open(io.BytesIO(data), mode="r", format=None) as container:
@@ -102,13 +114,23 @@ def decode(
                 vstream.codec_context.skip_frame = "NONREF"
             width, height = vstream.codec_context.width, vstream.codec_context.height
             if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
-                raise UnreadableVideoError(f"unsupported frame size {width}x{height}")
+                raise UnreadableVideoError(
+                    f"unsupported frame size {width}x{height} (at most {MAX_PIXELS} pixels)"
+                )
+            declared = _declared_duration(vstream)
+            if declared is not None and declared > limit_s + 0.5:
+                raise UnreadableVideoError(f"the video is longer than {limit_s:.0f} s")
             astream = container.streams.audio[0] if container.streams.audio else None
             out_w = min(analysis_width, width) // 2 * 2
             out_h = max(2, round(height * out_w / width) // 2 * 2)
+            if declared is not None:
+                _check_sample_budget(int(declared * sample_fps) + 1, out_w, out_h, sample_fps)
+            audio_cap_s = min(limit_s, declared) if declared is not None else limit_s
+            audio_cap = int(audio_cap_s * AUDIO_RATE) + AUDIO_RATE // 10
             frames: list[NDArray[np.uint8]] = []
             times: list[float] = []
             chunks: list[NDArray[np.float32]] = []
+            audio_samples = 0
             resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
             next_t, last_t = 0.0, 0.0
             streams = [s for s in (vstream, astream) if s is not None]
@@ -119,20 +141,25 @@ def decode(
                             continue
                         t = float(frame.time) if frame.time is not None else last_t
                         last_t = max(last_t, t)
-                        if t > max_duration_s:
-                            raise UnreadableVideoError(
-                                f"the video is longer than {max_duration_s:.0f} s"
-                            )
+                        if t > limit_s:
+                            raise UnreadableVideoError(f"the video is longer than {limit_s:.0f} s")
                         if t + 1e-6 >= next_t:
+                            _check_sample_budget(len(frames) + 1, out_w, out_h, sample_fps)
                             img = frame.reformat(width=out_w, height=out_h, format="bgr24")
                             frames.append(np.asarray(img.to_ndarray(), np.uint8))
                             times.append(t)
                             next_t = (np.floor(t * sample_fps + 1e-6) + 1) / sample_fps
-                elif astream is not None:
+                elif astream is not None and audio_samples < audio_cap:
+                    base, pts = packet.time_base, packet.pts
+                    if pts is not None and base is not None and float(pts * base) > audio_cap_s:
+                        audio_samples = audio_cap  # past the video: decode no more sound
+                        continue
                     for aframe in packet.decode():
                         for res in resampler.resample(aframe):  # type: ignore[arg-type]
-                            chunks.append(res.to_ndarray().reshape(-1).astype(np.float32))
-            if astream is not None:
+                            chunk = res.to_ndarray().reshape(-1).astype(np.float32)
+                            chunks.append(chunk)
+                            audio_samples += chunk.size
+            if astream is not None and audio_samples < audio_cap:
                 for res in resampler.resample(None):
                     chunks.append(res.to_ndarray().reshape(-1).astype(np.float32))
             duration = _duration(container, vstream, last_t, sample_fps)
@@ -144,14 +171,37 @@ def decode(
         raise UnreadableVideoError("no video frame could be decoded")
     sample = FrameSample(frames, np.asarray(times), width, height, duration)
     sound = np.concatenate(chunks) if chunks else (np.zeros(0, np.float32) if astream else None)
+    if sound is not None:  # the sound of the video, not of whatever the container carries
+        sound = sound[: int(min(duration, audio_cap_s) * AUDIO_RATE)]
     return Decoded(sample, sound, AUDIO_RATE, kind)
 
 
-def _duration(container: Any, stream: Any, last_t: float, fps: float) -> float:
+def _declared_duration(stream: Any) -> float | None:
+    """The video stream's own declared duration in seconds, when it has one."""
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
+    return None
+
+
+def _check_sample_budget(count: int, width: int, height: int, fps: float) -> None:
+    """Refuse (422) before keeping more sampled frames than the budget allows."""
+    if count > MAX_SAMPLED_FRAMES or count * width * height > MAX_SAMPLED_PIXELS:
+        most = min(MAX_SAMPLED_FRAMES, MAX_SAMPLED_PIXELS // (width * height))
+        raise UnreadableVideoError(
+            f"the video needs more than {most} sampled frames of {width}x{height} "
+            f"({most / fps:.0f} s at {fps:g} frames a second); send a shorter clip"
+        )
+
+
+def _duration(container: Any, stream: Any, last_t: float, fps: float) -> float:
+    """The video stream's duration; else the container's, which covers every stream, so it is
+    capped a second past the last decoded frame (sound longer than the picture must not
+    stretch the video); else the last frame's time plus a sampling interval."""
+    declared = _declared_duration(stream)
+    if declared is not None:
+        return declared
     if container.duration is not None:
-        return float(container.duration) / 1_000_000.0
+        return min(float(container.duration) / 1_000_000.0, last_t + 1.0 / fps + 1.0)
     return last_t + 1.0 / fps
 
 
@@ -281,26 +331,25 @@ def score(
     """Win probability from the account's history, with per-gene contributions (logit) and the
     matching account patterns. A thin account (fewer than 4 ads with 500 impressions) is
     answered from its niche's published cross-account pattern (loop 3; else the average of all
-    published niches), shrunk toward its own few ads; ``prior_used`` says which. Null, with the
-    reason, when there is neither history nor a published prior."""
+    published niches), shrunk toward its own few ads; ``prior_used`` says which. So is an
+    account whose credible ads have no contrast (no clicks at all, no winner, or all winners).
+    Null, with the reason, when neither its history nor a published prior can say what makes a
+    winner: never a probability that is the same for every creative."""
     history = account_history(session, account_id)
     examples = [win.Example(h.dna.vector, h.impressions, h.clicks) for h in history]
     prior, prior_level = prior_for_account(session, account_id)
     published = win_prior(prior, prior_level) if prior is not None else None
-    model = win.fit_hierarchy(examples, fixed_ctr=winner_ctr, published=published)
+    fitted = win.fit_hierarchy_explained(examples, fixed_ctr=winner_ctr, published=published)
+    model = fitted.model
     prior_used = (
         {"level": prior_level, "name": published.name, "accounts": prior.accounts}
         if published is not None and prior is not None
         else {"level": "none", "name": "no published niche pattern"}
     )
     if model is None:
-        usable = len(win.credible(examples, 500))
         return {
             "win_probability": None,
-            "win_reason": (
-                f"no history: {usable} ads with at least 500 impressions; 4 needed, and no "
-                "published niche pattern to start from"
-            ),
+            "win_reason": fitted.reason,
             "win_model": None,
             "prior_used": prior_used,
             "contributions": [],
@@ -309,11 +358,14 @@ def score(
     found = patterns.gene_patterns(
         [patterns.AdOutcome(h.dna.genes, h.impressions, h.clicks) for h in history]
     )
-    source = (
-        f"logistic model on {model.n_ads} ads of this account, {model.n_winners} winners"
-        if model.level == "account"
-        else f"{model.level} prior (only {model.n_ads} ads of this account with 500 impressions)"
-    )
+    if model.level == "account":
+        source = f"logistic model on {model.n_ads} ads of this account, {model.n_winners} winners"
+    elif fitted.note:
+        source = f"{model.level} prior ({fitted.note})"
+    else:
+        source = (
+            f"{model.level} prior (only {model.n_ads} ads of this account with 500 impressions)"
+        )
     return {
         "win_probability": round(model.predict(dna.vector), 4),
         "win_reason": (

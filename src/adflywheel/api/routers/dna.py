@@ -52,7 +52,13 @@ async def _read_request(request: Request, limit: int) -> tuple[bytes | None, dic
         if not data:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "the uploaded video is empty")
         return data, {}, _text(text)
-    if kind in ("application/json", ""):
+    if kind == "":
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            "no Content-Type: send application/json features (an empty object {} is fine) or "
+            "multipart/form-data with the file in 'video' and the ad text in 'text'",
+        )
+    if kind == "application/json":
         try:
             body = await request.json()
         except ValueError as error:
@@ -143,7 +149,9 @@ def patterns(
 ) -> dict[str, Any]:
     """Why this account's ads win: per-gene lifts on CTR (and CVR when there are conversions)
     against the account baseline, with 95% intervals, ads and impressions behind each, shrunk
-    for small groups and sorted by evidence."""
+    for small groups. Levels are sorted by ``assured`` (the lower 95% bound of the size of the
+    effect, max(0, |effect| − 1.96·sd)), then by ``evidence``; genes by their best level's
+    ``assured``."""
     with services.factory() as session:
         return dna_service.account_patterns(session, caller.account_id, limit=limit)
 

@@ -255,6 +255,30 @@ def _number(gene: str, value: Any) -> float:
     return float(value)
 
 
+MAX_SIDE = 16_384  # the largest frame side a features dict may give
+MAX_SHOTS = 10_000
+
+
+def _whole(features: Mapping[str, Any], name: str, high: int) -> int | None:
+    """A whole number from the top level or ``visual_dna``: an int, or a float with no
+    fractional part (1080.0, as JSON tools often send); None when absent; refused otherwise."""
+    sections = [features]
+    if isinstance(features.get("visual_dna"), Mapping):
+        sections.append(features["visual_dna"])
+    value = next((s[name] for s in sections if s.get(name) is not None), None)
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(float(value))
+        or float(value) != int(value)
+        or not 1 <= int(value) <= high
+    ):
+        raise ValueError(f"{name} must be a whole number from 1 to {high}, got {value!r}")
+    return int(value)
+
+
 def dna_from_features(features: Mapping[str, Any], text: str = "") -> Dna:
     """DNA from pre-extracted features (the customer's dict): genes by name or alias, flat or
     nested by section. A hook type that is missing or unknown is taken from the text rules."""
@@ -279,7 +303,16 @@ def dna_from_features(features: Mapping[str, Any], text: str = "") -> Dna:
     for name in NUMERIC:
         value = _lookup(features, name)
         genes[name] = None if value is None else _number(name, value)
-    if genes["has_audio"] is None and (genes["has_music"] or genes["loudness_lufs"] is not None):
+    shots = _whole(features, "shot_count", MAX_SHOTS)
+    if shots is not None and genes["cuts_per_10s"] is None and genes["duration_s"]:
+        # The video path's own relation: cuts per 10 s = 10·(shots − 1) / duration.
+        genes["cuts_per_10s"] = _number("cuts_per_10s", 10.0 * (shots - 1) / genes["duration_s"])
+    if genes["has_audio"] is None and (
+        genes["has_music"]
+        or genes["loudness_lufs"] is not None
+        or genes["tempo_bpm"] is not None
+        or any((genes[k] or 0.0) > 0.0 for k in ("onset_rate", "speech_share"))
+    ):
         genes["has_audio"] = True
     missing = tuple(sorted(k for k, v in genes.items() if v is None))
     hook_dna = {
@@ -301,14 +334,14 @@ def dna_from_features(features: Mapping[str, Any], text: str = "") -> Dna:
         {k: genes[k] for k in ("colorfulness", "motion_energy", "face_share", "text_share")}
     )
     for side in ("width", "height"):
-        size = features.get(side)
-        visual[side] = int(size) if isinstance(size, int) and not isinstance(size, bool) else None
-    if genes["cuts_per_10s"] is not None and genes["duration_s"] is not None:
+        visual[side] = _whole(features, side, MAX_SIDE)
+    visual["shot_count"] = shots
+    if shots is None and genes["cuts_per_10s"] is not None and genes["duration_s"] is not None:
         visual["shot_count"] = round(genes["cuts_per_10s"] * genes["duration_s"] / 10.0) + 1
-    else:
-        visual["shot_count"] = None
     audio = {
-        "has_audio": genes["has_audio"],
+        # The contract's bool: False when no audio field says there is sound (the vector has
+        # always read a missing binary gene as 0); the gene stays in ``missing`` then.
+        "has_audio": bool(genes["has_audio"]),
         "has_music": genes["has_music"],
         "loudness_lufs": genes["loudness_lufs"],
         "leading_silence_s": genes["time_to_first_sound_s"],
@@ -331,10 +364,12 @@ def dna_from_document(document: Mapping[str, Any]) -> Dna:
     """A stored DNA document back as ``Dna`` (the vector is recomputed from the genes, so a
     document of the current version always has the current layout)."""
     genes = dict(document.get("genes", {}))
+    audio = dict(document.get("audio_dna", {}))
+    audio["has_audio"] = bool(audio.get("has_audio"))  # documents stored before it was a bool
     return Dna(
         hook_dna=dict(document.get("hook_dna", {})),
         visual_dna=dict(document.get("visual_dna", {})),
-        audio_dna=dict(document.get("audio_dna", {})),
+        audio_dna=audio,
         genes=genes,
         vector=vectorise(genes),
         source=str(document.get("source", "stored")),

@@ -296,7 +296,9 @@ def _gene_evidence(
 
 def gene_patterns(ads: Sequence[AdOutcome], metric: str = "ctr", min_ads: int = 1) -> Patterns:
     """Per-level effects on ``metric`` ("ctr": clicks per impression; "cvr": conversions per
-    link click), adjusted for the other genes and sorted by evidence; and per-gene evidence."""
+    link click), adjusted for the other genes and sorted by ``assured`` (the lower 95% bound of
+    the size of the effect), then ``evidence``; and per-gene evidence, genes sorted the same way
+    by their best level."""
     if metric not in ("ctr", "cvr"):
         raise ValueError("metric must be 'ctr' or 'cvr'")
     used = [a for a in ads if (a.impressions if metric == "ctr" else a.link_clicks) > 0]

@@ -81,15 +81,35 @@ class WinModel:
 
 def winner_threshold(
     examples: Sequence[Example], fixed_ctr: float | None, min_winners: int = 3
-) -> tuple[float, str]:
-    """The CTR a winner must reach: ``fixed_ctr`` (default 3%) when at least ``min_winners`` ads
-    clear it, else the account's upper quartile of ad CTRs; the rule used is returned too."""
+) -> tuple[float, str] | None:
+    """The CTR a winner must reach, and the rule used: ``fixed_ctr`` (default 3%) when it is
+    given or when at least ``min_winners`` ads reach it; else a winner must be *strictly* above
+    the account's upper quartile of ad CTRs, which must itself be above 0. None when there is no
+    such quartile (e.g. no ad has a click): then nothing marks an ad out as better than typical.
+
+    Strictness matters with ties: with zero clicks the quartile is 0 and "ctr >= quartile" would
+    make every ad a winner (a constant ~1 probability); with tied CTRs it inflates winners the
+    same way. The returned threshold is the next float above the quartile, so ``ctr >= threshold``
+    (what ``fit`` tests) is exactly ``ctr > quartile``."""
     target = DEFAULT_WINNER_CTR if fixed_ctr is None else fixed_ctr
     ctrs = np.array([e.clicks / e.impressions for e in examples])
     if fixed_ctr is not None or int((ctrs >= target).sum()) >= min_winners:
         return target, f"ctr >= {target:.4f}"
+    if ctrs.size == 0:
+        return None
     q = float(np.quantile(ctrs, 0.75))
-    return q, f"account upper quartile (ctr >= {q:.4f}; fewer than {min_winners} ads reach 3%)"
+    if not q > 0.0:
+        return None
+    rule = f"account upper quartile (ctr > {q:.4f}; fewer than {min_winners} ads reach 3%)"
+    return float(np.nextafter(q, math.inf)), rule
+
+
+def labels(examples: Sequence[Example], threshold_ctr: float) -> list[bool]:
+    """Winner or not, per example: its own label when pooled, else CTR >= the threshold."""
+    return [
+        e.winner if e.winner is not None else e.clicks / e.impressions >= threshold_ctr
+        for e in examples
+    ]
 
 
 def fit(
@@ -104,13 +124,7 @@ def fit(
     """MAP logistic regression: −loglik + strength/2·‖β − β_prior‖² (the intercept gets a weak
     0.01 pull, since thresholds differ between accounts). Newton steps to convergence."""
     x = np.array([list(e.vector) for e in examples], float).reshape(-1, VECTOR_LENGTH)
-    y = np.array(
-        [
-            e.winner if e.winner is not None else e.clicks / e.impressions >= threshold_ctr
-            for e in examples
-        ],
-        float,
-    )
+    y = np.array(labels(examples, threshold_ctr), float)
     n, k = x.shape
     design = np.hstack([np.ones((n, 1)), x])
     centre = np.zeros(k + 1)
@@ -213,6 +227,35 @@ def prior_model(published: PublishedPrior, threshold_ctr: float) -> WinModel:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    """``fit_hierarchy_explained``'s answer: the model, or None and why there is none; ``note``
+    says what the model rests on when it is not the account's own winners and losers."""
+
+    model: WinModel | None
+    reason: str = ""
+    note: str = ""
+
+
+def _no_contrast(own: Sequence[Example], found: tuple[float, str] | None) -> str:
+    """Why the account's credible ads cannot teach winners from the rest ("" when they can)."""
+    n = len(own)
+    if found is None:
+        if all(e.clicks == 0 for e in own):
+            return f"none of the {n} ads with enough impressions has a click"
+        return (
+            f"the upper quartile of CTR over the {n} ads with enough impressions is 0, so no "
+            "ad stands out from the typical one"
+        )
+    threshold, rule = found
+    winners = sum(labels(own, threshold))
+    if winners == 0:
+        return f"none of the {n} ads with enough impressions is a winner ({rule})"
+    if winners == n:
+        return f"all {n} ads with enough impressions are winners ({rule})"
+    return ""
+
+
 def fit_hierarchy(
     account: Sequence[Example],
     *,
@@ -223,27 +266,74 @@ def fit_hierarchy(
     min_ads: int = 4,
     published: PublishedPrior | None = None,
 ) -> WinModel | None:
+    """``fit_hierarchy_explained`` without the explanation."""
+    return fit_hierarchy_explained(
+        account,
+        niche=niche,
+        pooled=pooled,
+        fixed_ctr=fixed_ctr,
+        min_impressions=min_impressions,
+        min_ads=min_ads,
+        published=published,
+    ).model
+
+
+def fit_hierarchy_explained(
+    account: Sequence[Example],
+    *,
+    niche: Sequence[Example] = (),
+    pooled: Sequence[Example] = (),
+    fixed_ctr: float | None = None,
+    min_impressions: int = 500,
+    min_ads: int = 4,
+    published: PublishedPrior | None = None,
+) -> Fitted:
     """Global → niche → account, each shrunk toward the one before. ``published`` (a niche's or
     the global published pattern) centres the account's model when given, and answers for an
     account with fewer than ``min_ads`` credible ads (level "niche"/"global", its own few ads
-    included); without it such an account gets None (there is no history to speak of)."""
+    included); without it such an account gets no model (there is no history to speak of).
+
+    An account whose credible ads have no contrast (no winner, or all winners, or no valid
+    threshold, e.g. zero clicks everywhere) cannot say what makes a winner: fitting it anyway
+    gives a probability that is the same for every creative. Without ``published`` it gets no
+    model and the reason; with it the published pattern answers (at the published threshold
+    unless ``fixed_ctr`` is given), its coefficients shrunk toward the account's few outcomes,
+    exactly as for a thin account. A prior level (niche, global) without contrast is skipped."""
     own = credible(account, min_impressions)
     if len(own) < min_ads and published is None:
-        return None
-    if len(own) >= min_ads:
-        threshold, rule = winner_threshold(own, fixed_ctr)
-    elif fixed_ctr is not None:
-        threshold, rule = fixed_ctr, f"ctr >= {fixed_ctr:.4f}"
+        return Fitted(
+            None,
+            f"no history: {len(own)} ads with at least {min_impressions} impressions; "
+            f"{min_ads} needed, and no published niche pattern to start from",
+        )
+    note = ""
+    level = "account"
+    found = winner_threshold(own, fixed_ctr) if len(own) >= min_ads else None
+    problem = _no_contrast(own, found) if len(own) >= min_ads else ""
+    if found is not None and not problem:
+        threshold, rule = found
     else:
-        assert published is not None
-        threshold = published.upper_quartile_ctr()
-        rule = f"{published.level} upper quartile (ctr >= {threshold:.4f}; thin account)"
+        if published is None:
+            return Fitted(
+                None,
+                f"no usable history: {problem}; with no contrast between winners and the rest "
+                "a win probability would be the same for every creative, and there is no "
+                "published niche pattern to start from",
+            )
+        level = published.level
+        note = problem
+        if fixed_ctr is not None:
+            threshold, rule = fixed_ctr, f"ctr >= {fixed_ctr:.4f}"
+        else:
+            threshold = published.upper_quartile_ctr()
+            why = "thin account" if len(own) < min_ads else "the account's ads have no contrast"
+            rule = f"{published.level} upper quartile (ctr >= {threshold:.4f}; {why})"
     prior: WinModel | None = None
     for name, data in (("global", pooled), ("niche", niche)):
         usable = credible(data, min_impressions)
-        if len(usable) >= min_ads:
+        if len(usable) >= min_ads and 0 < sum(labels(usable, threshold)) < len(usable):
             prior = fit(usable, threshold_ctr=threshold, prior=prior, level=name)
     if published is not None:
         prior = prior_model(published, threshold)
-    level = "account" if len(own) >= min_ads else (published.level if published else "account")
-    return fit(own, threshold_ctr=threshold, threshold_rule=rule, prior=prior, level=level)
+    model = fit(own, threshold_ctr=threshold, threshold_rule=rule, prior=prior, level=level)
+    return Fitted(model, "", note)
