@@ -6,7 +6,8 @@ exercised end to end: the ``/act_X`` account, its ``campaigns``/``adsets``/``ads
 runs (POST → poll → results), ``daily_budget``/``status`` writes, cursor pagination with
 ``paging.next``, the usage headers computed from a rolling call count, throttling with an
 advertised regain time, "reduce the amount of data" above a row limit, token checks, and faults
-scripted per request (every error code, partial failures mid-pagination).
+scripted per request (every error code, bare HTTP statuses with ``Retry-After``, connections
+dropped without an answer, partial failures mid-pagination).
 
 The fake's clock is a ``FakeTime`` shared with the client: the client's ``sleep`` jumps it, the
 server stamps requests with it, so "no request before the advertised time" is checked exactly and
@@ -87,6 +88,7 @@ class Fault:
     regain_minutes: int = 0  # advertised in X-Business-Use-Case-Usage; enforced by the server
     after: int = 0  # let this many matching requests through first
     seen: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After on a bare 429
 
 
 @dataclass
@@ -325,6 +327,7 @@ class FakeGraph:
     def fail(self, method: str, path: str, error: str | dict[str, Any], **kw: Any) -> Fault:
         """Script a fault: ``error`` names an entry of fixtures/meta/errors.json, or is one."""
         spec = load_fixture("errors.json")[error] if isinstance(error, str) else error
+        kw.setdefault("headers", dict(spec.get("headers") or {}))
         fault = Fault(method, path, spec["status"], spec["body"], **kw)
         self.faults.append(fault)
         return fault
@@ -388,32 +391,33 @@ class FakeGraph:
             while self._calls and self._calls[0] <= now - self.quota_window_s:
                 self._calls.popleft()
             self._calls.append(now)
-            status, body, regain = self._route(method, path, params, auth, now)
+            status, body, regain, extra = self._route(method, path, params, auth, now)
             if regain:
                 self.blocked_until = max(self.blocked_until, now + regain * 60)
-            headers = self.usage_headers(acc_key, now)
+            headers = {**self.usage_headers(acc_key, now), **extra}
             record.status = status
             return status, body, headers
 
     def _route(
         self, method: str, path: str, params: dict[str, str], auth: str | None, now: float
-    ) -> tuple[int, Any, int]:
+    ) -> tuple[int, Any, int, dict[str, str]]:
+        """Status 0: close the connection without an answer (a network error)."""
         if auth != f"Bearer {self.token}":
-            return (*_error(load_fixture("errors.json")["bad_token"]), 0)
+            return (*_error(load_fixture("errors.json")["bad_token"]), 0, {})
         for fault in self.faults:
             if fault.times > 0 and fault.method == method and re.search(fault.path, path):
                 fault.seen += 1
                 if fault.seen > fault.after:
                     fault.times -= 1
-                    return fault.status, fault.body, fault.regain_minutes
+                    return fault.status, fault.body, fault.regain_minutes, dict(fault.headers)
         if now < self.blocked_until or len(self._calls) > self.quota_calls:
             wait = max(self.blocked_until, self._calls[0] + self.quota_window_s) - now
             regain = max(1, -(-int(wait) // 60))
-            return (*_error(load_fixture("errors.json")["buc_insights"]), regain)
+            return (*_error(load_fixture("errors.json")["buc_insights"]), regain, {})
         try:
-            return (*self._dispatch(method, path, params), 0)
+            return (*self._dispatch(method, path, params), 0, {})
         except _GraphError as error:
-            return error.status, {"error": error.error}, 0
+            return error.status, {"error": error.error}, 0, {}
 
     def _dispatch(self, method: str, path: str, params: dict[str, str]) -> tuple[int, Any]:
         parts = path.strip("/").split("/")
@@ -600,6 +604,9 @@ class _Handler(BaseHTTPRequestHandler):
         status, body, headers = self.fake.handle(
             method, split.path, query, form, self.headers.get("Authorization")
         )
+        if status == 0:  # a scripted network error: hang up without a response
+            self.close_connection = True
+            return
         payload = (body if isinstance(body, str) else json.dumps(body)).encode()
         self.send_response(status)
         self.send_header(

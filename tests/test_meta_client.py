@@ -26,6 +26,7 @@ from adflywheel.platforms.meta import (
     MetaNotFoundError,
     MetaPermissionError,
     MetaPlatform,
+    MetaReduceDataError,
     MetaReportFailedError,
     MetaThrottledError,
     MetaTransientError,
@@ -33,6 +34,7 @@ from adflywheel.platforms.meta import (
     parse_usage,
 )
 from adflywheel.platforms.meta.parse import (
+    ImplausibleRowError,
     count,
     currency_exponent,
     local_hour_to_utc,
@@ -164,6 +166,28 @@ def test_inconsistent_or_malformed_rows_are_refused_with_the_field() -> None:
     ]:
         with pytest.raises(MetaDataError, match=field):
             parse_row({**raw, **change}, exponent=2, tz=NY)
+
+
+def test_rows_with_clicks_above_impressions_are_quarantined_not_fatal(fake: FakeGraph) -> None:
+    raw = load_fixture("account.json")["insights_hourly"][0]
+    with pytest.raises(ImplausibleRowError, match="6068839961943") as caught:
+        parse_row({**raw, "clicks": "1201"}, exponent=2, tz=NY)
+    assert (caught.value.row.impressions, caught.value.row.clicks) == (1200, 1201)
+    hourly = fake.accounts["act_1001"].hourly
+    hourly[0]["clicks"] = "1201"
+    daily = fake.accounts["act_1001"].daily
+    daily[0]["inline_link_clicks"] = str(int(daily[0]["clicks"]) + 1)
+    platform = make_platform(fake)
+    rows = platform.fetch_insights(at(24, 0), at(26, 0))
+    assert len(rows) == 5 and all(r.clicks <= r.impressions for r in rows)
+    days = platform.fetch_daily(dt.date(2026, 11, 24), dt.date(2026, 11, 26))
+    assert len(days) == len(daily) - 1
+    held = platform.take_quarantined()
+    assert [(r.ad_id, r.hour_start, r.clicks) for r in held if r.hour_start] == [
+        ("6068839961943", at(24, 13), 1201)
+    ]
+    assert [r.hour_start for r in held if r.hour_start is None] == [None]
+    assert platform.take_quarantined() == []  # handed over once
 
 
 def test_usage_headers_are_read_with_regain_minutes_as_seconds() -> None:
@@ -318,6 +342,13 @@ def test_budget_and_status_writes(fake: FakeGraph) -> None:
         platform.set_ad_set_budget("23851000000000001", 24.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         platform.set_ad_status("act_1001; DROP", Status.ACTIVE)
+    for setter in (platform.set_ad_set_budget, platform.set_campaign_budget):
+        for bad in (70.0, 24.5, True, False, "7000"):
+            with pytest.raises(TypeError, match="int of minor units"):
+                setter("23850000000000002", bad)  # type: ignore[arg-type]
+        for bad_int in (0, -100):
+            with pytest.raises(ValueError, match="positive"):
+                setter("23850000000000002", bad_int)
     assert len(fake.requests) == sent  # refused before anything was sent
     with pytest.raises(MetaInvalidRequestError, match="below the minimum"):
         platform.set_ad_set_budget("23851000000000001", 50)  # under $1.00
@@ -363,7 +394,9 @@ THROTTLES = [
     "buc_management",
     "buc_leadgen",
     "buc_messenger",
+    "buc_80007",
     "buc_whatsapp",
+    "http_429",  # a bare 429 without a Graph envelope
 ]
 
 
@@ -373,26 +406,112 @@ def test_each_throttling_code_backs_off_then_succeeds_or_raises(fake: FakeGraph,
     platform = make_platform(fake)
     assert platform.account().currency == "USD"
     first, second = fake.requests[0], fake.requests[1]
-    assert first.status == 400 and second.status == 200
+    assert first.status == load_fixture("errors.json")[name]["status"] and second.status == 200
     assert second.at - first.at >= FAST.backoff_base_s / 2  # jittered, never straight back
     assert platform.client.stats.throttle_errors == 1
-    code = load_fixture("errors.json")[name]["body"]["error"]["code"]
+    code, trace = _code_and_trace(name)
     fake.fail("GET", r"^act_1001/ads$", name, times=10)
     with pytest.raises(MetaThrottledError) as caught:
         platform.list_ads()
     assert caught.value.code == code and caught.value.retry_after is not None
-    assert caught.value.fbtrace_id is not None and caught.value.fbtrace_id in str(caught.value)
+    assert caught.value.fbtrace_id == trace
+    assert trace is None or trace in str(caught.value)
+    assert sum(r.path.endswith("/ads") for r in fake.requests) == FAST.max_retries + 1
+
+
+def _code_and_trace(name: str) -> tuple[int | None, str | None]:
+    body = load_fixture("errors.json")[name]["body"]
+    if not isinstance(body, dict):
+        return None, None  # a bare HTTP status or a dropped connection
+    return body["error"]["code"], body["error"]["fbtrace_id"]
+
+
+def test_a_bare_429_waits_out_its_retry_after(fake: FakeGraph) -> None:
+    fake.fail("GET", r"^act_1001$", "http_429")
+    platform = make_platform(fake)
+    assert platform.account().currency == "USD"
+    first, second = fake.requests[0], fake.requests[1]
+    assert first.status == 429 and second.at - first.at >= 45  # Retry-After: 45, not 1-2 s
+    fake.fail("GET", r"^act_1001/ads$", "http_429", times=10)
+    with pytest.raises(MetaThrottledError) as caught:
+        platform.list_ads()
+    assert caught.value.http_status == 429 and caught.value.retry_after is not None
+    assert caught.value.retry_after >= 45
+    tries = [r.at for r in fake.requests if r.path.endswith("/ads")]
+    assert all(b - a >= 45 for a, b in itertools.pairwise(tries))
+
+
+TRANSIENTS = [
+    "unknown_error",  # 1
+    "transient",  # 2
+    "unknown_99",  # 99
+    "connection_reset",  # 104
+    "batch_error",  # 960
+    "async_failed",  # -2
+    "http_503",  # a bare 5xx
+    "dropped",  # a network error: the connection closes without an answer
+]
+
+
+@pytest.mark.parametrize("name", TRANSIENTS)
+def test_each_transient_failure_is_retried_then_raises(fake: FakeGraph, name: str) -> None:
+    fake.fail("GET", r"^act_1001$", name, times=1)
+    platform = make_platform(fake)
+    assert platform.account().currency == "USD"
+    first, second = fake.requests[0], fake.requests[1]
+    assert second.at - first.at >= FAST.backoff_base_s / 2  # backed off, with jitter
+    assert platform.client.stats.transient_errors == 1
+    assert platform.client.stats.throttle_errors == 0
+    code, trace = _code_and_trace(name)
+    fake.fail("GET", r"^act_1001/ads$", name, times=10)
+    with pytest.raises(MetaTransientError) as caught:
+        platform.list_ads()
+    assert caught.value.code == code and caught.value.fbtrace_id == trace
+    assert caught.value.retry_after is not None
+    assert sum(r.path.endswith("/ads") for r in fake.requests) == FAST.max_retries + 1
+
+
+@pytest.mark.parametrize("name", ["reduce_data", "sync_timeout"])
+def test_reduce_data_and_the_sync_timeout_shrink_the_window(fake: FakeGraph, name: str) -> None:
+    """Code 1/99 and the sync timeout 100/1504018: not retried as asked, the window halves."""
+    fake.add(synthetic_account("act_3003", 2))
+    fake.fail("GET", r"insights", name, times=1)
+    platform = make_platform(fake, "act_3003", max_window_days=4, async_after_days=30)
+    rows = platform.fetch_insights(at(1, 0), at(5, 0))
+    assert len({(r.ad_id, r.hour_start) for r in rows}) == len(rows) == 2 * 24 * 4
+    assert platform.reader.stats.shrinks == 1 and platform.reader.stats.async_runs == 0
+    assert platform.client.stats.retries == 0
+    spans = [json.loads(r.params["time_range"]) for r in fake.requests if "insights" in r.path]
+    assert spans[0] == {"since": "2026-11-01", "until": "2026-11-04"}  # refused
+    assert spans[1] == {"since": "2026-11-01", "until": "2026-11-02"}  # asked again, halved
+    # Outside insights there is no window to shrink: raised at once, typed.
+    fake.fail("GET", r"^act_3003/ads$", name)
+    sent = len(fake.requests)
+    with pytest.raises(MetaReduceDataError) as caught:
+        platform.list_ads()
+    assert len(fake.requests) == sent + 1
+    assert (caught.value.code, caught.value.subcode) == _code_and_subcode(name)
+
+
+def _code_and_subcode(name: str) -> tuple[int, int]:
+    error = load_fixture("errors.json")[name]["body"]["error"]
+    return error["code"], error["error_subcode"]
 
 
 @pytest.mark.parametrize(
     ("name", "kind"),
     [
-        ("bad_token", MetaAuthError),
-        ("expired_token", MetaAuthError),
-        ("no_permission", MetaPermissionError),
-        ("ads_permission", MetaPermissionError),
-        ("unknown_object", MetaNotFoundError),
-        ("invalid_param", MetaInvalidRequestError),
+        ("bad_token", MetaAuthError),  # 190
+        ("expired_token", MetaAuthError),  # 190/463
+        ("invalid_token", MetaAuthError),  # 190/467
+        ("session_key", MetaAuthError),  # 102
+        ("http_401", MetaAuthError),  # a bare 401
+        ("no_permission", MetaPermissionError),  # 200
+        ("ads_permission", MetaPermissionError),  # 10
+        ("http_403", MetaPermissionError),  # a bare 403
+        ("unknown_object", MetaNotFoundError),  # 100/33
+        ("unknown_alias", MetaNotFoundError),  # 803
+        ("invalid_param", MetaInvalidRequestError),  # other 100
     ],
 )
 def test_refusals_raise_typed_errors_without_retrying(
@@ -400,9 +519,13 @@ def test_refusals_raise_typed_errors_without_retrying(
 ) -> None:
     fake.fail("GET", r"^act_1001$", name)
     platform = make_platform(fake)
-    with pytest.raises(kind):
+    with pytest.raises(kind) as caught:
         platform.account()
+    assert type(caught.value) is kind  # not a subclass picked by accident
     assert len(fake.requests) == 1
+    code, trace = _code_and_trace(name)
+    assert caught.value.code == code and caught.value.fbtrace_id == trace
+    assert caught.value.http_status == load_fixture("errors.json")[name]["status"]
 
 
 def test_wrong_token_and_unknown_account_are_clear(fake: FakeGraph) -> None:

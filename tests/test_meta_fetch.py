@@ -7,11 +7,13 @@ import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from adflywheel.alerts import AlertSink
 from adflywheel.api.app import create_app
 from adflywheel.clock import ManualClock
 from adflywheel.fetch_service import (
@@ -26,6 +28,7 @@ from adflywheel.platforms.base import AdPlatform, PlatformError
 from adflywheel.platforms.meta import (
     GraphClient,
     MetaAuthError,
+    MetaPermissionError,
     MetaPlatform,
     ThrottlePolicy,
 )
@@ -41,6 +44,7 @@ from adflywheel.store.models import (
     HourlyActualRow,
     Variant,
 )
+from adflywheel.store.monitoring import Alert
 from tests.fake_graph import TOKEN, FakeGraph, FakeTime, fixture_account, synthetic_account
 from tests.helpers import auth
 
@@ -164,6 +168,103 @@ def test_failure_is_recorded_keeps_the_last_success_and_raises(
     assert again["freshness"]["consecutive_failures"] == 0
 
 
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __call__(self, kind: str, message: str, details: dict[str, Any]) -> None:
+        self.sent.append((kind, message, details))
+
+    def kinds(self) -> list[str]:
+        return [k for k, _, _ in self.sent]
+
+
+def stored_alerts(engine: Engine, kind: str) -> list[Alert]:
+    with make_session_factory(engine)() as session:
+        return list(session.scalars(select(Alert).where(Alert.kind == kind).order_by(Alert.id)))
+
+
+def test_a_failed_fetch_is_alerted_once_with_the_account_and_reason(
+    engine: Engine, fake: FakeGraph
+) -> None:
+    factory = make_session_factory(engine)
+    account_id, _ = new_account(engine, "shoes")
+    clock = ManualClock(AS_OF)
+    platform = platform_for(fake)
+    alerts = Recorder()
+    fetch_account_actuals(
+        factory, platform, account_id, AS_OF, clock, sync_catalogue=True, alerts=alerts
+    )
+    assert alerts.sent == []  # a good fetch raises nothing
+    fake.fail("GET", r"insights", "expired_token")
+    with pytest.raises(MetaAuthError):
+        fetch_account_actuals(factory, platform, account_id, AS_OF, clock, alerts=alerts)
+    [(kind, message, details)] = alerts.sent
+    assert kind == "fetch_failure" and "MetaAuthError" in message
+    assert details["account_id"] == account_id and details["platform"] == "meta"
+    assert "MetaAuthError" in details["reason"] and "Session has expired" in details["reason"]
+    assert (details["code"], details["subcode"]) == (190, 463)
+    assert details["fbtrace_id"] == "AbCdE19463" and details["consecutive_failures"] == 1
+    assert details["window"] == ["2026-11-24T05:00:00+00:00", "2026-11-25T12:00:00+00:00"]
+    # Without a sink of the caller's, the alert is still logged and stored.
+    fake.fail("GET", r"insights", "no_permission")
+    with pytest.raises(MetaPermissionError):
+        fetch_account_actuals(factory, platform, account_id, AS_OF, clock)
+    [row] = stored_alerts(engine, "fetch_failure")
+    assert row.account_id == account_id and "#200" in row.message
+    assert row.payload["consecutive_failures"] == 2 and row.delivery == "logged"
+
+    # A sink that fails never hides the fetch's own error.
+    def broken(kind: str, message: str, details: dict[str, Any]) -> None:
+        raise RuntimeError("webhook down")
+
+    fake.fail("GET", r"insights", "bad_token")
+    with pytest.raises(MetaAuthError):
+        fetch_account_actuals(factory, platform, account_id, AS_OF, clock, alerts=broken)
+
+
+def test_a_row_with_clicks_above_impressions_is_quarantined_not_fatal(
+    engine: Engine, fake: FakeGraph
+) -> None:
+    from adflywheel.monitoring_service import validate_and_maybe_retrain
+
+    factory = make_session_factory(engine)
+    account_id, _ = new_account(engine, "shoes")
+    clock = ManualClock(AS_OF)
+    platform = platform_for(fake)
+    sink = AlertSink(factory, clock)
+    hourly = fake.accounts["act_1001"].hourly
+    hourly[0]["clicks"] = "1300"  # Meta's all-clicks above the hour's 1,200 impressions
+    hourly[5]["inline_link_clicks"] = "10"  # link clicks above the hour's 9 clicks
+    first = fetch_account_actuals(
+        factory, platform, account_id, AS_OF, clock, sync_catalogue=True, alerts=sink
+    )
+    assert first["status"] == "ok" and first["hourly"]["inserted"] == 4  # the other rows
+    assert first["daily"]["inserted"] == 3
+    bad_hours = ["2026-11-24T13:00:00+00:00", "2026-11-25T11:00:00+00:00"]
+    assert first["quarantined"] == {"rows": 2, "hourly": 2, "daily": 0, "hours": bad_hours}
+    assert totals(engine, account_id)[:2] == (4, 1510 + 860 + 95 + 310)
+    [alert] = stored_alerts(engine, "actuals_quarantined")
+    assert alert.account_id == account_id and alert.payload["count"] == 2
+    assert {(r["ad_id"], r["hour_start"], r["clicks"]) for r in alert.payload["rows"]} == {
+        ("6068839961943", bad_hours[0], 1300),
+        ("6068839961944", bad_hours[1], 9),
+    }
+    # Every fetch re-reads two days: the same rows are counted again, not alerted again.
+    clock.advance(dt.timedelta(minutes=5))
+    again = fetch_account_actuals(factory, platform, account_id, AS_OF, clock, alerts=sink)
+    assert again["quarantined"]["rows"] == 2 and again["hourly"]["unchanged"] == 4
+    assert len(stored_alerts(engine, "actuals_quarantined")) == 1
+    # The data-health breaker sees them as implausible counts.
+    out = validate_and_maybe_retrain(factory, account_id, AS_OF, retrain=None, alerts=None)
+    assert out["breaker"]["open"] and "implausible_counts" in out["breaker"]["reasons"]
+    assert set(bad_hours) <= set(out["breaker"]["evidence"]["implausible_hours"])
+    # Restated to plausible numbers, the row is stored like any other.
+    hourly[0]["clicks"] = "15"
+    fixed = fetch_account_actuals(factory, platform, account_id, AS_OF, clock, alerts=sink)
+    assert fixed["hourly"]["inserted"] == 1 and fixed["quarantined"]["rows"] == 1
+
+
 def test_data_that_cannot_be_stored_is_refused_whole(engine: Engine, fake: FakeGraph) -> None:
     factory = make_session_factory(engine)
     account_id, _ = new_account(engine, "shoes")
@@ -194,8 +295,13 @@ def test_one_failing_account_does_not_stop_the_others(engine: Engine, fake: Fake
             raise PlatformError("not connected")
         return platforms[account_id]
 
-    results = fetch_accounts(factory, resolve, [bad, unconnected, good], AS_OF, ManualClock(AS_OF))
+    alerts = Recorder()
+    results = fetch_accounts(
+        factory, resolve, [bad, unconnected, good], AS_OF, ManualClock(AS_OF), alerts=alerts
+    )
     assert results[bad]["status"] == "failed" and "MetaAuthError" in results[bad]["error"]
+    assert alerts.kinds() == ["fetch_failure"]  # the failed account only, once
+    assert alerts.sent[0][2]["account_id"] == bad and "190" in alerts.sent[0][2]["reason"]
     assert results[unconnected]["status"] == "no_platform"
     assert results[good]["status"] == "ok"
     assert results[good]["hourly"]["inserted"] == 4 * 31  # 00:00 NY on the 24th .. 07:00 25th
@@ -273,7 +379,7 @@ def test_endpoint_fetches_for_the_caller_with_auth_and_checks(
 
 
 def test_endpoint_maps_platform_failures(
-    api: tuple[TestClient, dict[str, int | str]], fake: FakeGraph
+    api: tuple[TestClient, dict[str, int | str]], fake: FakeGraph, engine: Engine
 ) -> None:
     client, ids = api
     headers = auth(str(ids["key"]))
@@ -289,6 +395,10 @@ def test_endpoint_maps_platform_failures(
     assert client.post("/api/ml/actuals/fetch", headers=headers).status_code == 502
     fresh = client.get("/api/ml/actuals/freshness", headers=headers).json()
     assert fresh["status"] == "failed" and fresh["consecutive_failures"] == 3
+    failures = stored_alerts(engine, "fetch_failure")  # one per failed request
+    assert [a.account_id for a in failures] == [ids["id"]] * 3
+    assert "MetaThrottledError" in failures[0].payload["reason"]
+    assert failures[1].payload["code"] == 200 and failures[2].payload["code"] == 190
 
 
 def test_cli_connects_and_fetches(tmp_path: Path, fake: FakeGraph) -> None:
@@ -318,6 +428,12 @@ def test_cli_connects_and_fetches(tmp_path: Path, fake: FakeGraph) -> None:
     result = json.loads(line)
     assert result["account"] == "shop" and result["status"] == "ok"
     assert result["hourly"]["inserted"] >= 3 * 24  # yesterday at least, whole
+    fake.fail("GET", r"insights", "bad_token", times=10)
+    failed = runner.invoke(app, ["meta", "fetch"], env=env)
+    assert failed.exit_code == 1 and json.loads(failed.stdout)["status"] == "failed"
+    [alert] = stored_alerts(engine, "fetch_failure")
+    assert alert.payload["code"] == 190 and "MetaAuthError" in alert.message
+    fake.faults.clear()
     unknown = runner.invoke(app, ["meta", "fetch", "--account", "offline"], env=env)
     assert unknown.exit_code == 2 and "not connected" in unknown.output
     revoked = runner.invoke(

@@ -167,3 +167,37 @@ def test_a_closed_window_waits_for_its_actuals(
     clock.advance(3 * HOUR)  # the window has closed, its last two hours are not fetched yet
     got = client.post("/api/ml/validate-prediction", json={"ad_id": "a1"}, headers=auth(key))
     assert got.status_code == 409 and "have not all arrived" in got.json()["detail"]
+
+
+def test_without_a_model_name_the_served_prediction_is_validated(
+    client: TestClient, engine: Engine
+) -> None:
+    """Base predictors' rows are recorded before the ensemble's row of the same window (lower
+    ids): the default is still the prediction that was served, the ensemble's."""
+    account_id, key = _setup(client, engine, "acme", "")
+    base = [
+        _predict(engine, account_id, "a1", value, T0, model_name=name)
+        for name, value in (("beta_binomial", 0.03), ("xgboost", 0.01))
+    ]
+    served = _predict(engine, account_id, "a1", 0.021, T0, model_name="ensemble")
+    assert max(base) < served
+    post = client.post
+    got = post("/api/ml/validate-prediction", json={"ad_id": "a1"}, headers=auth(key)).json()
+    assert got["prediction_id"] == served and got["model_name"] == "ensemble"
+    assert got["predicted"]["ctr"] == 0.021
+    chosen = post(
+        "/api/ml/validate-prediction",
+        json={"ad_id": "a1", "model_name": "xgboost"},
+        headers=auth(key),
+    ).json()
+    assert chosen["prediction_id"] == base[1] and chosen["model_name"] == "xgboost"
+    exact = post(
+        "/api/ml/validate-prediction",
+        json={"ad_id": "a1", "prediction_id": base[0]},
+        headers=auth(key),
+    ).json()
+    assert exact["prediction_id"] == base[0]
+    # An ad with only base predictors' rows answers the newest of those.
+    only_base = _predict(engine, account_id, "a2", 0.02, T0, model_name="beta_binomial")
+    alone = post("/api/ml/validate-prediction", json={"ad_id": "a2"}, headers=auth(key)).json()
+    assert alone["prediction_id"] == only_base and alone["model_name"] == "beta_binomial"

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.domain import HourlyActual
-from adflywheel.loops.monitor import PageHinkleyParams, RetrainPolicy
+from adflywheel.loops.monitor import PageHinkleyParams, PageHinkleyState, RetrainPolicy
 from adflywheel.monitoring_service import MonitorSettings, validate_and_maybe_retrain
 from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
 from adflywheel.store.accounts import create_account
@@ -24,6 +24,7 @@ from adflywheel.store.models import Prediction
 from adflywheel.store.monitoring import (
     AccuracySnapshot,
     DataHealth,
+    DriftDetector,
     PredictionScore,
     RetrainTrigger,
 )
@@ -210,6 +211,59 @@ def test_a_failing_retrain_is_recorded_and_alerted(world: World) -> None:
     assert world.run(T0 + 3 * DAY, None)["retrain_triggered"] is False
     statuses = [t.status for t in sorted(world.rows(RetrainTrigger), key=lambda t: t.hour)]
     assert statuses == ["failed", "not_retrained", "blocked_no_retrainer"]
+
+
+@pytest.mark.parametrize("gate", ["refused", "retrained"])
+def test_a_refused_challenger_is_an_attempt_not_a_retrain(world: World, gate: str) -> None:
+    """The gate refusing the challenger: the reason is kept and the cooldown starts, but the
+    old model keeps serving, so its drift detectors are not reset and no retrain is counted."""
+    world.actuals(T0 - 8 * DAY, 8 * 24 + 3, {"a": 0.02, "b": 0.01}, 1000)
+    for ad in "ab":
+        world.predict(ad, 0.05, T0)
+        world.predict(ad, 0.05, T0 + HOUR)
+    fake = Fake(says=gate)
+    out = world.run(T0, fake)
+    assert out["retrain_triggered"] and out["reason"] == "accuracy_below_threshold"
+    assert out["retrained"] is (gate == "retrained")
+    assert out["retrain_refused"] is (gate == "refused")
+    assert out["retrain_result"]["status"] == gate
+    trigger = world.rows(RetrainTrigger)[0]
+    assert (trigger.status, trigger.reason) == (gate, "accuracy_below_threshold")
+    states = [PageHinkleyState.from_dict(d.state) for d in world.rows(DriftDetector)]
+    assert states  # the window of T0 was fed before the retrain ran
+    if gate == "refused":
+        assert all(s.n == 1 for s in states)  # kept: the same model still serves
+        assert "refused" in world.alerts[-1][1]
+    else:
+        assert all(s.n == 0 for s in states)  # a new model: the streams start afresh
+    nxt = world.run(T0 + HOUR, fake)  # the attempt started the cooldown either way
+    assert not nxt["retrain_triggered"] and nxt["blocked_by"] == "cooldown"
+    assert len(fake.calls) == 1
+
+
+def test_the_cycle_retrainer_reports_a_refused_gate_as_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import adflywheel.registry_service as registry
+    from adflywheel.cycle_steps import _retrainer
+    from adflywheel.registry_service import GateDecision
+
+    said: list[str] = []
+
+    def gate(*args: Any, **kwargs: Any) -> GateDecision:
+        return GateDecision(said[-1], "because", world.account_id, "ctr")
+
+    monkeypatch.setattr(registry, "train_challenger_and_gate", gate)
+    ctx: Any = type("Ctx", (), {"deps": type("Deps", (), {"settings": None})()})()
+    retrain = _retrainer(ctx)
+    for status, expected in [
+        ("promoted", "retrained"),
+        ("refused", "refused"),
+        ("insufficient_data", "insufficient_data"),
+    ]:
+        said.append(status)
+        result = retrain(world.factory, world.account_id, T0, "drift")
+        assert result["status"] == expected and result["gate"]["status"] == status
 
 
 def _broken_feed(world: World) -> None:

@@ -6,7 +6,10 @@ times out never breaks the caller (the cycle): the failure is logged and recorde
 Call it outside any open write transaction (it commits its own row).
 
 ``AlertSink`` is also the cycle's ``alert`` callable ``(kind, message, details)``; kinds other
-than the four below (e.g. the cycle's ``cycle_step_failed``) are kept as given.
+than the ones below (e.g. the cycle's ``cycle_step_failed``) are kept as given.
+
+An ``actuals_quarantined`` alert is also the record of the rows a fetch quarantined (its payload
+lists them, ``quarantined_rows``): the data-health breaker reads it as implausible counts.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class AlertKind(StrEnum):
     BREAKER = "breaker"
     RETRAIN = "retrain"
     FETCH_FAILURE = "fetch_failure"
+    QUARANTINE = "actuals_quarantined"
 
 
 _LEVEL = {
@@ -40,6 +44,7 @@ _LEVEL = {
     AlertKind.BREAKER.value: logging.ERROR,
     AlertKind.RETRAIN.value: logging.INFO,
     AlertKind.FETCH_FAILURE.value: logging.ERROR,
+    AlertKind.QUARANTINE.value: logging.WARNING,
 }
 
 
@@ -136,3 +141,23 @@ def recent_alerts(
         }
         for a in session.scalars(query)
     ]
+
+
+def quarantined_rows(session: Session, account_id: int, *, since: datetime) -> list[dict[str, Any]]:
+    """The rows fetches quarantined, as recorded by ``actuals_quarantined`` alerts raised at or
+    after ``since``: ``{"ad_id", "hour_start" (ISO, None on daily rows), "date", "impressions",
+    "clicks", "link_clicks"}``, oldest alert first."""
+    query = (
+        select(Alert.payload)
+        .where(
+            Alert.account_id == account_id,
+            Alert.kind == AlertKind.QUARANTINE.value,
+            Alert.created_at >= since,
+        )
+        .order_by(Alert.created_at, Alert.id)
+    )
+    out: list[dict[str, Any]] = []
+    for payload in session.scalars(query):
+        rows = payload.get("rows") if isinstance(payload, dict) else None
+        out.extend(r for r in rows or [] if isinstance(r, dict) and isinstance(r.get("ad_id"), str))
+    return out

@@ -77,7 +77,9 @@ def fetch(
     ] = None,
 ) -> None:
     """Fetch today's and yesterday's actuals for Meta-connected accounts; one line of JSON each.
-    Exit status 1 when any account failed (the others are still fetched)."""
+    Exit status 1 when any account failed (the others are still fetched); each failure is
+    alerted (``fetch_failure``, logged, stored and posted to the configured webhook)."""
+    from adflywheel.alerts import AlertSink
     from adflywheel.clock import SystemClock
     from adflywheel.fetch_service import fetch_accounts, meta_platforms
     from adflywheel.store.engine import make_session_factory
@@ -95,9 +97,14 @@ def fetch(
     missing = sorted(set(account or []) - set(ids.values()))
     if missing:
         raise _fail(f"not connected to Meta (or unknown): {', '.join(missing)}")
-    clock = SystemClock()
+    clock, settings = SystemClock(), _settings(ctx)
     results = fetch_accounts(
-        factory, meta_platforms(_settings(ctx), factory), list(ids), clock.now(), clock
+        factory,
+        meta_platforms(settings, factory),
+        list(ids),
+        clock.now(),
+        clock,
+        alerts=AlertSink(factory, clock, webhook_url=settings.alert_webhook_url),
     )
     for account_id, result in results.items():
         typer.echo(json.dumps({"account": ids[account_id], **result}, default=str))

@@ -6,27 +6,41 @@ today and yesterday in the account's time zone — from local midnight yesterday
 of the current UTC hour (the running hour is incomplete and would read as a CTR dip) — and
 upserts: a re-run or retry replaces rows, never adds to them. Daily rows (conversions, revenue)
 are read for the same two local days when the platform has them. Each account's rows and its
-freshness record commit together; a failure is recorded (with its error) in its own transaction
-and raised, and ``fetch_accounts`` carries on with the other accounts.
+freshness record commit together; a failure is recorded (with its error) in its own transaction,
+alerted once (``fetch_failure``, with the account and the reason) and raised, and
+``fetch_accounts`` carries on with the other accounts.
+
+A row whose counts contradict each other (Meta's all-clicks above impressions on a tiny hourly
+row) is quarantined by the platform: skipped, counted in the report, alerted once per row
+(``actuals_quarantined``, whose payload is the record the data-health breaker reads as
+implausible counts) — the rest of the account's fetch goes on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from adflywheel.alerts import AlertKind, AlertSink, quarantined_rows
 from adflywheel.clock import Clock, ensure_utc, floor_hour
 from adflywheel.domain import DailyActual
 from adflywheel.platforms.base import AdPlatform, PlatformError
-from adflywheel.platforms.meta import GraphClient, MetaPlatform, ad_account_path
+from adflywheel.platforms.meta import (
+    GraphClient,
+    InsightRow,
+    MetaApiError,
+    MetaPlatform,
+    ad_account_path,
+)
 from adflywheel.platforms.resolver import PlatformResolver, no_platform
 from adflywheel.settings import Settings
 from adflywheel.store.actuals import upsert_actuals, upsert_daily
@@ -42,6 +56,10 @@ from adflywheel.store.fetching import (
 )
 from adflywheel.store.models import Account
 
+log = logging.getLogger(__name__)
+# The alert sink's callable form ``(kind, message, details)``; details may name ``account_id``.
+AlertFn = Callable[[str, str, dict[str, Any]], None]
+
 
 class FetchError(PlatformError):
     """The fetch cannot be trusted (e.g. the platform account's currency is not the stored one)."""
@@ -52,6 +70,13 @@ class DailyInsights(Protocol):
     """A platform that also reports whole local days (where Meta's conversions live)."""
 
     def fetch_daily(self, start_date: dt.date, end_date: dt.date) -> list[DailyActual]: ...
+
+
+@runtime_checkable
+class Quarantining(Protocol):
+    """A platform that skips implausible rows and hands them over afterwards (Meta)."""
+
+    def take_quarantined(self) -> list[InsightRow]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +104,21 @@ def fetch_account_actuals(
     clock: Clock,
     *,
     sync_catalogue: bool = False,
+    alerts: AlertFn | None = None,
 ) -> dict[str, Any]:
     """Fetch and upsert one account's open hours (and days); record its freshness.
 
     ``as_of`` is the cycle's hour (or now); ``clock`` stamps the records. Raises whatever went
-    wrong after recording it as the account's failed attempt.
+    wrong after recording it as the account's failed attempt and alerting it (``fetch_failure``).
+    ``alerts`` is the alert sink (the cycle's, or one with the deployment's webhook); without one
+    alerts are logged and stored (``AlertSink`` without a webhook).
     """
+    sink: AlertFn = alerts if alerts is not None else AlertSink(factory, clock)
     started = time.perf_counter()
     window: FetchWindow | None = None
+    quarantining = isinstance(platform, Quarantining)
+    if isinstance(platform, Quarantining):
+        platform.take_quarantined()  # left over from an earlier, failed fetch: read again below
     try:
         remote = platform.account()
         window = open_window(as_of, remote.timezone)
@@ -95,6 +127,9 @@ def fetch_account_actuals(
         daily: list[DailyActual] = []
         if isinstance(platform, DailyInsights):
             daily = platform.fetch_daily(window.first_day, window.last_day + dt.timedelta(days=1))
+        held = _in_window(
+            platform.take_quarantined() if isinstance(platform, Quarantining) else [], window
+        )
         with transaction(factory) as session:
             account = session.get(Account, account_id)
             if account is None:
@@ -125,18 +160,24 @@ def fetch_account_actuals(
                 seconds=round(time.perf_counter() - started, 4),
             )
             freshness = freshness_dict(row)
+            fresh_quarantine = _not_yet_alerted(session, account_id, held, window)
     except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
         with transaction(factory) as session:
-            record_failure(
+            failed = record_failure(
                 session,
                 account_id,
                 platform=platform.name,
                 now=clock.now(),
                 window=(window.start, window.end) if window else None,
-                error=f"{type(error).__name__}: {error}",
+                error=reason,
                 seconds=round(time.perf_counter() - started, 4),
             )
+            failures = failed.consecutive_failures
+        _alert_failure(sink, account_id, platform.name, reason, error, window, failures)
         raise
+    if fresh_quarantine:
+        _alert_quarantine(sink, account_id, platform.name, fresh_quarantine, len(held))
     return {
         "account_id": account_id,
         "status": "ok",
@@ -149,8 +190,122 @@ def fetch_account_actuals(
         "catalogue": catalogue,
         "hourly": h.as_dict(),
         "daily": d.as_dict(),
+        "quarantined": _quarantine_counts(held) if quarantining else None,
         "freshness": freshness,
     }
+
+
+# -- alerts: fetch failures and quarantined rows ------------------------------------------------
+
+
+def _send(sink: AlertFn, kind: str, message: str, details: dict[str, Any]) -> None:
+    try:
+        sink(kind, message, details)
+    except Exception:  # an alert that cannot be sent must not hide what the fetch did
+        log.exception("alert %s could not be sent", kind)
+
+
+def _alert_failure(
+    sink: AlertFn,
+    account_id: int,
+    platform: str,
+    reason: str,
+    error: BaseException,
+    window: FetchWindow | None,
+    consecutive_failures: int,
+) -> None:
+    details: dict[str, Any] = {
+        "account_id": account_id,
+        "platform": platform,
+        "reason": reason,
+        "error_type": type(error).__name__,
+        "consecutive_failures": consecutive_failures,
+        "window": [window.start.isoformat(), window.end.isoformat()] if window else None,
+    }
+    if isinstance(error, MetaApiError):
+        details.update(
+            code=error.code,
+            subcode=error.subcode,
+            http_status=error.http_status,
+            fbtrace_id=error.fbtrace_id,
+            retry_after=error.retry_after,
+        )
+    _send(
+        sink,
+        AlertKind.FETCH_FAILURE.value,
+        f"actuals fetch from {platform} failed: {reason}",
+        details,
+    )
+
+
+def _in_window(rows: Sequence[InsightRow], window: FetchWindow) -> list[InsightRow]:
+    """Hourly rows of the fetched hours and daily rows of the fetched days (no duplicates)."""
+    out: dict[tuple[str, str], InsightRow] = {}
+    for r in rows:
+        if r.hour_start is not None and not window.start <= r.hour_start < window.end:
+            continue
+        out.setdefault(_quarantine_key(r), r)
+    return list(out.values())
+
+
+def _quarantine_key(r: InsightRow) -> tuple[str, str]:
+    return r.ad_id, r.hour_start.isoformat() if r.hour_start else f"day:{r.date_start}"
+
+
+def _quarantine_out(r: InsightRow) -> dict[str, Any]:
+    return {
+        "ad_id": r.ad_id,
+        "hour_start": r.hour_start.isoformat() if r.hour_start else None,
+        "date": r.date_start.isoformat(),
+        "impressions": r.impressions,
+        "clicks": r.clicks,
+        "link_clicks": r.link_clicks,
+    }
+
+
+def _quarantine_counts(rows: Sequence[InsightRow]) -> dict[str, Any]:
+    hourly = [r for r in rows if r.hour_start is not None]
+    return {
+        "rows": len(rows),
+        "hourly": len(hourly),
+        "daily": len(rows) - len(hourly),
+        "hours": sorted({r.hour_start.isoformat() for r in hourly if r.hour_start}),
+    }
+
+
+def _not_yet_alerted(
+    session: Session, account_id: int, rows: Sequence[InsightRow], window: FetchWindow
+) -> list[InsightRow]:
+    """The quarantined rows no earlier fetch alerted (every fetch re-reads two days)."""
+    if not rows:
+        return []
+    # An alert about a row of this window was raised after the row's hour began.
+    since = window.start - dt.timedelta(days=1)
+    seen = {
+        (str(r["ad_id"]), str(r["hour_start"]) if r.get("hour_start") else f"day:{r.get('date')}")
+        for r in quarantined_rows(session, account_id, since=since)
+    }
+    return [r for r in rows if _quarantine_key(r) not in seen]
+
+
+def _alert_quarantine(
+    sink: AlertFn, account_id: int, platform: str, rows: Sequence[InsightRow], total: int
+) -> None:
+    hours = _quarantine_counts(rows)["hours"]
+    _send(
+        sink,
+        AlertKind.QUARANTINE.value,
+        f"{len(rows)} {platform} insight row(s) with clicks above impressions (or link clicks "
+        f"above clicks) were quarantined: not stored, the data-health breaker sees them",
+        {
+            "account_id": account_id,
+            "platform": platform,
+            "count": len(rows),
+            "quarantined_this_fetch": total,
+            "hours": hours,
+            "rows": [_quarantine_out(r) for r in rows],
+        },
+    )
 
 
 def _sync(
@@ -174,8 +329,10 @@ def fetch_accounts(
     clock: Clock,
     *,
     sync_catalogue: bool = True,
+    alerts: AlertFn | None = None,
 ) -> dict[int, dict[str, Any]]:
-    """Fetch every account in turn; one account's failure is reported and the rest go on."""
+    """Fetch every account in turn; one account's failure is reported (and alerted) and the
+    rest go on."""
     results: dict[int, dict[str, Any]] = {}
     for account_id in account_ids:
         try:
@@ -189,7 +346,13 @@ def fetch_accounts(
             continue
         try:
             results[account_id] = fetch_account_actuals(
-                factory, platform, account_id, as_of, clock, sync_catalogue=sync_catalogue
+                factory,
+                platform,
+                account_id,
+                as_of,
+                clock,
+                sync_catalogue=sync_catalogue,
+                alerts=alerts,
             )
         except Exception as error:  # isolated per account; recorded in fetch_freshness
             results[account_id] = {

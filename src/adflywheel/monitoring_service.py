@@ -23,14 +23,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from adflywheel.clock import floor_hour
+from adflywheel.alerts import quarantined_rows
+from adflywheel.clock import ensure_utc, floor_hour
 from adflywheel.loops.monitor import (
     BreakerParams,
     BreakerVerdict,
@@ -64,8 +65,11 @@ log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
 Retrain = Callable[[sessionmaker[Session], int, datetime, str], dict[str, Any]]
 AlertFn = Callable[[str, str, dict[str, Any]], None]
-# Attempts that start the cooldown (a failed retrain is not retried every hour).
-_ATTEMPTED = ("running", "retrained", "not_retrained", "failed")
+# Attempts that start the cooldown (a failed or refused retrain is not retried every hour).
+_ATTEMPTED = ("running", "retrained", "refused", "not_retrained", "failed")
+# What the retrain function may say: a new model serves (``retrained``), or the registry's gate
+# refused the challenger it trained (``refused``: the old model keeps serving).
+_OUTCOMES = ("retrained", "refused")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +133,11 @@ def validate_and_maybe_retrain(
     ran = trigger_id is not None and decision.retrain and retrain is not None
     if ran and retrain is not None and trigger_id is not None:
         result = _run_retrain(factory, retrain, trigger_id, account_id, hour, decision.reason)
-        outcome = {"retrained": "ran", "not_retrained": "did not train"}.get(
-            str(result.get("status")), "failed"
-        )
+        outcome = {
+            "retrained": "ran",
+            "refused": "trained a challenger the gate refused (the old model keeps serving)",
+            "not_retrained": "did not train",
+        }.get(str(result.get("status")), "failed")
         pending.append(
             (
                 "retrain",
@@ -153,7 +159,9 @@ def validate_and_maybe_retrain(
         "breaker": _verdict_out(verdict),
         "retrain_wanted": bool(decision.reasons),
         "retrain_triggered": ran,
+        # A new model serves; a challenger the gate refused is an attempt, not a retrain.
         "retrained": bool(result and result.get("status") == "retrained"),
+        "retrain_refused": bool(result and result.get("status") == "refused"),
         "reason": decision.reason or None,
         "retrain_reason": decision.reason or None,
         "blocked_by": decision.blocked_by if decision.reasons else None,
@@ -194,7 +202,11 @@ def _check_breaker(
         )
         .group_by(HourlyActualRow.hour_start)
     ).all()
-    hours = [HourHealth(h, int(n), int(i or 0), int(c or 0), int(b or 0)) for h, n, i, c, b in rows]
+    stored = {
+        ensure_utc(h): HourHealth(ensure_utc(h), int(n), int(i or 0), int(c or 0), int(b or 0))
+        for h, n, i, c, b in rows
+    }
+    hours = list(_with_quarantined(session, account_id, stored, start, hour).values())
     active = int(
         session.scalar(
             select(func.count())
@@ -241,6 +253,33 @@ def _check_breaker(
     session.flush()
     was_open = already_open or (previous is not None and previous.is_open)
     return verdict, verdict.open and not was_open
+
+
+def _with_quarantined(
+    session: Session,
+    account_id: int,
+    stored: dict[datetime, HourHealth],
+    start: datetime,
+    hour: datetime,
+) -> dict[datetime, HourHealth]:
+    """Add the rows fetches quarantined (never stored: clicks above impressions) to their hours
+    as implausible rows, so ``implausible_counts`` sees them."""
+    bad: dict[datetime, set[str]] = {}
+    for r in quarantined_rows(session, account_id, since=start):
+        raw = r.get("hour_start")
+        if not isinstance(raw, str):
+            continue  # a daily row: the breaker judges hours
+        try:
+            at = ensure_utc(datetime.fromisoformat(raw))
+        except ValueError:
+            continue
+        if start <= at < hour:
+            bad.setdefault(at, set()).add(str(r["ad_id"]))
+    out = dict(stored)
+    for at, ads in bad.items():
+        h = out.get(at, HourHealth(at, 0, 0, 0, 0))
+        out[at] = replace(h, bad_rows=h.bad_rows + len(ads))
+    return out
 
 
 def _breaker_message(v: BreakerVerdict) -> str:
@@ -427,9 +466,10 @@ def _run_retrain(
 ) -> dict[str, Any]:
     try:
         result = _jsonable(retrain(factory, account_id, hour, reason))
-        # The retrain function may say it did not train (e.g. too little data): respected.
+        # The retrain function may say it did not train (e.g. too little data), or that the
+        # gate refused its challenger: respected.
         said = result.get("status", "retrained")
-        status = "retrained" if said == "retrained" else "not_retrained"
+        status = said if said in _OUTCOMES else "not_retrained"
     except Exception as error:  # recorded and alerted, never hidden
         log.exception("retrain of account %s failed", account_id)
         result, status = {"error": f"{type(error).__name__}: {error}"}, "failed"
@@ -437,7 +477,7 @@ def _run_retrain(
         row = session.get(RetrainTrigger, trigger_id)
         assert row is not None
         row.status, row.result, row.finished_at = status, result, hour
-        if status == "retrained":
+        if status == "retrained":  # only a new model starts the drift streams afresh
             _reset_detectors(session, account_id)
     return {**result, "status": status, "retrain_status": result.get("status")}
 

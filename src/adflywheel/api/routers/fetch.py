@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict
 
+from adflywheel.alerts import AlertSink
 from adflywheel.api.deps import CallerDep, ServicesDep
 from adflywheel.fetch_service import FetchError, fetch_account_actuals, freshness
 from adflywheel.platforms.base import PlatformError
@@ -37,7 +38,8 @@ def fetch_actuals(
 
     409: no platform connected, or the platform's data does not fit the catalogue/currency;
     503 (with Retry-After): the platform is throttling or temporarily down; 502: the platform
-    refused (token, permission, unknown ad account) or sent unreadable data.
+    refused (token, permission, unknown ad account) or sent unreadable data. A failure is
+    alerted once (``fetch_failure``, through the deployment's alert sink and webhook).
     """
     body = request or FetchIn()
     try:
@@ -56,6 +58,9 @@ def fetch_actuals(
             now,
             services.clock,
             sync_catalogue=body.sync_catalog,
+            alerts=AlertSink(
+                services.factory, services.clock, webhook_url=services.settings.alert_webhook_url
+            ),
         )
     except (MetaThrottledError, MetaTransientError) as error:
         wait = max(1, math.ceil(error.retry_after or 60))

@@ -29,20 +29,27 @@ from adflywheel.monitoring_scoring import (
     suspect_ranges,
     window_outcomes,
 )
-from adflywheel.monitoring_service import retrain_history
+from adflywheel.monitoring_service import MonitorSettings, retrain_history
 from adflywheel.store.catalog import variant_by_external
 from adflywheel.store.models import Prediction
 from adflywheel.store.monitoring import AccuracySnapshot, PredictionScore, RetrainTrigger
 
 router = APIRouter(prefix="/api/ml", tags=["validation and drift"])
 THRESHOLD = RetrainPolicy().accuracy_threshold
+# The models whose predictions are served, in order of preference (the monitor's own setting).
+SERVED_MODELS = MonitorSettings().served_models
 
 
 class ValidateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ad_id: str = Field(min_length=1, max_length=100, description="The ad's platform id.")
     model_name: str | None = Field(
-        None, max_length=100, description="Only this base predictor (default: any, newest)."
+        None,
+        max_length=100,
+        description=(
+            "Only this model (default: the served prediction, i.e. the ensemble's, newest; "
+            "any model's newest when the ad has no served prediction)."
+        ),
     )
     prediction_id: int | None = Field(None, ge=1, description="A specific stored prediction.")
 
@@ -82,7 +89,8 @@ def validate_prediction(
         .where(
             RetrainTrigger.account_id == account_id,
             RetrainTrigger.hour >= prediction.window_end,
-            RetrainTrigger.status.in_(("running", "retrained")),
+            # attempts that ran: a new model, or a challenger the gate refused (status says)
+            RetrainTrigger.status.in_(("running", "retrained", "refused")),
         )
         .order_by(RetrainTrigger.hour)
         .limit(1)
@@ -149,6 +157,13 @@ def _pick(
             status.HTTP_409_CONFLICT,
             f"the prediction's outcome window has not closed yet: it closes at {first.isoformat()}",
         )
+    if body.model_name is None and body.prediction_id is None:
+        # The prediction the service served (the ensemble's row; base predictors' rows of the
+        # same window are recorded beside it and would otherwise come first by id).
+        for name in SERVED_MODELS:
+            served = [p for p in closed if p.model_name == name]
+            if served:
+                return served[0]
     return closed[0]
 
 

@@ -21,7 +21,7 @@ from adflywheel.platforms.meta.errors import (
     MetaTransientError,
 )
 from adflywheel.platforms.meta.insights import InsightsOptions
-from adflywheel.platforms.meta.parse import InsightRow, MetaDataError
+from adflywheel.platforms.meta.parse import ImplausibleRowError, InsightRow, MetaDataError
 from adflywheel.platforms.meta.platform import MetaPlatform, ad_account_path
 from adflywheel.platforms.meta.throttle import ThrottlePolicy, Usage, parse_usage
 
@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_GRAPH_URL",
     "ClientStats",
     "GraphClient",
+    "ImplausibleRowError",
     "InsightRow",
     "InsightsOptions",
     "MetaApiError",

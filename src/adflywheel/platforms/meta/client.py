@@ -31,7 +31,7 @@ from adflywheel.platforms.meta.errors import (
     MetaTransientError,
     classify,
 )
-from adflywheel.platforms.meta.throttle import Governor, ThrottlePolicy
+from adflywheel.platforms.meta.throttle import Governor, ThrottlePolicy, retry_after_seconds
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v26.0"
@@ -148,6 +148,7 @@ class GraphClient:
         while True:
             self._wait()
             self.stats.requests += 1
+            hint = 0.0  # an HTTP Retry-After, e.g. on a bare 429 or 503
             try:
                 response = self._http.request(method, url, data=form)
             except httpx.TransportError as exc:
@@ -158,6 +159,7 @@ class GraphClient:
                 body = _decode(response)
                 if response.status_code < 400 and isinstance(body, dict) and "error" not in body:
                     return body
+                hint = retry_after_seconds(response.headers)
                 error = classify(response.status_code, body)
             if not isinstance(error, MetaThrottledError | MetaTransientError):
                 raise error
@@ -167,11 +169,11 @@ class GraphClient:
                 self.stats.transient_errors += 1
             now = self.timer.monotonic()
             if attempt >= self.policy.max_retries:
-                error.retry_after = self.governor.delay(now)
+                error.retry_after = max(self.governor.delay(now), hint)
                 raise error
             attempt += 1
             self.stats.retries += 1
-            self.governor.throttled(attempt, now)
+            self.governor.throttled(attempt, now, at_least_s=hint)
 
     def _wait(self) -> None:
         delay = self.governor.delay(self.timer.monotonic())

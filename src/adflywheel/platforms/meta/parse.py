@@ -146,6 +146,17 @@ class InsightRow:
     action_values_minor: Mapping[str, int] = field(default_factory=dict)
 
 
+class ImplausibleRowError(MetaDataError):
+    """A row read exactly whose counts contradict each other: clicks above impressions (Meta's
+    ``clicks`` counts all clicks, which on a tiny hourly row can exceed its impressions) or link
+    clicks above clicks. Not fatal: ``MetaPlatform`` quarantines the row (skips it and keeps it
+    for the fetch job to count, alert and show the data-health breaker)."""
+
+    def __init__(self, message: str, row: InsightRow) -> None:
+        super().__init__(message)
+        self.row = row
+
+
 def parse_row(
     row: Mapping[str, Any],
     *,
@@ -159,6 +170,8 @@ def parse_row(
         raise MetaDataError(f"insights row without an ad_id: {dict(row)!r}")
     try:
         return _parse(row, ad_id, exponent, tz, conversion_actions)
+    except ImplausibleRowError:
+        raise  # already names the ad; carries the parsed row
     except MetaDataError as error:
         raise MetaDataError(f"ad {ad_id}: {error}") from error
 
@@ -215,8 +228,10 @@ def _parse(
         action_values_minor=values_minor,
     )
     if parsed.clicks > parsed.impressions or parsed.link_clicks > parsed.clicks:
-        raise MetaDataError(
-            f"on {day}: impressions {parsed.impressions}, clicks {parsed.clicks}, "
-            f"link clicks {parsed.link_clicks} are inconsistent"
+        when = hour.isoformat() if hour is not None else day.isoformat()
+        raise ImplausibleRowError(
+            f"ad {ad_id}: at {when}: impressions {parsed.impressions}, clicks {parsed.clicks}, "
+            f"link clicks {parsed.link_clicks} are inconsistent",
+            parsed,
         )
     return parsed

@@ -8,6 +8,7 @@ UTC) and daily conversions, and writes ``daily_budget`` (minor units) and ad sta
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
@@ -20,6 +21,7 @@ from adflywheel.platforms.meta.client import GraphClient
 from adflywheel.platforms.meta.errors import MetaApiError
 from adflywheel.platforms.meta.insights import InsightsOptions, InsightsReader
 from adflywheel.platforms.meta.parse import (
+    ImplausibleRowError,
     InsightRow,
     MetaDataError,
     count,
@@ -78,6 +80,8 @@ class MetaPlatform:
         self.reader = InsightsReader(client, self.path, self.options)
         self._is_control = is_control or (lambda name: "[control]" in name.lower())
         self._account: PlatformAccount | None = None
+        self._quarantined: list[InsightRow] = []
+        self._lock = threading.Lock()
 
     # -- catalogue --------------------------------------------------------------------------
 
@@ -167,14 +171,31 @@ class MetaPlatform:
     # -- insights ---------------------------------------------------------------------------
 
     def _rows(self, since: dt.date, until: dt.date, *, hourly: bool) -> list[InsightRow]:
+        """Parsed rows; a row whose counts contradict each other is quarantined (kept aside for
+        ``take_quarantined``), never returned, and never fails the rest."""
         account = self.account()
         tz, exponent = ZoneInfo(account.timezone), currency_exponent(account.currency)
-        return [
-            parse_row(
-                raw, exponent=exponent, tz=tz, conversion_actions=self.options.conversion_actions
-            )
-            for raw in self.reader.rows(since, until, hourly=hourly)
-        ]
+        out: list[InsightRow] = []
+        for raw in self.reader.rows(since, until, hourly=hourly):
+            try:
+                out.append(
+                    parse_row(
+                        raw,
+                        exponent=exponent,
+                        tz=tz,
+                        conversion_actions=self.options.conversion_actions,
+                    )
+                )
+            except ImplausibleRowError as error:
+                with self._lock:
+                    self._quarantined.append(error.row)
+        return out
+
+    def take_quarantined(self) -> list[InsightRow]:
+        """The rows quarantined since the last call (hourly rows have ``hour_start``), emptied."""
+        with self._lock:
+            rows, self._quarantined = self._quarantined, []
+        return rows
 
     def hourly_rows(self, start: dt.datetime, end: dt.datetime) -> list[InsightRow]:
         """Every parsed hourly row whose UTC hour starts in ``[start, end)``."""
@@ -262,6 +283,8 @@ class MetaPlatform:
 
     def set_campaign_budget(self, campaign_id: str, daily_budget_minor: int) -> None:
         """For campaign budget optimisation (CBO), where the budget lives on the campaign."""
+        if isinstance(daily_budget_minor, bool) or not isinstance(daily_budget_minor, int):
+            raise TypeError("daily_budget_minor must be an int of minor units")
         if daily_budget_minor <= 0:
             raise ValueError(f"daily_budget_minor must be positive, got {daily_budget_minor}")
         self._update(campaign_id, {"daily_budget": daily_budget_minor})

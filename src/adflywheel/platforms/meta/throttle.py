@@ -131,10 +131,22 @@ class Governor:
         self.not_before = max(self.not_before, now + pause_for(usage, self.policy))
         return usage
 
-    def throttled(self, attempt: int, now: float) -> float:
-        """After a throttling error: back off (at least until any advertised regain time)."""
-        self.not_before = max(self.not_before, now + backoff(attempt, self.policy, self.rng))
+    def throttled(self, attempt: int, now: float, *, at_least_s: float = 0.0) -> float:
+        """After a throttling error: back off (at least until any advertised regain time, and
+        at least ``at_least_s``: an HTTP ``Retry-After``)."""
+        wait = max(backoff(attempt, self.policy, self.rng), at_least_s)
+        self.not_before = max(self.not_before, now + wait)
         return self.not_before
 
     def delay(self, now: float) -> float:
         return max(0.0, self.not_before - now)
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float:
+    """An HTTP ``Retry-After`` in seconds (0 when absent or given as a date, which Meta does not
+    send)."""
+    raw = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+    try:
+        return max(0.0, float(raw)) if raw else 0.0
+    except ValueError:
+        return 0.0
