@@ -121,8 +121,9 @@ def _retrainer(ctx: CycleContext) -> Callable[[Any, int, Any, str], dict[str, An
         decision = train_challenger_and_gate(
             factory, ctx.deps.settings, account_id, now, reason, actor="cycle/retrain"
         )
-        trained = decision.status in ("promoted", "refused")
-        return {"status": "retrained" if trained else decision.status, "gate": decision.as_dict()}
+        # A refused challenger is an attempt (the old model keeps serving), not a retrain.
+        status = {"promoted": "retrained"}.get(decision.status, decision.status)
+        return {"status": status, "gate": decision.as_dict()}
 
     return retrain
 
