@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis as redis_lib
 from sqlalchemy import Engine, func, select
 
 from adflywheel.budgets import CampaignState, Proposal, largest_remainder
@@ -285,3 +286,218 @@ def test_the_kill_switch_stops_automatic_reallocation(
     assert "kill switch" in report.steps["reallocate_budgets"]["skipped"]
     assert (market.budgets() == before).all()
     assert count(engine, BudgetChange) == 0
+
+
+def test_a_dry_run_neither_uses_up_the_hour_nor_blocks_its_real_run(
+    engine: Engine, world: tuple[SimulatedMarket, ManualClock, int]
+) -> None:
+    market, clock, account_id = world
+    d = deps(engine, market, clock, FavourFirst())
+    before = market.budgets().copy()
+    dry = run_cycle(account_id, d, CycleOptions(dry_run=True))
+    assert dry.status == "completed" and dry.dry_run and not dry.skipped, dry.errors
+    proposed = dry.steps["reallocate_budgets"]["budgets_changed"]
+    assert proposed > 0
+    assert (market.budgets() == before).all()
+    assert count(engine, CycleRun) == 0  # the dry run gave the hour back
+    # A repeated dry run answers the decision it recorded, and records nothing more.
+    records = count(engine, BudgetChange)
+    assert (
+        run_cycle(account_id, d, CycleOptions(dry_run=True)).steps["reallocate_budgets"][
+            "budgets_changed"
+        ]
+        == proposed
+    )
+    assert count(engine, BudgetChange) == records
+
+    real = run_cycle(account_id, d, CycleOptions())  # the scheduled run of the same hour
+    assert not real.skipped and real.status == "completed", real.errors
+    assert real.steps["reallocate_budgets"]["budgets_changed"] == proposed
+    assert market.budgets()[0] == round(0.7 * market.config.campaign_daily_budget_minor)
+    with make_session_factory(engine)() as session:
+        modes = [c.mode for c in session.scalars(select(BudgetChange))]
+        run = session.scalars(select(CycleRun)).one()
+        assert run.status == "completed" and run.report["dry_run"] is False
+    assert modes.count("dry_run") == modes.count("applied") == proposed
+
+    # A forced dry run of the completed hour leaves it completed, with the real run's report.
+    assert not run_cycle(account_id, d, CycleOptions(dry_run=True, force=True)).skipped
+    with make_session_factory(engine)() as session:
+        run = session.scalars(select(CycleRun)).one()
+        assert run.status == "completed" and run.lease_until is None
+        assert run.report["dry_run"] is False
+    assert run_cycle(account_id, d, CycleOptions()).skipped
+
+
+def test_one_campaign_that_cannot_be_split_is_skipped_and_alerted_the_others_go_on(
+    engine: Engine, world: tuple[SimulatedMarket, ManualClock, int]
+) -> None:
+    """A campaign whose total is above its active variants × the ceiling makes the allocator
+    refuse it; that campaign alone is skipped (reported, alerted), the other is reallocated."""
+    from adflywheel.policies import ThompsonPolicy
+    from adflywheel.promotion_settings import load_settings, store_settings
+
+    market, clock, account_id = world
+    factory = make_session_factory(engine)
+    ceiling = 5_000
+    with transaction(factory) as session:
+        settings = load_settings(session, account_id)
+        capped = replace(
+            settings, guardrails=replace(settings.guardrails, max_variant_budget_minor=ceiling)
+        )
+        store_settings(session, account_id, capped, now=clock.now(), actor="test")
+    # The second campaign's ad sets were raised by hand: 3 × 8,000 > 3 × the ceiling.
+    market.set_budgets_bulk({a: 8_000 for a in market.ad_set_ids[3:6]})
+    for _ in range(24):  # a day of evidence: enough for Thompson to move the first campaign
+        market.step()
+        clock.advance(HOUR)
+    alerts: list[tuple[str, str, dict[str, object]]] = []
+    d = replace(
+        deps(engine, market, clock, ThompsonPolicy(seed=1)),
+        alert=lambda kind, message, details: alerts.append((kind, message, details)),
+    )
+    before = market.budgets().copy()
+    report = run_cycle(account_id, d, CycleOptions())
+    assert report.status == "completed", report.errors
+    step = report.steps["reallocate_budgets"]
+    assert step["status"] == "ok" and step["campaigns"] == 1
+    (skipped,) = step["campaigns_skipped"]
+    assert skipped["external_id"] == market.campaign_ids[1]
+    assert "above the sum of the active variants' maximum budgets" in skipped["reason"]
+    assert [(kind, details["campaign"]) for kind, _, details in alerts] == [
+        ("campaign_reallocation_skipped", market.campaign_ids[1])
+    ]
+    after = market.budgets()
+    assert (after[3:6] == before[3:6]).all()  # the refused campaign is left as it was
+    assert after[:3].sum() == before[:3].sum() and (after[:3] != before[:3]).any()
+    assert step["budgets_changed"] > 0 and step["total_budget_minor"] == before[:3].sum()
+    assert max(after[:3]) <= ceiling
+
+
+def _steps(*steps: object) -> list[tuple[str, None, object, object]]:
+    from adflywheel.cycle_steps import always
+
+    return [(f"step{i}", None, step, always) for i, step in enumerate(steps)]
+
+
+def test_the_heartbeat_keeps_a_run_longer_than_its_lease_from_being_taken_over(
+    engine: Engine, world: tuple[SimulatedMarket, ManualClock, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from adflywheel import cycle_steps
+
+    market, clock, account_id = world
+    d = deps(engine, market, clock, FavourFirst())
+    seen: list[str] = []
+
+    def slow(ctx: object) -> dict[str, object]:
+        time.sleep(0.6)
+        return {}
+
+    def probe(ctx: object) -> dict[str, object]:
+        # 1.2 s after the claim, past its first 1 s lease: a second run must still be refused.
+        try:
+            run_cycle(account_id, d, CycleOptions())
+            seen.append("taken over")
+        except CycleBusyError:
+            seen.append("busy")
+        return {}
+
+    monkeypatch.setattr(cycle_steps, "STEPS", _steps(slow, slow, probe))
+    report = run_cycle(account_id, d, CycleOptions(lease_seconds=1.0))
+    assert report.status == "completed" and not report.recovered, report.errors
+    assert seen == ["busy"]
+    with make_session_factory(engine)() as session:
+        run = session.scalars(select(CycleRun)).one()
+        assert run.status == "completed" and run.lease_until is None
+
+
+def test_a_run_whose_claim_was_taken_over_stops_loudly_and_writes_nothing_more(
+    engine: Engine, world: tuple[SimulatedMarket, ManualClock, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from adflywheel import cycle_steps
+    from adflywheel.cycle import CycleLeaseLostError
+
+    market, clock, account_id = world
+    d = deps(engine, market, clock, FavourFirst())
+    usurper: list[object] = []
+    later: list[float] = []
+    stalled: list[bool] = []
+
+    def stall(ctx: object) -> dict[str, object]:
+        if not stalled:  # stalls past its tiny lease: another run takes the hour over
+            stalled.append(True)
+            time.sleep(0.5)
+            usurper.append(run_cycle(account_id, d, CycleOptions(lease_seconds=60)))
+        return {}
+
+    def after(ctx: object) -> dict[str, object]:
+        later.append(ctx.options.lease_seconds)  # type: ignore[attr-defined]
+        return {}
+
+    monkeypatch.setattr(cycle_steps, "STEPS", _steps(stall, after))
+    with pytest.raises(CycleLeaseLostError, match="taken over"):
+        run_cycle(account_id, d, CycleOptions(lease_seconds=0.2))
+    (taken,) = usurper
+    assert taken.recovered and taken.status == "completed"  # type: ignore[attr-defined]
+    assert later == [60]  # only the run that took over went on to the next step
+    with make_session_factory(engine)() as session:
+        run = session.scalars(select(CycleRun)).one()
+        assert run.status == "completed" and run.report["recovered"] is True
+
+
+def test_a_cycle_under_the_redis_lock_and_a_lock_that_lapsed_meanwhile(
+    engine: Engine,
+    world: tuple[SimulatedMarket, ManualClock, int],
+    redis_client: redis_lib.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A real cycle with Redis configured: the lock is held while it runs and released after;
+    a held lock makes the account busy; a lock whose timeout passed during the run (here: gone
+    from Redis) is a warning, never a failure of the run that completed."""
+    from adflywheel.locks import LockBusyError, redis_account_lock, renew_redis_lock
+
+    market, clock, account_id = world
+    key = f"adflywheel:cycle:{account_id}"
+    held: list[bool] = []
+
+    class Watching(FavourFirst):
+        def propose(self, campaign: CampaignState, hour: datetime) -> Proposal:
+            held.append(bool(redis_client.exists(key)))
+            return super().propose(campaign, hour)
+
+    d = replace(deps(engine, market, clock, Watching()), redis=redis_client)
+    report = run_cycle(account_id, d, CycleOptions(as_of=clock.now() - HOUR))
+    assert report.status == "completed", report.errors
+    assert held and all(held) and not redis_client.exists(key)
+
+    other = redis_client.lock(key, timeout=60)
+    assert other.acquire(blocking=False)
+    with pytest.raises(LockBusyError):
+        run_cycle(account_id, d, CycleOptions())
+    other.release()
+
+    class Lapsing(FavourFirst):
+        def propose(self, campaign: CampaignState, hour: datetime) -> Proposal:
+            redis_client.delete(key)  # what the lock's timeout does to a long run
+            return super().propose(campaign, hour)
+
+    caplog.set_level("WARNING", logger="adflywheel.locks")
+    lapsed = replace(d, policy=Lapsing())
+    report = run_cycle(account_id, lapsed, CycleOptions())
+    assert report.status == "completed", report.errors
+    assert report.steps["reallocate_budgets"]["campaigns"] == 2
+    assert "no longer held at release" in caplog.text
+    with make_session_factory(engine)() as session:
+        statuses = {r.status for r in session.scalars(select(CycleRun))}
+    assert statuses == {"completed"}
+
+    import time
+
+    with redis_account_lock(redis_client, account_id, timeout_seconds=0.1) as lock:
+        time.sleep(0.3)  # the timeout itself passes: a heartbeat cannot extend it, and
+        assert renew_redis_lock(lock, account_id) is False  # leaving the block does not raise
+    assert "could not extend the Redis cycle lock" in caplog.text

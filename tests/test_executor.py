@@ -11,13 +11,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import Engine, select
 
 from adflywheel.cycle import CycleOptions
 from adflywheel.executor import (
     AccountOutcome,
+    AccountTask,
     CycleJob,
     cycle_executor,
+    run_account,
     run_cycles,
     summarise,
     worker_session_factory,
@@ -31,6 +34,7 @@ from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 from adflywheel.store.models import AdSet, BudgetChange, CycleRun
 from adflywheel.store.monitoring import Alert
+from tests.conftest import REDIS_URL, T0
 
 HOUR = timedelta(hours=1)
 LOOKBACK = 24
@@ -192,3 +196,28 @@ def test_the_local_process_pool_builds_its_own_engine_per_worker(tmp_path: Path)
     assert sum(len(o.writes) for o in outcomes) > 0
     with make_session_factory(engine)() as session:
         assert len(session.scalars(select(CycleRun)).all()) == len(account_ids)
+
+
+def test_a_worker_reports_an_account_whose_redis_lock_is_held_as_busy(
+    engine: Engine, database_url: str, redis_client: redis.Redis
+) -> None:
+    """The worker path with Redis configured: a held lock is ``busy`` (not ``failed``), and once
+    it is free the same task runs a real cycle under the lock and releases it."""
+    with transaction(make_session_factory(engine)) as session:
+        account_id = create_account(session, "shop", T0).id
+    assert REDIS_URL is not None  # the fixture answered, so the URL is set
+    job = CycleJob(Settings(database_url=database_url, redis_url=REDIS_URL), T0)
+    task = AccountTask(job, account_id, None)
+    key = f"adflywheel:cycle:{account_id}"
+    other = redis_client.lock(key, timeout=60)
+    assert other.acquire(blocking=False)
+    try:
+        busy = run_account(task)
+    finally:
+        other.release()
+    assert busy.status == "busy" and "another cycle holds the lock" in str(busy.error)
+    done = run_account(task)
+    assert done.ok, done.error
+    assert done.report is not None and done.report["hour_start"] == T0.isoformat()
+    assert not redis_client.exists(key)
+    worker_session_factory.cache_clear()

@@ -187,6 +187,9 @@ def _record_pending(
     keys), it stands: its ``pending`` records are re-sent with their *recorded* budgets and the
     new proposal is ignored, because a proposal computed after a crash sees a half-changed
     campaign and would break the total the recorded decision conserved.
+
+    A dry run's records have keys of their own (``...:dry``, as the promoter's): a dry run of an
+    hour never blocks its real run, and a repeated dry run answers its recorded decision.
     """
     with transaction(factory) as session:
         ad_sets = {
@@ -201,8 +204,9 @@ def _record_pending(
         missing = sorted(set(proposal.budgets) - set(ad_sets))
         if missing:
             raise ValueError(f"unknown ad set {missing[0]!r}")
+        suffix = ":dry" if dry_run else ""
         keys = {
-            external_id: f"{actor}:{account_id}:{cycle_hour.isoformat()}:{external_id}"
+            external_id: f"{actor}:{account_id}:{cycle_hour.isoformat()}:{external_id}{suffix}"
             for external_id in proposal.budgets
             if cycle_hour is not None
         }
@@ -213,13 +217,15 @@ def _record_pending(
             )
         }
         if existing:
+            # Still to send: a real decision's pending records; a dry run's: all it recorded.
+            wanted = "dry_run" if dry_run else "pending"
             by_id = {a.id: a.external_id for a in ad_sets.values()}
             return [
                 _Planned(
                     by_id[r.ad_set_id], r.id, r.ad_set_id, r.old_budget_minor, r.new_budget_minor
                 )
                 for r in sorted(existing.values(), key=lambda r: by_id[r.ad_set_id])
-                if r.mode == "pending"
+                if r.mode == wanted
             ]
         planned: list[_Planned] = []
         for external_id, new_budget in sorted(proposal.budgets.items()):

@@ -11,7 +11,14 @@ Safety: one run per account at a time (the claim below locks the account row whi
 a live run of any hour; a Redis lock as well when Redis is configured); a completed hour is not
 run again unless forced, and even forced, budget changes already applied for that hour are
 skipped by their idempotency keys. A run that crashed (kill -9) leaves a ``running`` claim whose
-wall-clock lease expires; the next run of that hour takes it over and completes it.
+wall-clock lease expires; the next run of that hour takes it over and completes it. A live run
+renews its lease before every step (the heartbeat), so only a run that stopped renewing can be
+taken over; a run that finds its claim taken over stops with ``CycleLeaseLostError`` and writes
+nothing more to the claim.
+
+A dry run claims the hour like any run (one run per account at a time), but gives it back as it
+found it when it ends: it never marks the hour completed, and its budget records carry their own
+idempotency keys, so the real run of that hour still decides and applies its changes.
 """
 
 from __future__ import annotations
@@ -24,13 +31,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import select, update
+from redis.lock import Lock
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.budgets import BudgetPolicy
 from adflywheel.clock import Clock, ManualClock, ensure_utc, floor_hour
-from adflywheel.locks import redis_account_lock
+from adflywheel.locks import redis_account_lock, renew_redis_lock
 from adflywheel.platforms.base import AdPlatform
 from adflywheel.power import active_loops
 from adflywheel.settings import Settings
@@ -42,6 +50,10 @@ log = logging.getLogger(__name__)
 
 class CycleBusyError(RuntimeError):
     """Another run of this account is in progress."""
+
+
+class CycleLeaseLostError(RuntimeError):
+    """This run's claim was taken over by another run (the lease lapsed): it must stop."""
 
 
 class CycleInputError(ValueError):
@@ -71,6 +83,7 @@ class CycleReport:
     status: str = "running"
     skipped: bool = False
     recovered: bool = False
+    dry_run: bool = False
     loops_active: list[int] = field(default_factory=list)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -101,6 +114,7 @@ class CycleReport:
             "status": self.status,
             "skipped": self.skipped,
             "recovered": self.recovered,
+            "dry_run": self.dry_run,
             "power_level": len(self.loops_active),
             "loops_active": self.loops_active,
             **self.headline(),
@@ -145,12 +159,14 @@ def run_cycle(account_id: int, deps: CycleDeps, options: CycleOptions) -> CycleR
     """Run the cycle as of ``options.as_of`` (default: the clock's hour); one at a time per
     account."""
     if deps.redis is None:
-        return _run_cycle(account_id, deps, options)
-    with redis_account_lock(deps.redis, account_id):
-        return _run_cycle(account_id, deps, options)
+        return _run_cycle(account_id, deps, options, None)
+    with redis_account_lock(deps.redis, account_id) as lock:
+        return _run_cycle(account_id, deps, options, lock)
 
 
-def _run_cycle(account_id: int, deps: CycleDeps, options: CycleOptions) -> CycleReport:
+def _run_cycle(
+    account_id: int, deps: CycleDeps, options: CycleOptions, lock: Lock | None
+) -> CycleReport:
     from adflywheel.cycle_steps import STEPS  # the steps import every loop's shell
 
     real_now = deps.clock.now()
@@ -164,33 +180,45 @@ def _run_cycle(account_id: int, deps: CycleDeps, options: CycleOptions) -> Cycle
         clock: Clock = ManualClock(now)
     else:
         hour, now, clock = floor_hour(real_now), real_now, deps.clock
-    report = CycleReport(account_id=account_id, hour_start=hour)
+    report = CycleReport(account_id=account_id, hour_start=hour, dry_run=options.dry_run)
     claim = _claim(deps.factory, account_id, hour, now, options)
     if isinstance(claim, dict):
         return _skipped(report, claim)
-    report.recovered = claim
-    with deps.factory() as session:
-        loops = active_loops(session, account_id, deps.settings.loops, options.loops)
-    report.loops_active = sorted(loops)
-    context = CycleContext(account_id, hour, now, clock, deps, options, loops, report.steps)
-    for name, loop, step, needs in STEPS:
-        outcome: dict[str, Any]
-        if not needs(context):
-            report.steps[name] = {"loop": loop, "status": "off", "seconds": 0.0, "error": None}
-            continue
-        started = time.perf_counter()
-        try:
-            outcome = {"loop": loop, "status": "ok", **step(context), "error": None}
-        except Exception as error:  # isolate the failing loop; it is reported, never hidden
-            message = f"{type(error).__name__}: {error}"
-            report.errors[name] = message
-            outcome = {"loop": loop, "status": "failed", "error": message}
-            log.exception("cycle step %s failed for account %s", name, account_id)
-            _alert(deps, name, message, account_id, hour)
-        outcome["seconds"] = round(time.perf_counter() - started, 4)
-        report.steps[name] = outcome
+    report.recovered = claim.recovered
+    try:
+        with deps.factory() as session:
+            loops = active_loops(session, account_id, deps.settings.loops, options.loops)
+        report.loops_active = sorted(loops)
+        context = CycleContext(account_id, hour, now, clock, deps, options, loops, report.steps)
+        for name, loop, step, needs in STEPS:
+            outcome: dict[str, Any]
+            if not needs(context):
+                report.steps[name] = {"loop": loop, "status": "off", "seconds": 0.0, "error": None}
+                continue
+            # The heartbeat: still ours? then the lease (and the Redis lock) run on.
+            _renew(deps.factory, claim, options.lease_seconds)
+            if lock is not None:
+                renew_redis_lock(lock, account_id)
+            started = time.perf_counter()
+            try:
+                outcome = {"loop": loop, "status": "ok", **step(context), "error": None}
+            except Exception as error:  # isolate the failing loop; it is reported, never hidden
+                message = f"{type(error).__name__}: {error}"
+                report.errors[name] = message
+                outcome = {"loop": loop, "status": "failed", "error": message}
+                log.exception("cycle step %s failed for account %s", name, account_id)
+                _alert(deps, name, message, account_id, hour)
+            outcome["seconds"] = round(time.perf_counter() - started, 4)
+            report.steps[name] = outcome
+    except BaseException:
+        if options.dry_run:  # a dry run never leaves the hour claimed behind it
+            _give_back(deps.factory, claim)
+        raise
     report.status = "partial" if report.errors else "completed"
-    _finish(deps.factory, account_id, hour, clock.now(), report)
+    if options.dry_run:
+        _give_back(deps.factory, claim)
+    else:
+        _finish(deps.factory, clock.now(), report, claim)
     return report
 
 
@@ -221,15 +249,28 @@ def _wall_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(slots=True)
+class _Claim:
+    """A run's hold on its (account, hour) row. ``lease_until`` is also the owner's token: a
+    takeover writes its own, so a renewal or a finish that no longer matches it was overtaken."""
+
+    account_id: int
+    hour: datetime
+    lease_until: datetime
+    recovered: bool
+    # For a dry run: the row as it was before (None: the dry run created it), to be put back.
+    before: dict[str, Any] | None = None
+
+
 def _claim(
     factory: sessionmaker[Session],
     account_id: int,
     hour: datetime,
     now: datetime,
     options: CycleOptions,
-) -> dict[str, Any] | bool:
-    """Take this account's hour. Returns the earlier report to skip a completed hour, or
-    whether a crashed run's claim was taken over; raises when a live run holds the account."""
+) -> dict[str, Any] | _Claim:
+    """Take this account's hour. Returns the earlier report to skip a completed hour, or the
+    claim (whether a crashed run's claim was taken over); raises when a live run holds it."""
     wall = _wall_now()
     lease = wall + timedelta(seconds=options.lease_seconds)
     try:
@@ -268,7 +309,7 @@ def _claim(
                         lease_until=lease,
                     )
                 )
-                return False
+                return _Claim(account_id, hour, lease, recovered=False)
             crashed = run.status == "running" and (
                 run.lease_until is None or run.lease_until <= wall
             )
@@ -276,24 +317,79 @@ def _claim(
                 raise CycleBusyError(f"account {account_id} hour {hour.isoformat()} is running")
             if run.status == "completed" and not options.force:
                 return dict(run.report or {}, status=run.status)
+            before = {
+                "status": run.status,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
+                "report": run.report,
+                "lease_until": run.lease_until,
+            }
             run.status, run.started_at, run.finished_at = "running", now, None
             run.lease_until = lease
-            return crashed
+            return _Claim(
+                account_id,
+                hour,
+                lease,
+                recovered=crashed,
+                before=before if options.dry_run else None,
+            )
     except IntegrityError as error:
         raise CycleBusyError(f"account {account_id} hour {hour.isoformat()} is running") from error
 
 
+def _owned(claim: _Claim) -> Any:
+    """The condition that the claim's row is still this run's."""
+    return (
+        (CycleRun.account_id == claim.account_id)
+        & (CycleRun.hour_start == claim.hour)
+        & (CycleRun.status == "running")
+        & (CycleRun.lease_until == claim.lease_until)
+    )
+
+
+def _lost(claim: _Claim, doing: str) -> CycleLeaseLostError:
+    return CycleLeaseLostError(
+        f"account {claim.account_id} hour {claim.hour.isoformat()}: the claim was taken over "
+        f"by another run (its lease lapsed) before {doing}; this run stops"
+    )
+
+
+def _renew(factory: sessionmaker[Session], claim: _Claim, lease_seconds: float) -> None:
+    """Extend the lease of the claim this run owns (compare-and-set on its token); raises
+    ``CycleLeaseLostError`` when another run has taken the claim over."""
+    lease = _wall_now() + timedelta(seconds=lease_seconds)
+    with transaction(factory) as session:
+        renewed = session.execute(update(CycleRun).where(_owned(claim)).values(lease_until=lease))
+        if renewed.rowcount != 1:  # type: ignore[attr-defined]
+            raise _lost(claim, "the next step")
+    claim.lease_until = lease
+
+
 def _finish(
-    factory: sessionmaker[Session],
-    account_id: int,
-    hour: datetime,
-    now: datetime,
-    report: CycleReport,
+    factory: sessionmaker[Session], now: datetime, report: CycleReport, claim: _Claim
 ) -> None:
     with transaction(factory) as session:
-        run = session.scalar(
-            select(CycleRun).where(CycleRun.account_id == account_id, CycleRun.hour_start == hour)
+        finished = session.execute(
+            update(CycleRun)
+            .where(_owned(claim))
+            .values(
+                status=report.status, finished_at=now, report=report.as_dict(), lease_until=None
+            )
         )
-        assert run is not None
-        run.status, run.finished_at, run.report = report.status, now, report.as_dict()
-        run.lease_until = None
+        if finished.rowcount != 1:  # type: ignore[attr-defined]
+            raise _lost(claim, "recording its report")
+
+
+def _give_back(factory: sessionmaker[Session], claim: _Claim) -> None:
+    """End a dry run: the row as it was before (or none, if the dry run created it)."""
+    with transaction(factory) as session:
+        if claim.before is None:
+            done = session.execute(delete(CycleRun).where(_owned(claim)))
+        else:
+            done = session.execute(update(CycleRun).where(_owned(claim)).values(**claim.before))
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            log.warning(
+                "account %s hour %s: a dry run's claim was taken over; left to its new owner",
+                claim.account_id,
+                claim.hour.isoformat(),
+            )

@@ -6,6 +6,7 @@ their own transactions, so a failing step leaves nothing half-written behind it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -29,6 +30,8 @@ from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import transaction
 from adflywheel.store.models import Account
 from adflywheel.store.queries import campaigns_of, hourly_series
+
+log = logging.getLogger(__name__)
 
 NO_PLATFORM = "no connected ad platform: actuals arrive by POST /api/ml/actuals"
 
@@ -223,10 +226,19 @@ def budget_policy(ctx: CycleContext) -> BudgetPolicy:
 
 def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
     """Loop 2: each active campaign's total split by the policy; promotion floors and the
-    account's ceiling bound every ad set; nothing moves while the kill switch is on."""
+    account's ceiling bound every ad set; nothing moves while the kill switch is on.
+
+    Campaigns are isolated from one another. A campaign whose split cannot be decided from its
+    data (a ``ValueError``: say, its total is above what its active variants' ceilings allow, or
+    a promoted floor is above a lowered ceiling) is skipped with its reason in
+    ``campaigns_skipped`` and alerted, and the other campaigns are still reallocated. Any other
+    failure of one campaign (the policy crashed, the platform refused a change) does not stop the
+    others either, but the step then fails with every such campaign named, so the run is
+    ``partial`` and alerted (a retry of the hour re-sends its recorded pending changes)."""
     deps, account_id, hour = ctx.deps, ctx.account_id, ctx.hour
     policy = budget_policy(ctx)
     finished = finish_stale_pending(deps.factory, deps.platform, account_id, "cycle/", hour)
+    skipped: list[dict[str, Any]] = []
     with transaction(deps.factory) as session:
         states: list[CampaignState] = []
         series = hourly_series(
@@ -242,39 +254,93 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
         for campaign in campaigns_of(session, account_id):
             if campaign.status != "ACTIVE":
                 continue
-            state = load_campaign_state(
-                session,
-                account_id,
-                campaign,
-                hour,
-                series=series,
-                min_budgets=floors,
-                max_budget_minor=promoter.guardrails.max_variant_budget_minor,
-            )
+            try:
+                state = load_campaign_state(
+                    session,
+                    account_id,
+                    campaign,
+                    hour,
+                    series=series,
+                    min_budgets=floors,
+                    max_budget_minor=promoter.guardrails.max_variant_budget_minor,
+                )
+            except ValueError as error:  # this campaign only; the others go on
+                skipped.append(_campaign_problem(ctx, campaign.id, campaign.external_id, error))
+                continue
             if state is not None:
                 states.append(state)
-    changed = total = 0
+    changed = total = reallocated = 0
+    failed: list[dict[str, Any]] = []
     for state in states:
-        proposal = policy.propose(state, hour)
+        try:
+            proposal = policy.propose(state, hour)
+        except ValueError as error:  # an undecidable split skips this campaign, not the step
+            skipped.append(_campaign_problem(ctx, state.campaign_id, state.external_id, error))
+            continue
+        except Exception as error:  # the others still go; the step fails below
+            failed.append(_campaign_problem(ctx, state.campaign_id, state.external_id, error))
+            continue
+        try:
+            changes = apply_budgets(
+                deps.factory,
+                deps.platform,
+                account_id,
+                proposal,
+                actor=f"cycle/{policy.name}",
+                cycle_hour=hour,
+                now=ctx.now,
+                dry_run=ctx.options.dry_run or deps.platform is None,
+            )
+        except Exception as error:  # the others are still applied; the step fails below
+            failed.append(_campaign_problem(ctx, state.campaign_id, state.external_id, error))
+            continue
         total += sum(proposal.budgets.values())
-        changes = apply_budgets(
-            deps.factory,
-            deps.platform,
-            account_id,
-            proposal,
-            actor=f"cycle/{policy.name}",
-            cycle_hour=hour,
-            now=ctx.now,
-            dry_run=ctx.options.dry_run or deps.platform is None,
-        )
         changed += len(changes)
+        reallocated += 1
+    if failed:
+        raise RuntimeError(
+            f"{len(failed)} campaign(s) not reallocated ({reallocated} were, with {changed} "
+            f"change(s); {len(skipped)} skipped): "
+            + "; ".join(f"{f['external_id']}: {f['reason']}" for f in failed)
+        )
     return {
         "policy": policy.name,
-        "campaigns": len(states),
+        "campaigns": reallocated,
+        "campaigns_skipped": skipped,
         "budgets_changed": changed,
         "stale_pending_finished": finished,
         "total_budget_minor": total,
     }
+
+
+def _campaign_problem(
+    ctx: CycleContext, campaign_id: int, external_id: str, error: Exception
+) -> dict[str, Any]:
+    """One campaign's reallocation problem: logged, alerted when a sink is there, reported."""
+    reason = f"{type(error).__name__}: {error}"
+    log.warning(
+        "account %s: campaign %s not reallocated at %s: %s",
+        ctx.account_id,
+        external_id,
+        ctx.hour.isoformat(),
+        reason,
+    )
+    if ctx.deps.alert is not None:
+        try:
+            ctx.deps.alert(
+                "campaign_reallocation_skipped",
+                f"account {ctx.account_id}: campaign {external_id} was not reallocated at "
+                f"{ctx.hour.isoformat()}: {reason}",
+                {
+                    "account_id": ctx.account_id,
+                    "campaign_id": campaign_id,
+                    "campaign": external_id,
+                    "hour": ctx.hour.isoformat(),
+                },
+            )
+        except Exception:  # an alert that cannot be sent must not stop the reallocation
+            log.exception("could not send the alert for campaign %s", external_id)
+    return {"campaign_id": campaign_id, "external_id": external_id, "reason": reason}
 
 
 def auto_promote(ctx: CycleContext) -> dict[str, Any]:

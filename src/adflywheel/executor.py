@@ -40,6 +40,7 @@ from adflywheel.alerts import AlertSink
 from adflywheel.clock import SystemClock, ensure_utc, floor_hour
 from adflywheel.cycle import CycleBusyError, CycleDeps, CycleOptions, run_cycle
 from adflywheel.harness import POLICIES
+from adflywheel.locks import LockBusyError
 from adflywheel.platforms.base import AdPlatform
 from adflywheel.platforms.snapshot import PlatformWrite, SnapshotPlatform
 from adflywheel.settings import Settings
@@ -152,7 +153,7 @@ def run_account(task: AccountTask) -> AccountOutcome:
         )
         report = run_cycle(task.account_id, deps, replace(job.options, as_of=job.as_of))
         status, result, error = report.status, report.as_dict(), None
-    except CycleBusyError as busy:
+    except (CycleBusyError, LockBusyError) as busy:  # the claim or the Redis lock is held
         status, result, error = "busy", None, str(busy)
     except Exception as failure:  # reported in the outcome; the other accounts go on
         status, result, error = "failed", None, f"{type(failure).__name__}: {failure}"
