@@ -11,7 +11,9 @@
      impressions, pooled with the campaign's data); the priors are niche base CTR x gene lifts,
      scaled by the account's own observed/expected ratio, as a Beta prior updated by each ad.
    * Clicks per dollar over its first 72 hours with Thompson sampling (ThompsonPolicy, hourly),
-     without and with the niche prior through ``ThompsonPolicy.prior_provider``; even budgets as
+     without and with the niche prior through ``ThompsonPolicy.prior_provider`` (the product's
+     ``crosslearn_priors.NichePriors``: a prior only for ads that have not delivered yet, so it
+     shapes the first allocation and then the ads' own evidence takes over); even budgets as
      the reference.
    Repeated over seeds and niches; medians reported. The incumbents' 14 days and the newcomer's
    72 hours come from the same seeded world (the simulator has no calendar of launches).
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from adflywheel.budgets import CampaignState
-from adflywheel.loops.bandit.evidence import RatePrior
+from adflywheel.crosslearn_priors import NichePriors, NicheView
 from adflywheel.loops.crosslearn import (
     Contribution,
     NichePrior,
@@ -206,20 +208,17 @@ def _newcomer_clicks_per_dollar(
     genes = _genes(market, INCUMBENTS)
     campaigns = range(INCUMBENTS * 2, INCUMBENTS * 2 + 2)
 
-    def provider(campaign: CampaignState, hour: Any) -> dict[int, RatePrior]:
-        assert prior is not None
-        hours = market.hour_index
-        imps, clicks, _ = _totals(market, sl, range(hours))
-        expected = sum(
-            i * math.exp(predict_log_ctr(prior, g)[0]) for g, i in zip(genes, imps, strict=True)
-        )
-        ratio = account_ratio(prior, float(clicks.sum()), expected)
-        out = {}
-        for v in campaign.variants:
-            rate, n0 = predict_ctr(prior, genes[v.variant_id - first], account_ratio=ratio)
-            out[v.variant_id] = RatePrior(rate, n0)
-        return out
+    def market_view(campaign: CampaignState, hour: Any) -> NicheView:
+        """What the store would give ``NichePriors`` for the newcomer: the niche's prior, its
+        ads' genes, and its delivered ads' totals so far (for the account ratio)."""
+        imps, clicks, _ = _totals(market, sl, range(market.hour_index))
+        delivered = [
+            (g, float(i), float(c)) for g, i, c in zip(genes, imps, clicks, strict=True) if i > 0
+        ]
+        return NicheView(prior, {first + j: g for j, g in enumerate(genes)}, delivered)
 
+    # The product's provider (adflywheel.crosslearn_priors): priors for undelivered ads only.
+    provider = NichePriors(source=market_view)
     thompson = ThompsonPolicy(seed=seed, prior_provider=provider if prior is not None else None)
     for _ in range(NEW_HOURS):
         if policy == "thompson":

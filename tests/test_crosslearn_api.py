@@ -83,7 +83,8 @@ def test_contribute_is_opt_in_and_only_touches_the_caller(
     on = client.post(f"{BASE}/contribute", json={"opt_in": True}, headers=auth(a_key)).json()
     assert on["opted_in"] and on["contribution"]["contributed"]
     assert set(on["contribution"]) <= {
-        "contributed", "niche", "period_start", "clipped", "published", "not_published",
+        "contributed", "niche", "niche_redetected", "period_start", "clipped", "published",
+        "not_published",
     }  # fmt: skip
     b_stats = client.get(f"{BASE}/stats", headers=auth(b_key)).json()
     assert b_stats["account"]["opted_in"] is False and b_stats["account"]["contributions"] == 0

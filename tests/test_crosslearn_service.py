@@ -3,24 +3,30 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from adflywheel import crosslearn_service as service
 from adflywheel import dna_service
-from adflywheel.loops.crosslearn import NotPublishable, PrivacySettings
+from adflywheel.loops.crosslearn import NotPublishable, PrivacySettings, publish
+from adflywheel.loops.crosslearn.privacy import period_start
 from adflywheel.loops.dna.fingerprint import dna_from_features
 from adflywheel.store.accounts import create_account
 from adflywheel.store.crosslearn import (
+    AccountNiche,
     NicheContribution,
     NichePatternRow,
     PrivacyLedgerRow,
+    current_niche,
     latest_pattern,
 )
 from adflywheel.store.engine import make_session_factory, transaction
+from adflywheel.store.models import Variant
 from tests.crosslearn_data import HOURS, load_account, market
 
 WEEK = timedelta(hours=168)
@@ -75,7 +81,7 @@ def test_publishes_only_with_k_opted_in_accounts_once_and_spends_budget_once(
     ids = _five_contribute(engine)
     # Not before the period is over.
     with transaction(factory) as session, pytest.raises(NotPublishable):
-        period = service.period_start(_now(), 168, service.PERIOD_ORIGIN)
+        period = period_start(_now(), 168, service.PERIOD_ORIGIN)
         service.publish_period(session, "fitness", period, _now(), PrivacySettings())
     # An opt-out withdraws the unpublished contribution: four remain, nothing is published.
     _opt_in(engine, ids[4], _now(), on=False)
@@ -154,8 +160,8 @@ def test_win_probability_uses_the_niche_prior_when_thin_and_own_data_when_rich(
     ids = _five_contribute(engine)
     assert service.contribute_and_publish(factory, ids[0], _now() + WEEK)["published"]
     with transaction(factory) as session:
-        assert service.niche_prior(session, thin_id) is None  # not detected/stored yet
-        service.detect_niche(session, thin_id, _now())
+        # Never detected nor stored: its niche is detected from its current ads when read.
+        assert session.get(AccountNiche, thin_id) is None
         prior = service.niche_prior(session, thin_id)
         assert prior is not None and prior.niche == "fitness" and prior.accounts == ">=5"
         thin = dna_service.score(session, thin_id, dna)
@@ -165,3 +171,103 @@ def test_win_probability_uses_the_niche_prior_when_thin_and_own_data_when_rich(
     assert "fitness" in thin["win_reason"]
     assert rich["win_model"]["level"] == "account" and rich["win_model"]["n_ads"] == 8
     assert "fitness" in rich["win_model"]["prior"]
+
+
+def test_two_accounts_publishing_the_same_period_at_once_share_one_publication(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deterministic interleaving: account A has checked that the period is not published and
+    is drawing its noise when account B's whole step runs and publishes the same niche and
+    period. A's insert loses the unique constraint; it returns B's publication, no error."""
+    factory = make_session_factory(engine)
+    ids = _five_contribute(engine)
+    real = publish
+    other: dict[str, Any] = {}
+
+    def interleaved(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(service, "publish", real)
+        other.update(service.contribute_and_publish(factory, ids[1], _now() + WEEK))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "publish", interleaved)
+    mine = service.contribute_and_publish(factory, ids[0], _now() + WEEK)
+    assert other["published"] is not None and "not_published" not in mine
+    assert mine["published"] == other["published"]
+    assert _count(engine, NichePatternRow) == 1 and _count(engine, PrivacyLedgerRow) == 1
+    # Later calls read the one stored publication.
+    again = service.contribute_and_publish(factory, ids[2], _now() + WEEK)
+    assert again["published"] == other["published"]
+
+
+def test_concurrent_publish_period_in_two_threads_is_safe(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sessions on two connections, both past the "already published?" check before either
+    inserts (a barrier inside the draw): one publication, one ledger entry, both return it."""
+    factory = make_session_factory(engine)
+    _five_contribute(engine)
+    period = period_start(_now(), 168, service.PERIOD_ORIGIN)
+    real = publish
+    barrier = threading.Barrier(2, timeout=30)
+
+    def both_checked(*args: Any, **kwargs: Any) -> Any:
+        barrier.wait()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "publish", both_checked)
+    results: list[tuple[int, float]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with transaction(factory) as session:
+                row = service.publish_period(
+                    session, "fitness", period, _now() + WEEK, PrivacySettings()
+                )
+                results.append((row.id, row.base_ctr))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert len(results) == 2 and results[0] == results[1]
+    assert _count(engine, NichePatternRow) == 1 and _count(engine, PrivacyLedgerRow) == 1
+
+
+def test_the_niche_of_an_account_that_did_not_opt_in_follows_its_creatives(
+    engine: Engine,
+) -> None:
+    """Re-detection runs in every account's step, opted in or not (own data only): the stored
+    niche follows the ads; nothing is contributed; readers see the current niche at once."""
+    account_id, _ = load_account(engine, 2)
+    factory = make_session_factory(engine)
+    first = service.contribute_and_publish(factory, account_id, _now())
+    assert first["contributed"] is False and "not opted in" in first["reason"]
+    assert first["niche"] == "fitness" and first["niche_redetected"] is True
+    same = service.contribute_and_publish(factory, account_id, _now() + timedelta(hours=1))
+    assert same["niche"] == "fitness" and same["niche_redetected"] is False
+    with transaction(factory) as session:
+        session.execute(
+            update(Variant)
+            .where(Variant.account_id == account_id)
+            .values(
+                headline="The CRM dashboard for sales teams",
+                primary_text="Automate reports and your pipeline: project software for founders",
+                description="Productivity app platform",
+            )
+        )
+    with factory() as session:  # before any step: read as current, without storing
+        assert current_niche(session, account_id) == "saas"
+        stored = session.get(AccountNiche, account_id)
+        assert stored is not None and stored.niche == "fitness"
+    later = service.contribute_and_publish(factory, account_id, _now() + timedelta(hours=2))
+    assert later["niche"] == "saas" and later["niche_redetected"] is True
+    assert later["contributed"] is False
+    with factory() as session:
+        stored = session.get(AccountNiche, account_id)
+        assert stored is not None and stored.niche == "saas"
+    assert _count(engine, NicheContribution) == 0

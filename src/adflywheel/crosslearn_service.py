@@ -1,24 +1,28 @@
 """Loop 3's shell: opt-in, niche detection, contributions, publication, and the priors others use.
 
-Order of one account's step (``contribute_and_publish``): nothing at all unless the account opted
-in; detect (or confirm) its niche; store its clipped contribution for the current period (one row
-per account and period, so re-running the period replaces it); then publish its niche's most
-recent *closed* period if that is not published yet, has at least ``k_min`` distinct accounts that
-are still opted in, and the niche's privacy budget allows it. A publication is final: its noise is
-drawn once from the operating system's entropy (a seeded generator would let anyone who knows the
-seed subtract the noise) and stored with its ledger entry in the same transaction.
+Order of one account's step (``contribute_and_publish``): re-detect its niche if its ads or
+category changed (every account, opted in or not: detection reads only the account's own data and
+shares nothing); nothing more unless the account opted in; store its clipped contribution for the
+current period (one row per account and period, so re-running the period replaces it); then
+publish its niche's most recent *closed* period if that is not published yet, has at least
+``k_min`` distinct accounts that are still opted in, and the niche's privacy budget allows it. A
+publication is final: its noise is drawn once from the operating system's entropy (a seeded
+generator would let anyone who knows the seed subtract the noise) and stored with its ledger
+entry in the same transaction. Two accounts of a niche may publish the same period at once: the
+first insert wins (unique per niche and period), the other's draw is discarded unseen and it
+returns the stored publication.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.dna_service import account_history
@@ -44,13 +48,16 @@ from adflywheel.store.crosslearn import (
     NicheContribution,
     NichePatternRow,
     PrivacyLedgerRow,
-    declared_category,
+    current_niche,
     global_prior_now,
     latest_pattern,
+    niche_input,
     prior_for_niche,
+    stored_detection,
 )
 from adflywheel.store.engine import transaction
-from adflywheel.store.models import Variant
+
+T = TypeVar("T")
 
 PERIOD_ORIGIN = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday: weekly periods start on Mondays
 MECHANISM = "laplace"
@@ -109,15 +116,6 @@ def _withdraw(session: Session, account_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _texts(session: Session, account_id: int) -> list[str]:
-    rows = session.execute(
-        select(Variant.headline, Variant.primary_text, Variant.description)
-        .where(Variant.account_id == account_id)
-        .order_by(Variant.id)
-    )
-    return [" ".join(t for t in r if t) for r in rows]
-
-
 def detect_niche(
     session: Session,
     account_id: int,
@@ -129,21 +127,20 @@ def detect_niche(
 ) -> tuple[NicheDetection, bool]:
     """The account's niche from its declared category and its creatives' text (plus
     ``extra_texts``); re-detected only when that input changed. Returns (detection, changed)."""
-    declared = category if category is not None else declared_category(session, account_id)
-    texts = [*_texts(session, account_id), *extra_texts]
-    digest = hashlib.sha256("\x1f".join([declared or "", *texts]).encode()).hexdigest()
+    declared, texts, digest = niche_input(
+        session, account_id, category=category, extra_texts=extra_texts
+    )
     row = session.get(AccountNiche, account_id)
     if row is not None and row.texts_digest == digest:
-        stored = NicheDetection(
-            row.niche, row.confidence, row.margin, dict(row.scores), row.category_match,
-            row.n_texts,
-        )  # fmt: skip
-        return stored, False
+        return stored_detection(row), False
     found = default_detector().detect(declared, texts)
     if store:
         if row is None:
-            row = AccountNiche(account_id=account_id)
-            session.add(row)
+            row = _insert_once(
+                session,
+                AccountNiche(account_id=account_id, detected_at=now),
+                lambda: session.get(AccountNiche, account_id, populate_existing=True),
+            )
         row.niche, row.confidence, row.margin = found.niche, found.confidence, found.margin
         row.category_match, row.scores, row.n_texts = (
             found.category_match,
@@ -153,6 +150,20 @@ def detect_niche(
         row.texts_digest, row.detected_at = digest, now
         session.flush()
     return found, True
+
+
+def _insert_once(session: Session, row: T, existing: Callable[[], T | None]) -> T:
+    """Insert ``row`` in a savepoint; if a concurrent transaction inserted the same unique key
+    first (IntegrityError), return its row instead (``existing``, read again)."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+        return row
+    except IntegrityError:
+        found = existing()
+        if found is None:
+            raise
+        return found
 
 
 def own_patterns(session: Session, account_id: int) -> patterns.Patterns:
@@ -195,14 +206,23 @@ def _upsert(
     mine: Contribution,
     now: datetime,
 ) -> None:
-    row = session.scalar(
-        select(NicheContribution).where(
-            NicheContribution.account_id == account_id, NicheContribution.period_start == period
+    def stored() -> NicheContribution | None:
+        return session.scalar(
+            select(NicheContribution)
+            .where(
+                NicheContribution.account_id == account_id,
+                NicheContribution.period_start == period,
+            )
+            .execution_options(populate_existing=True)
         )
-    )
-    if row is None:
-        row = NicheContribution(account_id=account_id, period_start=period)
-        session.add(row)
+
+    row = stored()
+    if row is None:  # (a concurrent run of the same account may insert it first: then update it)
+        fresh = NicheContribution(
+            account_id=account_id, period_start=period, niche=niche, log_base=mine.log_base,
+            lifts=list(mine.lifts), n_ads=mine.n_ads, clipped=mine.clipped, updated_at=now,
+        )  # fmt: skip
+        row = _insert_once(session, fresh, stored)
     row.niche, row.log_base, row.lifts = niche, mine.log_base, list(mine.lifts)
     row.n_ads, row.clipped, row.updated_at = mine.n_ads, mine.clipped, now
     session.flush()
@@ -226,12 +246,14 @@ def publish_period(
     rng: np.random.Generator | None = None,
 ) -> NichePatternRow:
     """Publish ``niche``'s pattern of ``period`` (a closed period), or raise ``NotPublishable``
-    saying why. Only contributions of accounts still opted in count; each account once."""
-    existing = session.scalar(
-        select(NichePatternRow).where(
-            NichePatternRow.niche == niche, NichePatternRow.period_start == period
-        )
-    )
+    saying why. Only contributions of accounts still opted in count; each account once.
+
+    Safe against a concurrent publication of the same niche and period (another account's cycle
+    or ``/contribute`` at the same moment): both may pass the check below, but the pattern and
+    its ledger entry are inserted in a savepoint, and the loser of the unique constraint rolls
+    back to it and returns the winner's row — its own noisy draw is never stored nor shown, so it
+    costs no budget and reveals nothing."""
+    existing = _published(session, niche, period)
     if existing is not None:
         return existing
     if period + timedelta(hours=privacy.period_hours) > now:
@@ -273,19 +295,31 @@ def publish_period(
         effects=[e.as_dict() for e in pattern.effects],
         published_at=now,
     )
-    session.add(row)
-    session.add(
-        PrivacyLedgerRow(
-            niche=niche,
-            period_start=period,
-            epsilon=privacy.epsilon_per_period,
-            delta=0.0,
-            mechanism=MECHANISM,
-            spent_at=now,
-        )
+    spent = PrivacyLedgerRow(
+        niche=niche,
+        period_start=period,
+        epsilon=privacy.epsilon_per_period,
+        delta=0.0,
+        mechanism=MECHANISM,
+        spent_at=now,
     )
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add_all([row, spent])
+    except IntegrityError:
+        first = _published(session, niche, period)
+        if first is None:
+            raise
+        return first
     return row
+
+
+def _published(session: Session, niche: str, period: datetime) -> NichePatternRow | None:
+    return session.scalar(
+        select(NichePatternRow)
+        .where(NichePatternRow.niche == niche, NichePatternRow.period_start == period)
+        .execution_options(populate_existing=True)
+    )
 
 
 def contribute_and_publish(
@@ -296,11 +330,16 @@ def contribute_and_publish(
     privacy: PrivacySettings | None = None,
     rng: np.random.Generator | None = None,
 ) -> dict[str, Any]:
-    """The cycle step "contribute patterns": contribute, then publish the niche's last closed
-    period when it is due. Says what it did, and why not when it did nothing."""
+    """The cycle step "contribute patterns": re-detect the account's niche when its ads or
+    category changed (every account: its own data only, nothing is shared), then, if it opted
+    in, contribute and publish the niche's last closed period when it is due. Says what it did,
+    and why not when it did nothing."""
     privacy = privacy or PrivacySettings()
     with transaction(factory) as session:
+        found, changed = detect_niche(session, account_id, as_of)
         report = contribute(session, account_id, as_of, privacy)
+    report.setdefault("niche", found.niche)
+    report["niche_redetected"] = changed
     niche = report.get("niche")
     if not report["contributed"] or niche is None:
         report["published"] = None
@@ -325,12 +364,11 @@ def contribute_and_publish(
 
 
 def niche_prior(session: Session, account_id: int) -> NichePrior | None:
-    """The latest published prior of the account's detected niche (None: no niche detected, or
-    nothing published for it yet). Reading a published pattern costs no privacy budget."""
-    row = session.get(AccountNiche, account_id)
-    if row is None or row.niche is None:
-        return None
-    return prior_for_niche(session, row.niche)
+    """The latest published prior of the account's current niche (``current_niche``: the stored
+    detection, or detected now when the account's ads changed since; None: no niche, or nothing
+    published for it yet). Reading a published pattern costs no privacy budget."""
+    niche = current_niche(session, account_id)
+    return prior_for_niche(session, niche) if niche is not None else None
 
 
 def insights(session: Session, account_id: int) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Winner memory (loop 1), the service: qualify winners from the store's actuals, keep them for
-good, search them by DNA similarity, and serve the compound learner a k-NN CTR estimate.
+good, search them by DNA similarity, and offer a k-NN CTR estimate (``knn_ctr``; no loop calls it
+yet: the compound learner's ensemble does not include it).
 
 Every winner lives in ``memory_winners`` (the source of truth); the FAISS index of an account is
 derived from those rows (``memory_index``). Writes happen in one transaction with the manifest
@@ -336,10 +337,10 @@ def knn_ctr(
     *,
     redis: redis.Redis | None = None,
 ) -> core.KnnCtr | None:
-    """The compound learner's memory predictor: CTR pooled over the ``k`` most similar winners
-    (latest stats), weighted by similarity; None when memory has nothing similar. Winners are
-    selected for high CTR, so this estimate is biased upward; the compound learner's holdout
-    weighting is what decides how much to trust it."""
+    """A k-NN CTR estimate from memory: CTR pooled over the ``k`` most similar winners (latest
+    stats), weighted by similarity; None when memory has nothing similar. Winners are selected
+    for high CTR, so this estimate is biased upward. Offered for a k-NN member of the compound
+    learner, which does not use it yet (no holdout weight has been measured for it)."""
     query = core.normalise(vector, VECTOR_LENGTH)[0]
     pairs, _ = search_raw(
         session,

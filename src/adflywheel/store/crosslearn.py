@@ -7,6 +7,8 @@ read helpers here need no other loop's code, so the DNA service can take priors 
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from adflywheel.loops.crosslearn.niche import default_detector
+from adflywheel.loops.crosslearn.niche import NicheDetection, default_detector
 from adflywheel.loops.crosslearn.prior import NichePrior, global_prior
 from adflywheel.loops.crosslearn.sharing import PublishedEffect, PublishedPattern
 from adflywheel.store.models import Account, Base, Variant
@@ -168,21 +170,49 @@ def global_prior_now(session: Session) -> NichePrior | None:
     return global_prior(priors)
 
 
+def niche_input(
+    session: Session,
+    account_id: int,
+    *,
+    category: str | None = None,
+    extra_texts: Sequence[str] = (),
+) -> tuple[str | None, list[str], str]:
+    """What niche detection reads of an account: its declared category (``category`` overrides
+    it), its ads' text (headline, primary text, description; plus ``extra_texts``), and a digest
+    of both, so a stored detection is known to be current when the digest still matches."""
+    declared = category if category is not None else declared_category(session, account_id)
+    rows = session.execute(
+        select(Variant.headline, Variant.primary_text, Variant.description)
+        .where(Variant.account_id == account_id)
+        .order_by(Variant.id)
+    )
+    texts = [*(" ".join(t for t in r if t) for r in rows), *extra_texts]
+    digest = hashlib.sha256("\x1f".join([declared or "", *texts]).encode()).hexdigest()
+    return declared, texts, digest
+
+
+def stored_detection(row: AccountNiche) -> NicheDetection:
+    return NicheDetection(
+        row.niche, row.confidence, row.margin, dict(row.scores), row.category_match, row.n_texts
+    )
+
+
+def current_niche(session: Session, account_id: int) -> str | None:
+    """The account's niche as of its current ads and category: the stored detection when its
+    input is unchanged, else detected now (TF-IDF, milliseconds) without storing. Reads only the
+    account's own rows, so it needs no opt-in."""
+    declared, texts, digest = niche_input(session, account_id)
+    row = session.get(AccountNiche, account_id)
+    if row is not None and row.texts_digest == digest:
+        return row.niche
+    return default_detector().detect(declared, texts).niche
+
+
 def prior_for_account(session: Session, account_id: int) -> tuple[NichePrior | None, str]:
-    """The most specific published prior for an account and its level: its niche's latest
-    pattern ("niche"; the niche as stored, or detected now without storing), else the average
-    of all published niches ("global"), else (None, "none")."""
-    niche = account_niche(session, account_id)
-    if niche is None:
-        texts = session.execute(
-            select(Variant.headline, Variant.primary_text, Variant.description).where(
-                Variant.account_id == account_id
-            )
-        )
-        detected = default_detector().detect(
-            declared_category(session, account_id), [" ".join(t for t in r if t) for r in texts]
-        )
-        niche = detected.niche
+    """The most specific published prior for an account and its level: its current niche's
+    latest pattern ("niche"; see ``current_niche``), else the average of all published niches
+    ("global"), else (None, "none")."""
+    niche = current_niche(session, account_id)
     if niche is not None:
         prior = prior_for_niche(session, niche)
         if prior is not None:

@@ -12,12 +12,19 @@ niche per period, and a contribution is clipped before it is summed, so one acco
   is at most ``lift_l1``).
 
 Each of the three sums gets Laplace noise of scale sensitivity / ε_part (pure ε-DP, δ = 0), the
-parts splitting ``epsilon_per_period`` by ``split``; by sequential composition one publication
-is ``epsilon_per_period``-DP for every account, and since niches are disjoint (parallel
-composition) that holds across all niches of the period. A niche's publications add up
-(basic composition): the ledger refuses a publication that would take the ε spent in the last
-``window_days`` past ``epsilon_budget``. Everything computed from published values afterwards
-(means, intervals, priors) is post-processing and costs nothing more.
+parts splitting ``epsilon_per_period`` by ``split``; by sequential composition the released
+values of one publication are ``epsilon_per_period``-DP for every account, and since niches are
+disjoint (parallel composition) that holds across all niches of the period.
+
+Caveat: the guarantee covers the noisy values *given* that a publication happens. Whether it
+happens is decided on the **true** number of contributors (at least ``k_min``, a hard rule, and
+the budget), so the mere existence of a publication reveals that at least ``k_min`` accounts
+contributed — at exactly ``k_min`` accounts, one account's presence decides whether anything is
+published. That decision is not covered by ε (a DP threshold on the noisy count would be).
+
+A niche's publications add up (basic composition): the ledger refuses a publication that would
+take the ε spent in the last ``window_days`` past ``epsilon_budget``. Everything computed from
+published values afterwards (means, intervals, priors) is post-processing and costs nothing more.
 """
 
 from __future__ import annotations
