@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
@@ -203,3 +204,75 @@ def test_cli_cycle_runs_accounts_in_worker_processes_when_asked(tmp_path: Path) 
     assert [r["account_id"] for r in reports] == [1, 2, 3]
     assert {r["status"] for r in reports} == {"completed"}
     assert {r["hour_start"] for r in reports} == {"2026-11-02T09:00:00+00:00"}
+
+
+def test_the_scheduled_job_runs_the_cycle_for_every_account(engine: Engine) -> None:
+    """Not just the job's settings: the job the scheduler fires runs every account's cycle."""
+    import time
+    from datetime import UTC, datetime
+
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        accounts = [create_account(session, name, T0).id for name in ("shop", "other")]
+    runner = CycleRunner(
+        settings=Settings(), factory=factory, clock=ManualClock(T0), platforms=no_platform
+    )
+    scheduler = start_scheduler(runner)
+    try:
+        job = scheduler.get_job("self-learning-cycle")
+        assert job is not None
+        job.modify(next_run_time=datetime.now(UTC))  # fire it now, in the scheduler's thread
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with factory() as session:
+                runs = session.scalars(select(CycleRun).where(CycleRun.status == "completed"))
+                done = sorted((r.account_id, r.hour_start) for r in runs)
+            if len(done) == len(accounts):
+                break
+            time.sleep(0.1)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert done == [(a, T0) for a in accounts]
+
+
+def test_serve_starts_the_scheduler_unless_disabled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`adflywheel serve` with ADFLYWHEEL_SCHEDULER_ENABLED=false starts no scheduler; by default
+    it does (uvicorn is replaced by a client that runs the app's start-up and shut-down)."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from adflywheel.api import app as app_module
+    from adflywheel.cli import app as cli_app
+
+    started: list[CycleRunner] = []
+
+    class FakeScheduler:
+        def shutdown(self, wait: bool = True) -> None:
+            pass
+
+    def fake_start(runner: CycleRunner) -> FakeScheduler:
+        started.append(runner)
+        return FakeScheduler()
+
+    def fake_uvicorn_run(application: object, **_: object) -> None:
+        with TestClient(application):  # type: ignore[arg-type]
+            pass
+
+    monkeypatch.setattr(app_module, "start_scheduler", fake_start)
+    monkeypatch.setattr(uvicorn, "run", fake_uvicorn_run)
+    monkeypatch.setenv("ADFLYWHEEL_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("ADFLYWHEEL_DATABASE_URL", raising=False)  # the file in DATA_DIR
+    invoke = CliRunner()
+    assert invoke.invoke(cli_app, ["db", "upgrade"]).exit_code == 0
+
+    monkeypatch.setenv("ADFLYWHEEL_SCHEDULER_ENABLED", "false")
+    result = invoke.invoke(cli_app, ["serve"])
+    assert result.exit_code == 0, result.output
+    assert started == []
+
+    monkeypatch.setenv("ADFLYWHEEL_SCHEDULER_ENABLED", "true")
+    result = invoke.invoke(cli_app, ["serve"])
+    assert result.exit_code == 0, result.output
+    assert len(started) == 1 and started[0].settings.scheduler_enabled
