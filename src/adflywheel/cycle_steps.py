@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from adflywheel.budgets import (
@@ -21,7 +22,8 @@ from adflywheel.budgets import (
 from adflywheel.cycle import CycleContext, Step
 from adflywheel.dna_service import ensure_dna
 from adflywheel.fetch_service import fetch_account_actuals
-from adflywheel.policies import ThompsonPolicy
+from adflywheel.loops.bandit import RatePrior
+from adflywheel.policies import PriorProvider, ThompsonPolicy
 from adflywheel.promotion import run_promotion
 from adflywheel.promotion_actions import promotion_floors
 from adflywheel.promotion_settings import load_settings
@@ -57,7 +59,9 @@ def fetch_actuals(ctx: CycleContext) -> dict[str, Any]:
         return {"skipped": NO_PLATFORM}
     lookback = ctx.options.actuals_lookback_hours
     if lookback is None:
-        report = fetch_account_actuals(deps.factory, platform, ctx.account_id, ctx.now, ctx.clock)
+        report = fetch_account_actuals(
+            deps.factory, platform, ctx.account_id, ctx.now, ctx.clock, alerts=deps.alert
+        )
         return {
             "window": report.get("window"),
             **{k: v for k, v in (report.get("hourly") or {}).items()},
@@ -213,15 +217,39 @@ WEIGHTS_EVERY_HOURS = 6
 
 
 def budget_policy(ctx: CycleContext) -> BudgetPolicy:
+    """Thompson, with priors for variants that have not delivered yet: the niche's published
+    pattern when loop 3 is on, overridden by the compound learner's pre-launch prediction when
+    loop 5 is on (it has seen the account's own history as well as the genes)."""
     if ctx.deps.policy is not None:
         return ctx.deps.policy
+    seed = ctx.deps.settings.bandit_seed
+    providers: list[PriorProvider] = []
+    if 3 in ctx.loops:
+        from adflywheel.crosslearn_priors import NichePriors
+
+        providers.append(NichePriors(ctx.deps.factory))
     if 5 in ctx.loops:
         from adflywheel.cycle_priors import ServingPriors
 
-        priors = ServingPriors(seed=ctx.deps.settings.bandit_seed)
-        priors.bind(ctx.deps.factory, ctx.deps.settings.data_dir)
-        return ThompsonPolicy(seed=ctx.deps.settings.bandit_seed, prior_provider=priors)
-    return ThompsonPolicy(seed=ctx.deps.settings.bandit_seed)
+        serving = ServingPriors(seed=seed)
+        serving.bind(ctx.deps.factory, ctx.deps.settings.data_dir)
+        providers.append(serving)
+    if not providers:
+        return ThompsonPolicy(seed=seed)
+    return ThompsonPolicy(seed=seed, prior_provider=LayeredPriors(tuple(providers)))
+
+
+@dataclass(frozen=True, slots=True)
+class LayeredPriors:
+    """One prior provider from several: a later provider's prior replaces an earlier one's."""
+
+    providers: tuple[PriorProvider, ...]
+
+    def __call__(self, campaign: CampaignState, hour: datetime) -> dict[int, RatePrior]:
+        out: dict[int, RatePrior] = {}
+        for provider in self.providers:
+            out.update(provider(campaign, hour))
+        return out
 
 
 def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
