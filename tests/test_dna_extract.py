@@ -307,6 +307,24 @@ def test_too_long_and_too_many_sampled_frames_are_refused(
         decode(clip)
 
 
+def test_a_long_clip_is_sampled_more_sparsely_after_the_hook_window_to_fit_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clip = synthetic_video(seconds=10.0, fps=12)
+    monkeypatch.setattr(dna_service, "MAX_SAMPLED_FRAMES", 40)  # 10 s at 6 a second needs 61
+    sample = decode(clip).sample
+    times = sample.times
+    assert len(times) <= 40
+    early, late = times[times < 3.0], times[times > 3.1]
+    assert np.diff(early).max() == pytest.approx(1 / 6, abs=0.01)  # the hook keeps its rate
+    assert np.diff(late).min() > 1 / 6 + 0.05  # sparser after it
+    assert late.max() > 9.0  # and still covers the whole clip
+    assert sample.duration_s == pytest.approx(10.0, abs=0.4)
+    monkeypatch.setattr(dna_service, "MAX_SAMPLED_FRAMES", 20)  # not even 1 a second fits
+    with pytest.raises(UnreadableVideoError, match="more than 20 sampled frames"):
+        decode(clip)
+
+
 def test_a_frame_too_large_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dna_service, "MAX_PIXELS", 32 * 32)
     with pytest.raises(UnreadableVideoError, match="unsupported frame size 64x48"):

@@ -46,6 +46,10 @@ MAX_PIXELS = 4096 * 4096
 # (270 MB as BGR) covers 180 s of 16:9 or about 80 s of 9:16 at the 320-pixel analysis width.
 MAX_SAMPLED_FRAMES = 1_100
 MAX_SAMPLED_PIXELS = 90_000_000
+# The hook window keeps the full sampling rate; past it a long clip is sampled more sparsely
+# (down to MIN_LATE_FPS) so that it fits the budget, rather than being refused.
+HOOK_WINDOW_S = 3.0
+MIN_LATE_FPS = 1.0
 DETECT_SIDE = 144
 
 
@@ -97,7 +101,8 @@ def decode(
 
     Bounded: at most ``max_duration_s`` (default ``MAX_DURATION_S``) of video, frames of at
     most ``MAX_PIXELS``, at most ``MAX_SAMPLED_FRAMES`` kept frames and ``MAX_SAMPLED_PIXELS``
-    kept pixels in all (refused up front when the declared duration already says so), and audio
+    kept pixels in all (past the first 3 s a long clip is sampled more sparsely to fit, down to
+    one frame a second; refused up front only when even that does not fit), and audio
     decoded only as far as the video goes (its declared duration, else ``max_duration_s``), then
     cut to the video's duration: a short clip carrying hours of sound decodes seconds of it.
     The limits are read when called, so a test can lower them."""
@@ -123,8 +128,9 @@ def decode(
             astream = container.streams.audio[0] if container.streams.audio else None
             out_w = min(analysis_width, width) // 2 * 2
             out_h = max(2, round(height * out_w / width) // 2 * 2)
+            late_fps = sample_fps
             if declared is not None:
-                _check_sample_budget(int(declared * sample_fps) + 1, out_w, out_h, sample_fps)
+                late_fps = _late_rate(declared, sample_fps, out_w, out_h)
             audio_cap_s = min(limit_s, declared) if declared is not None else limit_s
             audio_cap = int(audio_cap_s * AUDIO_RATE) + AUDIO_RATE // 10
             frames: list[NDArray[np.uint8]] = []
@@ -148,7 +154,8 @@ def decode(
                             img = frame.reformat(width=out_w, height=out_h, format="bgr24")
                             frames.append(np.asarray(img.to_ndarray(), np.uint8))
                             times.append(t)
-                            next_t = (np.floor(t * sample_fps + 1e-6) + 1) / sample_fps
+                            rate = sample_fps if t + 1e-6 < HOOK_WINDOW_S else late_fps
+                            next_t = (np.floor(t * rate + 1e-6) + 1) / rate
                 elif astream is not None and audio_samples < audio_cap:
                     base, pts = packet.time_base, packet.pts
                     if pts is not None and base is not None and float(pts * base) > audio_cap_s:
@@ -181,6 +188,23 @@ def _declared_duration(stream: Any) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     return None
+
+
+def _late_rate(declared_s: float, fps: float, width: int, height: int) -> float:
+    """Frames a second past the hook window that keep a clip of ``declared_s`` inside the
+    sample budget: ``fps`` when it fits, else lower, down to ``MIN_LATE_FPS``; a clip that does
+    not fit even then is refused (422) before anything is decoded."""
+    allowed = min(MAX_SAMPLED_FRAMES, MAX_SAMPLED_PIXELS // (width * height))
+    early = int(min(declared_s, HOOK_WINDOW_S) * fps) + 1
+    late_s = max(declared_s - HOOK_WINDOW_S, 0.0)
+    if early + late_s * fps + 1 <= allowed:
+        return fps
+    # 5% headroom for the rounding of sample times; +2 for the samples either end.
+    rate = 0.95 * (allowed - early - 2) / late_s if late_s > 0 else 0.0
+    if rate < MIN_LATE_FPS:
+        _check_sample_budget(int(early + late_s * MIN_LATE_FPS) + 2, width, height, fps)
+        return MIN_LATE_FPS  # within the budget at the lowest rate after all
+    return min(fps, rate)
 
 
 def _check_sample_budget(count: int, width: int, height: int, fps: float) -> None:
