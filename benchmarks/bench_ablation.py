@@ -160,6 +160,20 @@ def markdown(table: dict[str, Any], days: int, seeds: tuple[int, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _relative_to_uniform(runs: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    """Days and the mean over seeds of a cumulative clicks-per-dollar curve over uniform's."""
+    n = min(len(r[key]) for r in runs)
+    ratio = [
+        statistics.fmean(r[key][h] / r["uniform_cumulative_cpd"][h] for r in runs) for h in range(n)
+    ]
+    return [h / 24 for h in range(1, n + 1)], ratio
+
+
+def replot() -> None:
+    """Redraw the plots from the last run's ``runs.json``."""
+    _plot(json.loads((OUT / "runs.json").read_text()), OUT)
+
+
 def _plot(rows: list[dict[str, Any]], out: Path) -> None:
     import matplotlib
 
@@ -171,9 +185,7 @@ def _plot(rows: list[dict[str, Any]], out: Path) -> None:
         mine = [r for r in rows if r["policy"] == policy]
         if not mine:
             continue
-        n = min(len(r["cumulative_cpd"]) for r in mine)
-        mean = [statistics.fmean(r["cumulative_cpd"][h] for r in mine) for h in range(n)]
-        left.plot([h / 24 for h in range(1, n + 1)], mean, label=label)
+        left.plot(*_relative_to_uniform(mine, "cumulative_cpd"), label=label)
         for axis, key in ((right, "accuracy"), (third, "normalized_entropy")):
             points = [v for r in mine for v in r["series"].get(key, [])]
             if not points:
@@ -187,14 +199,13 @@ def _plot(rows: list[dict[str, Any]], out: Path) -> None:
                 [statistics.fmean(by_hour[h]) for h in hours],
                 label=label,
             )
-    reference = rows[0]
-    n = len(reference["uniform_cumulative_cpd"])
-    for key, label in (("uniform_cumulative_cpd", "uniform"), ("oracle_cumulative_cpd", "oracle")):
-        mean = [statistics.fmean(r[key][h] for r in rows[:1]) for h in range(n)]
-        left.plot([h / 24 for h in range(1, n + 1)], mean, "--", label=f"{label} (seed 1)")
+    # The references are the same for every loop set of a seed: take one set's runs.
+    first = [r for r in rows if r["policy"] == rows[0]["policy"]]
+    left.plot(*_relative_to_uniform(first, "oracle_cumulative_cpd"), "--", label="greedy oracle")
+    left.axhline(1.0, color="grey", linestyle=":", label="uniform split")
     left.set_xlabel("simulated days")
-    left.set_ylabel("cumulative clicks per dollar")
-    left.set_title("Clicks per dollar (synthetic data)")
+    left.set_ylabel("cumulative clicks per dollar ÷ uniform's (mean over seeds)")
+    left.set_title("Clicks per dollar against the uniform split (synthetic data)")
     left.legend(fontsize=7)
     right.set_xlabel("simulated days")
     right.set_ylabel("headline accuracy (1 − weighted rel. error)")
