@@ -8,6 +8,7 @@ skipping its tests.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from adflywheel.api.app import create_app
@@ -98,11 +99,78 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield POSTGRES_URL
 
 
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """A migrated database."""
-    engine = make_engine(database_url)
+TEMPLATE_DATABASE = "adflywheel_test_template"
+
+
+def _sqlite_template(folder: Path) -> Path:
+    """A SQLite file migrated once, checkpointed so that the main file alone is the database."""
+    path = folder / "migrated.db"
+    engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def _maintenance(url: str) -> Engine:
+    """The server's maintenance database, autocommit: CREATE/DROP DATABASE run outside one."""
+    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+def _postgres_template(url: str) -> None:
+    """A PostgreSQL database migrated once, for ``CREATE DATABASE ... TEMPLATE``."""
+    admin = _maintenance(url)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{TEMPLATE_DATABASE}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{TEMPLATE_DATABASE}"'))
+    admin.dispose()
+    engine = make_engine(make_url(url).set(database=TEMPLATE_DATABASE).render_as_string(False))
+    upgrade(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path | None]:
+    """Each backend is migrated once a session and every ``engine`` starts from a copy of it:
+    running every migration again for each of ~1,000 tests was most of the suite's database
+    time. Built on first use, so a run without PostgreSQL never touches it."""
+    built: dict[str, Path | None] = {}
+
+    def template(backend: str) -> Path | None:
+        if backend not in built:
+            if backend == "sqlite":
+                built[backend] = _sqlite_template(tmp_path_factory.mktemp("template"))
+            else:
+                assert POSTGRES_URL is not None
+                _postgres_template(POSTGRES_URL)
+                built[backend] = None
+        return built[backend]
+
+    return template
+
+
+def _copy_postgres_template(url: str) -> None:
+    name = make_url(url).database
+    admin = _maintenance(url)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"'))
+    admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str, migrated_template: Callable[[str], Path | None]) -> Iterator[Engine]:
+    """A migrated database: a fresh copy of the session's migrated template."""
+    if database_url.startswith("sqlite"):
+        template = migrated_template("sqlite")
+        assert template is not None
+        target = Path(make_url(database_url).database or "")
+        shutil.copyfile(template, target)
+    else:
+        migrated_template("postgresql")
+        _copy_postgres_template(database_url)
+    engine = make_engine(database_url)
     yield engine
     engine.dispose()
 
