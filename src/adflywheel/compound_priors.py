@@ -40,7 +40,8 @@ from adflywheel.loops.compound.ensemble import BasePrediction, combine
 from adflywheel.model_registry import LoadedModel
 from adflywheel.registry_service import TrainOptions, load_champion, train_challenger_and_gate
 from adflywheel.settings import Settings
-from adflywheel.store.models import Campaign, Variant
+from adflywheel.store.models import Variant
+from adflywheel.store.queries import campaign_account_id
 
 
 def pre_launch_priors(
@@ -105,9 +106,7 @@ class CompoundPriors:
         if self.factory is None:
             raise RuntimeError("CompoundPriors.bind(factory, data_dir) was not called")
         with self.factory() as session:
-            account_id = session.scalar(
-                select(Campaign.account_id).where(Campaign.id == campaign.campaign_id)
-            )
+            account_id = campaign_account_id(session, campaign.campaign_id)
         if account_id is None:
             return {}
         last = self.refreshed.get(account_id)

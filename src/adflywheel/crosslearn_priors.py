@@ -36,8 +36,8 @@ from adflywheel.loops.crosslearn.prior import (
 from adflywheel.loops.dna.fingerprint import DNA_VERSION, dna_from_document
 from adflywheel.store.crosslearn import current_niche, prior_for_niche
 from adflywheel.store.dna import CreativeDnaRow
-from adflywheel.store.models import Campaign, Variant
-from adflywheel.store.queries import VariantTotals, variant_totals
+from adflywheel.store.models import Variant
+from adflywheel.store.queries import VariantTotals, campaign_account_id, variant_totals
 
 MIN_RATE = 1e-6  # a RatePrior's rate is strictly inside (0, 1)
 MAX_RATE = 0.5
@@ -117,9 +117,7 @@ class NichePriors:
         if self.factory is None:
             raise RuntimeError("NichePriors.bind(factory) was not called")
         with self.factory() as session:
-            account_id = session.scalar(
-                select(Campaign.account_id).where(Campaign.id == campaign.campaign_id)
-            )
+            account_id = campaign_account_id(session, campaign.campaign_id)
             if account_id is None:
                 return None
             cached = self._cache.get(account_id)

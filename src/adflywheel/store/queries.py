@@ -83,6 +83,11 @@ def variant_totals(
     ]
 
 
+def campaign_account_id(session: Session, campaign_id: int) -> int | None:
+    """The account a campaign belongs to (None for an unknown campaign)."""
+    return session.scalar(select(Campaign.account_id).where(Campaign.id == campaign_id))
+
+
 def campaigns_of(session: Session, account_id: int) -> list[Campaign]:
     return list(
         session.scalars(
