@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean serve
+.PHONY: demo test test-fast lint bench golden install clean serve
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ export ADFLYWHEEL_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 test: lint
 	$(BIN)/python -m pytest
+
+# Rewrite the golden outputs (tests/golden) from the current code: commit them on their own, so a
+# change of behaviour shows up as a reviewed diff.
+golden: $(STAMP)
+	$(BIN)/python -m tests.golden.regenerate $(CASES)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH)
