@@ -22,7 +22,7 @@ from typing import Any
 
 from scipy import stats
 
-from adflywheel.harness import SimulationSpec, simulate
+from adflywheel.sim.harness import SimulationSpec, simulate
 
 SETS = {
     "thompson alone (loops=2)": "loops=2",

@@ -25,7 +25,7 @@ from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from adflywheel.domain import Objective  # noqa: E402
+from adflywheel.core.domain import Objective  # noqa: E402
 from adflywheel.loops.bandit import (  # noqa: E402
     AllocationSettings,
     CampaignEvidence,

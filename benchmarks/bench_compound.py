@@ -35,10 +35,8 @@ import httpx
 import numpy as np
 from sqlalchemy import select
 
-from adflywheel import compound_service as cs
-from adflywheel.clock import floor_hour
-from adflywheel.dna_service import variant_dna
-from adflywheel.harness import SimulationSpec, simulate
+from adflywheel.core.clock import floor_hour
+from adflywheel.core.settings import Settings
 from adflywheel.loops.bandit import AllocationSettings, CampaignEvidence, VariantEvidence
 from adflywheel.loops.compound.ensemble import (
     MODELS,
@@ -49,14 +47,16 @@ from adflywheel.loops.compound.ensemble import (
 from adflywheel.loops.compound.evaluation import log_loss
 from adflywheel.loops.compound.features import pre_launch_context
 from adflywheel.loops.compound.predictors import dna_pattern_prediction, thompson_predictions
-from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
-from adflywheel.registry_service import (
+from adflywheel.services.compound import service as cs
+from adflywheel.services.compound.training import (
     TrainOptions,
     load_champion,
     promote,
     train_challenger_and_gate,
 )
-from adflywheel.settings import Settings
+from adflywheel.services.dna.service import variant_dna
+from adflywheel.sim.harness import SimulationSpec, simulate
+from adflywheel.sim.market import MarketConfig, SimulatedMarket
 from adflywheel.store.accounts import create_account, issue_key
 from adflywheel.store.actuals import upsert_actuals
 from adflywheel.store.catalog import sync_catalog

@@ -36,8 +36,6 @@ from typing import Any
 
 import numpy as np
 
-from adflywheel.budgets import CampaignState
-from adflywheel.crosslearn_priors import NichePriors, NicheView
 from adflywheel.loops.crosslearn import (
     Contribution,
     NichePrior,
@@ -51,8 +49,10 @@ from adflywheel.loops.crosslearn import (
 )
 from adflywheel.loops.dna import patterns
 from adflywheel.loops.dna.fingerprint import dna_from_features
-from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
-from adflywheel.policies import ThompsonPolicy
+from adflywheel.services.bandit.budgets import CampaignState
+from adflywheel.services.bandit.policies import ThompsonPolicy
+from adflywheel.services.crosslearn.priors import NichePriors, NicheView
+from adflywheel.sim.market import MarketConfig, SimulatedMarket
 from adflywheel.store.queries import HourlySeries, VariantTotals
 
 INCUMBENTS = 20
@@ -217,7 +217,7 @@ def _newcomer_clicks_per_dollar(
         ]
         return NicheView(prior, {first + j: g for j, g in enumerate(genes)}, delivered)
 
-    # The product's provider (adflywheel.crosslearn_priors): priors for undelivered ads only.
+    # The product's provider (services.crosslearn.priors): priors for undelivered ads only.
     provider = NichePriors(source=market_view)
     thompson = ThompsonPolicy(seed=seed, prior_provider=provider if prior is not None else None)
     for _ in range(NEW_HOURS):

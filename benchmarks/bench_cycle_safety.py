@@ -6,7 +6,7 @@ part way: at a random transaction boundary (just before or just after the k-th c
 platform write (just before it, or just after the platform accepted it). A crash is ``Killed``,
 a ``BaseException``, so no step isolation catches it: the run dies as a process would, with its
 open transaction rolled back and its claim left ``running``. Claims are taken with a zero lease
-so the next run may take a crashed claim over (``tests/test_cycle_safety.py`` also kills a real
+so the next run may take a crashed claim over (``tests/cycle/test_safety.py`` also kills a real
 subprocess with SIGKILL and waits its lease out).
 
 Checked throughout and at the end (after one clean hour for every account):
@@ -46,14 +46,14 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from adflywheel.clock import ManualClock
-from adflywheel.cycle import CycleBusyError, CycleDeps, CycleOptions, run_cycle
-from adflywheel.domain import HourlyActual, Status
+from adflywheel.core.clock import ManualClock
+from adflywheel.core.domain import HourlyActual, Status
+from adflywheel.core.settings import Settings
+from adflywheel.cycle.runner import CycleBusyError, CycleDeps, CycleOptions, run_cycle
 from adflywheel.platforms.base import PlatformAccount, PlatformAd, PlatformAdSet, PlatformCampaign
-from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket, SimulatedPlatform
-from adflywheel.promotion import PROMOTER_REASONS
-from adflywheel.promotion_settings import load_settings, store_settings
-from adflywheel.settings import Settings
+from adflywheel.services.promoter.service import PROMOTER_REASONS
+from adflywheel.services.promoter.settings import load_settings, store_settings
+from adflywheel.sim.market import MarketConfig, SimulatedMarket, SimulatedPlatform
 from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 from adflywheel.store.models import (
@@ -282,7 +282,7 @@ def _options(**overrides: Any) -> CycleOptions:
 
 
 def child(database_url: str, data_dir: Path, seed: int, account_id: int, lease: float) -> None:
-    """The process that ``tests/test_cycle_safety.py`` kills with SIGKILL: it runs a cycle and,
+    """The process that ``tests/cycle/test_safety.py`` kills with SIGKILL: it runs a cycle and,
     inside the transaction that stores the fetched actuals (rows sent, not committed; SQLite's
     write lock held), says ``IN_TRANSACTION`` on stdout and waits to be killed."""
     world = build_world(database_url, data_dir, seed, create=False)

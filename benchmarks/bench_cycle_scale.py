@@ -45,8 +45,8 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from adflywheel.cycle import CycleOptions
-from adflywheel.executor import (
+from adflywheel.core.settings import Settings
+from adflywheel.cycle.executor import (
     AccountOutcome,
     CycleJob,
     local_pool,
@@ -54,10 +54,10 @@ from adflywheel.executor import (
     summarise,
     worker_session_factory,
 )
+from adflywheel.cycle.runner import CycleOptions
 from adflywheel.platforms.base import AdPlatform
-from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
 from adflywheel.platforms.snapshot import SnapshotPlatform, apply_writes, capture_window
-from adflywheel.settings import Settings
+from adflywheel.sim.market import MarketConfig, SimulatedMarket
 from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from adflywheel import dna_service
 from adflywheel.loops.dna.fingerprint import dna_from_features
 from adflywheel.loops.dna.patterns import AdOutcome, gene_patterns
 from adflywheel.loops.dna.taxonomy import classify_text, opening_line
-from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
-from adflywheel.platforms.simulated.genes import GENE_MEAN, GENE_SD, NUMERIC_GENES
-from adflywheel.platforms.simulated.render import plan_clip, render_clip
+from adflywheel.services.dna import service as dna_service
+from adflywheel.sim.market import MarketConfig, SimulatedMarket
+from adflywheel.sim.market.genes import GENE_MEAN, GENE_SD, NUMERIC_GENES
+from adflywheel.sim.market.render import plan_clip, render_clip
 
 
 def _rho(a: list[float], b: list[float]) -> float:

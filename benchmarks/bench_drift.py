@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from adflywheel.domain import HourlyActual
+from adflywheel.core.domain import HourlyActual
 from adflywheel.loops.monitor import (
     Direction,
     PageHinkleyParams,
@@ -42,8 +42,8 @@ from adflywheel.loops.monitor import (
     page_hinkley_update,
     stream_statistics,
 )
-from adflywheel.monitoring_service import MonitorSettings, validate_and_maybe_retrain
-from adflywheel.platforms.simulated import GeneShift, MarketConfig, SimulatedMarket
+from adflywheel.services.monitor.service import MonitorSettings, validate_and_maybe_retrain
+from adflywheel.sim.market import GeneShift, MarketConfig, SimulatedMarket
 from adflywheel.store.accounts import create_account
 from adflywheel.store.actuals import upsert_actuals
 from adflywheel.store.catalog import sync_catalog, variant_ids_by_external

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from adflywheel.domain import HourlyActual
+from adflywheel.core.domain import HourlyActual
 from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
 from adflywheel.store.accounts import create_account
 from adflywheel.store.actuals import upsert_actuals

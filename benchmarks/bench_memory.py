@@ -27,7 +27,7 @@ import faiss
 import numpy as np
 
 from adflywheel.loops import memory as core
-from adflywheel.memory_files import IndexFiles
+from adflywheel.services.memory.files import IndexFiles
 
 from ._cli import print_figures
 

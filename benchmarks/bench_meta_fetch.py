@@ -32,9 +32,9 @@ from typing import Any
 
 from tests.fake_graph import TOKEN, FakeGraph, FakeTime, synthetic_account
 
-from adflywheel.clock import ManualClock
-from adflywheel.fetch_service import fetch_account_actuals
+from adflywheel.core.clock import ManualClock
 from adflywheel.platforms.meta import GraphClient, InsightsOptions, MetaPlatform
+from adflywheel.services.monitor.fetch import fetch_account_actuals
 from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 from benchmarks._cli import print_figures

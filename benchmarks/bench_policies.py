@@ -13,7 +13,7 @@ import statistics
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from adflywheel.harness import SimulationSpec, simulate
+from adflywheel.sim.harness import SimulationSpec, simulate
 
 POLICIES = ("thompson", "epsilon_greedy", "ucb1")
 

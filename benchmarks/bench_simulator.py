@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
+from adflywheel.sim.market import MarketConfig, SimulatedMarket
 from benchmarks._cli import print_figures
 
 

@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
-from adflywheel.registry_service import TrainOptions, train_challenger_and_gate
-from adflywheel.settings import Settings
+from adflywheel.core.settings import Settings
+from adflywheel.services.compound.training import TrainOptions, train_challenger_and_gate
+from adflywheel.sim.market import MarketConfig, SimulatedMarket
 from adflywheel.store.accounts import create_account
 from adflywheel.store.actuals import upsert_actuals
 from adflywheel.store.catalog import sync_catalog

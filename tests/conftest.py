@@ -20,8 +20,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from adflywheel.api.app import create_app
-from adflywheel.clock import ManualClock
-from adflywheel.settings import Settings
+from adflywheel.core.clock import ManualClock
+from adflywheel.core.settings import Settings
 from adflywheel.store.engine import make_engine, upgrade
 
 REQUIRE = os.environ.get("ADFLYWHEEL_REQUIRE_SERVICES") == "1"
@@ -64,6 +64,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     problems = [p for p in (POSTGRES_PROBLEM, REDIS_PROBLEM) if p]
     if REQUIRE and problems:
         pytest.exit("required services missing: " + "; ".join(problems), returncode=3)
+
+
+# A test that asks for one of these talks to a database or Redis: it is in the ``db`` tier.
+DB_FIXTURES = frozenset({"database_url", "engine", "client", "redis_client", "migrated_template"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the database tier by the fixtures a test uses, so the pure tier needs no list."""
+    for item in items:
+        if DB_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
 
 
 def pytest_report_header() -> list[str]:

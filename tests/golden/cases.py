@@ -19,7 +19,9 @@ from typer.testing import CliRunner
 
 DATA = Path(__file__).parent / "data"
 # Keys whose values are wall-clock timings, never behaviour.
-TIMING_KEYS = frozenset({"seconds", "elapsed_seconds", "duration_seconds", "started_at", "finished_at"})
+TIMING_KEYS = frozenset(
+    {"seconds", "elapsed_seconds", "duration_seconds", "started_at", "finished_at"}
+)
 
 SIMULATE_POLICIES = (
     "uniform",
@@ -51,7 +53,7 @@ def _dump(value: Any) -> str:
 
 def simulate_output(policy: str, seed: int) -> str:
     """The last stdout line of ``adflywheel simulate --json`` (the CLI users run)."""
-    from adflywheel.cli import app
+    from adflywheel.cli.app import app
 
     result = CliRunner().invoke(
         app,
@@ -74,10 +76,10 @@ def simulate_output(policy: str, seed: int) -> str:
 
 def cycle_reports(seed: int, hours: int = 30) -> str:
     """The reports of a short run of the hourly cycle with every loop on, hour by hour."""
-    from adflywheel.clock import ManualClock
-    from adflywheel.cycle import CycleDeps, CycleOptions, run_cycle
-    from adflywheel.platforms.simulated import MarketConfig, SimulatedMarket
-    from adflywheel.settings import Settings
+    from adflywheel.core.clock import ManualClock
+    from adflywheel.core.settings import Settings
+    from adflywheel.cycle.runner import CycleDeps, CycleOptions, run_cycle
+    from adflywheel.sim.market import MarketConfig, SimulatedMarket
     from adflywheel.store.accounts import create_account
     from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 

@@ -12,24 +12,24 @@ from adflywheel.api.deps import Services
 from adflywheel.api.limits import BodySizeLimit
 from adflywheel.api.routers import (
     actuals,
-    budget,
+    bandit,
     catalog,
     compound,
-    cross_learning,
+    crosslearn,
     cycle,
     dna,
     fetch,
     health,
-    models,
-    monitoring,
+    memory,
+    monitor,
     promoter,
-    rag,
+    registry,
 )
-from adflywheel.clock import Clock, SystemClock
-from adflywheel.cycle_service import start_scheduler
-from adflywheel.fetch_service import meta_platforms
-from adflywheel.platforms.resolver import PlatformResolver, no_platform
-from adflywheel.settings import Settings
+from adflywheel.core.clock import Clock, SystemClock
+from adflywheel.core.settings import Settings
+from adflywheel.cycle.scheduler import start_scheduler
+from adflywheel.platforms.registry import PlatformResolver, no_platform
+from adflywheel.services.monitor.fetch import meta_platforms
 from adflywheel.store.engine import check_schema, make_engine, make_session_factory
 
 
@@ -77,14 +77,14 @@ def create_app(
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(actuals.router)
-    app.include_router(budget.router)
+    app.include_router(bandit.router)
     app.include_router(promoter.router)
     app.include_router(dna.router)
-    app.include_router(rag.router)
-    app.include_router(cross_learning.router)
+    app.include_router(memory.router)
+    app.include_router(crosslearn.router)
     app.include_router(compound.router)
-    app.include_router(models.router)
-    app.include_router(monitoring.router)
+    app.include_router(registry.router)
+    app.include_router(monitor.router)
     app.include_router(fetch.router)
     app.include_router(cycle.router)
     return app

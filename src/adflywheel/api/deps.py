@@ -11,9 +11,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from adflywheel.clock import Clock
-from adflywheel.platforms.resolver import PlatformResolver
-from adflywheel.settings import Settings
+from adflywheel.core.clock import Clock
+from adflywheel.core.settings import Settings
+from adflywheel.platforms.registry import PlatformResolver
 from adflywheel.store.accounts import Caller, authenticate
 
 

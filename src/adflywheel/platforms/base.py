@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from adflywheel.domain import Creative, HourlyActual, Objective, Status
+from adflywheel.core.domain import Creative, HourlyActual, Objective, Status
 
 
 class PlatformError(RuntimeError):

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from adflywheel.clock import ensure_utc
-from adflywheel.domain import HourlyActual, Status
+from adflywheel.core.clock import ensure_utc
+from adflywheel.core.domain import HourlyActual, Status
 from adflywheel.platforms.base import (
     PlatformAccount,
     PlatformAd,
@@ -24,8 +24,8 @@ from adflywheel.platforms.base import (
     PlatformCampaign,
     PlatformError,
 )
-from adflywheel.platforms.simulated.market import SimulatedMarket
-from adflywheel.platforms.simulated.platform import check_budget
+from adflywheel.sim.market.market import SimulatedMarket
+from adflywheel.sim.market.platform import check_budget
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from adflywheel.domain import ACTUAL_METRICS, DailyActual, HourlyActual
+from adflywheel.core.domain import ACTUAL_METRICS, DailyActual, HourlyActual
 from adflywheel.store.catalog import variant_ids_by_external
 from adflywheel.store.models import ActualRevision, DailyActualRow, HourlyActualRow
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from adflywheel.domain import ACTUAL_METRICS
+from adflywheel.core.domain import ACTUAL_METRICS
 from adflywheel.store.models import AdSet, Campaign, HourlyActualRow, Variant
 
 

@@ -10,8 +10,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from sqlalchemy import select
 
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
-from adflywheel.clock import is_hour_aligned
-from adflywheel.domain import HourlyActual
+from adflywheel.core.clock import is_hour_aligned
+from adflywheel.core.domain import HourlyActual
 from adflywheel.store.actuals import BatchRejectedError, upsert_actuals
 from adflywheel.store.catalog import variant_by_external
 from adflywheel.store.models import HourlyActualRow

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
-from adflywheel.domain import Creative, Objective, Status, per_dollar, safe_rate
+from adflywheel.core.domain import Creative, Objective, Status, per_dollar, safe_rate
 from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
 from adflywheel.store.catalog import (
     UnknownReferenceError,

@@ -14,12 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from adflywheel import compound_service
 from adflywheel.api.deps import CallerDep, ServicesDep
-from adflywheel.clock import floor_hour
-from adflywheel.ctr_data import account_facts
-from adflywheel.dna_service import extract_from_features
+from adflywheel.core.clock import floor_hour
 from adflywheel.loops.dna.fingerprint import DNA_VERSION, Dna
+from adflywheel.services.compound import service as compound_service
+from adflywheel.services.compound.ctr_data import account_facts
+from adflywheel.services.dna.service import extract_from_features
 from adflywheel.store.catalog import variant_by_external
 
 router = APIRouter(prefix="/api/ml/compound", tags=["compound-learner"])

@@ -12,12 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from adflywheel.alerts import AlertSink
 from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
-from adflywheel.cycle import CycleBusyError, CycleInputError, CycleOptions
-from adflywheel.cycle_service import CycleRunner, redis_client
-from adflywheel.locks import LockBusyError
-from adflywheel.power import active_loops, power_report, validate_loops
+from adflywheel.cycle.locks import LockBusyError
+from adflywheel.cycle.power import active_loops, power_report, validate_loops
+from adflywheel.cycle.runner import CycleBusyError, CycleInputError, CycleOptions
+from adflywheel.cycle.scheduler import CycleRunner, redis_client
+from adflywheel.services.alerts import AlertSink
 from adflywheel.store.power import save_loops
 
 router = APIRouter(prefix="/api/ml", tags=["self-learning cycle"])

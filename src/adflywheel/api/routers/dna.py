@@ -13,9 +13,9 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from adflywheel import dna_service
 from adflywheel.api.deps import CallerDep, ServicesDep
 from adflywheel.loops.dna.fingerprint import Dna
+from adflywheel.services.dna import service as dna_service
 from adflywheel.store.catalog import variant_by_external
 
 router = APIRouter(prefix="/api/ml", tags=["creative-dna"])

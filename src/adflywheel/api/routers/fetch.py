@@ -8,9 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict
 
-from adflywheel.alerts import AlertSink
 from adflywheel.api.deps import CallerDep, ServicesDep
-from adflywheel.fetch_service import FetchError, fetch_account_actuals, freshness
 from adflywheel.platforms.base import PlatformError
 from adflywheel.platforms.meta import (
     MetaApiError,
@@ -18,6 +16,8 @@ from adflywheel.platforms.meta import (
     MetaThrottledError,
     MetaTransientError,
 )
+from adflywheel.services.alerts import AlertSink
+from adflywheel.services.monitor.fetch import FetchError, fetch_account_actuals, freshness
 from adflywheel.store.actuals import BatchRejectedError
 from adflywheel.store.catalog import UnknownReferenceError
 

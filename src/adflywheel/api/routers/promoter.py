@@ -24,7 +24,8 @@ from adflywheel.loops.promoter import (
     decide,
 )
 from adflywheel.platforms.base import AdPlatform, PlatformError
-from adflywheel.promotion import (
+from adflywheel.services.promoter.actions import approve, history, rollback
+from adflywheel.services.promoter.service import (
     PromoterSettings,
     PromotionError,
     decision_out,
@@ -32,7 +33,6 @@ from adflywheel.promotion import (
     run_promotion,
     store_settings,
 )
-from adflywheel.promotion_actions import approve, history, rollback
 
 router = APIRouter(prefix="/api/ml", tags=["auto-promoter"])
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adflywheel.domain import Objective
+from adflywheel.core.domain import Objective
 
 from .budget import BudgetInputs, feasible_box, floored_shares, round_to_total, water_fill
 from .evidence import AllocationSettings, CampaignEvidence

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
-from adflywheel.domain import Objective
+from adflywheel.core.domain import Objective
 
 
 def _check_count(name: str, owner: str, value: object) -> None:

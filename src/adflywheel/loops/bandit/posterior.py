@@ -40,7 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import betaincinv, gammaincinv
 
-from adflywheel.domain import Objective
+from adflywheel.core.domain import Objective
 
 from .evidence import AllocationSettings, CampaignEvidence, VariantEvidence
 

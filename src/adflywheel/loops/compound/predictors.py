@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.special import polygamma
 
-from adflywheel.domain import Objective
+from adflywheel.core.domain import Objective
 from adflywheel.loops.bandit.evidence import AllocationSettings, CampaignEvidence
 from adflywheel.loops.bandit.posterior import Layout, pack
 from adflywheel.loops.dna import patterns as dna_patterns

@@ -1,6 +1,6 @@
 """Loop 4, Creative DNA: what an ad is made of, and which of it makes ads win (pure cores)."""
 
-from adflywheel.domain import HOOK_TYPES
+from adflywheel.core.domain import HOOK_TYPES
 from adflywheel.loops.dna.fingerprint import (
     DNA_VERSION,
     VECTOR_FIELDS,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from adflywheel.domain import HOOK_TYPES
+from adflywheel.core.domain import HOOK_TYPES
 from adflywheel.loops.dna.taxonomy import ALL_HOOKS, OTHER, classify, opening_line
 
 DNA_VERSION = "dna-2"  # dna-2: hook taxonomy v2 (broader documented rules, new ordering)

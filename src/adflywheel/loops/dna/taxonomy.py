@@ -7,7 +7,7 @@ is a pattern interrupt before it is a warning; "Frizz ruining your mornings? Thi
 it" is a problem and its fix before it is a warning; a one-sentence question is a question
 before its words look like a secret or a superlative). Every rule is listed in
 docs/creative-dna.md; every pattern is exercised by a hand-labelled line of its hook type in
-tests/fixtures/hook_lines.csv (tests/test_dna_taxonomy.py).
+tests/fixtures/hook_lines.csv (tests/loops/test_dna_taxonomy.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from adflywheel.domain import HOOK_TYPES
+from adflywheel.core.domain import HOOK_TYPES
 
 OTHER = "other"
 ALL_HOOKS: tuple[str, ...] = (*HOOK_TYPES, OTHER)

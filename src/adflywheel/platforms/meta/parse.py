@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adflywheel.platforms.base import PlatformError
-from adflywheel.platforms.csv_import import ZERO_DECIMAL_CURRENCIES
+from adflywheel.platforms.csv import ZERO_DECIMAL_CURRENCIES
 
 HOURLY_BREAKDOWN = "hourly_stats_aggregated_by_advertiser_time_zone"
 # Three-second video views: Meta reports them as an action, not as a field of their own.

@@ -14,8 +14,8 @@ from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from adflywheel.clock import ensure_utc
-from adflywheel.domain import Creative, DailyActual, HourlyActual, Objective, Status
+from adflywheel.core.clock import ensure_utc
+from adflywheel.core.domain import Creative, DailyActual, HourlyActual, Objective, Status
 from adflywheel.platforms.base import PlatformAccount, PlatformAd, PlatformAdSet, PlatformCampaign
 from adflywheel.platforms.meta.client import GraphClient
 from adflywheel.platforms.meta.errors import MetaApiError

@@ -1,0 +1,225 @@
+"""Loop 2's endpoints: stateless allocation, a Thompson draw, and stored-campaign reallocation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from adflywheel.api.deps import CallerDep, ServicesDep
+from adflywheel.core.clock import floor_hour
+from adflywheel.core.domain import Objective
+from adflywheel.loops.bandit import (
+    AllocationSettings,
+    CampaignEvidence,
+    RatePrior,
+    VariantEvidence,
+    allocate_campaign,
+    thompson_select,
+)
+from adflywheel.platforms.base import PlatformError
+from adflywheel.services.bandit.budgets import apply_budgets, load_campaign_state
+from adflywheel.services.bandit.policies import ThompsonPolicy
+from adflywheel.store.catalog import campaign_by_external
+from adflywheel.store.engine import transaction
+
+router = APIRouter(prefix="/api/ml", tags=["budget"])
+
+Count = Annotated[int, Field(ge=0, strict=True)]
+
+
+class PriorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rate: float = Field(gt=0.0, lt=1.0, description="Predicted CTR, a fraction.")
+    strength: float = Field(gt=0.0, description="Worth this many impressions (capped).")
+
+
+class VariantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=100)
+    impressions: Count
+    clicks: Count
+    spend_minor: Count
+    conversions: Count = 0
+    revenue_minor: Count = 0
+    prior: PriorIn | None = None
+    active: bool = True
+    current_budget_minor: Count | None = None
+    min_budget_minor: Count = 0
+    max_budget_minor: Count | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VariantIn:
+        if self.clicks > self.impressions:
+            raise ValueError(f"clicks ({self.clicks}) exceed impressions ({self.impressions})")
+        if self.conversions > self.clicks:
+            raise ValueError(
+                f"conversions ({self.conversions}) exceed clicks ({self.clicks}); the conversion "
+                "rate is modelled per click"
+            )
+        if self.max_budget_minor is not None and self.min_budget_minor > self.max_budget_minor:
+            raise ValueError("min_budget_minor exceeds max_budget_minor")
+        return self
+
+    def evidence(self) -> VariantEvidence:
+        return VariantEvidence(
+            id=self.id,
+            impressions=self.impressions,
+            clicks=self.clicks,
+            spend_minor=self.spend_minor,
+            conversions=self.conversions,
+            revenue_minor=self.revenue_minor,
+            prior=RatePrior(self.prior.rate, self.prior.strength) if self.prior else None,
+            active=self.active,
+            current_budget_minor=self.current_budget_minor,
+            min_budget_minor=self.min_budget_minor,
+            max_budget_minor=self.max_budget_minor,
+        )
+
+
+class VariantsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    objective: Objective = Objective.CTR
+    variants: list[VariantIn] = Field(min_length=1, max_length=1000)
+    seed: int | None = None
+
+    @model_validator(mode="after")
+    def _unique(self) -> VariantsIn:
+        ids = [v.id for v in self.variants]
+        if len(set(ids)) != len(ids):
+            raise ValueError("variant ids must be unique")
+        return self
+
+    def campaign(self) -> CampaignEvidence:
+        return CampaignEvidence(
+            "request", tuple(v.evidence() for v in self.variants), self.objective
+        )
+
+
+class AllocateIn(VariantsIn):
+    total_budget_minor: Count
+    floor_share: float = Field(default=0.05, ge=0.0, lt=1.0)
+    min_impressions: float = Field(default=1000.0, ge=0.0)
+    max_change_fraction: float | None = Field(default=0.5, gt=0.0)
+    n_draws: int = Field(default=1000, ge=100, le=100_000)
+
+
+def _unprocessable(error: ValueError) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error))
+
+
+@router.post("/budget/allocate")
+def allocate(request: AllocateIn) -> dict[str, Any]:
+    """Budget shares by the probability of being best; budgets sum exactly to the total."""
+    try:
+        settings = AllocationSettings(
+            n_draws=request.n_draws,
+            floor_share=request.floor_share,
+            min_impressions=request.min_impressions,
+            max_change_fraction=request.max_change_fraction,
+        )
+        result = allocate_campaign(
+            request.campaign(),
+            request.total_budget_minor,
+            settings,
+            np.random.default_rng(request.seed),
+        )
+    except ValueError as error:
+        raise _unprocessable(error) from error
+    return {
+        "objective": result.objective.value,
+        "total_budget_minor": result.total_budget_minor,
+        "n_draws": result.n_draws,
+        "cap_relaxed": result.cap_relaxed,
+        "floor_relaxed": result.floor_relaxed,
+        "variants": [
+            {
+                "id": v.variant_id,
+                "share": v.share,
+                "budget_minor": v.budget_minor,
+                "p_best": v.p_best,
+                "mean": v.objective_mean,
+                "interval": [v.objective_low, v.objective_high],
+                "ctr_mean": v.ctr_mean,
+                "ctr_interval": [v.ctr_low, v.ctr_high],
+                "gated": v.gated,
+                "active": v.active,
+            }
+            for v in result.variants
+        ],
+    }
+
+
+@router.post("/thompson/select")
+def select_variant(request: VariantsIn) -> dict[str, Any]:
+    """One variant drawn by Thompson sampling, for a serving decision."""
+    try:
+        chosen = thompson_select(
+            request.campaign(), AllocationSettings(), np.random.default_rng(request.seed)
+        )
+    except ValueError as error:
+        raise _unprocessable(error) from error
+    return {"variant_id": chosen, "objective": request.objective.value}
+
+
+@router.post("/campaigns/{campaign_id}/reallocate")
+def reallocate(
+    campaign_id: str,
+    caller: CallerDep,
+    services: ServicesDep,
+    dry_run: Annotated[bool, Query(description="Record the proposal; change nothing.")] = False,
+) -> dict[str, Any]:
+    """Thompson reallocation of a stored campaign, written through the account's platform."""
+    now = services.clock.now()
+    with transaction(services.factory) as session:
+        campaign = campaign_by_external(session, caller.account_id, campaign_id)
+        if campaign is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no campaign {campaign_id!r}")
+        state = load_campaign_state(session, caller.account_id, campaign, floor_hour(now))
+    if state is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"campaign {campaign_id!r} has no active variant with a daily budget to split",
+        )
+    policy = ThompsonPolicy(seed=services.settings.bandit_seed)
+    try:
+        proposal = policy.propose(state, now)
+    except ValueError as error:
+        raise _unprocessable(error) from error
+    platform = None
+    if not dry_run:
+        try:
+            platform = services.platforms(caller.account_id)
+        except PlatformError as error:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
+    try:
+        changes = apply_budgets(
+            services.factory,
+            platform,
+            caller.account_id,
+            proposal,
+            actor="api/reallocate",
+            cycle_hour=None,
+            now=now,
+            dry_run=dry_run,
+        )
+    except PlatformError as error:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(error)) from error
+    return {
+        "campaign_id": campaign_id,
+        "dry_run": dry_run,
+        "total_budget_minor": state.total_budget_minor,
+        "budgets": proposal.budgets,
+        "changes": [
+            {
+                "ad_set_id": c.ad_set_external_id,
+                "old_budget_minor": c.old_budget_minor,
+                "new_budget_minor": c.new_budget_minor,
+                "mode": c.mode,
+            }
+            for c in changes
+        ],
+        "evidence": proposal.evidence,
+    }

@@ -1,0 +1,1 @@
+"""The Typer command line (``adflywheel``); ``app`` is the entry point."""

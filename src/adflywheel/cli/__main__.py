@@ -1,0 +1,3 @@
+from adflywheel.cli.app import app
+
+app()

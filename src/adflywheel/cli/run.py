@@ -1,0 +1,150 @@
+"""Running the service: ``serve`` the API, ``import-csv`` an export, run one ``cycle``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from adflywheel.cli.common import checked_engine, err, settings_of
+
+app = typer.Typer()
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+) -> None:
+    """Serve the HTTP API (refuses to start on a schema it does not know)."""
+    import uvicorn
+
+    from adflywheel.api.app import create_app
+    from adflywheel.store.engine import SchemaError
+
+    settings = settings_of(ctx)
+    try:
+        application = create_app(settings, scheduler=settings.scheduler_enabled)
+    except SchemaError as error:
+        err.print(f"[red]refusing to start:[/red] {error}")
+        raise typer.Exit(2) from error
+    uvicorn.run(application, host=host or settings.host, port=port or settings.port)
+
+
+@app.command("import-csv")
+def import_csv(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    account: Annotated[str, typer.Option(help="Account name (created if missing).")],
+    timezone: Annotated[str, typer.Option(help="The ad account's time zone (IANA).")] = "UTC",
+) -> None:
+    """Import a Meta Ads Manager CSV export: catalogue and hourly actuals, all or nothing."""
+    from adflywheel.core.clock import SystemClock
+    from adflywheel.platforms.csv import CsvImportError, CsvPlatform
+    from adflywheel.store.accounts import account_by_name, create_account
+    from adflywheel.store.actuals import BatchRejectedError, upsert_actuals, upsert_daily
+    from adflywheel.store.catalog import sync_catalog
+    from adflywheel.store.engine import make_session_factory, transaction
+
+    engine = checked_engine(ctx)
+    now = SystemClock().now()
+    try:
+        platform = CsvPlatform.from_path(path, account_external_id=account, timezone=timezone)
+        hourly = platform.fetch_insights(
+            datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+        )
+        daily = platform.fetch_daily(date.min, date.max)
+        with transaction(make_session_factory(engine)) as session:
+            row = account_by_name(session, account)
+            if row is None:
+                info = platform.account()
+                row = create_account(
+                    session, account, now, platform="csv", currency=info.currency, timezone=timezone
+                )
+            sync_catalog(
+                session,
+                row.id,
+                platform.list_campaigns(),
+                platform.list_ad_sets(),
+                platform.list_ads(),
+                now,
+            )
+            result = upsert_actuals(session, row.id, hourly, source="csv", now=now)
+            daily_result = upsert_daily(session, row.id, daily, source="csv", now=now)
+    except (CsvImportError, BatchRejectedError, ValueError) as error:
+        err.print(f"[red]nothing imported:[/red] {error}")
+        raise typer.Exit(2) from error
+    typer.echo(
+        json.dumps(
+            {
+                "account": account,
+                "hourly": result.as_dict(),
+                "daily": daily_result.as_dict(),
+            }
+        )
+    )
+
+
+@app.command()
+def cycle(
+    ctx: typer.Context,
+    account: Annotated[
+        str | None, typer.Option(help="Account name; default: every account.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Run as of this hour, ISO 8601 UTC; default: now."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Re-run a completed hour.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Record decisions, apply nothing.")] = False,
+) -> None:
+    """Run the self-learning cycle once: one JSON report per account on stdout."""
+    from adflywheel.core.clock import SystemClock
+    from adflywheel.cycle.runner import CycleOptions
+    from adflywheel.cycle.scheduler import CycleRunner, redis_client
+    from adflywheel.platforms.registry import no_platform
+    from adflywheel.services.alerts import AlertSink
+    from adflywheel.services.monitor.fetch import meta_platforms
+    from adflywheel.store.accounts import account_by_name
+    from adflywheel.store.engine import make_session_factory
+
+    settings = settings_of(ctx)
+    engine = checked_engine(ctx)
+    when: datetime | None = None
+    if as_of is not None:
+        try:
+            when = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError as error:
+            err.print(f"[red]error:[/red] --as-of {as_of!r} is not an ISO 8601 time")
+            raise typer.Exit(2) from error
+        if when.tzinfo is None:
+            err.print("[red]error:[/red] --as-of needs a UTC offset, e.g. 2026-11-25T14:00Z")
+            raise typer.Exit(2)
+    factory = make_session_factory(engine)
+    runner = CycleRunner(
+        settings=settings,
+        factory=factory,
+        clock=SystemClock(),
+        platforms=meta_platforms(settings, factory, fallback=no_platform),
+        redis=redis_client(settings),
+        alert=AlertSink(factory, SystemClock(), webhook_url=settings.alert_webhook_url),
+    )
+    if account is None:
+        ids = runner.all_accounts()
+    else:
+        with factory() as session:
+            row = account_by_name(session, account)
+        if row is None:
+            err.print(f"[red]error:[/red] no account named {account!r}")
+            raise typer.Exit(2)
+        ids = [row.id]
+    options = CycleOptions(as_of=when, force=force, dry_run=dry_run)
+    reports = runner.run_many(ids, options)
+    for report in reports:
+        typer.echo(json.dumps(report, sort_keys=True, default=str))
+    if any(r.get("status") in ("failed", "busy") for r in reports):
+        raise typer.Exit(1)

@@ -1,0 +1,237 @@
+"""Per-account cycles through a ``concurrent.futures`` executor: a local process pool by default,
+a Dask cluster when ``ADFLYWHEEL_DASK_SCHEDULER`` names one.
+
+Why processes: a cycle is mostly Python (ORM rows, per-campaign numpy, the promoter's tests), so
+threads would share one core under the GIL; worker processes use every core. With PostgreSQL
+they run fully in parallel. With SQLite writers queue on the file lock, but each of the cycle's
+transactions is short and WAL lets readers go on, so processes still overlap the computing
+(``benchmarks/bench_cycle_scale.py`` measures both kinds). The pool is started with ``spawn``:
+forking a process that holds database connections or scheduler threads (``serve``) is unsafe.
+
+What crosses a process boundary is only picklable data: a ``CycleJob`` (settings, the hour,
+options, the policy by name) and the account's platform, which must itself be picklable — for
+the simulated market that is a ``SnapshotPlatform`` captured centrally after the hour was
+stepped, so every worker sees the same hour; its writes come back in the outcome. Each worker
+process builds its own engine and session factory from the settings on first use (and keeps it
+for the next account): engines, sessions and connections never travel.
+
+One account's failure never stops the others: errors come back as outcomes, in account order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import as_completed as futures_as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Literal
+
+import redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from adflywheel.core.clock import SystemClock, ensure_utc, floor_hour
+from adflywheel.core.settings import Settings
+from adflywheel.cycle.locks import LockBusyError
+from adflywheel.cycle.runner import CycleBusyError, CycleDeps, CycleOptions, run_cycle
+from adflywheel.platforms.base import AdPlatform
+from adflywheel.platforms.snapshot import PlatformWrite, SnapshotPlatform
+from adflywheel.services.alerts import AlertSink
+from adflywheel.sim.harness import POLICIES
+from adflywheel.store.engine import make_engine, make_session_factory
+
+PoolKind = Literal["process", "thread"]
+
+
+@dataclass(frozen=True, slots=True)
+class CycleJob:
+    """What every account's cycle of one run shares; small and picklable.
+
+    ``as_of`` is decided once by the caller, so that every worker runs the same hour whatever
+    its own clock says; ``policy`` names an explicit budget policy (the harness's baselines),
+    None lets the cycle choose (Thompson when loop 2 is on).
+    """
+
+    settings: Settings
+    as_of: datetime
+    options: CycleOptions = field(default_factory=CycleOptions)
+    policy: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "as_of", floor_hour(ensure_utc(self.as_of)))
+        if self.policy is not None and self.policy not in POLICIES:
+            raise ValueError(f"unknown policy {self.policy!r}; choose from {sorted(POLICIES)}")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectedPlatform:
+    """Resolve the account's connected platform in the worker, from the settings and the
+    database (a Meta client holds connections and locks, so it cannot travel to a worker)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountTask:
+    job: CycleJob
+    account_id: int
+    # None: no connected platform (the cycle records dry runs); ConnectedPlatform: look it up.
+    platform: AdPlatform | ConnectedPlatform | None
+
+
+def _resolve(task: AccountTask, factory: sessionmaker[Session]) -> AdPlatform | None:
+    if not isinstance(task.platform, ConnectedPlatform):
+        return task.platform
+    from adflywheel.platforms.base import PlatformError
+    from adflywheel.services.monitor.fetch import meta_platforms
+
+    try:
+        return meta_platforms(task.job.settings, factory)(task.account_id)
+    except PlatformError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountOutcome:
+    """One account's result: its cycle report, or the error that stopped it."""
+
+    account_id: int
+    status: str  # the cycle's status (completed, partial), "busy", or "failed"
+    report: dict[str, Any] | None
+    error: str | None
+    seconds: float
+    worker: str
+    writes: tuple[PlatformWrite, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status == "completed"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "status": self.status,
+            "report": self.report,
+            "error": self.error,
+            "seconds": self.seconds,
+            "worker": self.worker,
+            "platform_writes": len(self.writes),
+        }
+
+
+@lru_cache(maxsize=4)
+def worker_session_factory(database_url: str) -> sessionmaker[Session]:
+    """This process's engine for ``database_url``, built on first use and then reused."""
+    return make_session_factory(make_engine(database_url))
+
+
+@lru_cache(maxsize=4)
+def _worker_redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def run_account(task: AccountTask) -> AccountOutcome:
+    """Run one account's cycle in this process (the function executors call)."""
+    started = time.perf_counter()
+    job = task.job
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        factory = worker_session_factory(job.settings.resolved_database_url)
+        deps = CycleDeps(
+            factory,
+            SystemClock(),
+            _resolve(task, factory),
+            POLICIES[job.policy](job.settings.bandit_seed) if job.policy is not None else None,
+            redis=_worker_redis(job.settings.redis_url) if job.settings.redis_url else None,
+            settings=job.settings,
+            # A failing step is alerted from the worker: logged, stored, posted if configured.
+            alert=AlertSink(factory, SystemClock(), webhook_url=job.settings.alert_webhook_url),
+        )
+        report = run_cycle(task.account_id, deps, replace(job.options, as_of=job.as_of))
+        status, result, error = report.status, report.as_dict(), None
+    except (CycleBusyError, LockBusyError) as busy:  # the claim or the Redis lock is held
+        status, result, error = "busy", None, str(busy)
+    except Exception as failure:  # reported in the outcome; the other accounts go on
+        status, result, error = "failed", None, f"{type(failure).__name__}: {failure}"
+    writes = tuple(task.platform.writes) if isinstance(task.platform, SnapshotPlatform) else ()
+    return AccountOutcome(
+        task.account_id,
+        status,
+        result,
+        error,
+        round(time.perf_counter() - started, 4),
+        worker,
+        writes,
+    )
+
+
+def run_cycles(
+    account_ids: Sequence[int],
+    job: CycleJob,
+    executor: Executor,
+    platform_for: Callable[[int], AdPlatform | ConnectedPlatform | None],
+) -> list[AccountOutcome]:
+    """Run the cycle of every account through ``executor``; outcomes in ``account_ids`` order.
+
+    ``platform_for`` is called here, in the calling process, once per account; what it returns
+    is sent to a worker, so with a process pool or Dask it must be picklable.
+    """
+    futures: dict[Future[AccountOutcome], int] = {}
+    outcomes: dict[int, AccountOutcome] = {}
+    for account_id in account_ids:
+        try:
+            task = AccountTask(job, account_id, platform_for(account_id))
+            futures[executor.submit(run_account, task)] = account_id
+        except Exception as error:  # no platform, or it could not be sent: this account only
+            outcomes[account_id] = _failed(account_id, f"not submitted: {error!r}")
+    for future in futures_as_completed(futures):
+        account_id = futures[future]
+        try:
+            outcomes[account_id] = future.result()
+        except Exception as error:  # a worker died (BrokenProcessPool, Dask's KilledWorker)
+            outcomes[account_id] = _failed(account_id, f"worker failed: {error!r}")
+    return [outcomes[a] for a in account_ids]
+
+
+def _failed(account_id: int, error: str) -> AccountOutcome:
+    return AccountOutcome(account_id, "failed", None, error, 0.0, "")
+
+
+def summarise(outcomes: Sequence[AccountOutcome]) -> dict[str, Any]:
+    """Counts by status and the errors, for a log line or an API answer."""
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return {
+        "accounts": len(outcomes),
+        "by_status": counts,
+        "errors": {o.account_id: o.error for o in outcomes if o.error is not None},
+        "workers": len({o.worker for o in outcomes if o.worker}),
+    }
+
+
+def local_pool(kind: PoolKind = "process", max_workers: int | None = None) -> Executor:
+    """The default executor: one worker per core, processes started with ``spawn``."""
+    workers = max_workers or os.cpu_count() or 1
+    if kind == "thread":
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cycle")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+@contextmanager
+def cycle_executor(
+    settings: Settings, *, kind: PoolKind = "process", max_workers: int | None = None
+) -> Iterator[Executor]:
+    """The executor the settings ask for: Dask when ``dask_scheduler`` is set, else local."""
+    if settings.dask_scheduler:
+        from dask.distributed import Client  # imported only when a cluster is configured
+
+        with Client(settings.dask_scheduler) as client:  # type: ignore[no-untyped-call]
+            yield client.get_executor()
+        return
+    with local_pool(kind, max_workers) as pool:
+        yield pool

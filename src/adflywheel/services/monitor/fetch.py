@@ -1,0 +1,442 @@
+"""The actuals fetch job (loop 6): re-pull the hours that may still change, store them, say how
+fresh each account's data is.
+
+Meta restates recent numbers (late attribution, estimated breakdowns), so every run re-reads
+today and yesterday in the account's time zone — from local midnight yesterday up to the start
+of the current UTC hour (the running hour is incomplete and would read as a CTR dip) — and
+upserts: a re-run or retry replaces rows, never adds to them. Daily rows (conversions, revenue)
+are read for the same two local days when the platform has them. Each account's rows and its
+freshness record commit together; a failure is recorded (with its error) in its own transaction,
+alerted once (``fetch_failure``, with the account and the reason) and raised, and
+``fetch_accounts`` carries on with the other accounts.
+
+A row whose counts contradict each other (Meta's all-clicks above impressions on a tiny hourly
+row) is quarantined by the platform: skipped, counted in the report, alerted once per row
+(``actuals_quarantined``, whose payload is the record the data-health breaker reads as
+implausible counts) — the rest of the account's fetch goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from adflywheel.core.clock import Clock, ensure_utc, floor_hour
+from adflywheel.core.domain import DailyActual
+from adflywheel.core.settings import Settings
+from adflywheel.platforms.base import AdPlatform, PlatformError
+from adflywheel.platforms.meta import (
+    GraphClient,
+    InsightRow,
+    MetaApiError,
+    MetaPlatform,
+    ad_account_path,
+)
+from adflywheel.platforms.registry import PlatformResolver, no_platform
+from adflywheel.services.alerts import AlertKind, AlertSink, quarantined_rows
+from adflywheel.store.actuals import upsert_actuals, upsert_daily
+from adflywheel.store.catalog import sync_catalog
+from adflywheel.store.engine import transaction
+from adflywheel.store.fetching import (
+    connect_meta,
+    freshness_dict,
+    freshness_of,
+    meta_connection,
+    record_failure,
+    record_success,
+)
+from adflywheel.store.models import Account
+
+log = logging.getLogger(__name__)
+# The alert sink's callable form ``(kind, message, details)``; details may name ``account_id``.
+AlertFn = Callable[[str, str, dict[str, Any]], None]
+
+
+class FetchError(PlatformError):
+    """The fetch cannot be trusted (e.g. the platform account's currency is not the stored one)."""
+
+
+@runtime_checkable
+class DailyInsights(Protocol):
+    """A platform that also reports whole local days (where Meta's conversions live)."""
+
+    def fetch_daily(self, start_date: dt.date, end_date: dt.date) -> list[DailyActual]: ...
+
+
+@runtime_checkable
+class Quarantining(Protocol):
+    """A platform that skips implausible rows and hands them over afterwards (Meta)."""
+
+    def take_quarantined(self) -> list[InsightRow]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FetchWindow:
+    start: dt.datetime  # UTC, local midnight of yesterday (floored to the UTC hour)
+    end: dt.datetime  # UTC, start of the current hour: exclusive
+    first_day: dt.date  # yesterday, local
+    last_day: dt.date  # today, local
+
+
+def open_window(as_of: dt.datetime, timezone: str) -> FetchWindow:
+    """The hours not yet final as of ``as_of``: yesterday and today in the account's zone."""
+    zone = ZoneInfo(timezone)
+    today = ensure_utc(as_of).astimezone(zone).date()
+    yesterday = today - dt.timedelta(days=1)
+    midnight = dt.datetime.combine(yesterday, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+    return FetchWindow(midnight.replace(minute=0), floor_hour(as_of), yesterday, today)
+
+
+def fetch_account_actuals(
+    factory: sessionmaker[Session],
+    platform: AdPlatform,
+    account_id: int,
+    as_of: dt.datetime,
+    clock: Clock,
+    *,
+    sync_catalogue: bool = False,
+    alerts: AlertFn | None = None,
+) -> dict[str, Any]:
+    """Fetch and upsert one account's open hours (and days); record its freshness.
+
+    ``as_of`` is the cycle's hour (or now); ``clock`` stamps the records. Raises whatever went
+    wrong after recording it as the account's failed attempt and alerting it (``fetch_failure``).
+    ``alerts`` is the alert sink (the cycle's, or one with the deployment's webhook); without one
+    alerts are logged and stored (``AlertSink`` without a webhook).
+    """
+    sink: AlertFn = alerts if alerts is not None else AlertSink(factory, clock)
+    started = time.perf_counter()
+    window: FetchWindow | None = None
+    quarantining = isinstance(platform, Quarantining)
+    if isinstance(platform, Quarantining):
+        platform.take_quarantined()  # left over from an earlier, failed fetch: read again below
+    try:
+        remote = platform.account()
+        window = open_window(as_of, remote.timezone)
+        catalogue = _sync(factory, platform, account_id, clock) if sync_catalogue else None
+        hourly = platform.fetch_insights(window.start, window.end)
+        daily: list[DailyActual] = []
+        if isinstance(platform, DailyInsights):
+            daily = platform.fetch_daily(window.first_day, window.last_day + dt.timedelta(days=1))
+        held = _in_window(
+            platform.take_quarantined() if isinstance(platform, Quarantining) else [], window
+        )
+        with transaction(factory) as session:
+            account = session.get(Account, account_id)
+            if account is None:
+                raise FetchError(f"account {account_id} does not exist")
+            if account.currency.upper() != remote.currency.upper():
+                raise FetchError(
+                    f"platform account {remote.external_id} reports in {remote.currency}, "
+                    f"account {account_id} is kept in {account.currency}: money would be misread"
+                )
+            account.timezone = remote.timezone
+            now = clock.now()
+            h = upsert_actuals(session, account_id, hourly, source=platform.name, now=now)
+            d = upsert_daily(session, account_id, daily, source=platform.name, now=now)
+            newest = max((r.hour_start for r in hourly), default=None)
+            if newest is not None:
+                fresh = newest + dt.timedelta(hours=1)
+                if account.actuals_fresh_until is None or fresh > account.actuals_fresh_until:
+                    account.actuals_fresh_until = fresh
+            row = record_success(
+                session,
+                account_id,
+                platform=platform.name,
+                now=now,
+                window=(window.start, window.end),
+                newest_hour=newest,
+                hourly=h.as_dict(),
+                daily_received=d.received,
+                seconds=round(time.perf_counter() - started, 4),
+            )
+            freshness = freshness_dict(row)
+            fresh_quarantine = _not_yet_alerted(session, account_id, held, window)
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
+        with transaction(factory) as session:
+            failed = record_failure(
+                session,
+                account_id,
+                platform=platform.name,
+                now=clock.now(),
+                window=(window.start, window.end) if window else None,
+                error=reason,
+                seconds=round(time.perf_counter() - started, 4),
+            )
+            failures = failed.consecutive_failures
+        _alert_failure(sink, account_id, platform.name, reason, error, window, failures)
+        raise
+    if fresh_quarantine:
+        _alert_quarantine(sink, account_id, platform.name, fresh_quarantine, len(held))
+    return {
+        "account_id": account_id,
+        "status": "ok",
+        "window": {
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+            "days": [window.first_day.isoformat(), window.last_day.isoformat()],
+            "timezone": remote.timezone,
+        },
+        "catalogue": catalogue,
+        "hourly": h.as_dict(),
+        "daily": d.as_dict(),
+        "quarantined": _quarantine_counts(held) if quarantining else None,
+        "freshness": freshness,
+    }
+
+
+# -- alerts: fetch failures and quarantined rows ------------------------------------------------
+
+
+def _send(sink: AlertFn, kind: str, message: str, details: dict[str, Any]) -> None:
+    try:
+        sink(kind, message, details)
+    except Exception:  # an alert that cannot be sent must not hide what the fetch did
+        log.exception("alert %s could not be sent", kind)
+
+
+def _alert_failure(
+    sink: AlertFn,
+    account_id: int,
+    platform: str,
+    reason: str,
+    error: BaseException,
+    window: FetchWindow | None,
+    consecutive_failures: int,
+) -> None:
+    details: dict[str, Any] = {
+        "account_id": account_id,
+        "platform": platform,
+        "reason": reason,
+        "error_type": type(error).__name__,
+        "consecutive_failures": consecutive_failures,
+        "window": [window.start.isoformat(), window.end.isoformat()] if window else None,
+    }
+    if isinstance(error, MetaApiError):
+        details.update(
+            code=error.code,
+            subcode=error.subcode,
+            http_status=error.http_status,
+            fbtrace_id=error.fbtrace_id,
+            retry_after=error.retry_after,
+        )
+    _send(
+        sink,
+        AlertKind.FETCH_FAILURE.value,
+        f"actuals fetch from {platform} failed: {reason}",
+        details,
+    )
+
+
+def _in_window(rows: Sequence[InsightRow], window: FetchWindow) -> list[InsightRow]:
+    """Hourly rows of the fetched hours and daily rows of the fetched days (no duplicates)."""
+    out: dict[tuple[str, str], InsightRow] = {}
+    for r in rows:
+        if r.hour_start is not None and not window.start <= r.hour_start < window.end:
+            continue
+        out.setdefault(_quarantine_key(r), r)
+    return list(out.values())
+
+
+def _quarantine_key(r: InsightRow) -> tuple[str, str]:
+    return r.ad_id, r.hour_start.isoformat() if r.hour_start else f"day:{r.date_start}"
+
+
+def _quarantine_out(r: InsightRow) -> dict[str, Any]:
+    return {
+        "ad_id": r.ad_id,
+        "hour_start": r.hour_start.isoformat() if r.hour_start else None,
+        "date": r.date_start.isoformat(),
+        "impressions": r.impressions,
+        "clicks": r.clicks,
+        "link_clicks": r.link_clicks,
+    }
+
+
+def _quarantine_counts(rows: Sequence[InsightRow]) -> dict[str, Any]:
+    hourly = [r for r in rows if r.hour_start is not None]
+    return {
+        "rows": len(rows),
+        "hourly": len(hourly),
+        "daily": len(rows) - len(hourly),
+        "hours": sorted({r.hour_start.isoformat() for r in hourly if r.hour_start}),
+    }
+
+
+def _not_yet_alerted(
+    session: Session, account_id: int, rows: Sequence[InsightRow], window: FetchWindow
+) -> list[InsightRow]:
+    """The quarantined rows no earlier fetch alerted (every fetch re-reads two days)."""
+    if not rows:
+        return []
+    # An alert about a row of this window was raised after the row's hour began.
+    since = window.start - dt.timedelta(days=1)
+    seen = {
+        (str(r["ad_id"]), str(r["hour_start"]) if r.get("hour_start") else f"day:{r.get('date')}")
+        for r in quarantined_rows(session, account_id, since=since)
+    }
+    return [r for r in rows if _quarantine_key(r) not in seen]
+
+
+def _alert_quarantine(
+    sink: AlertFn, account_id: int, platform: str, rows: Sequence[InsightRow], total: int
+) -> None:
+    hours = _quarantine_counts(rows)["hours"]
+    _send(
+        sink,
+        AlertKind.QUARANTINE.value,
+        f"{len(rows)} {platform} insight row(s) with clicks above impressions (or link clicks "
+        f"above clicks) were quarantined: not stored, the data-health breaker sees them",
+        {
+            "account_id": account_id,
+            "platform": platform,
+            "count": len(rows),
+            "quarantined_this_fetch": total,
+            "hours": hours,
+            "rows": [_quarantine_out(r) for r in rows],
+        },
+    )
+
+
+def _sync(
+    factory: sessionmaker[Session], platform: AdPlatform, account_id: int, clock: Clock
+) -> dict[str, int]:
+    campaigns, ad_sets, ads = (
+        platform.list_campaigns(),
+        platform.list_ad_sets(),
+        platform.list_ads(),
+    )
+    with transaction(factory) as session:
+        counts = sync_catalog(session, account_id, campaigns, ad_sets, ads, clock.now())
+    return {"campaigns": counts.campaigns, "ad_sets": counts.ad_sets, "ads": counts.ads}
+
+
+def fetch_accounts(
+    factory: sessionmaker[Session],
+    platforms: PlatformResolver,
+    account_ids: Iterable[int],
+    as_of: dt.datetime,
+    clock: Clock,
+    *,
+    sync_catalogue: bool = True,
+    alerts: AlertFn | None = None,
+) -> dict[int, dict[str, Any]]:
+    """Fetch every account in turn; one account's failure is reported (and alerted) and the
+    rest go on."""
+    results: dict[int, dict[str, Any]] = {}
+    for account_id in account_ids:
+        try:
+            platform = platforms(account_id)
+        except PlatformError as error:
+            results[account_id] = {
+                "account_id": account_id,
+                "status": "no_platform",
+                "error": str(error),
+            }
+            continue
+        try:
+            results[account_id] = fetch_account_actuals(
+                factory,
+                platform,
+                account_id,
+                as_of,
+                clock,
+                sync_catalogue=sync_catalogue,
+                alerts=alerts,
+            )
+        except Exception as error:  # isolated per account; recorded in fetch_freshness
+            results[account_id] = {
+                "account_id": account_id,
+                "status": "failed",
+                "error": f"{type(error).__name__}: {error}",
+            }
+    return results
+
+
+def freshness(factory: sessionmaker[Session], account_id: int) -> dict[str, object] | None:
+    with factory() as session:
+        return freshness_dict(freshness_of(session, account_id))
+
+
+# -- Meta connections ---------------------------------------------------------------------------
+
+
+def connect_meta_account(
+    factory: sessionmaker[Session],
+    account_id: int,
+    platform: MetaPlatform,
+    clock: Clock,
+    *,
+    token_env: str | None = None,
+) -> dict[str, str]:
+    """Bind an account to a Meta ad account after reading it (token and id proven to work);
+    the account takes the ad account's currency and time zone."""
+    remote = platform.account()
+    with transaction(factory) as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise ValueError(f"account {account_id} does not exist")
+        connect_meta(session, account_id, platform.path, clock.now(), token_env)
+        account.platform, account.platform_account_id = "meta", platform.path
+        account.currency, account.timezone = remote.currency, remote.timezone
+    return {
+        "ad_account_id": platform.path,
+        "currency": remote.currency,
+        "timezone": remote.timezone,
+        "name": remote.name,
+    }
+
+
+def meta_client(settings: Settings, token_env: str | None = None) -> GraphClient:
+    """A Graph client from settings; the token from ``token_env`` or the deployment's token."""
+    token = os.environ.get(token_env) if token_env else None
+    if token is None and settings.meta_access_token is not None:
+        token = settings.meta_access_token.get_secret_value()
+    if not token:
+        where = f"${token_env}" if token_env else "ADFLYWHEEL_META_ACCESS_TOKEN"
+        raise PlatformError(f"no Meta access token: set {where}")
+    secret = settings.meta_app_secret.get_secret_value() if settings.meta_app_secret else None
+    return GraphClient(
+        token,
+        base_url=settings.meta_graph_url,
+        api_version=settings.meta_api_version,
+        app_secret=secret,
+    )
+
+
+def meta_platforms(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    *,
+    fallback: PlatformResolver = no_platform,
+) -> PlatformResolver:
+    """A resolver for ``create_app``: accounts with a Meta connection get a ``MetaPlatform``
+    (one per account, kept, so its throttle governor remembers Meta's usage between calls)."""
+    cache: dict[int, tuple[str, str | None, MetaPlatform]] = {}
+    lock = threading.Lock()
+
+    def resolve(account_id: int) -> AdPlatform:
+        with factory() as session:
+            connection = meta_connection(session, account_id)
+            spec = (connection.ad_account_id, connection.token_env) if connection else None
+        if spec is None:
+            return fallback(account_id)
+        with lock:
+            cached = cache.get(account_id)
+            if cached is not None and cached[:2] == spec:
+                return cached[2]
+            platform = MetaPlatform(meta_client(settings, spec[1]), ad_account_path(spec[0]))
+            cache[account_id] = (*spec, platform)
+            return platform
+
+    return resolve

@@ -1,0 +1,152 @@
+"""What the promoter reads from the store: each campaign's variants with their counts per
+allocation period, their ad sets and budgets.
+
+An allocation period is a maximal run of hours in which the campaign's ad-set budgets did not
+change, so every variant's budget share (the intended split) is constant within it. Budgets per
+hour are rebuilt backwards from the current ones through the audit log (``budget_changes`` that
+reached the platform: modes ``applied`` and ``rolled_back``); a change takes effect from the
+hour in which it was made. A budget edited outside the service (by hand in Ads Manager, then
+synced) is invisible to this reconstruction: the hours before it get the wrong intended share,
+which the sample-ratio check then flags rather than trusting the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adflywheel.core.clock import floor_hour
+from adflywheel.loops.promoter import Experiment, VariantData
+from adflywheel.store.models import AdSet, BudgetChange, Campaign, HourlyActualRow, Variant
+
+
+@dataclass(frozen=True, slots=True)
+class VariantInfo:
+    variant_id: int
+    ad_id: str
+    ad_set_id: int
+    ad_set_external_id: str
+    campaign_external_id: str
+    budget_minor: int | None
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignData:
+    experiment: Experiment
+    variants: dict[str, VariantInfo]  # by ad id
+    periods: int
+
+
+def _budget_vectors(
+    session: Session,
+    ad_set_ids: Sequence[int],
+    current: dict[int, int],
+    hours: Sequence[datetime],
+    since: datetime,
+) -> list[tuple[int, ...]]:
+    """The budget of every ad set in each of ``hours`` (ascending), rebuilt backwards."""
+    changes = session.scalars(
+        select(BudgetChange)
+        .where(
+            BudgetChange.ad_set_id.in_(ad_set_ids),
+            BudgetChange.mode.in_(("applied", "rolled_back")),
+            BudgetChange.created_at >= since,
+        )
+        .order_by(BudgetChange.created_at.desc(), BudgetChange.id.desc())
+    ).all()
+    budgets = dict(current)
+    out: list[tuple[int, ...]] = []
+    pointer = 0
+    for hour in reversed(hours):
+        while pointer < len(changes) and floor_hour(changes[pointer].created_at) > hour:
+            change = changes[pointer]
+            budgets[change.ad_set_id] = change.old_budget_minor or 0
+            pointer += 1
+        out.append(tuple(budgets[i] for i in ad_set_ids))
+    out.reverse()
+    return out
+
+
+def campaign_data(
+    session: Session, account_id: int, campaign: Campaign, *, since: datetime, until: datetime
+) -> CampaignData | None:
+    """The campaign as an ``Experiment`` over ``[since, until)``: its active variants and its
+    control (even when paused: its past hours are still a fair comparison). None when there is
+    nothing to compare."""
+    rows = session.execute(
+        select(Variant, AdSet)
+        .join(AdSet, AdSet.id == Variant.ad_set_id)
+        .where(Variant.account_id == account_id, Variant.campaign_id == campaign.id)
+        .order_by(Variant.id)
+    ).all()
+    infos: list[VariantInfo] = []
+    control: str | None = None
+    for variant, ad_set in rows:
+        active = variant.status == "ACTIVE" and ad_set.status == "ACTIVE"
+        if variant.is_control and control is None:
+            control = variant.external_id
+        elif not active:
+            continue
+        infos.append(
+            VariantInfo(
+                variant.id,
+                variant.external_id,
+                ad_set.id,
+                ad_set.external_id,
+                campaign.external_id,
+                ad_set.daily_budget_minor,
+                active,
+            )
+        )
+    if len(infos) < 2:
+        return None
+    by_id = {info.variant_id: k for k, info in enumerate(infos)}
+    actuals = session.execute(
+        select(
+            HourlyActualRow.variant_id,
+            HourlyActualRow.hour_start,
+            HourlyActualRow.impressions,
+            HourlyActualRow.clicks,
+        ).where(
+            HourlyActualRow.variant_id.in_(list(by_id)),
+            HourlyActualRow.hour_start >= since,
+            HourlyActualRow.hour_start < until,
+        )
+    ).all()
+    hours = sorted({hour for _, hour, _, _ in actuals})
+    ad_set_ids = [info.ad_set_id for info in infos]
+    current = {info.ad_set_id: info.budget_minor or 0 for info in infos}
+    vectors = _budget_vectors(session, ad_set_ids, current, hours, since)
+    period_of: dict[datetime, int] = {}
+    shares: list[tuple[float, ...]] = []
+    for i, (hour, vector) in enumerate(zip(hours, vectors, strict=True)):
+        if i == 0 or vector != vectors[i - 1]:
+            total = sum(vector)
+            shares.append(tuple(b / total if total > 0 else 0.0 for b in vector))
+        period_of[hour] = len(shares) - 1
+    k = max(len(shares), 1)
+    impressions = [[0] * k for _ in infos]
+    clicks = [[0] * k for _ in infos]
+    for variant_id, hour, n, x in actuals:
+        j = by_id[variant_id]
+        impressions[j][period_of[hour]] += int(n)
+        clicks[j][period_of[hour]] += int(x)
+    variants = tuple(
+        VariantData(
+            info.ad_id,
+            tuple(impressions[j]),
+            tuple(clicks[j]),
+            tuple(s[j] for s in shares) if shares else None,
+        )
+        for j, info in enumerate(infos)
+    )
+    return CampaignData(
+        Experiment(campaign.external_id, control, variants),
+        {info.ad_id: info for info in infos},
+        len(shares),
+    )

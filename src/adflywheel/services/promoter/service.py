@@ -1,0 +1,404 @@
+"""Loop 7's service: find winners in the store, raise their budgets through the guardrails,
+record every action with its evidence, and undo or approve one in a single call.
+
+Every change goes the crash-safe way: under a lock on the account row, the ceilings are checked
+again and an audit record is written as ``pending`` with an idempotency key
+``promoter:<account>:<cycle hour>:<ad set>``; then the platform call; then ``applied``. A crash in
+between leaves ``pending``, which the next run reconciles against the platform (already there →
+``applied``; same hour → written again, an absolute budget is idempotent; older → ``abandoned``),
+so a promotion is never applied twice. Modes: ``applied``, ``dry_run``, ``pending_approval``
+(then ``applied`` on approval, or ``expired``), ``rolled_back``, ``abandoned``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from adflywheel.core.clock import floor_hour
+from adflywheel.loops.promoter import (
+    Candidate,
+    Decision,
+    Guardrails,
+    HeldBack,
+    Hold,
+    Mode,
+    PastAction,
+    PlannedAction,
+    decide,
+    plan_promotions,
+)
+from adflywheel.platforms.base import AdPlatform, PlatformError
+from adflywheel.services.promoter.data import CampaignData, campaign_data
+from adflywheel.services.promoter.report import PromotionReport, decision_out
+from adflywheel.services.promoter.settings import PromoterSettings, load_settings, store_settings
+from adflywheel.store.engine import transaction
+from adflywheel.store.models import Account, AdSet, BudgetChange, Campaign
+
+PROMOTE, RAMP, ROLLBACK = "promoter:promote", "promoter:ramp_step", "promoter:rollback"
+PROMOTER_REASONS = (PROMOTE, RAMP, ROLLBACK)
+
+__all__ = [
+    "PROMOTER_REASONS",
+    "PromoterSettings",
+    "PromotionError",
+    "PromotionReport",
+    "decision_out",
+    "load_settings",
+    "run_promotion",
+    "store_settings",
+]
+
+
+class PromotionError(RuntimeError):
+    """A request the promoter refuses; ``status`` is the HTTP status that fits."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _campaigns(session: Session, account_id: int, external_id: str | None) -> list[Campaign]:
+    query = select(Campaign).where(Campaign.account_id == account_id)
+    if external_id is not None:
+        found = session.scalar(query.where(Campaign.external_id == external_id))
+        if found is None:
+            raise PromotionError(404, f"no campaign {external_id!r} in this account")
+        return [found]
+    return list(session.scalars(query.where(Campaign.status == "ACTIVE").order_by(Campaign.id)))
+
+
+def _history(session: Session, account_id: int, since: datetime) -> list[PastAction]:
+    records = session.execute(
+        select(BudgetChange, AdSet.external_id)
+        .join(AdSet, AdSet.id == BudgetChange.ad_set_id)
+        .where(
+            BudgetChange.account_id == account_id,
+            BudgetChange.reason.in_(PROMOTER_REASONS),
+            BudgetChange.created_at >= since,
+        )
+    ).all()
+    return [
+        PastAction(
+            ad_set_id=external,
+            at=r.created_at,
+            cycle_hour=r.cycle_hour,
+            old_budget_minor=r.old_budget_minor,
+            new_budget_minor=r.new_budget_minor,
+            target_minor=r.evidence.get("target_minor"),
+            mode=r.mode,
+            kind="rollback" if r.reason == ROLLBACK else "promote",
+        )
+        for r, external in records
+    ]
+
+
+def lock_account(session: Session, account_id: int) -> Account:
+    """Serialise budget writes per account (``SELECT ... FOR UPDATE`` on PostgreSQL)."""
+    account = session.scalar(select(Account).where(Account.id == account_id).with_for_update())
+    if account is None:
+        raise PromotionError(404, f"no account {account_id}")
+    return account
+
+
+def _account_total(session: Session, account_id: int) -> int:
+    budgets = session.scalars(
+        select(AdSet.daily_budget_minor).where(AdSet.account_id == account_id)
+    ).all()
+    return sum(b or 0 for b in budgets)
+
+
+def ceiling_problem(
+    session: Session, account_id: int, g: Guardrails, current: int, new: int
+) -> Hold | None:
+    """Checked again under the account lock, just before writing."""
+    if g.max_variant_budget_minor is not None and new > max(g.max_variant_budget_minor, current):
+        return Hold.VARIANT_CEILING
+    if (
+        g.max_account_budget_minor is not None
+        and new > current
+        and _account_total(session, account_id) - current + new > g.max_account_budget_minor
+    ):
+        return Hold.ACCOUNT_CEILING
+    return None
+
+
+def write_platform(
+    factory: sessionmaker[Session],
+    platform: AdPlatform | None,
+    record_id: int,
+    external_id: str,
+) -> None:
+    """The platform call (skipped when ``platform`` is None: the platform already has the
+    budget), then the record marked applied and the stored budget updated."""
+    with factory() as session:
+        record = session.get(BudgetChange, record_id)
+        assert record is not None
+        new = record.new_budget_minor
+    if platform is not None:
+        platform.set_ad_set_budget(external_id, new)
+    with transaction(factory) as session:
+        record = session.get(BudgetChange, record_id)
+        ad_set = session.get(AdSet, record.ad_set_id) if record is not None else None
+        assert record is not None and ad_set is not None
+        record.mode = "applied"
+        ad_set.daily_budget_minor = new
+        if record.reason == ROLLBACK:
+            undone = [record.evidence.get("rollback_of"), *record.evidence.get("also_undoes", [])]
+            for original in session.scalars(
+                select(BudgetChange).where(BudgetChange.id.in_([i for i in undone if i]))
+            ):
+                original.mode = "rolled_back"
+
+
+def reconcile(
+    factory: sessionmaker[Session],
+    platform: AdPlatform | None,
+    account_id: int,
+    hour: datetime,
+    guardrails: Guardrails,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Expire stale approvals; settle ``pending`` records left by a crash (see module notes)."""
+    out: list[dict[str, Any]] = []
+    with transaction(factory) as session:
+        lock_account(session, account_id)
+        records = session.scalars(
+            select(BudgetChange).where(
+                BudgetChange.account_id == account_id,
+                BudgetChange.reason.in_(PROMOTER_REASONS),
+                BudgetChange.mode.in_(("pending", "pending_approval")),
+            )
+        ).all()
+        stale = now - timedelta(hours=guardrails.approval_ttl_hours)
+        for r in records:
+            if r.mode == "pending_approval" and r.created_at < stale:
+                r.mode = "expired"
+                out.append({"action_id": r.id, "mode": "expired"})
+        pending = [(r.id, r.ad_set_id, r.new_budget_minor, r.evidence, r.reason) for r in records]
+        pending = [p for p, r in zip(pending, records, strict=True) if r.mode == "pending"]
+    if not pending or platform is None:
+        return out
+    live = {a.external_id: a.daily_budget_minor for a in platform.list_ad_sets()}
+    for record_id, ad_set_id, new, evidence, reason in pending:
+        with factory() as session:
+            ad_set = session.get(AdSet, ad_set_id)
+            assert ad_set is not None
+            external, stored = ad_set.external_id, ad_set.daily_budget_minor or 0
+            fits = ceiling_problem(session, account_id, guardrails, stored, new) is None
+        allowed = reason == ROLLBACK or not guardrails.kill_switch
+        retry = evidence.get("decided_hour") == hour.isoformat() and fits and allowed
+        if live.get(external) == new or retry:
+            try:
+                write_platform(factory, None if live.get(external) == new else platform,
+                               record_id, external)  # fmt: skip
+            except PlatformError as error:
+                out.append({"action_id": record_id, "mode": "pending", "error": str(error)})
+                continue
+            out.append({"action_id": record_id, "mode": "applied"})
+        else:
+            with transaction(factory) as session:
+                record = session.get(BudgetChange, record_id)
+                assert record is not None
+                record.mode = "abandoned"
+            out.append({"action_id": record_id, "mode": "abandoned"})
+    return out
+
+
+def _held(action: PlannedAction | HeldBack, reason: str, detail: str) -> dict[str, Any]:
+    return {
+        "variant": action.variant_id,
+        "ad_set_id": action.ad_set_id,
+        "reason": reason,
+        "detail": detail,
+    }
+
+
+def action_out(record: BudgetChange, ad_set_external_id: str) -> dict[str, Any]:
+    return {
+        "action_id": record.id,
+        "created_at": record.created_at.isoformat(),
+        "cycle_hour": record.cycle_hour.isoformat() if record.cycle_hour else None,
+        "variant": record.evidence.get("variant_id"),
+        "ad_set_id": ad_set_external_id,
+        "old_budget_minor": record.old_budget_minor,
+        "new_budget_minor": record.new_budget_minor,
+        "mode": record.mode,
+        "reason": record.reason,
+        "actor": record.actor,
+        "evidence": record.evidence,
+    }
+
+
+def _carry_out(
+    factory: sessionmaker[Session],
+    platform: AdPlatform | None,
+    account_id: int,
+    action: PlannedAction,
+    decision: Decision,
+    settings: PromoterSettings,
+    hour: datetime,
+    now: datetime,
+    actor: str,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Record one planned change and, when it is to be applied, write it to the platform.
+    Returns (promoted entry, held-back entry), exactly one of them set."""
+    dry = action.mode is Mode.DRY_RUN
+    key = f"promoter:{account_id}:{hour.isoformat()}:{action.ad_set_id}" + (":dry" if dry else "")
+    if action.mode is Mode.APPLY and platform is None:
+        return None, _held(action, "no_platform", "no ad platform is configured for this account")
+    with transaction(factory) as session:
+        lock_account(session, account_id)
+        if session.scalar(select(BudgetChange.id).where(BudgetChange.idempotency_key == key)):
+            return None, _held(action, Hold.ALREADY_ACTED.value, f"{key} exists")
+        ad_set = session.scalar(
+            select(AdSet).where(
+                AdSet.account_id == account_id, AdSet.external_id == action.ad_set_id
+            )
+        )
+        assert ad_set is not None
+        current = ad_set.daily_budget_minor or 0
+        if current != action.old_budget_minor:
+            return None, _held(action, "budget_moved", f"the budget moved to {current}")
+        problem = ceiling_problem(
+            session, account_id, settings.guardrails, current, action.new_budget_minor
+        )
+        if problem is not None:
+            return None, _held(action, problem.value, "re-checked when writing")
+        mode = {Mode.DRY_RUN: "dry_run", Mode.PENDING_APPROVAL: "pending_approval"}.get(
+            action.mode, "pending"
+        )
+        record = BudgetChange(
+            account_id=account_id,
+            ad_set_id=ad_set.id,
+            old_budget_minor=current,
+            new_budget_minor=action.new_budget_minor,
+            reason=PROMOTE if action.rule == "promote" else RAMP,
+            evidence={
+                "variant_id": decision.variant_id,
+                "decision": decision_out(decision),
+                "rule": action.rule,
+                "guardrails": list(action.guardrails),
+                "target_minor": action.target_minor,
+                "decided_hour": hour.isoformat(),
+                "settings": settings.to_dict(),
+            },
+            mode=mode,
+            actor=actor,
+            cycle_hour=hour,
+            idempotency_key=key,
+            created_at=now,
+        )
+        session.add(record)
+        session.flush()
+        record_id = record.id
+    if mode == "pending":
+        assert platform is not None
+        try:
+            write_platform(factory, platform, record_id, action.ad_set_id)
+        except PlatformError as error:
+            return None, _held(action, "platform_error", f"{error}; retried next run")
+        mode = "applied"
+    return {
+        "action_id": record_id,
+        "variant": action.variant_id,
+        "ad_set_id": action.ad_set_id,
+        "campaign_id": decision.experiment,
+        "old_budget_minor": action.old_budget_minor,
+        "new_budget_minor": action.new_budget_minor,
+        "target_minor": action.target_minor,
+        "lift": decision.lift,
+        "confidence": decision.confidence,
+        "interval": list(decision.interval),
+        "mode": mode,
+        "rule": action.rule,
+        "guardrails": list(action.guardrails),
+    }, None
+
+
+def run_promotion(
+    factory: sessionmaker[Session],
+    platform: AdPlatform | None,
+    account_id: int,
+    *,
+    now: datetime,
+    campaign_external_id: str | None = None,
+    actor: str = "promoter",
+    dry_run: bool = False,
+) -> PromotionReport:
+    """Evaluate the account's active campaigns (or one) and promote the winners.
+
+    The cycle hour is ``floor_hour(now)``: the cycle's step and an API call in the same hour share
+    the idempotency keys, so the hour never promotes twice. ``dry_run`` forces dry-run for this
+    call (the account's own setting may already ask for it). ``platform`` may be None when
+    nothing is to be written (dry-run, approval, kill switch); a change that needs it is then
+    held back as ``no_platform``.
+    """
+    hour = floor_hour(now)
+    with factory() as session:
+        settings = load_settings(session, account_id)
+        campaigns = _campaigns(session, account_id, campaign_external_id)
+    g = settings.guardrails
+    if dry_run and not g.dry_run:
+        g = Guardrails(**{**asdict(g), "dry_run": True})
+    # a dry run writes nothing, not even the completion of an earlier crashed change
+    reconciled = reconcile(factory, None if g.dry_run else platform, account_id, hour, g, now)
+    since = hour - timedelta(hours=settings.history_hours)
+    horizon = timedelta(hours=max(g.cooldown_hours, g.ramp_min_hours, g.approval_ttl_hours) + 1)
+    with factory() as session:
+        data: list[CampaignData] = []
+        for campaign in campaigns:
+            found = campaign_data(session, account_id, campaign, since=since, until=hour)
+            if found is not None:
+                data.append(found)
+        history = _history(session, account_id, now - horizon)
+        total = _account_total(session, account_id)
+    decisions = decide([d.experiment for d in data], settings.test)
+    info = {v.ad_id: v for d in data for v in d.variants.values()}
+    candidates = [
+        Candidate(
+            d.variant_id,
+            info[d.variant_id].ad_set_external_id,
+            info[d.variant_id].budget_minor,
+            d.adjusted_p_value,
+            d.lift,
+        )
+        for d in decisions
+        if d.winner and info[d.variant_id].active
+    ]
+    plan = plan_promotions(
+        candidates,
+        account_budget_minor=total,
+        guardrails=g,
+        history=history,
+        now=now,
+        cycle_hour=hour,
+    )
+    report = PromotionReport(
+        hour, g.dry_run, g.kill_switch, [c.external_id for c in campaigns], decisions
+    )
+    report.reconciled = reconciled
+    report.held_back = [_held(h, h.reason.value, h.detail) for h in plan.held_back]
+    by_variant = {d.variant_id: d for d in decisions}
+    run_settings = PromoterSettings(settings.test, g, settings.history_hours)
+    for action in plan.actions:
+        promoted, held = _carry_out(
+            factory,
+            platform,
+            account_id,
+            action,
+            by_variant[action.variant_id],
+            run_settings,
+            hour,
+            now,
+            actor,
+        )
+        if promoted is not None:
+            report.promoted.append(promoted)
+        if held is not None:
+            report.held_back.append(held)
+    return report

@@ -1,0 +1,334 @@
+"""The evaluation harness: run the service hour by hour against the simulated market.
+
+The policy under test goes through the service's own path (store, platform interface, cycle).
+Two references run on identical markets (same seed) at market level: ``uniform`` (each campaign's
+budget split evenly, never changed) and ``oracle`` (each hour, each campaign's whole budget on the
+variant that is truly best right now, read from the evaluation-only truth). All figures are
+synthetic: they come from the simulated market, not from real ads.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from adflywheel.core.clock import ManualClock
+from adflywheel.core.domain import Objective, per_dollar
+from adflywheel.core.settings import Settings
+from adflywheel.cycle.power import parse_loops
+from adflywheel.cycle.runner import CycleDeps, CycleOptions, run_cycle
+from adflywheel.services.bandit.budgets import BudgetPolicy
+from adflywheel.services.bandit.policies import (
+    THOMPSON_SETTINGS,
+    EpsilonGreedyPolicy,
+    ThompsonPolicy,
+    UCB1Policy,
+    UniformPolicy,
+)
+from adflywheel.services.compound.priors import CompoundPriors
+from adflywheel.services.crosslearn.service import set_settings
+from adflywheel.sim.market import Collapse, GeneShift, MarketConfig, SimulatedMarket
+from adflywheel.sim.metrics import LearningTrace
+from adflywheel.store.accounts import create_account
+from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
+
+HOUR = timedelta(hours=1)
+POLICIES: dict[str, Callable[[int], BudgetPolicy]] = {
+    "uniform": lambda seed: UniformPolicy(),
+    "thompson": lambda seed: ThompsonPolicy(seed=seed),
+    "thompson_stationary": lambda seed: ThompsonPolicy(
+        replace(THOMPSON_SETTINGS, half_life_hours=None), seed=seed, name="thompson_stationary"
+    ),
+    "thompson_promote": lambda seed: ThompsonPolicy(seed=seed, name="thompson_promote"),
+    # Loop 5's contextual boost: the compound (XGBoost + DNA patterns) prediction as each
+    # variant's Thompson prior; the provider is bound to the run's store in ``run_policy``.
+    "thompson+compound": lambda seed: ThompsonPolicy(
+        seed=seed, name="thompson+compound", prior_provider=CompoundPriors(seed=seed)
+    ),
+    "epsilon_greedy": lambda seed: EpsilonGreedyPolicy(),
+    "ucb1": lambda seed: UCB1Policy(),
+}
+# Policies whose cycle also runs the auto-promoter (loop 7) after the reallocation.
+PROMOTING = frozenset({"thompson_promote"})
+LOOPS_PREFIX = "loops="
+
+
+def resolve_policy(name: str, seed: int) -> tuple[BudgetPolicy | None, frozenset[int]]:
+    """A named policy (it replaces loop 2; Creative DNA runs, the promoter when asked), or a
+    loop set such as ``loops=2``, ``loops=1,2,3`` or ``loops=all`` (the service's own loops)."""
+    if name.startswith(LOOPS_PREFIX):
+        return None, parse_loops(name.removeprefix(LOOPS_PREFIX))
+    if name not in POLICIES:
+        raise ValueError(
+            f"unknown policy {name!r}; choose from {sorted(POLICIES)} or a loop set "
+            "such as 'loops=2', 'loops=1,2,3', 'loops=all'"
+        )
+    return POLICIES[name](seed), frozenset({4, 7}) if name in PROMOTING else frozenset({4})
+
+
+REFERENCES = ("uniform", "oracle")
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationSpec:
+    days: int = 2
+    seed: int = 7
+    policy: str = "uniform"
+    accounts: int = 3
+    campaigns_per_account: int = 2
+    variants_per_campaign: int = 5
+    campaign_daily_budget_minor: int = 20_000
+    collapse_best_at_hour: int | None = None
+    collapse_factor: float = 0.3
+    # New variants: the last ``late_variants_per_campaign`` ad sets of every campaign stay paused
+    # until hour ``late_launch_hour`` of the run (0: all run from the start).
+    late_variants_per_campaign: int = 0
+    late_launch_hour: int = 0
+    # Concept drift: from day ``drift_day`` the top gene effects flip sign (GeneShift).
+    drift_day: int | None = None
+
+    def market_config(self) -> MarketConfig:
+        collapses = (
+            (Collapse(at_hour=self.collapse_best_at_hour, factor=self.collapse_factor),)
+            if self.collapse_best_at_hour is not None
+            else ()
+        )
+        return MarketConfig(
+            seed=self.seed,
+            n_accounts=self.accounts,
+            campaigns_per_account=self.campaigns_per_account,
+            variants_per_campaign=self.variants_per_campaign,
+            campaign_daily_budget_minor=self.campaign_daily_budget_minor,
+            collapses=collapses,
+            gene_shift=GeneShift(at_hour=self.drift_day * 24)
+            if self.drift_day is not None
+            else None,
+        )
+
+
+@dataclass(slots=True)
+class RunTotals:
+    """What one run delivered, and its running totals hour by hour (for plots)."""
+
+    clicks: int = 0
+    conversions: int = 0
+    spend_minor: int = 0
+    revenue_minor: int = 0
+    impressions: int = 0
+    cumulative_clicks: list[int] = field(default_factory=list)
+    cumulative_spend_minor: list[int] = field(default_factory=list)
+
+    def add_hour(self, market: SimulatedMarket) -> None:
+        hour = market.last_hour_totals()
+        self.clicks += hour.clicks
+        self.conversions += hour.conversions
+        self.spend_minor += hour.spend_minor
+        self.revenue_minor += hour.revenue_minor
+        self.impressions += hour.impressions
+        self.cumulative_clicks.append(self.clicks)
+        self.cumulative_spend_minor.append(self.spend_minor)
+
+    @property
+    def clicks_per_dollar(self) -> float:
+        return per_dollar(self.clicks, self.spend_minor)
+
+    def window_clicks_per_dollar(self, start: int, end: int) -> float:
+        """Clicks per dollar over hours ``[start, end)`` of the run (0 = the first hour)."""
+        clicks = self.cumulative_clicks[end - 1] - (
+            self.cumulative_clicks[start - 1] if start else 0
+        )
+        spend = self.cumulative_spend_minor[end - 1] - (
+            self.cumulative_spend_minor[start - 1] if start else 0
+        )
+        return per_dollar(clicks, spend)
+
+    def cumulative_clicks_per_dollar(self) -> list[float]:
+        return [
+            per_dollar(c, s)
+            for c, s in zip(self.cumulative_clicks, self.cumulative_spend_minor, strict=True)
+        ]
+
+
+@dataclass(slots=True)
+class SimulationResult:
+    spec: SimulationSpec
+    policy: RunTotals
+    uniform: RunTotals
+    oracle: RunTotals
+    cycle_errors: list[str]
+    trace: LearningTrace = field(default_factory=LearningTrace)
+    loops: frozenset[int] = frozenset()
+
+    def summary(self) -> dict[str, Any]:
+        """The one-line JSON report: the policy's totals beside the references'."""
+        p, u, o = self.policy, self.uniform, self.oracle
+        regret = 1.0 - p.clicks_per_dollar / o.clicks_per_dollar if o.clicks_per_dollar else None
+        return {
+            "synthetic": True,
+            "policy": self.spec.policy,
+            "days": self.spec.days,
+            "seed": self.spec.seed,
+            "accounts": self.spec.accounts,
+            "campaigns": self.spec.accounts * self.spec.campaigns_per_account,
+            "variants": self.spec.accounts
+            * self.spec.campaigns_per_account
+            * self.spec.variants_per_campaign,
+            "impressions": p.impressions,
+            "clicks": p.clicks,
+            "conversions": p.conversions,
+            "spend_minor": p.spend_minor,
+            "revenue_minor": p.revenue_minor,
+            "clicks_per_dollar": round(p.clicks_per_dollar, 6),
+            "conversions_per_dollar": round(per_dollar(p.conversions, p.spend_minor), 6),
+            "oracle_clicks": o.clicks,
+            "oracle_spend_minor": o.spend_minor,
+            "oracle_clicks_per_dollar": round(o.clicks_per_dollar, 6),
+            "uniform_clicks": u.clicks,
+            "uniform_spend_minor": u.spend_minor,
+            "uniform_clicks_per_dollar": round(u.clicks_per_dollar, 6),
+            "uniform_conversions_per_dollar": round(per_dollar(u.conversions, u.spend_minor), 6),
+            "oracle_conversions_per_dollar": round(per_dollar(o.conversions, o.spend_minor), 6),
+            "lift_vs_uniform": round(p.clicks_per_dollar / u.clicks_per_dollar - 1.0, 6)
+            if u.clicks_per_dollar
+            else None,
+            "regret_vs_oracle": round(regret, 6) if regret is not None else None,
+            "cycle_errors": self.cycle_errors,
+            "loops": sorted(self.loops),
+            **self._learning(),
+        }
+
+    def _learning(self) -> dict[str, Any]:
+        """Loop 6's figures when it ran (accuracy, calibration, NE, retrains); the promoter's."""
+        learned = self.trace.summary()
+        out: dict[str, Any] = {}
+        if 6 in self.loops:
+            for key in ("accuracy", "calibration", "normalized_entropy", "retrains"):
+                out[key] = learned[key]
+        if 7 in self.loops:
+            for key in ("promotions", "false_promotions"):
+                out[key] = learned[key]
+        for key in ("best_doubled_campaigns", "campaigns", "hours_to_double_median"):
+            out[key] = learned[key]
+        return out
+
+
+@contextmanager
+def _scratch_database(workdir: Path | None) -> Iterator[tuple[str, Path]]:
+    """A fresh SQLite database and a folder for the run's artifacts (models, indexes)."""
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        path = workdir / "simulation.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        shutil.rmtree(workdir / "artifacts", ignore_errors=True)
+        yield f"sqlite:///{path}", workdir
+        return
+    with tempfile.TemporaryDirectory(prefix="adflywheel-sim-") as folder:
+        yield f"sqlite:///{Path(folder) / 'simulation.db'}", Path(folder)
+
+
+def launch_schedule(market: SimulatedMarket, spec: SimulationSpec, hour: int) -> None:
+    """Hold the spec's late variants back until their launch hour (before the hour is run)."""
+    late = spec.late_variants_per_campaign
+    if not late or spec.late_launch_hour <= 0 or hour not in (0, spec.late_launch_hour):
+        return
+    for account in market.campaign_structure():
+        for campaign in account.campaigns:
+            for ad_set_id in campaign.ad_set_ids[-late:]:
+                market.set_ad_set_status(ad_set_id, hour >= spec.late_launch_hour)
+
+
+def run_reference(spec: SimulationSpec, name: str, on_hour: Callable[[], None]) -> RunTotals:
+    """A reference policy at market level: ``uniform`` or ``oracle``."""
+    market = SimulatedMarket(spec.market_config())
+    totals = RunTotals()
+    for hour in range(spec.days * 24):
+        launch_schedule(market, spec, hour)
+        if name == "oracle":
+            market.set_budgets_bulk(market.evaluation.oracle_budgets(Objective.CLICKS_PER_DOLLAR))
+        elif name != "uniform":
+            raise ValueError(f"unknown reference {name!r}")
+        market.step()
+        totals.add_hour(market)
+        on_hour()
+    return totals
+
+
+def run_policy(
+    spec: SimulationSpec, on_hour: Callable[[], None], workdir: Path | None = None
+) -> tuple[RunTotals, list[str], LearningTrace, frozenset[int]]:
+    """The policy under test, through the service: store, platform interface and cycle."""
+    policy, loops = resolve_policy(spec.policy, spec.seed)
+    market = SimulatedMarket(spec.market_config())
+    clock = ManualClock(market.current_hour)
+    totals, trace = RunTotals(), LearningTrace()
+    errors: list[str] = []
+    with _scratch_database(workdir) as (url, folder):
+        settings = Settings(
+            data_dir=folder, database_url=url, bandit_seed=spec.seed, scheduler_enabled=False
+        )
+        engine = make_engine(url)
+        upgrade(engine)
+        factory = make_session_factory(engine)
+        provider = getattr(policy, "prior_provider", None)
+        if isinstance(provider, CompoundPriors):
+            provider.bind(factory, folder)
+        account_ids: dict[str, int] = {}
+        with transaction(factory) as session:
+            for external in market.accounts():
+                info = market.platform(external).account()
+                account = create_account(
+                    session,
+                    f"sim-{external}",
+                    clock.now(),
+                    platform="simulated",
+                    platform_account_id=external,
+                    currency=info.currency,
+                    timezone=info.timezone,
+                    category=info.category,
+                )
+                account_ids[external] = account.id
+                if 3 in loops:  # the experiment with cross-account learning: every account opts in
+                    set_settings(session, account.id, clock.now(), opted_in=True)
+        options = CycleOptions(actuals_lookback_hours=6, loops=loops)
+        trace.start(market)
+        for hour in range(spec.days * 24):
+            launch_schedule(market, spec, hour)
+            market.step()
+            totals.add_hour(market)
+            clock.advance(HOUR)
+            reports = []
+            for external, account_id in account_ids.items():
+                deps = CycleDeps(
+                    factory, clock, market.platform(external), policy, settings=settings
+                )
+                report = run_cycle(account_id, deps, options)
+                reports.append(report.as_dict())
+                errors.extend(
+                    f"{report.hour_start:%Y-%m-%dT%H} {k}: {v}" for k, v in report.errors.items()
+                )
+            trace.observe(market, reports)
+            on_hour()
+        engine.dispose()
+    return totals, errors, trace, loops
+
+
+def simulate(
+    spec: SimulationSpec,
+    *,
+    on_hour: Callable[[], None] = lambda: None,
+    workdir: Path | None = None,
+) -> SimulationResult:
+    """Run the policy and both references on identical seeded markets."""
+    if spec.days < 1:
+        raise ValueError("days must be at least 1")
+    policy_totals, errors, trace, loops = run_policy(spec, on_hour, workdir)
+    uniform = run_reference(spec, "uniform", on_hour)
+    oracle = run_reference(spec, "oracle", on_hour)
+    return SimulationResult(spec, policy_totals, uniform, oracle, errors, trace, loops)

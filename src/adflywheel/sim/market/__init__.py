@@ -1,0 +1,37 @@
+"""The simulated ad market: a seeded stand-in for Meta built from synthetic data.
+
+Accounts in niches run campaigns of video variants with hidden genes; true CTR comes from niche,
+account and gene effects, noise, time of day, fatigue and drift; budgets buy impressions at a
+noisy CPM. The service sees an account only through ``SimulatedPlatform`` (the ``AdPlatform``
+interface); evaluation code reads the truth through ``SimulatedMarket.evaluation``.
+"""
+
+from adflywheel.core.domain import HOOK_TYPES
+from adflywheel.sim.market.config import NICHES, Collapse, GeneShift, MarketConfig
+from adflywheel.sim.market.effects import GeneEffects
+from adflywheel.sim.market.genes import ASPECTS, NUMERIC_GENES
+from adflywheel.sim.market.market import (
+    AccountStructure,
+    CampaignStructure,
+    HourTotals,
+    SimulatedMarket,
+)
+from adflywheel.sim.market.platform import SimulatedPlatform
+from adflywheel.sim.market.truth import MarketTruth
+
+__all__ = [
+    "ASPECTS",
+    "HOOK_TYPES",
+    "NICHES",
+    "NUMERIC_GENES",
+    "AccountStructure",
+    "CampaignStructure",
+    "Collapse",
+    "GeneEffects",
+    "GeneShift",
+    "HourTotals",
+    "MarketConfig",
+    "MarketTruth",
+    "SimulatedMarket",
+    "SimulatedPlatform",
+]

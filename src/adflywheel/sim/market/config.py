@@ -1,0 +1,141 @@
+"""Settings of the simulated ad market (synthetic data, a stand-in for Meta).
+
+Everything that shapes the synthetic world is here, frozen, so that one ``MarketConfig`` (and its
+seed) names one reproducible market.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from adflywheel.core.clock import ensure_utc, is_hour_aligned
+from adflywheel.core.domain import Objective
+
+NICHES: tuple[str, ...] = ("beauty", "fitness", "finance", "ecommerce_fashion", "saas", "food")
+
+
+@dataclass(frozen=True, slots=True)
+class Collapse:
+    """A scheduled shock: from hour ``at_hour`` (hours since the start) a variant's true CTR is
+    multiplied by ``factor`` for good. Drift experiments use it to check that the flywheel notices.
+
+    With ``ad_index`` (a global variant index, see ``SimulatedMarket.ad_ids``) that variant
+    collapses. Without it, the variant that is truly best (clicks per dollar) at that hour
+    collapses, in campaign ``campaign_index`` (a global campaign index) or, when that is None
+    too, in every campaign.
+    """
+
+    at_hour: int
+    factor: float = 0.4
+    ad_index: int | None = None
+    campaign_index: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.at_hour < 0:
+            raise ValueError("at_hour must be >= 0")
+        if self.factor < 0.0:
+            raise ValueError("factor must be >= 0")
+        if self.ad_index is not None and self.campaign_index is not None:
+            raise ValueError("give ad_index or campaign_index, not both")
+
+
+@dataclass(frozen=True, slots=True)
+class GeneShift:
+    """A scheduled concept drift: from hour ``at_hour`` the ``top_k`` largest global gene effects
+    on logit CTR (hooks and numeric genes, by size) are multiplied by ``factor`` for good (the
+    default -1 flips their sign: what used to win now loses). Drift-detection experiments use it
+    (``benchmarks/bench_drift.py``); None (the default) leaves every existing figure unchanged."""
+
+    at_hour: int
+    top_k: int = 4
+    factor: float = -1.0
+
+    def __post_init__(self) -> None:
+        if self.at_hour < 0:
+            raise ValueError("at_hour must be >= 0")
+        if self.top_k < 1:
+            raise ValueError("top_k must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class MarketConfig:
+    """One synthetic market: sizes, money (int minor units) and the knobs of the hidden truth."""
+
+    seed: int = 0
+    n_accounts: int = 12
+    campaigns_per_account: int = 2
+    variants_per_campaign: int = 6
+    # The campaign's total daily budget, split evenly over its ad sets (one variant each) at start.
+    campaign_daily_budget_minor: int = 10_000
+    start: datetime = datetime(2025, 1, 6, tzinfo=UTC)
+    niches: tuple[str, ...] = NICHES
+    objective: Objective = Objective.CLICKS_PER_DOLLAR
+    # Share of accounts that declare a category on the platform (the rest declare none).
+    category_share: float = 0.7
+    # Slow mean-reverting random walk of each variant's logit CTR.
+    drift: bool = True
+    drift_sd: float = 0.15
+    drift_half_life_hours: float = 96.0
+    collapses: tuple[Collapse, ...] = ()
+    gene_shift: GeneShift | None = None
+    # Hours after an hour ends before the platform reports it.
+    reporting_delay_hours: int = 0
+    # Fatigue: logit CTR falls by fatigue_strength * log(1 + frequency).
+    fatigue_strength: float = 0.35
+    # Audience size of a variant, in days of its whole campaign's budget worth of impressions.
+    audience_days: float = 5.0
+    # Delivered hours kept for fetch_insights; None keeps all. Memory is about 36 bytes per ad
+    # and hour (1.8 MB an hour for 50,000 ads), so big long runs should keep a window.
+    retention_hours: int | None = 24 * 7
+    # Observation noise of the features a DNA extractor would see.
+    hook_misclassification: float = 0.1
+    feature_noise: float = 0.1
+    # Scales every gene effect (0 makes creatives irrelevant, for null experiments).
+    gene_effect_scale: float = 1.0
+    id_prefix: str = "sim"
+    currency: str = "USD"
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError("seed must be >= 0")
+        for name in ("n_accounts", "campaigns_per_account", "variants_per_campaign"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.campaign_daily_budget_minor < 0:
+            raise ValueError("campaign_daily_budget_minor must be >= 0")
+        start = ensure_utc(self.start)
+        if not is_hour_aligned(start):
+            raise ValueError("start must be on the hour")
+        object.__setattr__(self, "start", start)
+        if not self.niches:
+            raise ValueError("niches must not be empty")
+        unknown = set(self.niches) - set(NICHES)
+        if unknown:
+            raise ValueError(f"unknown niches {sorted(unknown)}; known: {NICHES}")
+        if self.reporting_delay_hours < 0:
+            raise ValueError("reporting_delay_hours must be >= 0")
+        if self.retention_hours is not None and self.retention_hours < 1:
+            raise ValueError("retention_hours must be >= 1 or None")
+        for name in ("category_share", "hook_misclassification"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
+        for name in ("drift_sd", "fatigue_strength", "feature_noise", "gene_effect_scale"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.drift_half_life_hours <= 0 or self.audience_days <= 0:
+            raise ValueError("drift_half_life_hours and audience_days must be > 0")
+        n_campaigns = self.n_accounts * self.campaigns_per_account
+        for c in self.collapses:
+            if c.ad_index is not None and c.ad_index >= n_campaigns * self.variants_per_campaign:
+                raise ValueError(f"collapse ad_index {c.ad_index} out of range")
+            if c.campaign_index is not None and c.campaign_index >= n_campaigns:
+                raise ValueError(f"collapse campaign_index {c.campaign_index} out of range")
+
+    @property
+    def n_campaigns(self) -> int:
+        return self.n_accounts * self.campaigns_per_account
+
+    @property
+    def n_variants(self) -> int:
+        return self.n_campaigns * self.variants_per_campaign

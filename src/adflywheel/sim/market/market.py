@@ -1,0 +1,262 @@
+"""The simulated ad market (synthetic data): the seeded stand-in for Meta.
+
+``SimulatedMarket`` owns the world, the hour-by-hour state and the delivery history. The service
+talks to one account at a time through ``market.platform(account_id)`` (the ``AdPlatform``
+interface, no truth); the harness drives the clock with ``step()``, runs baseline policies at
+market level with ``set_budgets_bulk`` and ``last_hour_totals``, and reads ground truth only
+through ``market.evaluation``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from adflywheel.core.domain import Objective
+from adflywheel.platforms.base import PlatformError
+from adflywheel.sim.market.config import MarketConfig
+from adflywheel.sim.market.delivery import (
+    HourRecord,
+    MarketState,
+    advance_drift,
+    deliver,
+    expected_value,
+)
+from adflywheel.sim.market.genes import IntArray
+from adflywheel.sim.market.platform import SimulatedPlatform, check_budget
+from adflywheel.sim.market.truth import MarketTruth
+from adflywheel.sim.market.world import World, build_world
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class HourTotals:
+    """Delivery summed over a set of variants for one hour."""
+
+    hour_start: datetime
+    impressions: int
+    clicks: int
+    link_clicks: int
+    conversions: int
+    video_views: int
+    spend_minor: int
+    revenue_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStructure:
+    """One campaign's ids; ``variant_indices`` index the market's flat arrays (``ad_ids``)."""
+
+    campaign_id: str
+    campaign_index: int
+    ad_set_ids: tuple[str, ...]
+    ad_ids: tuple[str, ...]
+    variant_indices: range
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStructure:
+    account_id: str
+    campaigns: tuple[CampaignStructure, ...]
+
+
+class SimulatedMarket:
+    """A seeded market of accounts, campaigns and variants with hidden genes (synthetic data)."""
+
+    def __init__(self, config: MarketConfig | None = None) -> None:
+        self.config = config or MarketConfig()
+        self._world: World = build_world(self.config)
+        self._state = MarketState.initial(self._world)
+        self._history: dict[int, HourRecord] = {}
+        self._account_index = {a: i for i, a in enumerate(self._world.account_ids)}
+        self._ad_set_index: dict[str, int] | None = None
+        self._platforms: dict[int, SimulatedPlatform] = {}
+        self._evaluation = MarketTruth(self)
+
+    # -- the clock ---------------------------------------------------------------------------
+
+    @property
+    def hour_index(self) -> int:
+        """Hours delivered so far; the next ``step`` delivers hour ``hour_index``."""
+        return self._state.hour_index
+
+    @property
+    def current_hour(self) -> datetime:
+        """Start (UTC) of the hour the next ``step`` delivers."""
+        return self.hour_start(self._state.hour_index)
+
+    def hour_start(self, hour_index: int) -> datetime:
+        return self.config.start + hour_index * HOUR
+
+    def step(self) -> HourTotals:
+        """Deliver one hour at the current budgets and statuses, then advance the clock."""
+        self._apply_due_collapses()
+        record = deliver(self._world, self._state)
+        h = self._state.hour_index
+        self._history[h] = record
+        retention = self.config.retention_hours
+        if retention is not None:
+            self._history.pop(h - retention, None)
+        advance_drift(self._world, self._state)
+        self._state.hour_index = h + 1
+        return self.last_hour_totals()
+
+    def run(self, hours: int) -> None:
+        """``hours`` steps with budgets unchanged (warm-up, uniform baseline)."""
+        for _ in range(hours):
+            self.step()
+
+    def _apply_due_collapses(self) -> None:
+        """Resolve scheduled collapses whose hour has come (idempotent; also called by the
+        evaluation so truth read at hour H already reflects a collapse at H)."""
+        state, world = self._state, self._world
+        for i, collapse in enumerate(self.config.collapses):
+            if i in state.applied_collapses or collapse.at_hour > state.hour_index:
+                continue
+            if collapse.ad_index is not None:
+                targets = np.array([collapse.ad_index])
+            else:
+                value = expected_value(world, state, Objective.CLICKS_PER_DOLLAR)
+                v = self.config.variants_per_campaign
+                best = value.reshape(-1, v).argmax(axis=1) + np.arange(self.config.n_campaigns) * v
+                c = collapse.campaign_index
+                targets = best if c is None else best[c : c + 1]
+            state.multiplier[targets] *= collapse.factor
+            for t in targets.tolist():
+                state.collapsed.setdefault(int(t), state.hour_index)
+            state.applied_collapses.add(i)
+
+    # -- accounts and the platform interface --------------------------------------------------
+
+    def accounts(self) -> list[str]:
+        return list(self._world.account_ids)
+
+    def platform(self, account_id: str) -> SimulatedPlatform:
+        """The ``AdPlatform`` of one account: what the service sees, and nothing more."""
+        a = self._account_index.get(account_id)
+        if a is None:
+            raise PlatformError(f"unknown account {account_id!r}")
+        if a not in self._platforms:
+            self._platforms[a] = SimulatedPlatform(self, a)
+        return self._platforms[a]
+
+    def history(self, hour_index: int) -> HourRecord | None:
+        """The delivery of ``hour_index`` if still retained (all variants, whatever the delay)."""
+        return self._history.get(hour_index)
+
+    # -- market-level levers for the harness ---------------------------------------------------
+
+    @property
+    def ad_ids(self) -> tuple[str, ...]:
+        """Every ad id, in the order of the market's flat arrays."""
+        return self._world.ad_ids
+
+    @property
+    def ad_set_ids(self) -> tuple[str, ...]:
+        return self._world.ad_set_ids
+
+    @property
+    def campaign_ids(self) -> tuple[str, ...]:
+        return self._world.campaign_ids
+
+    @property
+    def campaign_of(self) -> IntArray:
+        """Global campaign index of every variant (a copy)."""
+        return self._world.campaign_of.copy()
+
+    def campaign_structure(self) -> list[AccountStructure]:
+        w, v = self._world, self.config.variants_per_campaign
+        out: list[AccountStructure] = []
+        for a, account_id in enumerate(w.account_ids):
+            campaigns = []
+            for c in range(
+                a * self.config.campaigns_per_account, (a + 1) * self.config.campaigns_per_account
+            ):
+                idx = range(c * v, (c + 1) * v)
+                campaigns.append(
+                    CampaignStructure(
+                        campaign_id=w.campaign_ids[c],
+                        campaign_index=c,
+                        ad_set_ids=w.ad_set_ids[idx.start : idx.stop],
+                        ad_ids=w.ad_ids[idx.start : idx.stop],
+                        variant_indices=idx,
+                    )
+                )
+            out.append(AccountStructure(account_id=account_id, campaigns=tuple(campaigns)))
+        return out
+
+    def budgets(self) -> IntArray:
+        """Current daily budget (minor) of every ad set, in flat order (a copy)."""
+        return self._state.budgets.copy()
+
+    def campaign_budget_totals(self) -> IntArray:
+        """Sum of each campaign's ad set budgets (minor)."""
+        out: IntArray = self._state.budgets.reshape(-1, self.config.variants_per_campaign).sum(
+            axis=1
+        )
+        return out
+
+    def set_budgets_bulk(self, budgets: Mapping[str, int] | IntArray) -> None:
+        """Set many ad set budgets at once: a mapping ad set id -> minor, or a full flat array."""
+        if isinstance(budgets, Mapping):
+            index = self._ad_set_lookup()
+            for ad_set_id, value in budgets.items():
+                i = index.get(ad_set_id)
+                if i is None:
+                    raise PlatformError(f"unknown ad set {ad_set_id!r}")
+                self._state.budgets[i] = check_budget(value)
+            return
+        arr = np.asarray(budgets)
+        if arr.shape != self._state.budgets.shape:
+            raise ValueError(f"expected {self._state.budgets.shape[0]} budgets, got {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError("budgets must be integers (minor units)")
+        if (arr < 0).any():
+            raise ValueError("budgets must be >= 0")
+        self._state.budgets[:] = arr
+
+    def set_ad_set_status(self, ad_set_id: str, active: bool) -> None:
+        """Pause or resume an ad set (not part of ``AdPlatform``; for experiments)."""
+        i = self._ad_set_lookup().get(ad_set_id)
+        if i is None:
+            raise PlatformError(f"unknown ad set {ad_set_id!r}")
+        self._state.ad_set_active[i] = active
+
+    def _ad_set_lookup(self) -> dict[str, int]:
+        if self._ad_set_index is None:
+            self._ad_set_index = {s: i for i, s in enumerate(self._world.ad_set_ids)}
+        return self._ad_set_index
+
+    def last_hour_totals(self, account_id: str | None = None) -> HourTotals:
+        """Totals of the last delivered hour, over the market or one account."""
+        h = self._state.hour_index - 1
+        record = self._history.get(h)
+        if record is None:
+            raise LookupError("no hour has been delivered yet")
+        sl = slice(None)
+        if account_id is not None:
+            a = self._account_index.get(account_id)
+            if a is None:
+                raise PlatformError(f"unknown account {account_id!r}")
+            sl = self._world.account_slice(a)
+        return HourTotals(
+            hour_start=self.hour_start(h),
+            impressions=int(record.impressions[sl].sum(dtype=np.int64)),
+            clicks=int(record.clicks[sl].sum(dtype=np.int64)),
+            link_clicks=int(record.link_clicks[sl].sum(dtype=np.int64)),
+            conversions=int(record.conversions[sl].sum(dtype=np.int64)),
+            video_views=int(record.video_views[sl].sum(dtype=np.int64)),
+            spend_minor=int(record.spend_minor[sl].sum()),
+            revenue_minor=int(record.revenue_minor[sl].sum()),
+        )
+
+    # -- ground truth ---------------------------------------------------------------------------
+
+    @property
+    def evaluation(self) -> MarketTruth:
+        """Ground truth, for evaluation code only (oracle, reports, tests): never for a loop."""
+        return self._evaluation

@@ -1,0 +1,206 @@
+"""One account of the simulated market (synthetic data) behind the ``AdPlatform`` interface.
+
+It shows what Meta would show: structure, budgets, statuses, the ad text, pre-extracted features
+measured with noise, and hourly insights once reported. It holds no truth of its own and exposes
+none: the loops get exactly this object, as they would get the Meta client.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from adflywheel.core.clock import ensure_utc
+from adflywheel.core.domain import HOOK_TYPES, Creative, HourlyActual, Status
+from adflywheel.platforms.base import (
+    PlatformAccount,
+    PlatformAd,
+    PlatformAdSet,
+    PlatformCampaign,
+    PlatformError,
+)
+from adflywheel.sim.market.genes import ASPECTS, NUMERIC_GENES
+from adflywheel.sim.market.texts import make_creative
+
+if TYPE_CHECKING:
+    from adflywheel.sim.market.market import SimulatedMarket
+
+HOUR = timedelta(hours=1)
+
+
+def check_budget(value: object) -> int:
+    """A daily budget must be a non-negative integer of minor units."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"budget must be an int of minor units, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"budget must be >= 0, got {value}")
+    return int(value)
+
+
+class SimulatedPlatform:
+    """The ``AdPlatform`` of one simulated account."""
+
+    name = "simulated"
+
+    def __init__(self, market: SimulatedMarket, account_index: int) -> None:
+        self._market = market
+        self._a = account_index
+        w = market._world
+        self._slice = w.account_slice(account_index)
+        self._offset = self._slice.start
+        ids = range(self._slice.start, self._slice.stop)
+        self._ad_sets = {w.ad_set_ids[i]: i for i in ids}
+        self._ads = {w.ad_ids[i]: i for i in ids}
+        self._creatives: list[tuple[Creative, dict[str, float | str]]] | None = None
+
+    def account(self) -> PlatformAccount:
+        w, a = self._market._world, self._a
+        return PlatformAccount(
+            external_id=w.account_ids[a],
+            name=f"{w.account_brand[a]} Ads",
+            currency=self._market.config.currency,
+            timezone="UTC",
+            category=w.account_category[a],
+        )
+
+    def list_campaigns(self) -> list[PlatformCampaign]:
+        """Budgets live on ad sets; a campaign reports the sum of its ad sets' budgets."""
+        w, cfg = self._market._world, self._market.config
+        totals = self._market._state.budgets[self._slice].reshape(-1, cfg.variants_per_campaign)
+        first = self._a * cfg.campaigns_per_account
+        brand = w.account_brand[self._a]
+        return [
+            PlatformCampaign(
+                external_id=w.campaign_ids[first + c],
+                name=f"{brand} | Prospecting {c + 1}",
+                status=Status.ACTIVE,
+                objective=cfg.objective,
+                daily_budget_minor=int(totals[c].sum()),
+            )
+            for c in range(cfg.campaigns_per_account)
+        ]
+
+    def list_ad_sets(self) -> list[PlatformAdSet]:
+        w, state = self._market._world, self._market._state
+        v = self._market.config.variants_per_campaign
+        brand = w.account_brand[self._a]
+        return [
+            PlatformAdSet(
+                external_id=w.ad_set_ids[i],
+                campaign_id=w.campaign_ids[int(w.campaign_of[i])],
+                name=f"{brand} | Prospecting {(i - self._offset) // v + 1} | Variant {i % v + 1}",
+                status=Status.ACTIVE if state.ad_set_active[i] else Status.PAUSED,
+                daily_budget_minor=int(state.budgets[i]),
+            )
+            for i in range(self._slice.start, self._slice.stop)
+        ]
+
+    def list_ads(self) -> list[PlatformAd]:
+        w, state = self._market._world, self._market._state
+        v = self._market.config.variants_per_campaign
+        creatives = self._creative_cache()
+        ads = []
+        for i in range(self._slice.start, self._slice.stop):
+            creative, features = creatives[i - self._offset]
+            ads.append(
+                PlatformAd(
+                    external_id=w.ad_ids[i],
+                    ad_set_id=w.ad_set_ids[i],
+                    campaign_id=w.campaign_ids[int(w.campaign_of[i])],
+                    name=f"{w.account_brand[self._a]} video {i - self._offset + 1}",
+                    status=Status.ACTIVE if state.ad_active[i] else Status.PAUSED,
+                    creative=creative,
+                    is_control=i % v == 0,
+                    observed_features=dict(features),
+                )
+            )
+        return ads
+
+    def _creative_cache(self) -> list[tuple[Creative, dict[str, float | str]]]:
+        """Ad copy and observed features, built on first use (cheap markets of many accounts)."""
+        if self._creatives is None:
+            w, cfg = self._market._world, self._market.config
+            niche = cfg.niches[int(w.account_niche[self._a])]
+            brand = w.account_brand[self._a]
+            sl = self._slice
+            true_hooks = w.genes.hook[sl].tolist()
+            seen_hooks = w.observed.hook[sl].tolist()
+            aspects = w.observed.aspect[sl].tolist()
+            numeric = np.round(w.observed.numeric[sl], 3).tolist()
+            self._creatives = []
+            for j, i in enumerate(range(sl.start, sl.stop)):
+                rng = random.Random(f"{cfg.seed}:creative:{i}")
+                creative = make_creative(HOOK_TYPES[true_hooks[j]], niche, brand, rng)
+                features: dict[str, float | str] = {
+                    "hook_type": HOOK_TYPES[seen_hooks[j]],
+                    "aspect_ratio": ASPECTS[aspects[j]],
+                }
+                features.update(zip(NUMERIC_GENES, numeric[j], strict=True))
+                self._creatives.append((creative, features))
+        return self._creatives
+
+    def fetch_insights(self, start: datetime, end: datetime) -> list[HourlyActual]:
+        """Rows of ads that delivered in hours starting in ``[start, end)`` that are already
+        reported (``reporting_delay_hours`` after the hour ends); nothing for silent ads."""
+        market = self._market
+        t0 = market.config.start
+        lo = max(-((t0 - ensure_utc(start)) // HOUR), 0)
+        hi = -((t0 - ensure_utc(end)) // HOUR)
+        hi = min(hi, market.hour_index - market.config.reporting_delay_hours)
+        ad_ids = market._world.ad_ids[self._slice.start : self._slice.stop]
+        rows: list[HourlyActual] = []
+        for h in range(lo, hi):
+            record = market.history(h)
+            if record is None:
+                continue
+            sl = self._slice
+            imp = record.impressions[sl]
+            spend = record.spend_minor[sl]
+            (idx,) = np.nonzero((imp > 0) | (spend > 0))
+            if idx.size == 0:
+                continue
+            hour_start = market.hour_start(h)
+            columns = zip(
+                idx.tolist(),
+                imp[idx].tolist(),
+                record.clicks[sl][idx].tolist(),
+                record.link_clicks[sl][idx].tolist(),
+                spend[idx].tolist(),
+                record.conversions[sl][idx].tolist(),
+                record.revenue_minor[sl][idx].tolist(),
+                record.video_views[sl][idx].tolist(),
+                strict=True,
+            )
+            rows.extend(
+                HourlyActual(
+                    ad_id=ad_ids[j],
+                    hour_start=hour_start,
+                    impressions=i,
+                    clicks=c,
+                    link_clicks=lc,
+                    spend_minor=s,
+                    conversions=cv,
+                    revenue_minor=r,
+                    video_views=vv,
+                )
+                for j, i, c, lc, s, cv, r, vv in columns
+            )
+        return rows
+
+    def set_ad_set_budget(self, ad_set_id: str, daily_budget_minor: int) -> None:
+        """Takes effect from the next delivered hour."""
+        value = check_budget(daily_budget_minor)
+        i = self._ad_sets.get(ad_set_id)
+        if i is None:
+            raise PlatformError(f"unknown ad set {ad_set_id!r} in this account")
+        self._market._state.budgets[i] = value
+
+    def set_ad_status(self, ad_id: str, status: Status) -> None:
+        """Pause or resume an ad; a paused ad delivers nothing from the next hour."""
+        i = self._ads.get(ad_id)
+        if i is None:
+            raise PlatformError(f"unknown ad {ad_id!r} in this account")
+        self._market._state.ad_active[i] = Status(status) is Status.ACTIVE

@@ -1,0 +1,127 @@
+"""Ground truth of the simulated market (synthetic data), for evaluation code only.
+
+The oracle policy, regret reports, gene-recovery checks and tests read the hidden truth here.
+No loop of the flywheel may receive this object: they see the market only through
+``SimulatedPlatform``, exactly as they would see Meta.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from adflywheel.core.domain import Objective
+from adflywheel.sim.market.delivery import expected_cpm, expected_value, true_ctr
+from adflywheel.sim.market.effects import GeneEffects
+from adflywheel.sim.market.genes import FloatArray, IntArray
+
+if TYPE_CHECKING:
+    from adflywheel.sim.market.market import SimulatedMarket
+
+
+class MarketTruth:
+    """Read-only truth at the market's current hour (the hour the next ``step`` delivers).
+
+    Arrays are in the market's flat variant order (``market.ad_ids``); the dict forms are keyed
+    by ad id (or campaign id) and can be limited to one account.
+    """
+
+    def __init__(self, market: SimulatedMarket) -> None:
+        self._market = market
+
+    def _sync(self) -> None:
+        self._market._apply_due_collapses()
+
+    def _objective(self, objective: Objective | str | None) -> Objective:
+        return self._market.config.objective if objective is None else Objective(objective)
+
+    def _keyed(self, values: FloatArray, account_id: str | None) -> dict[str, float]:
+        w = self._market._world
+        sl = slice(None) if account_id is None else w.account_slice(w.account_ids.index(account_id))
+        return dict(zip(w.ad_ids[sl], values[sl].tolist(), strict=True))
+
+    # -- per variant ---------------------------------------------------------------------------
+
+    def true_ctr_array(self) -> FloatArray:
+        """True CTR (all clicks) per variant now: niche, account, genes, noise, time of day,
+        fatigue, drift and collapses included."""
+        self._sync()
+        return true_ctr(self._market._world, self._market._state)
+
+    def true_ctr(self, account_id: str | None = None) -> dict[str, float]:
+        return self._keyed(self.true_ctr_array(), account_id)
+
+    def expected_cpm_array(self) -> FloatArray:
+        """Expected cost (minor) per 1000 impressions now: spend / expected impressions."""
+        return expected_cpm(self._market._world, self._market.hour_index)
+
+    def expected_cpm_minor(self, account_id: str | None = None) -> dict[str, float]:
+        return self._keyed(self.expected_cpm_array(), account_id)
+
+    def expected_value_array(self, objective: Objective | str | None = None) -> FloatArray:
+        """Expected objective per variant now (CTR, or clicks / conversions / revenue in major
+        units per major unit spent); ``None`` means the campaigns' configured objective."""
+        self._sync()
+        m = self._market
+        return expected_value(m._world, m._state, self._objective(objective))
+
+    def conversion_rate_array(self) -> FloatArray:
+        """Conversions per link click per variant (static)."""
+        return self._market._world.cvr.copy()
+
+    # -- per campaign --------------------------------------------------------------------------
+
+    def best_index_per_campaign(
+        self, objective: Objective | str | None = None, only_active: bool = False
+    ) -> IntArray:
+        """Flat index of each campaign's truly best variant now (by expected objective).
+        With ``only_active``, paused ads and ad sets are not candidates (unless all are)."""
+        value = self.expected_value_array(objective)
+        if only_active:
+            state = self._market._state
+            value = np.where(state.ad_active & state.ad_set_active, value, -1.0)
+        v = self._market.config.variants_per_campaign
+        offsets = np.arange(self._market.config.n_campaigns, dtype=np.int64) * v
+        out: IntArray = value.reshape(-1, v).argmax(axis=1).astype(np.int64) + offsets
+        return out
+
+    def best_ad_per_campaign(
+        self, objective: Objective | str | None = None, account_id: str | None = None
+    ) -> dict[str, str]:
+        """Campaign id -> the ad id with the highest expected objective right now."""
+        w = self._market._world
+        best = self.best_index_per_campaign(objective).tolist()
+        pairs = {w.campaign_ids[c]: w.ad_ids[i] for c, i in enumerate(best)}
+        if account_id is None:
+            return pairs
+        return {c: a for c, a in pairs.items() if c.startswith(account_id + "_")}
+
+    def oracle_budgets(self, objective: Objective | str | None = None) -> IntArray:
+        """Flat budgets that put each campaign's whole current total on its best ad set now."""
+        m = self._market
+        out = np.zeros(m.config.n_variants, dtype=np.int64)
+        out[self.best_index_per_campaign(objective, only_active=True)] = m.campaign_budget_totals()
+        return out
+
+    # -- genes and structure -------------------------------------------------------------------
+
+    def gene_effects(self, niche: str | None = None) -> GeneEffects:
+        """True gene effects on logit CTR: global, or global plus ``niche``'s shared deviation."""
+        return self._market._world.effects.report(niche)
+
+    def genes(self, ad_id: str) -> dict[str, float | str]:
+        """An ad's true genes (e.g. for rendering a video that carries them)."""
+        w = self._market._world
+        return w.genes.as_dict(w.ad_ids.index(ad_id))
+
+    def niche(self, account_id: str) -> str:
+        w = self._market._world
+        return self._market.config.niches[int(w.account_niche[w.account_ids.index(account_id)])]
+
+    def collapsed_ads(self) -> dict[str, datetime]:
+        """Ads hit by a scheduled collapse, with the hour it took effect."""
+        self._sync()
+        m = self._market
+        return {m._world.ad_ids[i]: m.hour_start(h) for i, h in m._state.collapsed.items()}
