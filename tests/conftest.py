@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,9 +22,10 @@ from adflywheel.api.app import create_app
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.settings import Settings
 from adflywheel.store.engine import make_engine, upgrade
+from tests.factories.clock import T0
+from tests.factories.fake_graph import FakeGraph, FakeTime, fixture_account
 
 REQUIRE = os.environ.get("ADFLYWHEEL_REQUIRE_SERVICES") == "1"
-T0 = datetime(2026, 11, 2, 12, tzinfo=UTC)
 
 
 def _postgres_problem(url: str) -> str | None:
@@ -67,7 +67,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 # A test that asks for one of these talks to a database or Redis: it is in the ``db`` tier.
-DB_FIXTURES = frozenset({"database_url", "engine", "client", "redis_client", "migrated_template"})
+DB_FIXTURES = frozenset(
+    {"database_url", "engine", "client", "redis_client", "redis_url", "migrated_template"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -203,18 +205,25 @@ def client(engine: Engine, settings: Settings, clock: ManualClock) -> Iterator[T
 
 
 @pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
+def redis_url() -> str:
+    """The test Redis's URL; the test is skipped without one."""
     if not REDIS_URL:
         pytest.skip("ADFLYWHEEL_TEST_REDIS_URL is not set")
-    client = redis.Redis.from_url(REDIS_URL)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
     client.flushdb()
     yield client
     client.flushdb()
     client.close()
 
 
-def sqlite_path(url: str) -> Path | None:
-    parsed = make_url(url)
-    return (
-        Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
-    )
+@pytest.fixture
+def fake_graph() -> Iterator[FakeGraph]:
+    """A fake Graph API on a fake clock, serving the fixture ad account."""
+    with FakeGraph(clock=FakeTime()) as graph:
+        graph.add(fixture_account())
+        yield graph

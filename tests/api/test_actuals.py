@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from adflywheel.store.engine import make_session_factory
 from adflywheel.store.models import ActualRevision, HourlyActualRow
-from tests.conftest import T0
+from tests.factories.clock import T0
 from tests.factories.helpers import auth, new_account, row, small_catalog
 
 H1 = "2026-11-02T10:00:00Z"

@@ -12,9 +12,9 @@ from adflywheel.services.compound import service as cs
 from adflywheel.store.accounts import issue_key
 from adflywheel.store.engine import transaction
 from adflywheel.store.models import Account
-from tests.conftest import T0
+from tests.factories.clock import T0
+from tests.factories.compound_world import build_world
 from tests.factories.helpers import auth, new_account
-from tests.services.test_compound_service import build_world
 
 CONTRACT = {
     "prediction",

@@ -17,7 +17,8 @@ from adflywheel.platforms.registry import no_platform
 from adflywheel.store.accounts import create_account, issue_key
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.models import BudgetChange, CycleRun
-from tests.conftest import T0
+from tests.factories.cli import cli
+from tests.factories.clock import T0
 from tests.factories.helpers import auth, new_account, row, small_catalog
 
 pytestmark = pytest.mark.db
@@ -176,8 +177,6 @@ def test_the_scheduler_runs_hourly_at_the_configured_minute(engine: Engine) -> N
 
 
 def test_cli_cycle_runs_every_account_as_of_an_hour(tmp_path: Path) -> None:
-    from tests.cli.test_cli import cli
-
     env = {"ADFLYWHEEL_DATA_DIR": str(tmp_path)}
     cli("db", "upgrade", env=env)
     cli("accounts", "create", "shop", env=env)
@@ -195,8 +194,6 @@ def test_cli_cycle_runs_every_account_as_of_an_hour(tmp_path: Path) -> None:
 def test_cli_cycle_runs_accounts_in_worker_processes_when_asked(tmp_path: Path) -> None:
     """ADFLYWHEEL_CYCLE_WORKERS > 1: the executor's process pool runs the accounts; each
     worker builds its own engine and resolves the account's platform (none connected here)."""
-    from tests.cli.test_cli import cli
-
     env = {"ADFLYWHEEL_DATA_DIR": str(tmp_path), "ADFLYWHEEL_CYCLE_WORKERS": "2"}
     cli("db", "upgrade", env=env)
     for name in ("shop", "other", "third"):

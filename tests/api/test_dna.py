@@ -26,9 +26,9 @@ from adflywheel.sim.market.render import plan_clip, render_clip
 from adflywheel.store.dna import CreativeDnaRow
 from adflywheel.store.engine import make_session_factory
 from adflywheel.store.models import Base, Variant
-from tests.conftest import T0
+from tests.factories.clock import T0
 from tests.factories.helpers import auth, new_account, row
-from tests.services.test_dna_extract import synthetic_video
+from tests.factories.video import synthetic_video
 
 TEXT = "Still struggling with dry skin?\nGlowLab helps."
 

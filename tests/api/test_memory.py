@@ -17,7 +17,7 @@ from adflywheel.services.memory import service as memory_service
 from adflywheel.store.actuals import upsert_actuals
 from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import make_session_factory, transaction
-from tests.conftest import T0
+from tests.factories.clock import T0
 from tests.factories.helpers import auth, new_account
 
 HOOKS = ("question", "bold_claim", "statistic")

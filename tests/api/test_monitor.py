@@ -14,7 +14,7 @@ from adflywheel.services.monitor.service import validate_and_maybe_retrain
 from adflywheel.store.catalog import variant_ids_by_external
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.models import Prediction
-from tests.conftest import T0
+from tests.factories.clock import T0
 from tests.factories.helpers import auth, new_account, small_catalog
 
 HOUR, DAY = timedelta(hours=1), timedelta(hours=24)

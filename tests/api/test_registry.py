@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from adflywheel.core.clock import ManualClock, floor_hour
 from adflywheel.loops.compound.features import FEATURE_SCHEMA
 from adflywheel.loops.dna.fingerprint import DNA_VERSION
-from tests.conftest import T0
+from tests.factories.clock import T0
 from tests.factories.ctr_world import populate
 from tests.factories.helpers import auth, new_account
 

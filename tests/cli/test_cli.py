@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from adflywheel.sim.harness import SimulationSpec, simulate
+from tests.factories.cli import cli
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -27,21 +28,6 @@ CONTRACT_KEYS = {
     "oracle_clicks_per_dollar",
     "uniform_clicks_per_dollar",
 }
-
-
-def cli(
-    *args: str, env: dict[str, str] | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "adflywheel.cli.app", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def test_simulate_prints_one_json_object_last_and_is_reproducible() -> None:

@@ -6,7 +6,6 @@ import datetime as dt
 import itertools
 import json
 import random
-from collections.abc import Iterator
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -47,7 +46,6 @@ from tests.factories.fake_graph import (
     FakeAccount,
     FakeGraph,
     FakeTime,
-    fixture_account,
     load_fixture,
     synthetic_account,
 )
@@ -55,13 +53,6 @@ from tests.factories.fake_graph import (
 UTC = dt.UTC
 NY = ZoneInfo("America/New_York")
 FAST = ThrottlePolicy(backoff_base_s=2.0, max_retries=3)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGraph]:
-    with FakeGraph(clock=FakeTime()) as graph:
-        graph.add(fixture_account())
-        yield graph
 
 
 def make_platform(
@@ -168,16 +159,18 @@ def test_inconsistent_or_malformed_rows_are_refused_with_the_field() -> None:
             parse_row({**raw, **change}, exponent=2, tz=NY)
 
 
-def test_rows_with_clicks_above_impressions_are_quarantined_not_fatal(fake: FakeGraph) -> None:
+def test_rows_with_clicks_above_impressions_are_quarantined_not_fatal(
+    fake_graph: FakeGraph,
+) -> None:
     raw = load_fixture("account.json")["insights_hourly"][0]
     with pytest.raises(ImplausibleRowError, match="6068839961943") as caught:
         parse_row({**raw, "clicks": "1201"}, exponent=2, tz=NY)
     assert (caught.value.row.impressions, caught.value.row.clicks) == (1200, 1201)
-    hourly = fake.accounts["act_1001"].hourly
+    hourly = fake_graph.accounts["act_1001"].hourly
     hourly[0]["clicks"] = "1201"
-    daily = fake.accounts["act_1001"].daily
+    daily = fake_graph.accounts["act_1001"].daily
     daily[0]["inline_link_clicks"] = str(int(daily[0]["clicks"]) + 1)
-    platform = make_platform(fake)
+    platform = make_platform(fake_graph)
     rows = platform.fetch_insights(at(24, 0), at(26, 0))
     assert len(rows) == 5 and all(r.clicks <= r.impressions for r in rows)
     days = platform.fetch_daily(dt.date(2026, 11, 24), dt.date(2026, 11, 26))
@@ -219,8 +212,8 @@ def test_usage_headers_are_read_with_regain_minutes_as_seconds() -> None:
 # -- catalogue, insights, writes -------------------------------------------------------------------
 
 
-def test_account_and_catalogue_with_budgets_and_effective_status(fake: FakeGraph) -> None:
-    platform = make_platform(fake, page_size=1)
+def test_account_and_catalogue_with_budgets_and_effective_status(fake_graph: FakeGraph) -> None:
+    platform = make_platform(fake_graph, page_size=1)
     account = platform.account()
     assert (account.currency, account.timezone, account.external_id) == (
         "USD",
@@ -241,13 +234,13 @@ def test_account_and_catalogue_with_budgets_and_effective_status(fake: FakeGraph
     assert ads[0].creative.headline == "Tired of sore feet?"
     assert ads[0].creative.video_uri == "meta-video:998877001"
     assert ads[2].status is Status.PAUSED
-    ad_pages = [r for r in fake.requests if r.path.endswith("/ads")]
+    ad_pages = [r for r in fake_graph.requests if r.path.endswith("/ads")]
     assert len(ad_pages) == 3  # one ad per page; stopped when paging.next was absent
     assert all(r.params.get("limit") == "1" for r in ad_pages)
 
 
-def test_hourly_insights_land_in_utc_without_conversions(fake: FakeGraph) -> None:
-    platform = make_platform(fake)
+def test_hourly_insights_land_in_utc_without_conversions(fake_graph: FakeGraph) -> None:
+    platform = make_platform(fake_graph)
     rows = platform.fetch_insights(at(24, 5), at(25, 12))  # NY midnight 24th .. 07:00 on 25th
     got = {(r.ad_id, r.hour_start): r for r in rows}
     assert len(rows) == 6
@@ -266,7 +259,7 @@ def test_hourly_insights_land_in_utc_without_conversions(fake: FakeGraph) -> Non
         ("6068839961944", at(24, 13)),
     ]
     assert platform.fetch_insights(at(24, 14), at(24, 14)) == []
-    asked = [r for r in fake.requests if r.path.endswith("/insights")]
+    asked = [r for r in fake_graph.requests if r.path.endswith("/insights")]
     assert asked[0].params["breakdowns"] == "hourly_stats_aggregated_by_advertiser_time_zone"
     assert asked[0].params["level"] == "ad" and asked[0].params["time_increment"] == "1"
     assert json.loads(asked[0].params["time_range"]) == {
@@ -278,20 +271,20 @@ def test_hourly_insights_land_in_utc_without_conversions(fake: FakeGraph) -> Non
         platform.fetch_insights(dt.datetime(2026, 11, 24), at(25, 0))
 
 
-def test_daily_rows_carry_conversions_and_revenue(fake: FakeGraph) -> None:
-    rows = make_platform(fake).fetch_daily(dt.date(2026, 11, 24), dt.date(2026, 11, 26))
+def test_daily_rows_carry_conversions_and_revenue(fake_graph: FakeGraph) -> None:
+    rows = make_platform(fake_graph).fetch_daily(dt.date(2026, 11, 24), dt.date(2026, 11, 26))
     assert [(r.date.day, r.ad_id, r.conversions, r.revenue_minor) for r in rows] == [
         (24, "6068839961943", 3, 17985),
         (24, "6068839961944", 0, 0),
         (25, "6068839961943", 1, 5995),
     ]
-    asked = next(r for r in fake.requests if r.path.endswith("/insights"))
+    asked = next(r for r in fake_graph.requests if r.path.endswith("/insights"))
     assert "breakdowns" not in asked.params
     assert {"action_values", "reach", "frequency"} <= set(asked.params["fields"].split(","))
 
 
-def test_zero_decimal_currency_and_half_hour_zone(fake: FakeGraph) -> None:
-    fake.add(
+def test_zero_decimal_currency_and_half_hour_zone(fake_graph: FakeGraph) -> None:
+    fake_graph.add(
         FakeAccount(
             "act_2002",
             "Tokyo",
@@ -313,20 +306,20 @@ def test_zero_decimal_currency_and_half_hour_zone(fake: FakeGraph) -> None:
             adsets=[{"id": "55", "campaign_id": "5", "daily_budget": "3000"}],
         )
     )
-    platform = make_platform(fake, "2002")
+    platform = make_platform(fake_graph, "2002")
     [row] = platform.fetch_insights(at(24, 0), at(25, 0))
     assert (row.hour_start, row.spend_minor) == (at(24, 2), 314)
     assert platform.list_ad_sets()[0].daily_budget_minor == 3000
     platform.set_ad_set_budget("55", 500)  # 500 yen, no minor unit
-    assert fake.writes[-1] == ("55", {"daily_budget": "500"})
+    assert fake_graph.writes[-1] == ("55", {"daily_budget": "500"})
 
 
-def test_budget_and_status_writes(fake: FakeGraph) -> None:
-    platform = make_platform(fake)
+def test_budget_and_status_writes(fake_graph: FakeGraph) -> None:
+    platform = make_platform(fake_graph)
     platform.set_ad_set_budget("23851000000000001", 2400)
     platform.set_ad_status("6068839961944", Status.PAUSED)
     platform.set_campaign_budget("23850000000000002", 7000)
-    assert fake.writes == [
+    assert fake_graph.writes == [
         ("23851000000000001", {"daily_budget": "2400"}),
         ("6068839961944", {"status": "PAUSED"}),
         ("23850000000000002", {"daily_budget": "7000"}),
@@ -335,7 +328,7 @@ def test_budget_and_status_writes(fake: FakeGraph) -> None:
         "23851000000000001"
     ] == 2400
     assert {a.external_id: a.status for a in platform.list_ads()}["6068839961944"] is Status.PAUSED
-    sent = len(fake.requests)
+    sent = len(fake_graph.requests)
     with pytest.raises(ValueError):
         platform.set_ad_set_budget("23851000000000001", 0)
     with pytest.raises(TypeError):
@@ -349,7 +342,7 @@ def test_budget_and_status_writes(fake: FakeGraph) -> None:
         for bad_int in (0, -100):
             with pytest.raises(ValueError, match="positive"):
                 setter("23850000000000002", bad_int)
-    assert len(fake.requests) == sent  # refused before anything was sent
+    assert len(fake_graph.requests) == sent  # refused before anything was sent
     with pytest.raises(MetaInvalidRequestError, match="below the minimum"):
         platform.set_ad_set_budget("23851000000000001", 50)  # under $1.00
     with pytest.raises(MetaNotFoundError):
@@ -359,12 +352,12 @@ def test_budget_and_status_writes(fake: FakeGraph) -> None:
 # -- pagination, errors, throttling ----------------------------------------------------------------
 
 
-def test_pagination_follows_next_until_absent_and_stays_on_the_host(fake: FakeGraph) -> None:
-    fake.add(synthetic_account("act_3003", 7))
-    platform = make_platform(fake, "act_3003", page_size=10)
+def test_pagination_follows_next_until_absent_and_stays_on_the_host(fake_graph: FakeGraph) -> None:
+    fake_graph.add(synthetic_account("act_3003", 7))
+    platform = make_platform(fake_graph, "act_3003", page_size=10)
     rows = platform.fetch_insights(at(24, 0), at(25, 0))
     assert len(rows) == 7 * 24 and len({(r.ad_id, r.hour_start) for r in rows}) == 7 * 24
-    pages = [r for r in fake.requests if "insights" in r.path]
+    pages = [r for r in fake_graph.requests if "insights" in r.path]
     assert len(pages) == 17  # 168 rows at 10 a page: stops on the page without paging.next
     assert sum(1 for r in pages if "after" in r.params) == 16
     seen: list[str] = []
@@ -375,7 +368,10 @@ def test_pagination_follows_next_until_absent_and_stays_on_the_host(fake: FakeGr
         return httpx.Response(200, json=evil)
 
     hijacked = GraphClient(
-        TOKEN, base_url=fake.base_url, transport=httpx.MockTransport(answer), timer=fake.clock
+        TOKEN,
+        base_url=fake_graph.base_url,
+        transport=httpx.MockTransport(answer),
+        timer=fake_graph.clock,
     )
     with pytest.raises(MetaApiError, match="off the Graph host"):
         list(hijacked.paginate("act_1/insights", {}))
@@ -401,22 +397,24 @@ THROTTLES = [
 
 
 @pytest.mark.parametrize("name", THROTTLES)
-def test_each_throttling_code_backs_off_then_succeeds_or_raises(fake: FakeGraph, name: str) -> None:
-    fake.fail("GET", r"^act_1001$", name, times=1)
-    platform = make_platform(fake)
+def test_each_throttling_code_backs_off_then_succeeds_or_raises(
+    fake_graph: FakeGraph, name: str
+) -> None:
+    fake_graph.fail("GET", r"^act_1001$", name, times=1)
+    platform = make_platform(fake_graph)
     assert platform.account().currency == "USD"
-    first, second = fake.requests[0], fake.requests[1]
+    first, second = fake_graph.requests[0], fake_graph.requests[1]
     assert first.status == load_fixture("errors.json")[name]["status"] and second.status == 200
     assert second.at - first.at >= FAST.backoff_base_s / 2  # jittered, never straight back
     assert platform.client.stats.throttle_errors == 1
     code, trace = _code_and_trace(name)
-    fake.fail("GET", r"^act_1001/ads$", name, times=10)
+    fake_graph.fail("GET", r"^act_1001/ads$", name, times=10)
     with pytest.raises(MetaThrottledError) as caught:
         platform.list_ads()
     assert caught.value.code == code and caught.value.retry_after is not None
     assert caught.value.fbtrace_id == trace
     assert trace is None or trace in str(caught.value)
-    assert sum(r.path.endswith("/ads") for r in fake.requests) == FAST.max_retries + 1
+    assert sum(r.path.endswith("/ads") for r in fake_graph.requests) == FAST.max_retries + 1
 
 
 def _code_and_trace(name: str) -> tuple[int | None, str | None]:
@@ -426,18 +424,18 @@ def _code_and_trace(name: str) -> tuple[int | None, str | None]:
     return body["error"]["code"], body["error"]["fbtrace_id"]
 
 
-def test_a_bare_429_waits_out_its_retry_after(fake: FakeGraph) -> None:
-    fake.fail("GET", r"^act_1001$", "http_429")
-    platform = make_platform(fake)
+def test_a_bare_429_waits_out_its_retry_after(fake_graph: FakeGraph) -> None:
+    fake_graph.fail("GET", r"^act_1001$", "http_429")
+    platform = make_platform(fake_graph)
     assert platform.account().currency == "USD"
-    first, second = fake.requests[0], fake.requests[1]
+    first, second = fake_graph.requests[0], fake_graph.requests[1]
     assert first.status == 429 and second.at - first.at >= 45  # Retry-After: 45, not 1-2 s
-    fake.fail("GET", r"^act_1001/ads$", "http_429", times=10)
+    fake_graph.fail("GET", r"^act_1001/ads$", "http_429", times=10)
     with pytest.raises(MetaThrottledError) as caught:
         platform.list_ads()
     assert caught.value.http_status == 429 and caught.value.retry_after is not None
     assert caught.value.retry_after >= 45
-    tries = [r.at for r in fake.requests if r.path.endswith("/ads")]
+    tries = [r.at for r in fake_graph.requests if r.path.endswith("/ads")]
     assert all(b - a >= 45 for a, b in itertools.pairwise(tries))
 
 
@@ -454,42 +452,46 @@ TRANSIENTS = [
 
 
 @pytest.mark.parametrize("name", TRANSIENTS)
-def test_each_transient_failure_is_retried_then_raises(fake: FakeGraph, name: str) -> None:
-    fake.fail("GET", r"^act_1001$", name, times=1)
-    platform = make_platform(fake)
+def test_each_transient_failure_is_retried_then_raises(fake_graph: FakeGraph, name: str) -> None:
+    fake_graph.fail("GET", r"^act_1001$", name, times=1)
+    platform = make_platform(fake_graph)
     assert platform.account().currency == "USD"
-    first, second = fake.requests[0], fake.requests[1]
+    first, second = fake_graph.requests[0], fake_graph.requests[1]
     assert second.at - first.at >= FAST.backoff_base_s / 2  # backed off, with jitter
     assert platform.client.stats.transient_errors == 1
     assert platform.client.stats.throttle_errors == 0
     code, trace = _code_and_trace(name)
-    fake.fail("GET", r"^act_1001/ads$", name, times=10)
+    fake_graph.fail("GET", r"^act_1001/ads$", name, times=10)
     with pytest.raises(MetaTransientError) as caught:
         platform.list_ads()
     assert caught.value.code == code and caught.value.fbtrace_id == trace
     assert caught.value.retry_after is not None
-    assert sum(r.path.endswith("/ads") for r in fake.requests) == FAST.max_retries + 1
+    assert sum(r.path.endswith("/ads") for r in fake_graph.requests) == FAST.max_retries + 1
 
 
 @pytest.mark.parametrize("name", ["reduce_data", "sync_timeout"])
-def test_reduce_data_and_the_sync_timeout_shrink_the_window(fake: FakeGraph, name: str) -> None:
+def test_reduce_data_and_the_sync_timeout_shrink_the_window(
+    fake_graph: FakeGraph, name: str
+) -> None:
     """Code 1/99 and the sync timeout 100/1504018: not retried as asked, the window halves."""
-    fake.add(synthetic_account("act_3003", 2))
-    fake.fail("GET", r"insights", name, times=1)
-    platform = make_platform(fake, "act_3003", max_window_days=4, async_after_days=30)
+    fake_graph.add(synthetic_account("act_3003", 2))
+    fake_graph.fail("GET", r"insights", name, times=1)
+    platform = make_platform(fake_graph, "act_3003", max_window_days=4, async_after_days=30)
     rows = platform.fetch_insights(at(1, 0), at(5, 0))
     assert len({(r.ad_id, r.hour_start) for r in rows}) == len(rows) == 2 * 24 * 4
     assert platform.reader.stats.shrinks == 1 and platform.reader.stats.async_runs == 0
     assert platform.client.stats.retries == 0
-    spans = [json.loads(r.params["time_range"]) for r in fake.requests if "insights" in r.path]
+    spans = [
+        json.loads(r.params["time_range"]) for r in fake_graph.requests if "insights" in r.path
+    ]
     assert spans[0] == {"since": "2026-11-01", "until": "2026-11-04"}  # refused
     assert spans[1] == {"since": "2026-11-01", "until": "2026-11-02"}  # asked again, halved
     # Outside insights there is no window to shrink: raised at once, typed.
-    fake.fail("GET", r"^act_3003/ads$", name)
-    sent = len(fake.requests)
+    fake_graph.fail("GET", r"^act_3003/ads$", name)
+    sent = len(fake_graph.requests)
     with pytest.raises(MetaReduceDataError) as caught:
         platform.list_ads()
-    assert len(fake.requests) == sent + 1
+    assert len(fake_graph.requests) == sent + 1
     assert (caught.value.code, caught.value.subcode) == _code_and_subcode(name)
 
 
@@ -515,52 +517,52 @@ def _code_and_subcode(name: str) -> tuple[int, int]:
     ],
 )
 def test_refusals_raise_typed_errors_without_retrying(
-    fake: FakeGraph, name: str, kind: type[MetaApiError]
+    fake_graph: FakeGraph, name: str, kind: type[MetaApiError]
 ) -> None:
-    fake.fail("GET", r"^act_1001$", name)
-    platform = make_platform(fake)
+    fake_graph.fail("GET", r"^act_1001$", name)
+    platform = make_platform(fake_graph)
     with pytest.raises(kind) as caught:
         platform.account()
     assert type(caught.value) is kind  # not a subclass picked by accident
-    assert len(fake.requests) == 1
+    assert len(fake_graph.requests) == 1
     code, trace = _code_and_trace(name)
     assert caught.value.code == code and caught.value.fbtrace_id == trace
     assert caught.value.http_status == load_fixture("errors.json")[name]["status"]
 
 
-def test_wrong_token_and_unknown_account_are_clear(fake: FakeGraph) -> None:
+def test_wrong_token_and_unknown_account_are_clear(fake_graph: FakeGraph) -> None:
     with pytest.raises(MetaAuthError, match="190"):
-        make_platform(fake, token="stolen").account()
+        make_platform(fake_graph, token="stolen").account()
     with pytest.raises(MetaNotFoundError, match="act_999"):
-        make_platform(fake, "act_999").account()
+        make_platform(fake_graph, "act_999").account()
     with pytest.raises(ValueError):
-        make_platform(fake, "act_12x")
+        make_platform(fake_graph, "act_12x")
 
 
-def test_transient_failures_mid_pagination_resume_at_the_failed_page(fake: FakeGraph) -> None:
-    fake.add(synthetic_account("act_3003", 5))
-    fake.fail("GET", r"insights", "transient", after=2, times=2)  # third page fails twice
-    platform = make_platform(fake, "act_3003", page_size=20)
+def test_transient_failures_mid_pagination_resume_at_the_failed_page(fake_graph: FakeGraph) -> None:
+    fake_graph.add(synthetic_account("act_3003", 5))
+    fake_graph.fail("GET", r"insights", "transient", after=2, times=2)  # third page fails twice
+    platform = make_platform(fake_graph, "act_3003", page_size=20)
     rows = platform.fetch_insights(at(24, 0), at(25, 0))
     assert len({(r.ad_id, r.hour_start) for r in rows}) == len(rows) == 5 * 24
     assert platform.client.stats.transient_errors == 2
     html = {"status": 502, "body": "<html>Bad Gateway</html>"}
-    fake.fail("GET", r"^act_3003/ads$", html, times=10)
+    fake_graph.fail("GET", r"^act_3003/ads$", html, times=10)
     with pytest.raises(MetaTransientError, match="502"):
         platform.list_ads()
 
 
-def test_no_request_before_an_advertised_regain_time(fake: FakeGraph) -> None:
-    fake.add(synthetic_account("act_3003", 4))
+def test_no_request_before_an_advertised_regain_time(fake_graph: FakeGraph) -> None:
+    fake_graph.add(synthetic_account("act_3003", 4))
     # The third insights page is refused with "regain access in 2 minutes".
-    fake.fail("GET", r"insights", "buc_insights", after=2, regain_minutes=2)
-    platform = make_platform(fake, "act_3003", page_size=10)
+    fake_graph.fail("GET", r"insights", "buc_insights", after=2, regain_minutes=2)
+    platform = make_platform(fake_graph, "act_3003", page_size=10)
     rows = platform.fetch_insights(at(24, 0), at(25, 0))
     assert len(rows) == 4 * 24
-    refused = next(r for r in fake.requests if r.status == 400)
-    following = fake.requests[fake.requests.index(refused) + 1]
+    refused = next(r for r in fake_graph.requests if r.status == 400)
+    following = fake_graph.requests[fake_graph.requests.index(refused) + 1]
     assert following.at >= refused.at + 120
-    assert fake.early_requests == []
+    assert fake_graph.early_requests == []
 
 
 def test_slows_down_before_the_limit() -> None:
@@ -577,42 +579,42 @@ def test_slows_down_before_the_limit() -> None:
         assert platform.client.stats.waited_s > 0 and graph.early_requests == []
 
 
-def test_window_shrinks_when_meta_asks_for_less_data(fake: FakeGraph) -> None:
-    acc = fake.add(synthetic_account("act_3003", 3))
+def test_window_shrinks_when_meta_asks_for_less_data(fake_graph: FakeGraph) -> None:
+    acc = fake_graph.add(synthetic_account("act_3003", 3))
     acc.max_sync_rows = 3 * 24 * 2  # at most two days of hourly rows per request
-    platform = make_platform(fake, "act_3003", max_window_days=7, async_after_days=30)
+    platform = make_platform(fake_graph, "act_3003", max_window_days=7, async_after_days=30)
     rows = platform.fetch_insights(at(1, 0), at(8, 0))
     assert len({(r.ad_id, r.hour_start) for r in rows}) == len(rows) == 3 * 24 * 7
     assert platform.reader.stats.shrinks == 2  # 7 → 3 → 1 day windows
     assert platform.reader.stats.async_runs == 0
-    refused = [r for r in fake.requests if r.status == 500]
+    refused = [r for r in fake_graph.requests if r.status == 500]
     assert len(refused) == 2
     acc.max_sync_rows = 10  # not even one day fits: that day goes through an async report
-    small = make_platform(fake, "act_3003", max_window_days=1)
+    small = make_platform(fake_graph, "act_3003", max_window_days=1)
     assert len(small.fetch_insights(at(3, 0), at(4, 0))) > 3 * 24 - 6
     assert small.reader.stats.async_runs >= 1
 
 
-def test_async_report_run_for_large_ranges(fake: FakeGraph) -> None:
-    fake.add(synthetic_account("act_3003", 2))
-    platform = make_platform(fake, "act_3003", async_after_days=3, page_size=50)
+def test_async_report_run_for_large_ranges(fake_graph: FakeGraph) -> None:
+    fake_graph.add(synthetic_account("act_3003", 2))
+    platform = make_platform(fake_graph, "act_3003", async_after_days=3, page_size=50)
     daily = platform.fetch_daily(dt.date(2026, 11, 1), dt.date(2026, 11, 11))
     assert len(daily) == 2 * 10
-    posts = [r for r in fake.requests if r.method == "POST"]
+    posts = [r for r in fake_graph.requests if r.method == "POST"]
     assert len(posts) == 1 and posts[0].path.endswith("act_3003/insights")
-    polls = [r for r in fake.requests if r.path.rstrip("/").split("/")[-1].isdigit()]
-    assert len(polls) == fake.async_polls
+    polls = [r for r in fake_graph.requests if r.path.rstrip("/").split("/")[-1].isdigit()]
+    assert len(polls) == fake_graph.async_polls
     assert platform.reader.stats.async_runs == 1
-    run = next(iter(fake.reports))
-    assert any(r.path.endswith(f"{run}/insights") for r in fake.requests)
-    assert sum(fake.clock.slept) >= InsightsOptions().poll_interval_s  # waited between polls
+    run = next(iter(fake_graph.reports))
+    assert any(r.path.endswith(f"{run}/insights") for r in fake_graph.requests)
+    assert sum(fake_graph.clock.slept) >= InsightsOptions().poll_interval_s  # waited between polls
 
 
-def test_failed_or_stuck_async_reports_raise(fake: FakeGraph) -> None:
-    fake.add(synthetic_account("act_3003", 2))
+def test_failed_or_stuck_async_reports_raise(fake_graph: FakeGraph) -> None:
+    fake_graph.add(synthetic_account("act_3003", 2))
     failed = {"status": 200, "body": {"id": "x", "async_status": "Job Failed"}}
-    fake.fail("GET", r"^9000\d\d$", failed)
-    platform = make_platform(fake, "act_3003", async_after_days=1)
+    fake_graph.fail("GET", r"^9000\d\d$", failed)
+    platform = make_platform(fake_graph, "act_3003", async_after_days=1)
     with pytest.raises(MetaReportFailedError, match="Job Failed"):
         platform.fetch_daily(dt.date(2026, 11, 1), dt.date(2026, 11, 5))
     stuck = FakeGraph(clock=FakeTime(), async_polls=10_000)
@@ -626,10 +628,12 @@ def test_failed_or_stuck_async_reports_raise(fake: FakeGraph) -> None:
             slow.fetch_daily(dt.date(2026, 11, 1), dt.date(2026, 11, 5))
 
 
-def test_appsecret_proof_is_sent_and_token_stays_out_of_urls(fake: FakeGraph) -> None:
-    client = GraphClient(TOKEN, base_url=fake.base_url, app_secret="s3cret", timer=fake.clock)
+def test_appsecret_proof_is_sent_and_token_stays_out_of_urls(fake_graph: FakeGraph) -> None:
+    client = GraphClient(
+        TOKEN, base_url=fake_graph.base_url, app_secret="s3cret", timer=fake_graph.clock
+    )
     MetaPlatform(client, "act_1001").account()
-    [request] = fake.requests
+    [request] = fake_graph.requests
     assert len(request.params["appsecret_proof"]) == 64
     assert TOKEN not in json.dumps(request.params)
 

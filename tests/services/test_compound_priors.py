@@ -16,8 +16,8 @@ from adflywheel.services.compound.priors import CompoundPriors
 from adflywheel.services.compound.serving_priors import ServingPriors, champion_at
 from adflywheel.store.models import Campaign, Variant
 from adflywheel.store.queries import variant_totals
-from tests.conftest import T0
-from tests.services.test_compound_service import World, a_champion, build_world
+from tests.factories.clock import T0
+from tests.factories.compound_world import World, a_champion, build_world
 
 
 def campaigns(world: World, hour: datetime) -> list[CampaignState]:

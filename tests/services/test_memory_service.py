@@ -35,7 +35,7 @@ from adflywheel.store.actuals import upsert_actuals
 from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 from adflywheel.store.memory import WinnerEvent, WinnerRow, account_scope
-from tests.conftest import T0
+from tests.factories.clock import T0
 
 pytestmark = pytest.mark.db
 

@@ -48,8 +48,6 @@ from adflywheel.store.monitoring import Alert
 from tests.factories.fake_graph import (
     TOKEN,
     FakeGraph,
-    FakeTime,
-    fixture_account,
     synthetic_account,
 )
 from tests.factories.helpers import auth
@@ -58,13 +56,6 @@ pytestmark = pytest.mark.db
 
 UTC = dt.UTC
 AS_OF = dt.datetime(2026, 11, 25, 12, 20, tzinfo=UTC)  # 07:20 in New York
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGraph]:
-    with FakeGraph(clock=FakeTime()) as graph:
-        graph.add(fixture_account())
-        yield graph
 
 
 def platform_for(
@@ -112,12 +103,12 @@ def test_window_is_yesterday_and_today_in_the_account_zone() -> None:
 
 
 def test_fetch_stores_hours_and_days_idempotently_and_records_freshness(
-    engine: Engine, fake: FakeGraph
+    engine: Engine, fake_graph: FakeGraph
 ) -> None:
     factory = make_session_factory(engine)
     account_id, _ = new_account(engine, "shoes")
     clock = ManualClock(AS_OF)
-    platform = platform_for(fake)
+    platform = platform_for(fake_graph)
     first = fetch_account_actuals(factory, platform, account_id, AS_OF, clock, sync_catalogue=True)
     assert first["catalogue"] == {"campaigns": 2, "ad_sets": 3, "ads": 3}
     assert first["hourly"] == {"received": 6, "inserted": 6, "updated": 0, "unchanged": 0}
@@ -133,7 +124,7 @@ def test_fetch_stores_hours_and_days_idempotently_and_records_freshness(
     assert again["hourly"] == {"received": 6, "inserted": 0, "updated": 0, "unchanged": 6}
     assert totals(engine, account_id)[:2] == (6, 4615)  # a retry never double-counts
 
-    fake.accounts["act_1001"].hourly[0]["impressions"] = "1300"  # Meta restates an hour
+    fake_graph.accounts["act_1001"].hourly[0]["impressions"] = "1300"  # Meta restates an hour
     restated = fetch_account_actuals(factory, platform, account_id, AS_OF, clock)
     assert restated["hourly"]["updated"] == 1
     with factory() as session:
@@ -153,15 +144,15 @@ def test_fetch_stores_hours_and_days_idempotently_and_records_freshness(
 
 
 def test_failure_is_recorded_keeps_the_last_success_and_raises(
-    engine: Engine, fake: FakeGraph
+    engine: Engine, fake_graph: FakeGraph
 ) -> None:
     factory = make_session_factory(engine)
     account_id, _ = new_account(engine, "shoes")
     clock = ManualClock(AS_OF)
-    platform = platform_for(fake)
+    platform = platform_for(fake_graph)
     fetch_account_actuals(factory, platform, account_id, AS_OF, clock, sync_catalogue=True)
     clock.advance(dt.timedelta(hours=1))
-    fake.fail("GET", r"insights", "expired_token")
+    fake_graph.fail("GET", r"insights", "expired_token")
     with pytest.raises(MetaAuthError):
         fetch_account_actuals(factory, platform, account_id, clock.now(), clock)
     with factory() as session:
@@ -193,18 +184,18 @@ def stored_alerts(engine: Engine, kind: str) -> list[Alert]:
 
 
 def test_a_failed_fetch_is_alerted_once_with_the_account_and_reason(
-    engine: Engine, fake: FakeGraph
+    engine: Engine, fake_graph: FakeGraph
 ) -> None:
     factory = make_session_factory(engine)
     account_id, _ = new_account(engine, "shoes")
     clock = ManualClock(AS_OF)
-    platform = platform_for(fake)
+    platform = platform_for(fake_graph)
     alerts = Recorder()
     fetch_account_actuals(
         factory, platform, account_id, AS_OF, clock, sync_catalogue=True, alerts=alerts
     )
     assert alerts.sent == []  # a good fetch raises nothing
-    fake.fail("GET", r"insights", "expired_token")
+    fake_graph.fail("GET", r"insights", "expired_token")
     with pytest.raises(MetaAuthError):
         fetch_account_actuals(factory, platform, account_id, AS_OF, clock, alerts=alerts)
     [(kind, message, details)] = alerts.sent
@@ -215,7 +206,7 @@ def test_a_failed_fetch_is_alerted_once_with_the_account_and_reason(
     assert details["fbtrace_id"] == "AbCdE19463" and details["consecutive_failures"] == 1
     assert details["window"] == ["2026-11-24T05:00:00+00:00", "2026-11-25T12:00:00+00:00"]
     # Without a sink of the caller's, the alert is still logged and stored.
-    fake.fail("GET", r"insights", "no_permission")
+    fake_graph.fail("GET", r"insights", "no_permission")
     with pytest.raises(MetaPermissionError):
         fetch_account_actuals(factory, platform, account_id, AS_OF, clock)
     [row] = stored_alerts(engine, "fetch_failure")
@@ -226,22 +217,22 @@ def test_a_failed_fetch_is_alerted_once_with_the_account_and_reason(
     def broken(kind: str, message: str, details: dict[str, Any]) -> None:
         raise RuntimeError("webhook down")
 
-    fake.fail("GET", r"insights", "bad_token")
+    fake_graph.fail("GET", r"insights", "bad_token")
     with pytest.raises(MetaAuthError):
         fetch_account_actuals(factory, platform, account_id, AS_OF, clock, alerts=broken)
 
 
 def test_a_row_with_clicks_above_impressions_is_quarantined_not_fatal(
-    engine: Engine, fake: FakeGraph
+    engine: Engine, fake_graph: FakeGraph
 ) -> None:
     from adflywheel.services.monitor.service import validate_and_maybe_retrain
 
     factory = make_session_factory(engine)
     account_id, _ = new_account(engine, "shoes")
     clock = ManualClock(AS_OF)
-    platform = platform_for(fake)
+    platform = platform_for(fake_graph)
     sink = AlertSink(factory, clock)
-    hourly = fake.accounts["act_1001"].hourly
+    hourly = fake_graph.accounts["act_1001"].hourly
     hourly[0]["clicks"] = "1300"  # Meta's all-clicks above the hour's 1,200 impressions
     hourly[5]["inline_link_clicks"] = "10"  # link clicks above the hour's 9 clicks
     first = fetch_account_actuals(
@@ -273,29 +264,33 @@ def test_a_row_with_clicks_above_impressions_is_quarantined_not_fatal(
     assert fixed["hourly"]["inserted"] == 1 and fixed["quarantined"]["rows"] == 1
 
 
-def test_data_that_cannot_be_stored_is_refused_whole(engine: Engine, fake: FakeGraph) -> None:
+def test_data_that_cannot_be_stored_is_refused_whole(engine: Engine, fake_graph: FakeGraph) -> None:
     factory = make_session_factory(engine)
     account_id, _ = new_account(engine, "shoes")
     with pytest.raises(ValueError, match="unknown ad_id"):  # no catalogue sync: unknown ads
-        fetch_account_actuals(factory, platform_for(fake), account_id, AS_OF, ManualClock(AS_OF))
+        fetch_account_actuals(
+            factory, platform_for(fake_graph), account_id, AS_OF, ManualClock(AS_OF)
+        )
     assert totals(engine, account_id) == (0, 0, 0)
     yen, _ = new_account(engine, "yen", currency="JPY")
     with pytest.raises(FetchError, match="USD"):  # money in the wrong currency
         fetch_account_actuals(
-            factory, platform_for(fake), yen, AS_OF, ManualClock(AS_OF), sync_catalogue=True
+            factory, platform_for(fake_graph), yen, AS_OF, ManualClock(AS_OF), sync_catalogue=True
         )
     assert totals(engine, yen) == (0, 0, 0)
 
 
-def test_one_failing_account_does_not_stop_the_others(engine: Engine, fake: FakeGraph) -> None:
+def test_one_failing_account_does_not_stop_the_others(
+    engine: Engine, fake_graph: FakeGraph
+) -> None:
     factory = make_session_factory(engine)
     good, _ = new_account(engine, "good")
     bad, _ = new_account(engine, "bad")
     unconnected, _ = new_account(engine, "none")
-    fake.add(synthetic_account("act_5005", 4, timezone="America/New_York"))
+    fake_graph.add(synthetic_account("act_5005", 4, timezone="America/New_York"))
     platforms: dict[int, AdPlatform] = {
-        bad: platform_for(fake, "act_1001", token="revoked"),
-        good: platform_for(fake, "act_5005"),
+        bad: platform_for(fake_graph, "act_1001", token="revoked"),
+        good: platform_for(fake_graph, "act_5005"),
     }
 
     def resolve(account_id: int) -> AdPlatform:
@@ -318,14 +313,14 @@ def test_one_failing_account_does_not_stop_the_others(engine: Engine, fake: Fake
     assert rerun[good]["hourly"]["inserted"] == 0 and totals(engine, good)[0] == 4 * 31
 
 
-def test_connect_and_resolve_a_meta_account(engine: Engine, fake: FakeGraph) -> None:
+def test_connect_and_resolve_a_meta_account(engine: Engine, fake_graph: FakeGraph) -> None:
     factory = make_session_factory(engine)
     account_id, _ = new_account(engine, "shoes", currency="EUR")
     clock = ManualClock(AS_OF)
-    info = connect_meta_account(factory, account_id, platform_for(fake, "1001"), clock)
+    info = connect_meta_account(factory, account_id, platform_for(fake_graph, "1001"), clock)
     assert info["ad_account_id"] == "act_1001" and info["currency"] == "USD"
     settings = Settings(
-        database_url=str(engine.url), meta_graph_url=fake.base_url, meta_access_token=TOKEN
+        database_url=str(engine.url), meta_graph_url=fake_graph.base_url, meta_access_token=TOKEN
     )
     resolve = meta_platforms(settings, factory)
     platform = resolve(account_id)
@@ -345,11 +340,11 @@ def test_connect_and_resolve_a_meta_account(engine: Engine, fake: FakeGraph) -> 
 
 @pytest.fixture
 def api(
-    engine: Engine, settings: Settings, fake: FakeGraph
+    engine: Engine, settings: Settings, fake_graph: FakeGraph
 ) -> Iterator[tuple[TestClient, dict[str, int | str]]]:
     connected, key = new_account(engine, "shoes")
     _, lonely_key = new_account(engine, "lonely")
-    platforms: dict[int, AdPlatform] = {connected: platform_for(fake, retries=0)}
+    platforms: dict[int, AdPlatform] = {connected: platform_for(fake_graph, retries=0)}
 
     def resolve(account_id: int) -> AdPlatform:
         if account_id not in platforms:
@@ -387,19 +382,19 @@ def test_endpoint_fetches_for_the_caller_with_auth_and_checks(
 
 
 def test_endpoint_maps_platform_failures(
-    api: tuple[TestClient, dict[str, int | str]], fake: FakeGraph, engine: Engine
+    api: tuple[TestClient, dict[str, int | str]], fake_graph: FakeGraph, engine: Engine
 ) -> None:
     client, ids = api
     headers = auth(str(ids["key"]))
-    fake.fail("GET", r"^act_1001$", "buc_insights", regain_minutes=3)
+    fake_graph.fail("GET", r"^act_1001$", "buc_insights", regain_minutes=3)
     throttled = client.post("/api/ml/actuals/fetch", headers=headers)
     assert throttled.status_code == 503
     assert int(throttled.headers["Retry-After"]) >= 180
-    fake.blocked_until = 0.0
-    fake.fail("GET", r"^act_1001$", "no_permission")
+    fake_graph.blocked_until = 0.0
+    fake_graph.fail("GET", r"^act_1001$", "no_permission")
     refused = client.post("/api/ml/actuals/fetch", headers=headers)
     assert refused.status_code == 502 and "#200" in refused.json()["detail"]
-    fake.fail("GET", r"^act_1001/ads$", "bad_token")
+    fake_graph.fail("GET", r"^act_1001/ads$", "bad_token")
     assert client.post("/api/ml/actuals/fetch", headers=headers).status_code == 502
     fresh = client.get("/api/ml/actuals/freshness", headers=headers).json()
     assert fresh["status"] == "failed" and fresh["consecutive_failures"] == 3
@@ -409,7 +404,7 @@ def test_endpoint_maps_platform_failures(
     assert failures[1].payload["code"] == 200 and failures[2].payload["code"] == 190
 
 
-def test_cli_connects_and_fetches(tmp_path: Path, fake: FakeGraph) -> None:
+def test_cli_connects_and_fetches(tmp_path: Path, fake_graph: FakeGraph) -> None:
     from typer.testing import CliRunner
 
     from adflywheel.cli.app import app
@@ -420,10 +415,10 @@ def test_cli_connects_and_fetches(tmp_path: Path, fake: FakeGraph) -> None:
     upgrade(engine)
     new_account(engine, "shop")
     new_account(engine, "offline")
-    fake.add(synthetic_account("act_6006", 3, timezone="UTC"))
+    fake_graph.add(synthetic_account("act_6006", 3, timezone="UTC"))
     env = {
         "ADFLYWHEEL_DATABASE_URL": url,
-        "ADFLYWHEEL_META_GRAPH_URL": fake.base_url,
+        "ADFLYWHEEL_META_GRAPH_URL": fake_graph.base_url,
         "ADFLYWHEEL_META_ACCESS_TOKEN": TOKEN,
     }
     runner = CliRunner()
@@ -436,12 +431,12 @@ def test_cli_connects_and_fetches(tmp_path: Path, fake: FakeGraph) -> None:
     result = json.loads(line)
     assert result["account"] == "shop" and result["status"] == "ok"
     assert result["hourly"]["inserted"] >= 3 * 24  # yesterday at least, whole
-    fake.fail("GET", r"insights", "bad_token", times=10)
+    fake_graph.fail("GET", r"insights", "bad_token", times=10)
     failed = runner.invoke(app, ["meta", "fetch"], env=env)
     assert failed.exit_code == 1 and json.loads(failed.stdout)["status"] == "failed"
     [alert] = stored_alerts(engine, "fetch_failure")
     assert alert.payload["code"] == 190 and "MetaAuthError" in alert.message
-    fake.faults.clear()
+    fake_graph.faults.clear()
     unknown = runner.invoke(app, ["meta", "fetch", "--account", "offline"], env=env)
     assert unknown.exit_code == 2 and "not connected" in unknown.output
     revoked = runner.invoke(

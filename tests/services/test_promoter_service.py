@@ -43,7 +43,7 @@ from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.guardrails import AccountGuardrails
 from adflywheel.store.models import Account, AdSet, Base, BudgetChange, Campaign
-from tests.conftest import T0
+from tests.factories.clock import T0
 from tests.factories.helpers import auth
 
 pytestmark = pytest.mark.db

@@ -23,7 +23,7 @@ from adflywheel.store.engine import (
     transaction,
 )
 from adflywheel.store.models import ApiKey, Base
-from tests.conftest import T0
+from tests.factories.clock import T0
 
 
 def test_migrations_produce_exactly_the_models(engine: Engine) -> None:
