@@ -49,7 +49,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.domain import HourlyActual, Status
 from adflywheel.core.settings import Settings
-from adflywheel.cycle.runner import CycleBusyError, CycleDeps, CycleOptions, run_cycle
+from adflywheel.cycle.context import CycleBusyError, CycleDeps, CycleOptions
+from adflywheel.cycle.runner import run_cycle
 from adflywheel.platforms.base import PlatformAccount, PlatformAd, PlatformAdSet, PlatformCampaign
 from adflywheel.services.promoter.service import PROMOTER_REASONS
 from adflywheel.services.promoter.settings import load_settings, store_settings

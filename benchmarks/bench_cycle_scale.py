@@ -46,6 +46,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from adflywheel.core.settings import Settings
+from adflywheel.cycle.context import CycleOptions
 from adflywheel.cycle.executor import (
     AccountOutcome,
     CycleJob,
@@ -54,7 +55,6 @@ from adflywheel.cycle.executor import (
     summarise,
     worker_session_factory,
 )
-from adflywheel.cycle.runner import CycleOptions
 from adflywheel.platforms.base import AdPlatform
 from adflywheel.platforms.snapshot import SnapshotPlatform, apply_writes, capture_window
 from adflywheel.sim.market import MarketConfig, SimulatedMarket

@@ -56,7 +56,17 @@ def _service(variable: str, probe: Callable[[str], str | None]) -> tuple[str | N
     return (None, problem) if problem else (url, None)
 
 
-POSTGRES_URL, POSTGRES_PROBLEM = _service("ADFLYWHEEL_TEST_DATABASE_URL", _postgres_problem)
+SERVER_URL, POSTGRES_PROBLEM = _service("ADFLYWHEEL_TEST_DATABASE_URL", _postgres_problem)
+# Each test run gets databases of its own on that server (named after the process), so runs
+# side by side (two checkouts, CI beside a developer) never drop each other's databases.
+RUN_SUFFIX = f"_run{os.getpid()}"
+POSTGRES_URL = (
+    make_url(SERVER_URL)
+    .set(database=f"{make_url(SERVER_URL).database}{RUN_SUFFIX}")
+    .render_as_string(hide_password=False)
+    if SERVER_URL
+    else None
+)
 REDIS_URL, REDIS_PROBLEM = _service("ADFLYWHEEL_TEST_REDIS_URL", _redis_problem)
 
 
@@ -64,6 +74,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     problems = [p for p in (POSTGRES_PROBLEM, REDIS_PROBLEM) if p]
     if REQUIRE and problems:
         pytest.exit("required services missing: " + "; ".join(problems), returncode=3)
+    if POSTGRES_URL:
+        _create_database(POSTGRES_URL, make_url(POSTGRES_URL).database or "")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop this run's databases (the server keeps only what other runs own)."""
+    if POSTGRES_URL:
+        admin = _maintenance(POSTGRES_URL)
+        with admin.connect() as connection:
+            for name in (make_url(POSTGRES_URL).database, TEMPLATE_DATABASE):
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 # A test that asks for one of these talks to a database or Redis: it is in the ``db`` tier.
@@ -112,7 +134,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield POSTGRES_URL
 
 
-TEMPLATE_DATABASE = "adflywheel_test_template"
+TEMPLATE_DATABASE = f"adflywheel_test_template{RUN_SUFFIX}"
+
+
+def _create_database(url: str, name: str, template: str | None = None) -> None:
+    admin = _maintenance(url)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        connection.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
+    admin.dispose()
 
 
 def _sqlite_template(folder: Path) -> Path:
@@ -133,11 +164,7 @@ def _maintenance(url: str) -> Engine:
 
 def _postgres_template(url: str) -> None:
     """A PostgreSQL database migrated once, for ``CREATE DATABASE ... TEMPLATE``."""
-    admin = _maintenance(url)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{TEMPLATE_DATABASE}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{TEMPLATE_DATABASE}"'))
-    admin.dispose()
+    _create_database(url, TEMPLATE_DATABASE)
     engine = make_engine(make_url(url).set(database=TEMPLATE_DATABASE).render_as_string(False))
     upgrade(engine)
     engine.dispose()
@@ -164,12 +191,7 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str
 
 
 def _copy_postgres_template(url: str) -> None:
-    name = make_url(url).database
-    admin = _maintenance(url)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"'))
-    admin.dispose()
+    _create_database(url, make_url(url).database or "", template=TEMPLATE_DATABASE)
 
 
 @pytest.fixture

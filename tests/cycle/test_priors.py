@@ -7,8 +7,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from adflywheel.core.settings import Settings
-from adflywheel.cycle.steps import LayeredPriors, budget_policy
 from adflywheel.loops.bandit import RatePrior
+from adflywheel.services.bandit.step import LayeredPriors, budget_policy
 from adflywheel.services.compound.serving_priors import ServingPriors
 from adflywheel.services.crosslearn.priors import NichePriors
 

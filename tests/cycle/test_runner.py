@@ -11,13 +11,14 @@ from sqlalchemy import Engine, func, select
 
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.settings import Settings
-from adflywheel.cycle.runner import (
+from adflywheel.cycle.context import (
     CycleBusyError,
     CycleDeps,
     CycleInputError,
     CycleOptions,
-    run_cycle,
+    CycleStep,
 )
+from adflywheel.cycle.runner import run_cycle
 from adflywheel.services.bandit.budgets import CampaignState, Proposal, largest_remainder
 from adflywheel.services.bandit.policies import UniformPolicy
 from adflywheel.sim.market import MarketConfig, SimulatedMarket
@@ -380,10 +381,8 @@ def test_one_campaign_that_cannot_be_split_is_skipped_and_alerted_the_others_go_
     assert max(after[:3]) <= ceiling
 
 
-def _steps(*steps: object) -> list[tuple[str, None, object, object]]:
-    from adflywheel.cycle.steps import always
-
-    return [(f"step{i}", None, step, always) for i, step in enumerate(steps)]
+def _steps(*steps: object) -> list[CycleStep]:
+    return [CycleStep(f"step{i}", None, step) for i, step in enumerate(steps)]  # type: ignore[arg-type]
 
 
 def test_the_heartbeat_keeps_a_run_longer_than_its_lease_from_being_taken_over(
@@ -391,7 +390,7 @@ def test_the_heartbeat_keeps_a_run_longer_than_its_lease_from_being_taken_over(
 ) -> None:
     import time
 
-    from adflywheel.cycle.runner import steps as cycle_steps
+    from adflywheel.cycle import steps as cycle_steps
 
     market, clock, account_id = world
     d = deps(engine, market, clock, FavourFirst())
@@ -424,8 +423,8 @@ def test_a_run_whose_claim_was_taken_over_stops_loudly_and_writes_nothing_more(
 ) -> None:
     import time
 
-    from adflywheel.cycle.runner import CycleLeaseLostError
-    from adflywheel.cycle.runner import steps as cycle_steps
+    from adflywheel.cycle import steps as cycle_steps
+    from adflywheel.cycle.context import CycleLeaseLostError
 
     market, clock, account_id = world
     d = deps(engine, market, clock, FavourFirst())

@@ -25,7 +25,8 @@ from benchmarks.bench_cycle_safety import (
 )
 from sqlalchemy import select
 
-from adflywheel.cycle.runner import CycleBusyError, run_cycle
+from adflywheel.cycle.context import CycleBusyError
+from adflywheel.cycle.runner import run_cycle
 from adflywheel.store.models import CycleRun, HourlyActualRow
 
 pytestmark = pytest.mark.db

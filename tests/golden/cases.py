@@ -78,7 +78,8 @@ def cycle_reports(seed: int, hours: int = 30) -> str:
     """The reports of a short run of the hourly cycle with every loop on, hour by hour."""
     from adflywheel.core.clock import ManualClock
     from adflywheel.core.settings import Settings
-    from adflywheel.cycle.runner import CycleDeps, CycleOptions, run_cycle
+    from adflywheel.cycle.context import CycleDeps, CycleOptions
+    from adflywheel.cycle.runner import run_cycle
     from adflywheel.sim.market import MarketConfig, SimulatedMarket
     from adflywheel.store.accounts import create_account
     from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade

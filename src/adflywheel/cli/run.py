@@ -104,7 +104,7 @@ def cycle(
 ) -> None:
     """Run the self-learning cycle once: one JSON report per account on stdout."""
     from adflywheel.core.clock import SystemClock
-    from adflywheel.cycle.runner import CycleOptions
+    from adflywheel.cycle.context import CycleOptions
     from adflywheel.cycle.scheduler import CycleRunner, redis_client
     from adflywheel.platforms.registry import no_platform
     from adflywheel.services.alerts import AlertSink

@@ -19,6 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from adflywheel.core.loops import validate_loops
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ADFLYWHEEL_", extra="forbid", frozen=True)
@@ -93,10 +95,7 @@ class Settings(BaseSettings):
     @field_validator("loops")
     @classmethod
     def _known_loops(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        unknown = sorted(set(value) - set(range(1, 8)))
-        if unknown:
-            raise ValueError(f"unknown loops {unknown}: loops are numbered 1 to 7")
-        return tuple(sorted(set(value)))
+        return tuple(sorted(int(loop) for loop in validate_loops(value)))
 
     @property
     def resolved_database_url(self) -> str:

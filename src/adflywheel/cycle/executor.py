@@ -38,12 +38,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import SystemClock, ensure_utc, floor_hour
 from adflywheel.core.settings import Settings
+from adflywheel.cycle.context import CycleBusyError, CycleDeps, CycleOptions
 from adflywheel.cycle.locks import LockBusyError
-from adflywheel.cycle.runner import CycleBusyError, CycleDeps, CycleOptions, run_cycle
+from adflywheel.cycle.runner import run_cycle
 from adflywheel.platforms.base import AdPlatform
 from adflywheel.platforms.snapshot import PlatformWrite, SnapshotPlatform
 from adflywheel.services.alerts import AlertSink
-from adflywheel.sim.harness import POLICIES
+from adflywheel.services.bandit.baselines import POLICIES, policy_named
 from adflywheel.store.engine import make_engine, make_session_factory
 
 PoolKind = Literal["process", "thread"]
@@ -145,7 +146,7 @@ def run_account(task: AccountTask) -> AccountOutcome:
             factory,
             SystemClock(),
             _resolve(task, factory),
-            POLICIES[job.policy](job.settings.bandit_seed) if job.policy is not None else None,
+            policy_named(job.policy, job.settings.bandit_seed) if job.policy is not None else None,
             redis=_worker_redis(job.settings.redis_url) if job.settings.redis_url else None,
             settings=job.settings,
             # A failing step is alerted from the worker: logged, stored, posted if configured.

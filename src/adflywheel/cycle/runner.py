@@ -1,11 +1,9 @@
-"""The hourly self-learning cycle for one account: the loops in order, each isolated, recorded.
+"""The hourly self-learning cycle for one account: the steps in order, each isolated, recorded.
 
-Order (issue #9): sync the catalogue and fetch actuals (the foundation, always on) → validate
-past predictions and retrain if accuracy or drift demands (loop 6) → DNA for new creatives
-(loop 4) → ensemble weights and this hour's predictions (loop 5) → reallocate budgets (loop 2)
-→ auto-promote (loop 7) → contribute to cross-account patterns (loop 3) → index new winners into
-memory (loop 1). A step whose loop is off is reported ``off``; a step that fails is reported with
-its error and alerted while the rest go on (the run is ``partial``).
+The order is ``cycle.steps.STEPS``: the foundation (sync the catalogue, fetch actuals; always
+on), then each loop's step in the loop registry's order (``core.loops.REGISTRY``). A step
+whose loop is off is reported ``off``; a step that fails is reported with its error and
+alerted while the rest go on (the run is ``partial``).
 
 Safety: one run per account at a time (the claim below locks the account row while it looks for
 a live run of any hour; a Redis lock as well when Redis is configured); a completed hour is not
@@ -25,134 +23,32 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import redis
 from redis.lock import Lock
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import Clock, ManualClock, ensure_utc, floor_hour
-from adflywheel.core.settings import Settings
+from adflywheel.cycle import steps
+from adflywheel.cycle.context import (
+    CycleBusyError,
+    CycleContext,
+    CycleDeps,
+    CycleInputError,
+    CycleLeaseLostError,
+    CycleOptions,
+    CycleReport,
+)
 from adflywheel.cycle.locks import redis_account_lock, renew_redis_lock
 from adflywheel.cycle.power import active_loops
-from adflywheel.platforms.base import AdPlatform
-from adflywheel.services.bandit.budgets import BudgetPolicy
 from adflywheel.store.engine import transaction
 from adflywheel.store.models import Account, CycleRun
 
 log = logging.getLogger(__name__)
-
-
-class CycleBusyError(RuntimeError):
-    """Another run of this account is in progress."""
-
-
-class CycleLeaseLostError(RuntimeError):
-    """This run's claim was taken over by another run (the lease lapsed): it must stop."""
-
-
-class CycleInputError(ValueError):
-    """The cycle was asked for something it cannot do (an hour in the future)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CycleOptions:
-    # None: fetch the hours not yet final (today and yesterday in the account's time zone);
-    # a number re-pulls just that many hours (the harness, where nothing is restated later).
-    actuals_lookback_hours: int | None = None
-    # How much hourly history budget policies see (discounting makes older hours negligible).
-    evidence_window_hours: int = 24 * 28
-    dry_run: bool = False
-    force: bool = False
-    # Run as of this hour instead of the clock's (a replay, or an external clock driving it).
-    as_of: datetime | None = None
-    # Narrow the account's loops for this run (the harness's loop sets); None: the account's.
-    loops: frozenset[int] | None = None
-    lease_seconds: float = 1800.0
-
-
-@dataclass(slots=True)
-class CycleReport:
-    account_id: int
-    hour_start: datetime
-    status: str = "running"
-    skipped: bool = False
-    recovered: bool = False
-    dry_run: bool = False
-    loops_active: list[int] = field(default_factory=list)
-    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def headline(self) -> dict[str, Any]:
-        """The figures the contract names, gathered from the steps that produce them."""
-        s = self.steps
-        validation = s.get("validate_predictions", {})
-        return {
-            "accuracy": validation.get("accuracy"),
-            "calibration": validation.get("calibration"),
-            "normalized_entropy": validation.get("normalized_entropy"),
-            "retrained": bool(validation.get("retrained", False)),
-            "retrain_reason": validation.get("retrain_reason"),
-            "dna_extracted": int(s.get("creative_dna", {}).get("extracted", 0)),
-            "winners_indexed": int(s.get("winner_memory", {}).get("indexed", 0)),
-            "winners_promoted": len(s.get("auto_promote", {}).get("promoted", []) or []),
-            "budgets_changed": int(s.get("reallocate_budgets", {}).get("budgets_changed", 0)),
-            "total_budget_allocated": int(
-                s.get("reallocate_budgets", {}).get("total_budget_minor", 0)
-            ),
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "account_id": self.account_id,
-            "hour_start": self.hour_start.isoformat(),
-            "status": self.status,
-            "skipped": self.skipped,
-            "recovered": self.recovered,
-            "dry_run": self.dry_run,
-            "power_level": len(self.loops_active),
-            "loops_active": self.loops_active,
-            **self.headline(),
-            "loops": self.steps,
-            "errors": self.errors,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class CycleDeps:
-    factory: sessionmaker[Session]
-    clock: Clock
-    # None when the account has no connected platform: nothing is fetched, and budget and
-    # promotion decisions are recorded as dry runs (they cannot be applied anywhere).
-    platform: AdPlatform | None
-    # An explicit budget policy (the harness's baselines); None: Thompson when loop 2 is on.
-    policy: BudgetPolicy | None = None
-    redis: redis.Redis | None = None
-    settings: Settings = field(default_factory=Settings)
-    # Called with (kind, message, details) when a step fails; the alert sink in production.
-    alert: Callable[[str, str, dict[str, Any]], None] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CycleContext:
-    """What every step gets: who, which hour, the clock pinned to the run's "now"."""
-
-    account_id: int
-    hour: datetime
-    now: datetime
-    clock: Clock
-    deps: CycleDeps
-    options: CycleOptions
-    loops: frozenset[int]
-    earlier: dict[str, dict[str, Any]]
-
-
-Step = Callable[[CycleContext], dict[str, Any]]
 
 
 def run_cycle(account_id: int, deps: CycleDeps, options: CycleOptions) -> CycleReport:
@@ -167,8 +63,6 @@ def run_cycle(account_id: int, deps: CycleDeps, options: CycleOptions) -> CycleR
 def _run_cycle(
     account_id: int, deps: CycleDeps, options: CycleOptions, lock: Lock | None
 ) -> CycleReport:
-    from adflywheel.cycle.steps import STEPS  # the steps import every loop's shell
-
     real_now = deps.clock.now()
     if options.as_of is not None:
         as_of = ensure_utc(options.as_of)
@@ -190,9 +84,10 @@ def _run_cycle(
             loops = active_loops(session, account_id, deps.settings.loops, options.loops)
         report.loops_active = sorted(loops)
         context = CycleContext(account_id, hour, now, clock, deps, options, loops, report.steps)
-        for name, loop, step, needs in STEPS:
+        for step in steps.STEPS:
+            name, loop = step.name, None if step.loop is None else int(step.loop)
             outcome: dict[str, Any]
-            if not needs(context):
+            if not step.wanted(context):
                 report.steps[name] = {"loop": loop, "status": "off", "seconds": 0.0, "error": None}
                 continue
             # The heartbeat: still ours? then the lease (and the Redis lock) run on.
@@ -201,7 +96,7 @@ def _run_cycle(
                 renew_redis_lock(lock, account_id)
             started = time.perf_counter()
             try:
-                outcome = {"loop": loop, "status": "ok", **step(context), "error": None}
+                outcome = {"loop": loop, "status": "ok", **step.run(context), "error": None}
             except Exception as error:  # isolate the failing loop; it is reported, never hidden
                 message = f"{type(error).__name__}: {error}"
                 report.errors[name] = message

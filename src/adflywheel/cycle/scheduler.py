@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import Clock
 from adflywheel.core.settings import Settings
+from adflywheel.cycle.context import CycleBusyError, CycleDeps, CycleOptions
 from adflywheel.cycle.locks import LockBusyError
-from adflywheel.cycle.runner import CycleBusyError, CycleDeps, CycleOptions, run_cycle
+from adflywheel.cycle.runner import run_cycle
 from adflywheel.platforms.base import AdPlatform, PlatformError
 from adflywheel.platforms.registry import PlatformResolver
 from adflywheel.store.models import Account

@@ -13,24 +13,19 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.domain import Objective, per_dollar
+from adflywheel.core.loops import Loop, parse_loops
 from adflywheel.core.settings import Settings
-from adflywheel.cycle.power import parse_loops
-from adflywheel.cycle.runner import CycleDeps, CycleOptions, run_cycle
+from adflywheel.cycle.context import CycleDeps, CycleOptions
+from adflywheel.cycle.runner import run_cycle
+from adflywheel.services.bandit.baselines import POLICIES
 from adflywheel.services.bandit.budgets import BudgetPolicy
-from adflywheel.services.bandit.policies import (
-    THOMPSON_SETTINGS,
-    EpsilonGreedyPolicy,
-    ThompsonPolicy,
-    UCB1Policy,
-    UniformPolicy,
-)
 from adflywheel.services.compound.priors import CompoundPriors
 from adflywheel.services.crosslearn.service import set_settings
 from adflywheel.sim.market import Collapse, GeneShift, MarketConfig, SimulatedMarket
@@ -39,27 +34,12 @@ from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 
 HOUR = timedelta(hours=1)
-POLICIES: dict[str, Callable[[int], BudgetPolicy]] = {
-    "uniform": lambda seed: UniformPolicy(),
-    "thompson": lambda seed: ThompsonPolicy(seed=seed),
-    "thompson_stationary": lambda seed: ThompsonPolicy(
-        replace(THOMPSON_SETTINGS, half_life_hours=None), seed=seed, name="thompson_stationary"
-    ),
-    "thompson_promote": lambda seed: ThompsonPolicy(seed=seed, name="thompson_promote"),
-    # Loop 5's contextual boost: the compound (XGBoost + DNA patterns) prediction as each
-    # variant's Thompson prior; the provider is bound to the run's store in ``run_policy``.
-    "thompson+compound": lambda seed: ThompsonPolicy(
-        seed=seed, name="thompson+compound", prior_provider=CompoundPriors(seed=seed)
-    ),
-    "epsilon_greedy": lambda seed: EpsilonGreedyPolicy(),
-    "ucb1": lambda seed: UCB1Policy(),
-}
 # Policies whose cycle also runs the auto-promoter (loop 7) after the reallocation.
 PROMOTING = frozenset({"thompson_promote"})
 LOOPS_PREFIX = "loops="
 
 
-def resolve_policy(name: str, seed: int) -> tuple[BudgetPolicy | None, frozenset[int]]:
+def resolve_policy(name: str, seed: int) -> tuple[BudgetPolicy | None, frozenset[Loop]]:
     """A named policy (it replaces loop 2; Creative DNA runs, the promoter when asked), or a
     loop set such as ``loops=2``, ``loops=1,2,3`` or ``loops=all`` (the service's own loops)."""
     if name.startswith(LOOPS_PREFIX):
@@ -69,7 +49,8 @@ def resolve_policy(name: str, seed: int) -> tuple[BudgetPolicy | None, frozenset
             f"unknown policy {name!r}; choose from {sorted(POLICIES)} or a loop set "
             "such as 'loops=2', 'loops=1,2,3', 'loops=all'"
         )
-    return POLICIES[name](seed), frozenset({4, 7}) if name in PROMOTING else frozenset({4})
+    loops = {Loop.DNA, Loop.PROMOTER} if name in PROMOTING else {Loop.DNA}
+    return POLICIES[name](seed), frozenset(loops)
 
 
 REFERENCES = ("uniform", "oracle")
@@ -163,7 +144,7 @@ class SimulationResult:
     oracle: RunTotals
     cycle_errors: list[str]
     trace: LearningTrace = field(default_factory=LearningTrace)
-    loops: frozenset[int] = frozenset()
+    loops: frozenset[Loop] = frozenset()
 
     def summary(self) -> dict[str, Any]:
         """The one-line JSON report: the policy's totals beside the references'."""
@@ -204,13 +185,13 @@ class SimulationResult:
         }
 
     def _learning(self) -> dict[str, Any]:
-        """Loop 6's figures when it ran (accuracy, calibration, NE, retrains); the promoter's."""
+        """Validation's figures when it ran (accuracy, calibration, NE, retrains); the promoter's."""
         learned = self.trace.summary()
         out: dict[str, Any] = {}
-        if 6 in self.loops:
+        if Loop.MONITOR in self.loops:
             for key in ("accuracy", "calibration", "normalized_entropy", "retrains"):
                 out[key] = learned[key]
-        if 7 in self.loops:
+        if Loop.PROMOTER in self.loops:
             for key in ("promotions", "false_promotions"):
                 out[key] = learned[key]
         for key in ("best_doubled_campaigns", "campaigns", "hours_to_double_median"):
@@ -262,7 +243,7 @@ def run_reference(spec: SimulationSpec, name: str, on_hour: Callable[[], None]) 
 
 def run_policy(
     spec: SimulationSpec, on_hour: Callable[[], None], workdir: Path | None = None
-) -> tuple[RunTotals, list[str], LearningTrace, frozenset[int]]:
+) -> tuple[RunTotals, list[str], LearningTrace, frozenset[Loop]]:
     """The policy under test, through the service: store, platform interface and cycle."""
     policy, loops = resolve_policy(spec.policy, spec.seed)
     market = SimulatedMarket(spec.market_config())
@@ -294,7 +275,7 @@ def run_policy(
                     category=info.category,
                 )
                 account_ids[external] = account.id
-                if 3 in loops:  # the experiment with cross-account learning: every account opts in
+                if Loop.CROSSLEARN in loops:  # cross-account learning on: every account opts in
                     set_settings(session, account.id, clock.now(), opted_in=True)
         options = CycleOptions(actuals_lookback_hours=6, loops=loops)
         trace.start(market)

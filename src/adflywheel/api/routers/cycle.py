@@ -13,9 +13,10 @@ from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
+from adflywheel.core.loops import validate_loops
+from adflywheel.cycle.context import CycleBusyError, CycleInputError, CycleOptions
 from adflywheel.cycle.locks import LockBusyError
-from adflywheel.cycle.power import active_loops, power_report, validate_loops
-from adflywheel.cycle.runner import CycleBusyError, CycleInputError, CycleOptions
+from adflywheel.cycle.power import active_loops, power_report
 from adflywheel.cycle.scheduler import CycleRunner, redis_client
 from adflywheel.services.alerts import AlertSink
 from adflywheel.store.power import save_loops

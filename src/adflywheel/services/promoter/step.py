@@ -1,0 +1,25 @@
+"""The auto-promoter's cycle step, after the reallocation in the same hour: its idempotency keys
+are the hour's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adflywheel.core.loops import Loop
+from adflywheel.cycle.context import CycleContext, CycleStep
+from adflywheel.services.promoter.service import run_promotion
+
+
+def auto_promote(ctx: CycleContext) -> dict[str, Any]:
+    report = run_promotion(
+        ctx.deps.factory,
+        ctx.deps.platform,
+        ctx.account_id,
+        now=ctx.now,
+        actor="promoter/cycle",
+        dry_run=ctx.options.dry_run or ctx.deps.platform is None,
+    )
+    return report.summary()
+
+
+STEP = CycleStep.of(Loop.PROMOTER, auto_promote)
