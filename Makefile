@@ -20,6 +20,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Uses the local PostgreSQL and Redis when they answer (CI requires them: see .ci/run).
 export ADFLYWHEEL_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -27,6 +28,10 @@ export ADFLYWHEEL_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The pure tier: no database, no Redis, nothing slow (seconds, not minutes).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not db and not slow"
 
 # Rewrite the golden outputs (tests/golden) from the current code: commit them on their own, so a
 # change of behaviour shows up as a reviewed diff.

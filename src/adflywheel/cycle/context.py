@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,7 +16,9 @@ from adflywheel.core.errors import BusyError, ConflictError, InvalidInputError
 from adflywheel.core.loops import INFO, Loop
 from adflywheel.core.settings import Settings
 from adflywheel.platforms.base import AdPlatform
-from adflywheel.services.bandit.budgets import BudgetPolicy
+
+if TYPE_CHECKING:  # the services implement steps on this context; it only names their policy
+    from adflywheel.services.bandit.budgets import BudgetPolicy
 
 
 class CycleBusyError(BusyError):

@@ -185,7 +185,7 @@ class SimulationResult:
         }
 
     def _learning(self) -> dict[str, Any]:
-        """Validation's figures when it ran (accuracy, calibration, NE, retrains); the promoter's."""
+        """Validation's figures when it ran (accuracy, calibration, NE, retrains); promotions."""
         learned = self.trace.summary()
         out: dict[str, Any] = {}
         if Loop.MONITOR in self.loops:
