@@ -93,3 +93,30 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     graph.add_import(importer="b", imported="c")
     graph.add_import(importer="c", imported="a")
     assert _strongly_connected(graph) == [["a", "b", "c"]]
+
+
+def test_a_services_private_helpers_are_used_only_inside_its_package() -> None:
+    """Each ``services/<loop>`` package names its public modules in ``__all__``; the others
+    are its own helpers."""
+    import importlib
+    import pkgutil
+
+    import adflywheel.services
+
+    graph = grimp.build_graph("adflywheel", exclude_type_checking_imports=True)
+    breaches = []
+    for info in pkgutil.iter_modules(adflywheel.services.__path__):
+        if not info.ispkg:
+            continue
+        package = f"adflywheel.services.{info.name}"
+        public = set(importlib.import_module(package).__all__)
+        for module in sorted(graph.find_children(package)):
+            if module.rsplit(".", 1)[1] in public:
+                continue
+            outsiders = {
+                importer
+                for importer in graph.find_modules_that_directly_import(module)
+                if not importer.startswith(package + ".")
+            }
+            breaches += [f"{importer} -> {module}" for importer in sorted(outsiders)]
+    assert breaches == []

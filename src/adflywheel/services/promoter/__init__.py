@@ -1,0 +1,12 @@
+"""The auto-promoter (loop 7), the service: find winners with always-valid tests, raise their
+budgets through the guardrails, record every action with its evidence, approve or undo it.
+
+- ``service``: one promotion run (decide, carry out, record).
+- ``actions``: history, approval, one-call rollback, and the floors promotions hold.
+- ``settings``: the account's statistics, guardrails and window.
+- ``step``: the cycle's promotion, after the reallocation.
+
+Private: ``data`` (what the promoter reads), ``report`` (what a run reports).
+"""
+
+__all__ = ["actions", "service", "settings", "step"]
