@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from adflywheel.store.engine import make_session_factory
 from adflywheel.store.models import ActualRevision, HourlyActualRow
 from tests.factories.clock import T0
-from tests.factories.helpers import auth, new_account, row, small_catalog
+from tests.factories.helpers import auth, count_rows, new_account, row, small_catalog
 
 H1 = "2026-11-02T10:00:00Z"
 H2 = "2026-11-02T11:00:00Z"
@@ -26,8 +26,7 @@ def key(engine: Engine, client: TestClient) -> str:
 
 
 def stored_rows(engine: Engine) -> int:
-    with make_session_factory(engine)() as session:
-        return session.scalar(select(func.count()).select_from(HourlyActualRow)) or 0
+    return count_rows(engine, HourlyActualRow)
 
 
 def post(client: TestClient, key: str, rows: list[dict[str, Any]]) -> Any:

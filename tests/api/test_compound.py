@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from adflywheel.core.clock import ManualClock
 from adflywheel.services.compound import service as cs
-from adflywheel.store.accounts import issue_key
-from adflywheel.store.engine import transaction
-from adflywheel.store.models import Account
 from tests.factories.clock import T0
 from tests.factories.compound_world import build_world
-from tests.factories.helpers import auth, new_account
+from tests.factories.helpers import auth, key_for, new_account
 
 CONTRACT = {
     "prediction",
@@ -27,20 +22,13 @@ CONTRACT = {
 }
 
 
-def _key(world: Any) -> str:
-    with transaction(world.factory) as session:
-        account = session.get(Account, world.account_id)
-        assert account is not None
-        return issue_key(session, account, world.end).key
-
-
 def test_prediction_contract_for_an_ad_and_a_creative(
     client: TestClient, engine: Engine, clock: ManualClock
 ) -> None:
     world = build_world(engine, hours=72)
     cs.update_weights(world.factory, world.account_id, world.end)
     assert clock.now() == world.end
-    key = _key(world)
+    key = key_for(world.factory, world.account_id, world.end)
     ad_id = world.market.platform(world.market.accounts()[0]).list_ads()[0].external_id
 
     ad = client.post("/api/ml/compound/predict", json={"variant_id": ad_id}, headers=auth(key))
@@ -76,7 +64,7 @@ def test_prediction_contract_for_an_ad_and_a_creative(
 
 def test_bad_inputs_unknown_and_foreign_ids(client: TestClient, engine: Engine) -> None:
     world = build_world(engine, hours=24)
-    key = _key(world)
+    key = key_for(world.factory, world.account_id, world.end)
     ad_id = world.market.platform(world.market.accounts()[0]).list_ads()[0].external_id
     _, other_key = new_account(engine, "other", T0)
     post = client.post

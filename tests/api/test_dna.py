@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from adflywheel.api.app import create_app
 from adflywheel.api.routers import dna as dna_router
@@ -27,7 +27,7 @@ from adflywheel.store.dna import CreativeDnaRow
 from adflywheel.store.engine import make_session_factory
 from adflywheel.store.models import Base, Variant
 from tests.factories.clock import T0
-from tests.factories.helpers import auth, new_account, row
+from tests.factories.helpers import auth, count_rows, new_account, row
 from tests.factories.video import synthetic_video
 
 TEXT = "Still struggling with dry skin?\nGlowLab helps."
@@ -87,8 +87,7 @@ def add_history(api: TestClient, key: str) -> None:
 
 
 def stored(engine: Engine) -> int:
-    with make_session_factory(engine)() as session:
-        return session.scalar(select(func.count()).select_from(CreativeDnaRow)) or 0
+    return count_rows(engine, CreativeDnaRow)
 
 
 def test_extract_from_json_features(api: TestClient, key: str) -> None:

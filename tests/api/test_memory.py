@@ -10,13 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from adflywheel.core.domain import Creative, HourlyActual
+from adflywheel.core.domain import Creative
 from adflywheel.core.settings import Settings
-from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
+from adflywheel.platforms.base import PlatformAd
 from adflywheel.services.memory import service as memory_service
-from adflywheel.store.actuals import upsert_actuals
-from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import make_session_factory, transaction
+from tests.factories.catalog import store_hour, store_single_ad_set
 from tests.factories.clock import T0
 from tests.factories.helpers import auth, new_account
 
@@ -43,19 +42,9 @@ def seed(engine: Engine, settings: Settings, name: str, qualify: bool = True) ->
         for i in range(len(COUNTS))
     ]
     with transaction(factory) as session:
-        sync_catalog(
-            session,
-            account_id,
-            [PlatformCampaign("c1", "C")],
-            [PlatformAdSet("s1", "c1", "S")],
-            ads,
-            T0,
-        )
-        rows = [
-            HourlyActual(ad.external_id, T0, i, c, 0, 100)
-            for ad, (i, c) in zip(ads, COUNTS, strict=True)
-        ]
-        upsert_actuals(session, account_id, rows, source="test", now=T0)
+        store_single_ad_set(session, account_id, ads, T0)
+        counts = {ad.external_id: c for ad, c in zip(ads, COUNTS, strict=True)}
+        store_hour(session, account_id, T0, counts, now=T0)
     if qualify:
         memory_service.qualify_and_index(factory, settings, account_id, T0 + timedelta(hours=1))
     return key

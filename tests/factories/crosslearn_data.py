@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import Engine
@@ -33,6 +33,11 @@ def market(seed: int = 3, n_accounts: int = 8) -> SimulatedMarket:
     return m
 
 
+def market_now() -> datetime:
+    """The hour the market's three days end: the data's "now"."""
+    return market().config.start + timedelta(hours=HOURS)
+
+
 def load_account(
     engine: Engine, index: int, *, name: str | None = None, with_actuals: bool = True
 ) -> tuple[int, str]:
@@ -42,7 +47,7 @@ def load_account(
     platform = m.platform(m.accounts()[index])
     info = platform.account()
     start = m.config.start
-    now = start + timedelta(hours=HOURS)
+    now = market_now()
     factory = make_session_factory(engine)
     with transaction(factory) as session:
         account = create_account(session, name or f"sim-{index}", now, category=info.category)

@@ -5,18 +5,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.store.accounts import create_account, issue_key
 from adflywheel.store.engine import make_session_factory, transaction
+from adflywheel.store.models import Account
 
 
-def new_account(engine: Engine, name: str, now: datetime) -> tuple[int, str]:
-    """Create an account; return its id and a fresh API key."""
+def new_account(engine: Engine, name: str, now: datetime, **fields: Any) -> tuple[int, str]:
+    """Create an account (``fields`` as ``create_account`` takes them); return its id and a
+    fresh API key."""
     with transaction(make_session_factory(engine)) as session:
-        account = create_account(session, name, now)
+        account = create_account(session, name, now, **fields)
         key = issue_key(session, account, now)
     return key.account_id, key.key
+
+
+def key_for(factory: sessionmaker[Session], account_id: int, now: datetime) -> str:
+    """A fresh API key for an account that exists already."""
+    with transaction(factory) as session:
+        account = session.get(Account, account_id)
+        assert account is not None
+        return issue_key(session, account, now).key
+
+
+def count_rows(engine: Engine, model: type) -> int:
+    """How many rows ``model``'s table holds."""
+    with make_session_factory(engine)() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def auth(key: str) -> dict[str, str]:

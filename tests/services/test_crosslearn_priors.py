@@ -19,14 +19,10 @@ from adflywheel.store.crosslearn import current_niche
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.models import Campaign
 from adflywheel.store.queries import HourlySeries, VariantTotals
-from tests.factories.crosslearn_data import HOURS, load_account, market
+from tests.factories.crosslearn_data import load_account, market_now
 
 WEEK = timedelta(hours=168)
 H0 = datetime(2026, 1, 5)
-
-
-def _now() -> datetime:
-    return market().config.start + timedelta(hours=HOURS)
 
 
 def _totals(variant_id: int, impressions: int, clicks: int) -> VariantTotals:
@@ -83,9 +79,9 @@ def _publish_fitness(engine: Engine) -> None:
     ids = [load_account(engine, i)[0] for i in range(5)]
     for account_id in ids:
         with transaction(factory) as session:
-            service.set_settings(session, account_id, _now(), opted_in=True)
-        assert service.contribute_and_publish(factory, account_id, _now())["contributed"]
-    assert service.contribute_and_publish(factory, ids[0], _now() + WEEK)["published"]
+            service.set_settings(session, account_id, market_now(), opted_in=True)
+        assert service.contribute_and_publish(factory, account_id, market_now())["contributed"]
+    assert service.contribute_and_publish(factory, ids[0], market_now() + WEEK)["published"]
 
 
 def _state(engine: Engine, account_id: int, until: datetime) -> CampaignState:
@@ -99,7 +95,7 @@ def _state(engine: Engine, account_id: int, until: datetime) -> CampaignState:
 def test_store_backed_priors_for_a_newcomer_of_a_published_niche(engine: Engine) -> None:
     factory = make_session_factory(engine)
     newcomer, _ = load_account(engine, 6, name="newcomer", with_actuals=False)
-    hour = _now() + WEEK
+    hour = market_now() + WEEK
     state = _state(engine, newcomer, hour)
     provider = NichePriors()
     with pytest.raises(RuntimeError, match="bind"):
@@ -128,8 +124,8 @@ def test_no_prior_when_the_accounts_own_niche_has_no_pattern(engine: Engine) -> 
     _publish_fitness(engine)
     other, _ = load_account(engine, 7, name="software", with_actuals=False)
     with transaction(factory) as session:
-        service.set_settings(session, other, _now(), declared="Software company")
+        service.set_settings(session, other, market_now(), declared="Software company")
     with factory() as session:
         assert current_niche(session, other) == "saas"
-    hour = _now() + WEEK
+    hour = market_now() + WEEK
     assert NichePriors(factory)(_state(engine, other, hour), hour) == {}

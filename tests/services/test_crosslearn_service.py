@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, select, update
 
 from adflywheel.loops.crosslearn import NotPublishable, PrivacySettings, publish
 from adflywheel.loops.crosslearn.privacy import period_start
@@ -27,13 +27,10 @@ from adflywheel.store.crosslearn import (
 )
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.models import Variant
-from tests.factories.crosslearn_data import HOURS, load_account, market
+from tests.factories.crosslearn_data import load_account, market_now
+from tests.factories.helpers import count_rows
 
 WEEK = timedelta(hours=168)
-
-
-def _now() -> datetime:
-    return market().config.start + timedelta(hours=HOURS)
 
 
 def _opt_in(engine: Engine, account_id: int, now: datetime, on: bool = True) -> None:
@@ -41,22 +38,17 @@ def _opt_in(engine: Engine, account_id: int, now: datetime, on: bool = True) -> 
         service.set_settings(session, account_id, now, opted_in=on)
 
 
-def _count(engine: Engine, model: type) -> int:
-    with make_session_factory(engine)() as session:
-        return int(session.scalar(select(func.count()).select_from(model)) or 0)
-
-
 def test_sharing_is_off_by_default_and_a_period_contribution_is_idempotent(
     engine: Engine,
 ) -> None:
     account_id, _ = load_account(engine, 0)
     factory = make_session_factory(engine)
-    report = service.contribute_and_publish(factory, account_id, _now())
+    report = service.contribute_and_publish(factory, account_id, market_now())
     assert report["contributed"] is False and "not opted in" in report["reason"]
-    assert _count(engine, NicheContribution) == 0
-    _opt_in(engine, account_id, _now())
-    first = service.contribute_and_publish(factory, account_id, _now())
-    again = service.contribute_and_publish(factory, account_id, _now() + timedelta(hours=1))
+    assert count_rows(engine, NicheContribution) == 0
+    _opt_in(engine, account_id, market_now())
+    first = service.contribute_and_publish(factory, account_id, market_now())
+    again = service.contribute_and_publish(factory, account_id, market_now() + timedelta(hours=1))
     assert first["contributed"] and again["contributed"] and first["niche"] == "fitness"
     assert first["period_start"] == again["period_start"]
     with factory() as session:
@@ -69,8 +61,8 @@ def _five_contribute(engine: Engine) -> list[int]:
     factory = make_session_factory(engine)
     ids = [load_account(engine, i)[0] for i in range(5)]
     for account_id in ids:
-        _opt_in(engine, account_id, _now())
-        assert service.contribute_and_publish(factory, account_id, _now())["contributed"]
+        _opt_in(engine, account_id, market_now())
+        assert service.contribute_and_publish(factory, account_id, market_now())["contributed"]
     return ids
 
 
@@ -81,23 +73,25 @@ def test_publishes_only_with_k_opted_in_accounts_once_and_spends_budget_once(
     ids = _five_contribute(engine)
     # Not before the period is over.
     with transaction(factory) as session, pytest.raises(NotPublishable):
-        period = period_start(_now(), 168, service.PERIOD_ORIGIN)
-        service.publish_period(session, "fitness", period, _now(), PrivacySettings())
+        period = period_start(market_now(), 168, service.PERIOD_ORIGIN)
+        service.publish_period(session, "fitness", period, market_now(), PrivacySettings())
     # An opt-out withdraws the unpublished contribution: four remain, nothing is published.
-    _opt_in(engine, ids[4], _now(), on=False)
-    assert _count(engine, NicheContribution) == 4
-    report = service.contribute_and_publish(factory, ids[0], _now() + WEEK)
+    _opt_in(engine, ids[4], market_now(), on=False)
+    assert count_rows(engine, NicheContribution) == 4
+    report = service.contribute_and_publish(factory, ids[0], market_now() + WEEK)
     assert report["published"] is None and "fewer than 5" in report["not_published"]
-    assert _count(engine, NichePatternRow) == 0 and _count(engine, PrivacyLedgerRow) == 0
+    assert count_rows(engine, NichePatternRow) == 0 and count_rows(engine, PrivacyLedgerRow) == 0
     # Back to five in the next period: published once, budget spent once.
-    _opt_in(engine, ids[4], _now() + WEEK)
+    _opt_in(engine, ids[4], market_now() + WEEK)
     for account_id in ids:
-        assert service.contribute_and_publish(factory, account_id, _now() + WEEK)["contributed"]
-    report = service.contribute_and_publish(factory, ids[0], _now() + 2 * WEEK)
+        assert service.contribute_and_publish(factory, account_id, market_now() + WEEK)[
+            "contributed"
+        ]
+    report = service.contribute_and_publish(factory, ids[0], market_now() + 2 * WEEK)
     assert report["published"] is not None and report["published"]["accounts"] == ">=5"
-    again = service.contribute_and_publish(factory, ids[1], _now() + 2 * WEEK)
+    again = service.contribute_and_publish(factory, ids[1], market_now() + 2 * WEEK)
     assert again["published"]["period_start"] == report["published"]["period_start"]
-    assert _count(engine, NichePatternRow) == 1 and _count(engine, PrivacyLedgerRow) == 1
+    assert count_rows(engine, NichePatternRow) == 1 and count_rows(engine, PrivacyLedgerRow) == 1
     with factory() as session:
         row = latest_pattern(session, "fitness")
         assert row is not None
@@ -108,7 +102,7 @@ def test_publishes_only_with_k_opted_in_accounts_once_and_spends_budget_once(
 def test_budget_exhaustion_refuses_publication(engine: Engine) -> None:
     factory = make_session_factory(engine)
     settings = PrivacySettings(epsilon_per_period=1.0, epsilon_budget=2.0)
-    now = _now()
+    now = market_now()
     with transaction(factory) as session:
         ids = [create_account(session, f"acct-{i}", now).id for i in range(5)]
         for account_id in ids:
@@ -139,12 +133,12 @@ def test_niche_is_redetected_when_creatives_change(engine: Engine) -> None:
     account_id, _ = load_account(engine, 1, with_actuals=False)
     factory = make_session_factory(engine)
     with transaction(factory) as session:
-        first, changed = service.detect_niche(session, account_id, _now())
+        first, changed = service.detect_niche(session, account_id, market_now())
         assert first.niche == "fitness" and changed
-        _, changed = service.detect_niche(session, account_id, _now())
+        _, changed = service.detect_niche(session, account_id, market_now())
         assert not changed
-        service.set_settings(session, account_id, _now(), declared="Software company")
-        _, changed = service.detect_niche(session, account_id, _now())
+        service.set_settings(session, account_id, market_now(), declared="Software company")
+        _, changed = service.detect_niche(session, account_id, market_now())
         assert changed
 
 
@@ -158,7 +152,7 @@ def test_win_probability_uses_the_niche_prior_when_thin_and_own_data_when_rich(
         before = dna_service.score(session, thin_id, dna)
     assert before["win_probability"] is None and before["prior_used"]["level"] == "none"
     ids = _five_contribute(engine)
-    assert service.contribute_and_publish(factory, ids[0], _now() + WEEK)["published"]
+    assert service.contribute_and_publish(factory, ids[0], market_now() + WEEK)["published"]
     with transaction(factory) as session:
         # Never detected nor stored: its niche is detected from its current ads when read.
         assert session.get(AccountNiche, thin_id) is None
@@ -186,16 +180,16 @@ def test_two_accounts_publishing_the_same_period_at_once_share_one_publication(
 
     def interleaved(*args: Any, **kwargs: Any) -> Any:
         monkeypatch.setattr(service, "publish", real)
-        other.update(service.contribute_and_publish(factory, ids[1], _now() + WEEK))
+        other.update(service.contribute_and_publish(factory, ids[1], market_now() + WEEK))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(service, "publish", interleaved)
-    mine = service.contribute_and_publish(factory, ids[0], _now() + WEEK)
+    mine = service.contribute_and_publish(factory, ids[0], market_now() + WEEK)
     assert other["published"] is not None and "not_published" not in mine
     assert mine["published"] == other["published"]
-    assert _count(engine, NichePatternRow) == 1 and _count(engine, PrivacyLedgerRow) == 1
+    assert count_rows(engine, NichePatternRow) == 1 and count_rows(engine, PrivacyLedgerRow) == 1
     # Later calls read the one stored publication.
-    again = service.contribute_and_publish(factory, ids[2], _now() + WEEK)
+    again = service.contribute_and_publish(factory, ids[2], market_now() + WEEK)
     assert again["published"] == other["published"]
 
 
@@ -206,7 +200,7 @@ def test_concurrent_publish_period_in_two_threads_is_safe(
     inserts (a barrier inside the draw): one publication, one ledger entry, both return it."""
     factory = make_session_factory(engine)
     _five_contribute(engine)
-    period = period_start(_now(), 168, service.PERIOD_ORIGIN)
+    period = period_start(market_now(), 168, service.PERIOD_ORIGIN)
     real = publish
     barrier = threading.Barrier(2, timeout=30)
 
@@ -222,7 +216,7 @@ def test_concurrent_publish_period_in_two_threads_is_safe(
         try:
             with transaction(factory) as session:
                 row = service.publish_period(
-                    session, "fitness", period, _now() + WEEK, PrivacySettings()
+                    session, "fitness", period, market_now() + WEEK, PrivacySettings()
                 )
                 results.append((row.id, row.base_ctr))
         except BaseException as error:  # reported below
@@ -235,7 +229,7 @@ def test_concurrent_publish_period_in_two_threads_is_safe(
         t.join(60)
     assert not errors, errors
     assert len(results) == 2 and results[0] == results[1]
-    assert _count(engine, NichePatternRow) == 1 and _count(engine, PrivacyLedgerRow) == 1
+    assert count_rows(engine, NichePatternRow) == 1 and count_rows(engine, PrivacyLedgerRow) == 1
 
 
 def test_the_niche_of_an_account_that_did_not_opt_in_follows_its_creatives(
@@ -245,10 +239,10 @@ def test_the_niche_of_an_account_that_did_not_opt_in_follows_its_creatives(
     niche follows the ads; nothing is contributed; readers see the current niche at once."""
     account_id, _ = load_account(engine, 2)
     factory = make_session_factory(engine)
-    first = service.contribute_and_publish(factory, account_id, _now())
+    first = service.contribute_and_publish(factory, account_id, market_now())
     assert first["contributed"] is False and "not opted in" in first["reason"]
     assert first["niche"] == "fitness" and first["niche_redetected"] is True
-    same = service.contribute_and_publish(factory, account_id, _now() + timedelta(hours=1))
+    same = service.contribute_and_publish(factory, account_id, market_now() + timedelta(hours=1))
     assert same["niche"] == "fitness" and same["niche_redetected"] is False
     with transaction(factory) as session:
         session.execute(
@@ -264,10 +258,10 @@ def test_the_niche_of_an_account_that_did_not_opt_in_follows_its_creatives(
         assert current_niche(session, account_id) == "saas"
         stored = session.get(AccountNiche, account_id)
         assert stored is not None and stored.niche == "fitness"
-    later = service.contribute_and_publish(factory, account_id, _now() + timedelta(hours=2))
+    later = service.contribute_and_publish(factory, account_id, market_now() + timedelta(hours=2))
     assert later["niche"] == "saas" and later["niche_redetected"] is True
     assert later["contributed"] is False
     with factory() as session:
         stored = session.get(AccountNiche, account_id)
         assert stored is not None and stored.niche == "saas"
-    assert _count(engine, NicheContribution) == 0
+    assert count_rows(engine, NicheContribution) == 0

@@ -23,18 +23,17 @@ import redis
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from adflywheel.core.domain import Creative, HourlyActual
+from adflywheel.core.domain import Creative
 from adflywheel.core.settings import Settings
 from adflywheel.loops.memory import WinnerPolicy
-from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
+from adflywheel.platforms.base import PlatformAd
 from adflywheel.services.memory import index as memory_index
 from adflywheel.services.memory import service as memory_service
 from adflywheel.services.memory.files import IndexFiles
 from adflywheel.store.accounts import create_account
-from adflywheel.store.actuals import upsert_actuals
-from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 from adflywheel.store.memory import WinnerEvent, WinnerRow, account_scope
+from tests.factories.catalog import store_hour, store_single_ad_set
 from tests.factories.clock import T0
 
 pytestmark = pytest.mark.db
@@ -83,14 +82,7 @@ def make_account(world: World, name: str, counts: list[tuple[int, int]] = COUNTS
     ]
     with transaction(world.factory) as session:
         account = create_account(session, name, T0)
-        sync_catalog(
-            session,
-            account.id,
-            [PlatformCampaign("c1", "C")],
-            [PlatformAdSet("s1", "c1", "S")],
-            ads,
-            T0,
-        )
+        store_single_ad_set(session, account.id, ads, T0)
         add_hours(
             session, account.id, T0, dict(zip((a.external_id for a in ads), counts, strict=True))
         )
@@ -100,8 +92,7 @@ def make_account(world: World, name: str, counts: list[tuple[int, int]] = COUNTS
 def add_hours(
     session: Session, account_id: int, hour: datetime, counts: dict[str, tuple[int, int]]
 ) -> None:
-    rows = [HourlyActual(ad, hour, i, c, 0, 100) for ad, (i, c) in counts.items()]
-    upsert_actuals(session, account_id, rows, source="test", now=T0)
+    store_hour(session, account_id, hour, counts, now=T0)
 
 
 def qualify(

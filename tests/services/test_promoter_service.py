@@ -37,14 +37,15 @@ from adflywheel.services.promoter.service import (
     store_settings,
 )
 from adflywheel.sim.market import MarketConfig, SimulatedMarket
-from adflywheel.store.accounts import create_account, issue_key
+from adflywheel.store.accounts import create_account
 from adflywheel.store.actuals import upsert_actuals
 from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.guardrails import AccountGuardrails
-from adflywheel.store.models import Account, AdSet, Base, BudgetChange, Campaign
+from adflywheel.store.models import AdSet, Base, BudgetChange, Campaign
 from tests.factories.clock import T0
-from tests.factories.helpers import auth
+from tests.factories.helpers import auth, key_for
+from tests.factories.market import simulated_account
 
 pytestmark = pytest.mark.db
 
@@ -141,13 +142,13 @@ def actuals(ads: list[str], end: datetime, hours: int, per_hour: int = 2000) -> 
 def world(engine: Engine, clock: ManualClock) -> World:
     # until the migration lands (then this finds the table and does nothing)
     Base.metadata.create_all(engine, tables=[Base.metadata.tables[AccountGuardrails.__tablename__]])
-    market = SimulatedMarket(
-        MarketConfig(seed=5, n_accounts=2, campaigns_per_account=1, variants_per_campaign=3)
+    market, account_id = simulated_account(
+        engine,
+        MarketConfig(seed=5, n_accounts=2, campaigns_per_account=1, variants_per_campaign=3),
+        now=clock.now(),
     )
     platform = Flaky(market.platform(market.accounts()[0]))
     factory = make_session_factory(engine)
-    with transaction(factory) as session:
-        account_id = create_account(session, "sim", clock.now(), platform="simulated").id
     ads = [a.external_id for a in platform.list_ads()]
     ad_sets = [a.external_id for a in platform.list_ad_sets()]
     w = World(
@@ -370,10 +371,7 @@ def api(world: World, settings: Settings) -> Iterator[tuple[TestClient, str]]:
         return world.platform
 
     app = create_app(settings, clock=world.clock, platforms=resolve)
-    with transaction(world.factory) as session:
-        account = session.get(Account, world.account_id)
-        assert account is not None
-        key = issue_key(session, account, world.clock.now()).key
+    key = key_for(world.factory, world.account_id, world.clock.now())
     with TestClient(app) as client:
         yield client, key
 
