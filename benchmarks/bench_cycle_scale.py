@@ -171,7 +171,7 @@ def _platforms(
     market: SimulatedMarket, externals: dict[int, str], start: Any, end: Any
 ) -> Callable[[int], AdPlatform | None]:
     def platform_for(account_id: int) -> AdPlatform:
-        return SnapshotPlatform.capture(market, externals[account_id], start, end)
+        return SnapshotPlatform.capture(market.platform(externals[account_id]), start, end)
 
     return platform_for
 
@@ -193,7 +193,7 @@ def _hour(
         sorted(externals), job, executor, _platforms(market, externals, start, end)
     )
     t1 = time.perf_counter()
-    writes = apply_writes(market, [w for o in outcomes for w in o.writes])
+    writes = apply_writes(market.platform, [w for o in outcomes for w in o.writes])
     t2 = time.perf_counter()
     return outcomes, {"capture_and_cycles_s": t1 - t0, "replay_writes_s": t2 - t1, "writes": writes}
 

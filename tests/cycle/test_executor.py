@@ -101,8 +101,8 @@ def _snapshots(
             raise PlatformError("no connected platform")
         external = ids.get(account_id, ids[min(ids)])  # an unknown account still gets a platform
         if account_id == broken:  # a window too short: its fetch step fails, nothing else does
-            return SnapshotPlatform.capture(market, external, end - HOUR, end)
-        return SnapshotPlatform.capture(market, external, start, end)
+            return SnapshotPlatform.capture(market.platform(external), end - HOUR, end)
+        return SnapshotPlatform.capture(market.platform(external), start, end)
 
     return platform_for
 
@@ -152,7 +152,7 @@ def test_dask_cluster_runs_every_account_in_worker_processes_like_a_thread_pool(
     assert workers and all(not w.endswith(f":{os.getpid()}") for w in workers)
 
     # Replaying the writes moves the market to exactly what the store recorded as applied.
-    apply_writes(market, [w for o in outcomes for w in o.writes])
+    apply_writes(market.platform, [w for o in outcomes for w in o.writes])
     with make_session_factory(engine)() as session:
         stored = {a.external_id: a.daily_budget_minor for a in session.scalars(select(AdSet))}
         runs = session.scalars(select(CycleRun)).all()

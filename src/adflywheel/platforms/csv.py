@@ -27,11 +27,7 @@ from adflywheel.platforms.base import (
     PlatformAdSet,
     PlatformCampaign,
     ReadOnlyPlatformError,
-)
-
-# Meta's currencies with offset 1 (marketing-api/currencies): money is counted in whole units.
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    {"CLP", "COP", "CRC", "HUF", "IDR", "ISK", "JPY", "KRW", "PYG", "TWD", "VND"}
+    minor_unit_exponent,
 )
 
 # Field -> accepted headers, matched case-insensitively after stripping a "(XXX)" currency suffix.
@@ -308,7 +304,7 @@ class CsvPlatform:
             raise CsvImportError(
                 self._source, 1, header.get("spend"), "no currency in the header; pass currency="
             )
-        self._exp = 0 if self._currency in ZERO_DECIMAL_CURRENCIES else 2
+        self._exp = minor_unit_exponent(self._currency)
         for options in _REQUIRED:
             if not any(f in cols for f in options):
                 names = " or ".join(repr(COLUMNS[f][0]) for f in options)

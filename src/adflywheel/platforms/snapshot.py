@@ -1,31 +1,35 @@
 """One account's platform frozen at one hour: picklable, so a cycle can run in another process.
 
-A worker process or a Dask worker cannot share a live ``SimulatedMarket`` (synthetic data) with
-the process that steps it, and every worker must see the market at the same hour. So the owner
-of the market captures each account once, centrally, after stepping the hour: its catalogue and
-the insights of exactly the window the cycle will ask for. The worker runs the cycle against the
-snapshot; budget and status writes are recorded (and reflected in what the snapshot lists) and
-travel back with the result, where ``apply_writes`` replays them on the market in order.
+A worker process or a Dask worker cannot share a live platform with the process that owns it
+(the simulated market is stepped there; a client holds connections), and every worker must see
+the accounts at the same hour. So the owner captures each account's live platform once,
+centrally: its catalogue and the insights of exactly the window the cycle will ask for. The
+worker runs the cycle against the snapshot; budget and status writes are recorded (and reflected
+in what the snapshot lists) and travel back with the result, where ``apply_writes`` replays them
+on the live platforms in order.
 
-A request outside the captured window is an error, never a silently shorter answer.
+A request outside the captured window is an error, never a silently shorter answer. The
+snapshot checks a budget as ``check_budget`` does; a live platform that refuses more (Meta
+refuses a zero budget; a read-only platform refuses every write) refuses at the replay.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from adflywheel.core.clock import ensure_utc
 from adflywheel.core.domain import HourlyActual, Status
 from adflywheel.platforms.base import (
+    AdPlatform,
     PlatformAccount,
     PlatformAd,
     PlatformAdSet,
     PlatformCampaign,
     PlatformError,
+    check_budget,
 )
-from adflywheel.sim.market.market import SimulatedMarket
-from adflywheel.sim.market.platform import check_budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +52,13 @@ class SnapshotPlatform:
     ads: list[PlatformAd]
     insights: list[HourlyActual]
     window: tuple[datetime, datetime]
-    name: str = "simulated"
+    name: str  # the live platform's: the actuals' source stays what it would have been
     writes: list[PlatformWrite] = field(default_factory=list)
 
     @classmethod
-    def capture(
-        cls, market: SimulatedMarket, account_external_id: str, start: datetime, end: datetime
-    ) -> SnapshotPlatform:
-        """The account as the market shows it now, with insights for hours in ``[start, end)``."""
-        live = market.platform(account_external_id)
+    def capture(cls, live: AdPlatform, start: datetime, end: datetime) -> SnapshotPlatform:
+        """The account as its live platform shows it now, with insights for hours in
+        ``[start, end)``."""
         return cls(
             account_info=live.account(),
             campaigns=live.list_campaigns(),
@@ -122,10 +124,11 @@ def capture_window(as_of: datetime, lookback_hours: int | None) -> tuple[datetim
     return end - timedelta(hours=lookback_hours), end
 
 
-def apply_writes(market: SimulatedMarket, writes: list[PlatformWrite]) -> int:
-    """Replay the writes of worker cycles on the market, in order; returns how many."""
+def apply_writes(platform_of: Callable[[str], AdPlatform], writes: list[PlatformWrite]) -> int:
+    """Replay the writes of worker cycles, in order, on the live platform of each write's
+    account (``platform_of`` maps an account's external id to it); returns how many."""
     for write in writes:
-        platform = market.platform(write.account_external_id)
+        platform = platform_of(write.account_external_id)
         if write.kind == "budget":
             assert isinstance(write.value, int)
             platform.set_ad_set_budget(write.object_id, write.value)

@@ -17,8 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adflywheel.platforms.base import PlatformError
-from adflywheel.platforms.csv import ZERO_DECIMAL_CURRENCIES
+from adflywheel.platforms.base import PlatformError, minor_unit_exponent
 
 HOURLY_BREAKDOWN = "hourly_stats_aggregated_by_advertiser_time_zone"
 # Three-second video views: Meta reports them as an action, not as a field of their own.
@@ -43,7 +42,7 @@ def currency_exponent(currency: str) -> int:
     code = currency.strip().upper()
     if not re.fullmatch(r"[A-Z]{3}", code):
         raise MetaDataError(f"not a currency code: {currency!r}")
-    return 0 if code in ZERO_DECIMAL_CURRENCIES else 2
+    return minor_unit_exponent(code)
 
 
 def decimal(raw: object, name: str) -> Decimal:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from adflywheel.core.domain import Objective
-from adflywheel.platforms.base import PlatformError
+from adflywheel.platforms.base import PlatformError, check_budget
 from adflywheel.sim.market.config import MarketConfig
 from adflywheel.sim.market.delivery import (
     HourRecord,
@@ -26,7 +26,7 @@ from adflywheel.sim.market.delivery import (
     expected_value,
 )
 from adflywheel.sim.market.genes import IntArray
-from adflywheel.sim.market.platform import SimulatedPlatform, check_budget
+from adflywheel.sim.market.platform import SimulatedPlatform
 from adflywheel.sim.market.truth import MarketTruth
 from adflywheel.sim.market.world import World, build_world
 

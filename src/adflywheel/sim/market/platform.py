@@ -21,6 +21,7 @@ from adflywheel.platforms.base import (
     PlatformAdSet,
     PlatformCampaign,
     PlatformError,
+    check_budget,
 )
 from adflywheel.sim.market.genes import ASPECTS, NUMERIC_GENES
 from adflywheel.sim.market.texts import make_creative
@@ -29,15 +30,6 @@ if TYPE_CHECKING:
     from adflywheel.sim.market.market import SimulatedMarket
 
 HOUR = timedelta(hours=1)
-
-
-def check_budget(value: object) -> int:
-    """A daily budget must be a non-negative integer of minor units."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"budget must be an int of minor units, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"budget must be >= 0, got {value}")
-    return int(value)
 
 
 class SimulatedPlatform:
