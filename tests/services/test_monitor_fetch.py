@@ -24,13 +24,13 @@ from adflywheel.platforms.meta import (
     MetaPlatform,
     ThrottlePolicy,
 )
+from adflywheel.platforms.meta.connection import connect_meta_account
+from adflywheel.platforms.registry import connected_platforms
 from adflywheel.services.alerts import AlertSink
 from adflywheel.services.monitor.fetch import (
     FetchError,
-    connect_meta_account,
     fetch_account_actuals,
     fetch_accounts,
-    meta_platforms,
     open_window,
 )
 from adflywheel.store.accounts import create_account, issue_key
@@ -322,7 +322,7 @@ def test_connect_and_resolve_a_meta_account(engine: Engine, fake_graph: FakeGrap
     settings = Settings(
         database_url=str(engine.url), meta_graph_url=fake_graph.base_url, meta_access_token=TOKEN
     )
-    resolve = meta_platforms(settings, factory)
+    resolve = connected_platforms(settings, factory)
     platform = resolve(account_id)
     assert isinstance(platform, MetaPlatform) and platform.path == "act_1001"
     assert resolve(account_id) is platform  # kept: its governor remembers Meta's usage
@@ -330,7 +330,7 @@ def test_connect_and_resolve_a_meta_account(engine: Engine, fake_graph: FakeGrap
     other, _ = new_account(engine, "other")
     with pytest.raises(PlatformError):
         resolve(other)
-    no_token = meta_platforms(Settings(database_url=str(engine.url)), factory)
+    no_token = connected_platforms(Settings(database_url=str(engine.url)), factory)
     with pytest.raises(PlatformError, match="ADFLYWHEEL_META_ACCESS_TOKEN"):
         no_token(account_id)
 

@@ -28,8 +28,7 @@ from adflywheel.api.routers import (
 from adflywheel.core.clock import Clock, SystemClock
 from adflywheel.core.settings import Settings
 from adflywheel.cycle.scheduler import start_scheduler
-from adflywheel.platforms.registry import PlatformResolver, no_platform
-from adflywheel.services.monitor.fetch import meta_platforms
+from adflywheel.platforms.registry import PlatformResolver, connected_platforms, no_platform
 from adflywheel.store.engine import check_schema, make_engine, make_session_factory
 
 
@@ -40,8 +39,9 @@ def create_app(
     platforms: PlatformResolver | None = None,
     scheduler: bool = False,
 ) -> FastAPI:
-    """The service. ``platforms`` gives the ad platform of an account; by default accounts
-    connected to Meta get the Meta client and the others none (their writes answer 409/503).
+    """The service. ``platforms`` gives the ad platform of an account; by default an account
+    with a stored connection (``platforms/registry.py``) gets its platform's client and the
+    others none (their writes answer 409/503).
     With ``scheduler`` (what ``adflywheel serve`` passes unless disabled) the cycle runs hourly
     in-process."""
     engine = make_engine(settings.resolved_database_url)
@@ -53,8 +53,7 @@ def create_app(
         factory=factory,
         clock=clock or SystemClock(),
         schema_revision=revision,
-        # Accounts connected to Meta (`adflywheel meta connect`) get the Meta client; others none.
-        platforms=platforms or meta_platforms(settings, factory, fallback=no_platform),
+        platforms=platforms or connected_platforms(settings, factory, fallback=no_platform),
     )
 
     @asynccontextmanager

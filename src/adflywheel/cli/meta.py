@@ -33,7 +33,7 @@ def connect(
     from adflywheel.core.clock import SystemClock
     from adflywheel.platforms.base import PlatformError
     from adflywheel.platforms.meta import MetaPlatform
-    from adflywheel.services.monitor.fetch import connect_meta_account, meta_client
+    from adflywheel.platforms.meta.connection import connect_meta_account, meta_client
     from adflywheel.store.accounts import account_by_name
     from adflywheel.store.engine import make_session_factory
 
@@ -61,8 +61,9 @@ def fetch(
     Exit status 1 when any account failed (the others are still fetched); each failure is
     alerted (``fetch_failure``, logged, stored and posted to the configured webhook)."""
     from adflywheel.core.clock import SystemClock
+    from adflywheel.platforms.registry import connected_platforms
     from adflywheel.services.alerts import AlertSink
-    from adflywheel.services.monitor.fetch import fetch_accounts, meta_platforms
+    from adflywheel.services.monitor.fetch import fetch_accounts
     from adflywheel.store.engine import make_session_factory
     from adflywheel.store.fetching import MetaConnection
     from adflywheel.store.models import Account
@@ -81,7 +82,7 @@ def fetch(
     clock, settings = SystemClock(), settings_of(ctx)
     results = fetch_accounts(
         factory,
-        meta_platforms(settings, factory),
+        connected_platforms(settings, factory),
         list(ids),
         clock.now(),
         clock,

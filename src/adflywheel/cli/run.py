@@ -106,9 +106,8 @@ def cycle(
     from adflywheel.core.clock import SystemClock
     from adflywheel.cycle.context import CycleOptions
     from adflywheel.cycle.scheduler import CycleRunner, redis_client
-    from adflywheel.platforms.registry import no_platform
+    from adflywheel.platforms.registry import connected_platforms, no_platform
     from adflywheel.services.alerts import AlertSink
-    from adflywheel.services.monitor.fetch import meta_platforms
     from adflywheel.store.accounts import account_by_name
     from adflywheel.store.engine import make_session_factory
 
@@ -129,7 +128,7 @@ def cycle(
         settings=settings,
         factory=factory,
         clock=SystemClock(),
-        platforms=meta_platforms(settings, factory, fallback=no_platform),
+        platforms=connected_platforms(settings, factory, fallback=no_platform),
         redis=redis_client(settings),
         alert=AlertSink(factory, SystemClock(), webhook_url=settings.alert_webhook_url),
     )

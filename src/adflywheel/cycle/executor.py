@@ -73,7 +73,7 @@ class CycleJob:
 @dataclass(frozen=True, slots=True)
 class ConnectedPlatform:
     """Resolve the account's connected platform in the worker, from the settings and the
-    database (a Meta client holds connections and locks, so it cannot travel to a worker)."""
+    database (a live client holds connections and locks, so it cannot travel to a worker)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +88,10 @@ def _resolve(task: AccountTask, factory: sessionmaker[Session]) -> AdPlatform | 
     if not isinstance(task.platform, ConnectedPlatform):
         return task.platform
     from adflywheel.platforms.base import PlatformError
-    from adflywheel.services.monitor.fetch import meta_platforms
+    from adflywheel.platforms.registry import connected_platforms
 
     try:
-        return meta_platforms(task.job.settings, factory)(task.account_id)
+        return connected_platforms(task.job.settings, factory)(task.account_id)
     except PlatformError:
         return None
 

@@ -46,6 +46,15 @@ class MetaApiError(PlatformError):
         detail = ", ".join(t for t in tags if t)
         super().__init__(f"Meta: {message}" + (f" ({detail})" if detail else ""))
 
+    def alert_details(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "subcode": self.subcode,
+            "http_status": self.http_status,
+            "fbtrace_id": self.fbtrace_id,
+            "retry_after": self.retry_after,
+        }
+
 
 class MetaAuthError(MetaApiError):
     """The token is invalid, expired or revoked: reconnect the account."""

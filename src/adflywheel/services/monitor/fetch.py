@@ -1,6 +1,10 @@
 """The actuals fetch job (loop 6): re-pull the hours that may still change, store them, say how
 fresh each account's data is.
 
+It sees the account's platform only through ``AdPlatform`` and the optional capabilities of
+``platforms/base.py`` (daily rows, quarantined rows, an error's alert details); which platform
+an account has is the registry's business (``platforms/registry.py``).
+
 Meta restates recent numbers (late attribution, estimated breakdowns), so every run re-reads
 today and yesterday in the account's time zone — from local midnight yesterday up to the start
 of the current UTC hour (the running hour is incomplete and would read as a CTR dip) — and
@@ -20,37 +24,31 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import Clock, ensure_utc, floor_hour
 from adflywheel.core.domain import DailyActual
-from adflywheel.core.settings import Settings
-from adflywheel.platforms.base import AdPlatform, PlatformError
-from adflywheel.platforms.meta import (
-    GraphClient,
-    InsightRow,
-    MetaApiError,
-    MetaPlatform,
-    ad_account_path,
+from adflywheel.platforms.base import (
+    AdPlatform,
+    DailyInsights,
+    PlatformError,
+    QuarantinedRow,
+    Quarantining,
 )
-from adflywheel.platforms.registry import PlatformResolver, no_platform
+from adflywheel.platforms.registry import PlatformResolver
 from adflywheel.services.alerts import AlertKind, AlertSink, quarantined_rows
 from adflywheel.store.actuals import upsert_actuals, upsert_daily
 from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import transaction
 from adflywheel.store.fetching import (
-    connect_meta,
     freshness_dict,
     freshness_of,
-    meta_connection,
     record_failure,
     record_success,
 )
@@ -63,20 +61,6 @@ AlertFn = Callable[[str, str, dict[str, Any]], None]
 
 class FetchError(PlatformError):
     """The fetch cannot be trusted (e.g. the platform account's currency is not the stored one)."""
-
-
-@runtime_checkable
-class DailyInsights(Protocol):
-    """A platform that also reports whole local days (where Meta's conversions live)."""
-
-    def fetch_daily(self, start_date: dt.date, end_date: dt.date) -> list[DailyActual]: ...
-
-
-@runtime_checkable
-class Quarantining(Protocol):
-    """A platform that skips implausible rows and hands them over afterwards (Meta)."""
-
-    def take_quarantined(self) -> list[InsightRow]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,14 +206,8 @@ def _alert_failure(
         "consecutive_failures": consecutive_failures,
         "window": [window.start.isoformat(), window.end.isoformat()] if window else None,
     }
-    if isinstance(error, MetaApiError):
-        details.update(
-            code=error.code,
-            subcode=error.subcode,
-            http_status=error.http_status,
-            fbtrace_id=error.fbtrace_id,
-            retry_after=error.retry_after,
-        )
+    if isinstance(error, PlatformError):
+        details.update(error.alert_details())
     _send(
         sink,
         AlertKind.FETCH_FAILURE.value,
@@ -238,9 +216,9 @@ def _alert_failure(
     )
 
 
-def _in_window(rows: Sequence[InsightRow], window: FetchWindow) -> list[InsightRow]:
+def _in_window(rows: Sequence[QuarantinedRow], window: FetchWindow) -> list[QuarantinedRow]:
     """Hourly rows of the fetched hours and daily rows of the fetched days (no duplicates)."""
-    out: dict[tuple[str, str], InsightRow] = {}
+    out: dict[tuple[str, str], QuarantinedRow] = {}
     for r in rows:
         if r.hour_start is not None and not window.start <= r.hour_start < window.end:
             continue
@@ -248,11 +226,11 @@ def _in_window(rows: Sequence[InsightRow], window: FetchWindow) -> list[InsightR
     return list(out.values())
 
 
-def _quarantine_key(r: InsightRow) -> tuple[str, str]:
+def _quarantine_key(r: QuarantinedRow) -> tuple[str, str]:
     return r.ad_id, r.hour_start.isoformat() if r.hour_start else f"day:{r.date_start}"
 
 
-def _quarantine_out(r: InsightRow) -> dict[str, Any]:
+def _quarantine_out(r: QuarantinedRow) -> dict[str, Any]:
     return {
         "ad_id": r.ad_id,
         "hour_start": r.hour_start.isoformat() if r.hour_start else None,
@@ -263,7 +241,7 @@ def _quarantine_out(r: InsightRow) -> dict[str, Any]:
     }
 
 
-def _quarantine_counts(rows: Sequence[InsightRow]) -> dict[str, Any]:
+def _quarantine_counts(rows: Sequence[QuarantinedRow]) -> dict[str, Any]:
     hourly = [r for r in rows if r.hour_start is not None]
     return {
         "rows": len(rows),
@@ -274,8 +252,8 @@ def _quarantine_counts(rows: Sequence[InsightRow]) -> dict[str, Any]:
 
 
 def _not_yet_alerted(
-    session: Session, account_id: int, rows: Sequence[InsightRow], window: FetchWindow
-) -> list[InsightRow]:
+    session: Session, account_id: int, rows: Sequence[QuarantinedRow], window: FetchWindow
+) -> list[QuarantinedRow]:
     """The quarantined rows no earlier fetch alerted (every fetch re-reads two days)."""
     if not rows:
         return []
@@ -289,7 +267,7 @@ def _not_yet_alerted(
 
 
 def _alert_quarantine(
-    sink: AlertFn, account_id: int, platform: str, rows: Sequence[InsightRow], total: int
+    sink: AlertFn, account_id: int, platform: str, rows: Sequence[QuarantinedRow], total: int
 ) -> None:
     hours = _quarantine_counts(rows)["hours"]
     _send(
@@ -366,77 +344,3 @@ def fetch_accounts(
 def freshness(factory: sessionmaker[Session], account_id: int) -> dict[str, object] | None:
     with factory() as session:
         return freshness_dict(freshness_of(session, account_id))
-
-
-# -- Meta connections ---------------------------------------------------------------------------
-
-
-def connect_meta_account(
-    factory: sessionmaker[Session],
-    account_id: int,
-    platform: MetaPlatform,
-    clock: Clock,
-    *,
-    token_env: str | None = None,
-) -> dict[str, str]:
-    """Bind an account to a Meta ad account after reading it (token and id proven to work);
-    the account takes the ad account's currency and time zone."""
-    remote = platform.account()
-    with transaction(factory) as session:
-        account = session.get(Account, account_id)
-        if account is None:
-            raise ValueError(f"account {account_id} does not exist")
-        connect_meta(session, account_id, platform.path, clock.now(), token_env)
-        account.platform, account.platform_account_id = "meta", platform.path
-        account.currency, account.timezone = remote.currency, remote.timezone
-    return {
-        "ad_account_id": platform.path,
-        "currency": remote.currency,
-        "timezone": remote.timezone,
-        "name": remote.name,
-    }
-
-
-def meta_client(settings: Settings, token_env: str | None = None) -> GraphClient:
-    """A Graph client from settings; the token from ``token_env`` or the deployment's token."""
-    token = os.environ.get(token_env) if token_env else None
-    if token is None and settings.meta_access_token is not None:
-        token = settings.meta_access_token.get_secret_value()
-    if not token:
-        where = f"${token_env}" if token_env else "ADFLYWHEEL_META_ACCESS_TOKEN"
-        raise PlatformError(f"no Meta access token: set {where}")
-    secret = settings.meta_app_secret.get_secret_value() if settings.meta_app_secret else None
-    return GraphClient(
-        token,
-        base_url=settings.meta_graph_url,
-        api_version=settings.meta_api_version,
-        app_secret=secret,
-    )
-
-
-def meta_platforms(
-    settings: Settings,
-    factory: sessionmaker[Session],
-    *,
-    fallback: PlatformResolver = no_platform,
-) -> PlatformResolver:
-    """A resolver for ``create_app``: accounts with a Meta connection get a ``MetaPlatform``
-    (one per account, kept, so its throttle governor remembers Meta's usage between calls)."""
-    cache: dict[int, tuple[str, str | None, MetaPlatform]] = {}
-    lock = threading.Lock()
-
-    def resolve(account_id: int) -> AdPlatform:
-        with factory() as session:
-            connection = meta_connection(session, account_id)
-            spec = (connection.ad_account_id, connection.token_env) if connection else None
-        if spec is None:
-            return fallback(account_id)
-        with lock:
-            cached = cache.get(account_id)
-            if cached is not None and cached[:2] == spec:
-                return cached[2]
-            platform = MetaPlatform(meta_client(settings, spec[1]), ad_account_path(spec[0]))
-            cache[account_id] = (*spec, platform)
-            return platform
-
-    return resolve
