@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis as redis_lib
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.settings import Settings
@@ -22,9 +22,10 @@ from adflywheel.cycle.runner import run_cycle
 from adflywheel.services.bandit.budgets import CampaignState, Proposal, largest_remainder
 from adflywheel.services.bandit.policies import UniformPolicy
 from adflywheel.sim.market import MarketConfig, SimulatedMarket
-from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.models import AdSet, BudgetChange, CycleRun, HourlyActualRow
+from tests.factories.helpers import count_rows
+from tests.factories.market import simulated_account
 
 HOUR = timedelta(hours=1)
 
@@ -54,12 +55,10 @@ class Broken:
 
 @pytest.fixture
 def world(engine: Engine) -> tuple[SimulatedMarket, ManualClock, int]:
-    market = SimulatedMarket(
-        MarketConfig(seed=3, n_accounts=2, campaigns_per_account=2, variants_per_campaign=3)
+    market, account_id = simulated_account(
+        engine, MarketConfig(seed=3, n_accounts=2, campaigns_per_account=2, variants_per_campaign=3)
     )
     clock = ManualClock(market.current_hour)
-    with transaction(make_session_factory(engine)) as session:
-        account_id = create_account(session, "sim", clock.now(), platform="simulated").id
     for _ in range(3):
         market.step()
         clock.advance(HOUR)
@@ -76,11 +75,6 @@ def deps(engine: Engine, market: SimulatedMarket, clock: ManualClock, policy: ob
     )
 
 
-def count(engine: Engine, model: type) -> int:
-    with make_session_factory(engine)() as session:
-        return session.scalar(select(func.count()).select_from(model)) or 0
-
-
 def test_cycle_syncs_fetches_and_reallocates_within_the_total(
     engine: Engine, world: tuple[SimulatedMarket, ManualClock, int]
 ) -> None:
@@ -89,7 +83,7 @@ def test_cycle_syncs_fetches_and_reallocates_within_the_total(
     assert report.status == "completed", report.errors
     assert report.steps["sync_catalog"]["ads"] == 6
     assert report.steps["fetch_actuals"]["inserted"] == 6 * 3
-    assert count(engine, HourlyActualRow) == 18
+    assert count_rows(engine, HourlyActualRow) == 18
     budgets = market.budgets()[:6]
     assert budgets[:3].sum() == market.config.campaign_daily_budget_minor
     assert budgets[0] == round(0.7 * market.config.campaign_daily_budget_minor)
@@ -107,16 +101,16 @@ def test_a_completed_hour_is_not_run_again_and_forcing_never_reapplies_budgets(
     market, clock, account_id = world
     d = deps(engine, market, clock, FavourFirst())
     run_cycle(account_id, d, CycleOptions())
-    changes = count(engine, BudgetChange)
+    changes = count_rows(engine, BudgetChange)
     again = run_cycle(account_id, d, CycleOptions())
     assert again.skipped and again.status == "completed"
     market.set_budgets_bulk({market.ad_set_ids[0]: 1})  # someone edits by hand meanwhile
     forced = run_cycle(account_id, d, CycleOptions(force=True))
     assert not forced.skipped
     assert forced.steps["reallocate_budgets"]["budgets_changed"] == 0
-    assert count(engine, BudgetChange) == changes
+    assert count_rows(engine, BudgetChange) == changes
     assert market.budgets()[0] == 1  # the hour's decision was not applied a second time
-    assert count(engine, CycleRun) == 1
+    assert count_rows(engine, CycleRun) == 1
 
 
 def test_a_failing_step_is_reported_and_the_others_still_run(
@@ -234,13 +228,11 @@ def test_promotions_survive_later_reallocations_and_ceilings_hold(engine: Engine
     from adflywheel.services.promoter.settings import load_settings, store_settings
     from adflywheel.store.models import Campaign
 
-    market = SimulatedMarket(
-        MarketConfig(seed=5, n_accounts=1, campaigns_per_account=1, variants_per_campaign=3)
+    market, account_id = simulated_account(
+        engine, MarketConfig(seed=5, n_accounts=1, campaigns_per_account=1, variants_per_campaign=3)
     )
     clock = ManualClock(market.current_hour)
     factory = make_session_factory(engine)
-    with transaction(factory) as session:
-        account_id = create_account(session, "sim", clock.now(), platform="simulated").id
     ceiling = 15_000
     with transaction(factory) as session:
         settings = load_settings(session, account_id)
@@ -292,7 +284,7 @@ def test_the_kill_switch_stops_automatic_reallocation(
     report = run_cycle(account_id, deps(engine, market, clock, FavourFirst()), CycleOptions())
     assert "kill switch" in report.steps["reallocate_budgets"]["skipped"]
     assert (market.budgets() == before).all()
-    assert count(engine, BudgetChange) == 0
+    assert count_rows(engine, BudgetChange) == 0
 
 
 def test_a_dry_run_neither_uses_up_the_hour_nor_blocks_its_real_run(
@@ -306,16 +298,16 @@ def test_a_dry_run_neither_uses_up_the_hour_nor_blocks_its_real_run(
     proposed = dry.steps["reallocate_budgets"]["budgets_changed"]
     assert proposed > 0
     assert (market.budgets() == before).all()
-    assert count(engine, CycleRun) == 0  # the dry run gave the hour back
+    assert count_rows(engine, CycleRun) == 0  # the dry run gave the hour back
     # A repeated dry run answers the decision it recorded, and records nothing more.
-    records = count(engine, BudgetChange)
+    records = count_rows(engine, BudgetChange)
     assert (
         run_cycle(account_id, d, CycleOptions(dry_run=True)).steps["reallocate_budgets"][
             "budgets_changed"
         ]
         == proposed
     )
-    assert count(engine, BudgetChange) == records
+    assert count_rows(engine, BudgetChange) == records
 
     real = run_cycle(account_id, d, CycleOptions())  # the scheduled run of the same hour
     assert not real.skipped and real.status == "completed", real.errors

@@ -81,8 +81,8 @@ def cycle_reports(seed: int, hours: int = 30) -> str:
     from adflywheel.cycle.context import CycleDeps, CycleOptions
     from adflywheel.cycle.runner import run_cycle
     from adflywheel.sim.market import MarketConfig, SimulatedMarket
-    from adflywheel.store.accounts import create_account
     from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
+    from tests.factories.market import bind_market_accounts
 
     market = SimulatedMarket(
         MarketConfig(seed=seed, n_accounts=2, campaigns_per_account=2, variants_per_campaign=4)
@@ -97,20 +97,8 @@ def cycle_reports(seed: int, hours: int = 30) -> str:
         settings = Settings(
             data_dir=Path(folder), database_url=url, bandit_seed=seed, scheduler_enabled=False
         )
-        ids: dict[str, int] = {}
         with transaction(factory) as session:
-            for external in market.accounts():
-                info = market.platform(external).account()
-                ids[external] = create_account(
-                    session,
-                    f"golden-{external}",
-                    clock.now(),
-                    platform="simulated",
-                    platform_account_id=external,
-                    currency=info.currency,
-                    timezone=info.timezone,
-                    category=info.category,
-                ).id
+            ids = bind_market_accounts(session, market, clock.now(), prefix="golden-", profile=True)
         options = CycleOptions(actuals_lookback_hours=6, loops=frozenset(range(1, 8)))
         for _ in range(hours):
             market.step()
