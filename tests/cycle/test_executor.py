@@ -34,7 +34,8 @@ from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 from adflywheel.store.models import AdSet, BudgetChange, CycleRun
 from adflywheel.store.monitoring import Alert
-from tests.conftest import REDIS_URL, T0
+from tests.factories.clock import T0
+from tests.factories.market import bind_market_accounts
 
 pytestmark = pytest.mark.db
 
@@ -57,16 +58,8 @@ def _world(engine: Engine) -> tuple[SimulatedMarket, dict[int, str]]:
     """Five simulated accounts (synthetic data), their catalogue stored, a day delivered."""
     market = SimulatedMarket(CONFIG)
     with transaction(make_session_factory(engine)) as session:
-        ids = {
-            create_account(
-                session,
-                f"sim-{external}",
-                market.current_hour,
-                platform="simulated",
-                platform_account_id=external,
-            ).id: external
-            for external in market.accounts()
-        }
+        bound = bind_market_accounts(session, market, market.current_hour, prefix="sim-")
+        ids = {account_id: external for external, account_id in bound.items()}
         # The catalogue in a fixed order, so that both stores number campaigns alike (Thompson
         # seeds its draws by campaign id) whatever order the workers run in.
         for account_id, external in ids.items():
@@ -201,14 +194,13 @@ def test_the_local_process_pool_builds_its_own_engine_per_worker(tmp_path: Path)
 
 
 def test_a_worker_reports_an_account_whose_redis_lock_is_held_as_busy(
-    engine: Engine, database_url: str, redis_client: redis.Redis
+    engine: Engine, database_url: str, redis_url: str, redis_client: redis.Redis
 ) -> None:
     """The worker path with Redis configured: a held lock is ``busy`` (not ``failed``), and once
     it is free the same task runs a real cycle under the lock and releases it."""
     with transaction(make_session_factory(engine)) as session:
         account_id = create_account(session, "shop", T0).id
-    assert REDIS_URL is not None  # the fixture answered, so the URL is set
-    job = CycleJob(Settings(database_url=database_url, redis_url=REDIS_URL), T0)
+    job = CycleJob(Settings(database_url=database_url, redis_url=redis_url), T0)
     task = AccountTask(job, account_id, None)
     key = f"adflywheel:cycle:{account_id}"
     other = redis_client.lock(key, timeout=60)

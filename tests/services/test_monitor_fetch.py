@@ -33,8 +33,7 @@ from adflywheel.services.monitor.fetch import (
     fetch_accounts,
     open_window,
 )
-from adflywheel.store.accounts import create_account, issue_key
-from adflywheel.store.engine import make_session_factory, transaction
+from adflywheel.store.engine import make_session_factory
 from adflywheel.store.fetching import FetchFreshness
 from adflywheel.store.models import (
     Account,
@@ -50,7 +49,7 @@ from tests.factories.fake_graph import (
     FakeGraph,
     synthetic_account,
 )
-from tests.factories.helpers import auth
+from tests.factories.helpers import auth, new_account
 
 pytestmark = pytest.mark.db
 
@@ -66,13 +65,6 @@ def platform_for(
         token, base_url=graph.base_url, policy=policy, timer=graph.clock, rng=random.Random(0)
     )
     return MetaPlatform(client, account)
-
-
-def new_account(engine: Engine, name: str, currency: str = "USD") -> tuple[int, str]:
-    with transaction(make_session_factory(engine)) as session:
-        account = create_account(session, name, AS_OF, currency=currency)
-        key = issue_key(session, account, AS_OF)
-    return key.account_id, key.key
 
 
 def totals(engine: Engine, account_id: int) -> tuple[int, int, int]:
@@ -106,7 +98,7 @@ def test_fetch_stores_hours_and_days_idempotently_and_records_freshness(
     engine: Engine, fake_graph: FakeGraph
 ) -> None:
     factory = make_session_factory(engine)
-    account_id, _ = new_account(engine, "shoes")
+    account_id, _ = new_account(engine, "shoes", AS_OF)
     clock = ManualClock(AS_OF)
     platform = platform_for(fake_graph)
     first = fetch_account_actuals(factory, platform, account_id, AS_OF, clock, sync_catalogue=True)
@@ -147,7 +139,7 @@ def test_failure_is_recorded_keeps_the_last_success_and_raises(
     engine: Engine, fake_graph: FakeGraph
 ) -> None:
     factory = make_session_factory(engine)
-    account_id, _ = new_account(engine, "shoes")
+    account_id, _ = new_account(engine, "shoes", AS_OF)
     clock = ManualClock(AS_OF)
     platform = platform_for(fake_graph)
     fetch_account_actuals(factory, platform, account_id, AS_OF, clock, sync_catalogue=True)
@@ -187,7 +179,7 @@ def test_a_failed_fetch_is_alerted_once_with_the_account_and_reason(
     engine: Engine, fake_graph: FakeGraph
 ) -> None:
     factory = make_session_factory(engine)
-    account_id, _ = new_account(engine, "shoes")
+    account_id, _ = new_account(engine, "shoes", AS_OF)
     clock = ManualClock(AS_OF)
     platform = platform_for(fake_graph)
     alerts = Recorder()
@@ -228,7 +220,7 @@ def test_a_row_with_clicks_above_impressions_is_quarantined_not_fatal(
     from adflywheel.services.monitor.service import validate_and_maybe_retrain
 
     factory = make_session_factory(engine)
-    account_id, _ = new_account(engine, "shoes")
+    account_id, _ = new_account(engine, "shoes", AS_OF)
     clock = ManualClock(AS_OF)
     platform = platform_for(fake_graph)
     sink = AlertSink(factory, clock)
@@ -266,13 +258,13 @@ def test_a_row_with_clicks_above_impressions_is_quarantined_not_fatal(
 
 def test_data_that_cannot_be_stored_is_refused_whole(engine: Engine, fake_graph: FakeGraph) -> None:
     factory = make_session_factory(engine)
-    account_id, _ = new_account(engine, "shoes")
+    account_id, _ = new_account(engine, "shoes", AS_OF)
     with pytest.raises(ValueError, match="unknown ad_id"):  # no catalogue sync: unknown ads
         fetch_account_actuals(
             factory, platform_for(fake_graph), account_id, AS_OF, ManualClock(AS_OF)
         )
     assert totals(engine, account_id) == (0, 0, 0)
-    yen, _ = new_account(engine, "yen", currency="JPY")
+    yen, _ = new_account(engine, "yen", AS_OF, currency="JPY")
     with pytest.raises(FetchError, match="USD"):  # money in the wrong currency
         fetch_account_actuals(
             factory, platform_for(fake_graph), yen, AS_OF, ManualClock(AS_OF), sync_catalogue=True
@@ -284,9 +276,9 @@ def test_one_failing_account_does_not_stop_the_others(
     engine: Engine, fake_graph: FakeGraph
 ) -> None:
     factory = make_session_factory(engine)
-    good, _ = new_account(engine, "good")
-    bad, _ = new_account(engine, "bad")
-    unconnected, _ = new_account(engine, "none")
+    good, _ = new_account(engine, "good", AS_OF)
+    bad, _ = new_account(engine, "bad", AS_OF)
+    unconnected, _ = new_account(engine, "none", AS_OF)
     fake_graph.add(synthetic_account("act_5005", 4, timezone="America/New_York"))
     platforms: dict[int, AdPlatform] = {
         bad: platform_for(fake_graph, "act_1001", token="revoked"),
@@ -315,7 +307,7 @@ def test_one_failing_account_does_not_stop_the_others(
 
 def test_connect_and_resolve_a_meta_account(engine: Engine, fake_graph: FakeGraph) -> None:
     factory = make_session_factory(engine)
-    account_id, _ = new_account(engine, "shoes", currency="EUR")
+    account_id, _ = new_account(engine, "shoes", AS_OF, currency="EUR")
     clock = ManualClock(AS_OF)
     info = connect_meta_account(factory, account_id, platform_for(fake_graph, "1001"), clock)
     assert info["ad_account_id"] == "act_1001" and info["currency"] == "USD"
@@ -327,7 +319,7 @@ def test_connect_and_resolve_a_meta_account(engine: Engine, fake_graph: FakeGrap
     assert isinstance(platform, MetaPlatform) and platform.path == "act_1001"
     assert resolve(account_id) is platform  # kept: its governor remembers Meta's usage
     assert platform.account().timezone == "America/New_York"
-    other, _ = new_account(engine, "other")
+    other, _ = new_account(engine, "other", AS_OF)
     with pytest.raises(PlatformError):
         resolve(other)
     no_token = connected_platforms(Settings(database_url=str(engine.url)), factory)
@@ -342,8 +334,8 @@ def test_connect_and_resolve_a_meta_account(engine: Engine, fake_graph: FakeGrap
 def api(
     engine: Engine, settings: Settings, fake_graph: FakeGraph
 ) -> Iterator[tuple[TestClient, dict[str, int | str]]]:
-    connected, key = new_account(engine, "shoes")
-    _, lonely_key = new_account(engine, "lonely")
+    connected, key = new_account(engine, "shoes", AS_OF)
+    _, lonely_key = new_account(engine, "lonely", AS_OF)
     platforms: dict[int, AdPlatform] = {connected: platform_for(fake_graph, retries=0)}
 
     def resolve(account_id: int) -> AdPlatform:
@@ -413,8 +405,8 @@ def test_cli_connects_and_fetches(tmp_path: Path, fake_graph: FakeGraph) -> None
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     engine = make_engine(url)
     upgrade(engine)
-    new_account(engine, "shop")
-    new_account(engine, "offline")
+    new_account(engine, "shop", AS_OF)
+    new_account(engine, "offline", AS_OF)
     fake_graph.add(synthetic_account("act_6006", 3, timezone="UTC"))
     env = {
         "ADFLYWHEEL_DATABASE_URL": url,

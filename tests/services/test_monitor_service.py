@@ -28,7 +28,7 @@ from adflywheel.store.monitoring import (
     PredictionScore,
     RetrainTrigger,
 )
-from tests.conftest import T0
+from tests.factories.clock import T0
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(hours=24)
