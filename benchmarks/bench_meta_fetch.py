@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from tests.fake_graph import TOKEN, FakeGraph, FakeTime, synthetic_account
+from tests.factories.fake_graph import TOKEN, FakeGraph, FakeTime, synthetic_account
 
 from adflywheel.core.clock import ManualClock
 from adflywheel.platforms.meta import GraphClient, InsightsOptions, MetaPlatform
