@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit, logit, softmax
 
-from .evaluation import calibration, entropy, log_loss, paired_bootstrap
+from .evaluation import PairedDifference, calibration, entropy, log_loss, paired_bootstrap
 
 FloatArray = NDArray[np.float64]
 MODELS: tuple[str, ...] = ("thompson", "xgboost", "dna_pattern")
@@ -221,82 +221,134 @@ def learn_weights(
     ``base_rate`` is the training base rate for NE (default: the holdout's own)."""
     n, k = holdout.impressions, holdout.clicks
     base = float(base_rate) if base_rate is not None else float(k.sum() / max(n.sum(), 1.0))
+    cases = _complete_cases(holdout, min_rows)
+    if isinstance(cases, str):
+        return EnsembleWeights({}, method="fallback", reason=cases, base_rate=base)
+    fit = _score_members(holdout, *cases, base)
+    best = fit.best
+    best_sd = _member_sd(holdout, best, fit.rows, fit.spreads)
+    best_scale = _interval_scale(
+        fit.z[:, fit.names.index(best)], fit.n, fit.k, fit.p[best], best_sd
+    )
+    if len(fit.names) == 1:
+        reason = f"only {best} answered on the holdout"
+        return fit.result({best: 1.0}, "single", reason, interval_scale=best_scale)
+    cv_loss, boot = _guard(fit)
+    gain = f"[{boot.lower:.2e}, {boot.upper:.2e}]"
+    if not (cv_loss < fit.best_loss and boot.upper < 0):
+        reason = (
+            f"the blend's cross-fitted log-loss {cv_loss:.6f} is not below {best}'s "
+            f"{fit.best_loss:.6f} by more than bootstrap noise (95% interval of the difference "
+            f"{gain}, must lie below 0): {best} alone is used"
+        )
+        weights = {m: float(m == best) for m in fit.names}
+        return fit.result(weights, "best_single", reason, interval_scale=best_scale)
+    reason = (
+        f"the blend's cross-fitted log-loss {cv_loss:.6f} beats {best}'s {fit.best_loss:.6f} "
+        f"(95% interval of the difference {gain}, below 0)"
+    )
+    return _blend(holdout, fit, reason)
+
+
+def _complete_cases(holdout: Holdout, min_rows: int) -> tuple[list[str], NDArray[np.bool_]] | str:
+    """The predictors that answered on at least half the rows and the rows all of them answered
+    on; or why the holdout cannot weigh them."""
+    n, k = holdout.impressions, holdout.clicks
     names = [m for m in MODELS if m in holdout.predictions]
     answered = {m: np.isfinite(holdout.predictions[m]) for m in names}
-    # Predictors that answered on at least half the rows; complete cases over those.
     names = [m for m in names if answered[m].mean() >= 0.5] if len(n) else []
     if not names:
-        reason = "no predictor answered on the holdout"
-        return EnsembleWeights({}, method="fallback", reason=reason, base_rate=base)
+        return "no predictor answered on the holdout"
     rows = np.logical_and.reduce([answered[m] for m in names])
-    n, k, groups = n[rows], k[rows], holdout.groups[rows]
-    if rows.sum() < min_rows or k.sum() < MIN_CLICKS:
-        reason = (
-            f"holdout too small: {int(rows.sum())} rows, {int(k.sum())} clicks "
+    if rows.sum() < min_rows or k[rows].sum() < MIN_CLICKS:
+        return (
+            f"holdout too small: {int(rows.sum())} rows, {int(k[rows].sum())} clicks "
             f"(need {min_rows} rows and {MIN_CLICKS} clicks)"
         )
-        return EnsembleWeights({}, method="fallback", reason=reason, base_rate=base)
+    return names, rows
+
+
+@dataclass(slots=True)
+class _MemberFit:
+    """The holdout's complete cases as each usable predictor scored them."""
+
+    names: list[str]
+    rows: NDArray[np.bool_]
+    n: FloatArray
+    k: FloatArray
+    groups: NDArray[np.int64]
+    base: float
+    p: dict[str, FloatArray]
+    z: FloatArray  # the members' logits, one column each
+    centre: float
+    spreads: dict[str, float]
+    best: str
+    best_loss: float
+    metrics: dict[str, Any]
+
+    def result(
+        self, weights: dict[str, float], method: str, reason: str, **kw: Any
+    ) -> EnsembleWeights:
+        return EnsembleWeights(
+            weights,
+            method=method,
+            reason=reason,
+            spreads=self.spreads,
+            between_ad_sd=between_ad_sd(self.n, self.k),
+            base_rate=self.base,
+            metrics=self.metrics,
+            **kw,
+        )
+
+
+def _score_members(
+    holdout: Holdout, names: list[str], rows: NDArray[np.bool_], base: float
+) -> _MemberFit:
+    n, k, groups = holdout.impressions[rows], holdout.clicks[rows], holdout.groups[rows]
     p = {m: clip_ctr(holdout.predictions[m][rows]) for m in names}
     z = np.column_stack([logit(p[m]) for m in names])
     observed = logit((k + 0.5) / (n + 1.0))
     per_model = {m: measures(p[m], n, k, base) for m in names}
     best = min(names, key=lambda m: per_model[m]["log_loss"])
-    best_loss = float(per_model[best]["log_loss"])
-    centre = float(logit(clip_ctr(base)))
     spreads = {m: _excess_sd(observed - z[:, j], n, p[m]) for j, m in enumerate(names)}
     metrics: dict[str, Any] = {"rows": int(rows.sum()), "impressions": int(n.sum())}
     metrics.update(clicks=int(k.sum()), models=per_model, best_single=best)
+    return _MemberFit(
+        names, rows, n, k, groups, base, p, z, float(logit(clip_ctr(base))), spreads,
+        best, float(per_model[best]["log_loss"]), metrics,
+    )  # fmt: skip
 
-    def result(weights: dict[str, float], method: str, reason: str, **kw: Any) -> EnsembleWeights:
-        return EnsembleWeights(
-            weights,
-            method=method,
-            reason=reason,
-            spreads=spreads,
-            between_ad_sd=between_ad_sd(n, k),
-            base_rate=base,
-            metrics=metrics,
-            **kw,
-        )
 
-    best_sd = _member_sd(holdout, best, rows, spreads)
-    best_scale = _interval_scale(z[:, names.index(best)], n, k, p[best], best_sd)
-    if len(names) == 1:
-        reason = f"only {best} answered on the holdout"
-        return result({best: 1.0}, "single", reason, interval_scale=best_scale)
-
-    # The guard, cross-fitted: weights and recalibration fitted on one fold score the other.
-    fold = _folds(groups)
-    eta_cv = z @ np.full(len(names), 1.0 / len(names))
+def _guard(fit: _MemberFit) -> tuple[float, PairedDifference]:
+    """The guard, cross-fitted: weights and recalibration fitted on one fold score the other.
+    Returns the blend's cross-fitted log-loss and the paired bootstrap of (blend - best single);
+    both go into the metrics."""
+    n, k, z, centre = fit.n, fit.k, fit.z, fit.centre
+    fold = _folds(fit.groups)
+    eta_cv = z @ np.full(len(fit.names), 1.0 / len(fit.names))
     for side in (True, False):
         fit_on, score_on = fold != side, fold == side
         if fit_on.sum() >= 2 and k[fit_on].sum() > 0 and score_on.any():
             w_f, a_f, b_f = _fit_blend(z[fit_on], n[fit_on], k[fit_on], centre)
             eta_cv[score_on] = centre + a_f + b_f * (z[score_on] @ w_f - centre)
     p_cv = clip_ctr(expit(eta_cv))
-    metrics["ensemble_cv"] = measures(p_cv, n, k, base)
-    cv_loss = float(metrics["ensemble_cv"]["log_loss"])
-    boot = paired_bootstrap(p_cv, p[best], n, k, groups, n_boot=BOOTSTRAP_RESAMPLES)
-    metrics["ensemble_vs_best"] = boot.as_dict()
-    gain = f"[{boot.lower:.2e}, {boot.upper:.2e}]"
-    if not (cv_loss < best_loss and boot.upper < 0):
-        reason = (
-            f"the blend's cross-fitted log-loss {cv_loss:.6f} is not below {best}'s "
-            f"{best_loss:.6f} by more than bootstrap noise (95% interval of the difference "
-            f"{gain}, must lie below 0): {best} alone is used"
-        )
-        weights = {m: float(m == best) for m in names}
-        return result(weights, "best_single", reason, interval_scale=best_scale)
+    fit.metrics["ensemble_cv"] = measures(p_cv, n, k, fit.base)
+    cv_loss = float(fit.metrics["ensemble_cv"]["log_loss"])
+    boot = paired_bootstrap(p_cv, fit.p[fit.best], n, k, fit.groups, n_boot=BOOTSTRAP_RESAMPLES)
+    fit.metrics["ensemble_vs_best"] = boot.as_dict()
+    return cv_loss, boot
+
+
+def _blend(holdout: Holdout, fit: _MemberFit, reason: str) -> EnsembleWeights:
+    """The blend fitted on the whole holdout, its recalibration, and its interval scale from
+    the mixture spread (members' spreads plus their disagreement)."""
+    n, k, z, centre = fit.n, fit.k, fit.z, fit.centre
     w, a, b = _fit_blend(z, n, k, centre)
     eta = centre + a + b * (z @ w - centre)
-    sd_members = np.column_stack([_member_sd(holdout, m, rows, spreads) for m in names])
+    sd_members = np.column_stack([_member_sd(holdout, m, fit.rows, fit.spreads) for m in fit.names])
     mix = np.sqrt((w * (sd_members**2 + (z - (z @ w)[:, None]) ** 2)).sum(axis=1)) * b
-    reason = (
-        f"the blend's cross-fitted log-loss {cv_loss:.6f} beats {best}'s {best_loss:.6f} "
-        f"(95% interval of the difference {gain}, below 0)"
-    )
-    return result(
-        {m: float(x) for m, x in zip(names, w, strict=True)},
+    return fit.result(
+        {m: float(x) for m, x in zip(fit.names, w, strict=True)},
         "blend",
         reason,
         intercept=a,

@@ -156,108 +156,161 @@ def plan_promotions(
 ) -> Plan:
     """Plan this cycle's promotions. ``account_budget_minor`` is the sum of every ad set's
     current daily budget in the account; ``history`` holds recent promoter records."""
-    g = guardrails
     actions: list[PlannedAction] = []
     held: list[HeldBack] = []
     total = account_budget_minor
     ranked = sorted(candidates, key=lambda c: (c.adjusted_p_value, -c.lift, c.variant_id))
-    planned: set[str] = set()
     for c in ranked:
-
-        def hold(reason: Hold, detail: str, c: Candidate = c) -> None:
-            held.append(HeldBack(c.variant_id, c.ad_set_id, reason, detail))
-
-        current = c.current_budget_minor
-        mine = sorted(
-            (a for a in history if a.ad_set_id == c.ad_set_id and _counted(a, g.dry_run)),
-            key=lambda a: a.at,
-        )
-        promotions = [a for a in mine if a.kind == "promote"]
-        if current is None:
-            hold(Hold.BUDGET_UNKNOWN, "the ad set's daily budget is unknown")
+        outcome = _plan_one(c, guardrails, history, now, cycle_hour, actions, total)
+        if isinstance(outcome, _Refusal):
+            held.append(HeldBack(c.variant_id, c.ad_set_id, outcome.reason, outcome.detail))
             continue
-        if current <= 0:
-            hold(Hold.ZERO_BUDGET, "a zero budget cannot be multiplied")
-            continue
-        if g.kill_switch:
-            hold(Hold.KILL_SWITCH, "the account's kill switch stops automatic budget changes")
-            continue
-        same_kind = [a for a in promotions if (a.mode == "dry_run") == g.dry_run]
-        if c.ad_set_id in planned or any(a.cycle_hour == cycle_hour for a in same_kind):
-            hold(Hold.ALREADY_ACTED, f"already acted on in cycle hour {cycle_hour.isoformat()}")
-            continue
-        last = promotions[-1] if promotions else None
-        if last is not None and last.mode == "pending_approval":
-            hold(Hold.AWAITING_APPROVAL, "an earlier change awaits approval")
-            continue
-        ramping = (
-            g.ramp_max_step is not None
-            and last is not None
-            and last.mode in ("applied", "dry_run")
-            and last.target_minor is not None
-            and last.target_minor > current
-        )
-        if ramping:
-            assert last is not None and last.target_minor is not None
-            wait = last.at + timedelta(hours=g.ramp_min_hours)
-            if now < wait:
-                hold(Hold.RAMP_WAIT, f"next ramp step not before {wait.isoformat()}")
-                continue
-            target, rule = last.target_minor, "ramp_step"
-        else:
-            touched = [a.at for a in mine]
-            if touched:
-                ready = max(touched) + timedelta(hours=g.cooldown_hours)
-                if now < ready:
-                    hold(Hold.COOLDOWN, f"cooling down until {ready.isoformat()}")
-                    continue
-            target, rule = max(math.floor(current * g.multiplier), current + 1), "promote"
-        if len(actions) >= g.max_changes_per_cycle:
-            hold(Hold.MAX_CHANGES, f"at most {g.max_changes_per_cycle} changes per cycle")
-            continue
-        applied = [f"multiplier x{g.multiplier:g}" if rule == "promote" else "ramp continues"]
-        new = target
-        if g.ramp_max_step is not None:
-            step = max(math.floor(current * (1.0 + g.ramp_max_step)), current + 1)
-            if step < new:
-                new = step
-                applied.append(f"ramp: at most +{g.ramp_max_step:.0%} per change")
-        if g.max_variant_budget_minor is not None and new > g.max_variant_budget_minor:
-            new = g.max_variant_budget_minor
-            applied.append(f"capped at the variant ceiling {g.max_variant_budget_minor}")
-            if new <= current:
-                hold(Hold.VARIANT_CEILING, "the variant is at its daily ceiling")
-                continue
-        if g.max_account_budget_minor is not None:
-            room = g.max_account_budget_minor - total
-            if new - current > room:
-                new = current + room
-                applied.append(f"capped at the account ceiling {g.max_account_budget_minor}")
-                if new <= current:
-                    hold(Hold.ACCOUNT_CEILING, "the account is at its daily ceiling")
-                    continue
-        if g.dry_run:
-            mode = Mode.DRY_RUN
-            applied.append("dry run: recorded, not applied")
-        elif g.approval_threshold_minor is not None and new - current > g.approval_threshold_minor:
-            mode = Mode.PENDING_APPROVAL
-            applied.append(f"increase above {g.approval_threshold_minor}: awaits approval")
-        else:
-            mode = Mode.APPLY
-        if g.max_variant_budget_minor is not None:
-            target = min(target, g.max_variant_budget_minor)
-        total += new - current
-        planned.add(c.ad_set_id)
-        actions.append(
-            PlannedAction(
-                c.variant_id,
-                c.ad_set_id,
-                current,
-                new,
-                max(target, new),
-                mode,
-                rule,
-                tuple(applied),
-            )
-        )
+        total += outcome.new_budget_minor - outcome.old_budget_minor
+        actions.append(outcome)
     return Plan(tuple(actions), tuple(held))
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    reason: Hold
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Aim:
+    target: int
+    rule: str  # "promote" or "ramp_step"
+
+
+def _plan_one(
+    c: Candidate,
+    g: Guardrails,
+    history: Sequence[PastAction],
+    now: datetime,
+    cycle_hour: datetime,
+    actions: Sequence[PlannedAction],
+    total: int,
+) -> PlannedAction | _Refusal:
+    """One winner through the rules, in their order; ``actions`` are those planned so far this
+    cycle and ``total`` the account's daily budget after them."""
+    current = c.current_budget_minor
+    if current is None:
+        return _Refusal(Hold.BUDGET_UNKNOWN, "the ad set's daily budget is unknown")
+    if current <= 0:
+        return _Refusal(Hold.ZERO_BUDGET, "a zero budget cannot be multiplied")
+    if g.kill_switch:
+        return _Refusal(
+            Hold.KILL_SWITCH, "the account's kill switch stops automatic budget changes"
+        )
+    mine = sorted(
+        (a for a in history if a.ad_set_id == c.ad_set_id and _counted(a, g.dry_run)),
+        key=lambda a: a.at,
+    )
+    promotions = [a for a in mine if a.kind == "promote"]
+    busy = _already_in_hand(c, promotions, g, actions, cycle_hour)
+    if busy is not None:
+        return busy
+    aim = _aim(current, mine, promotions, g, now)
+    if isinstance(aim, _Refusal):
+        return aim
+    if len(actions) >= g.max_changes_per_cycle:
+        return _Refusal(Hold.MAX_CHANGES, f"at most {g.max_changes_per_cycle} changes per cycle")
+    sized = _size(current, aim, g, total)
+    if isinstance(sized, _Refusal):
+        return sized
+    new, applied = sized
+    mode, note = _mode(current, new, g)
+    if note is not None:
+        applied.append(note)
+    target = aim.target
+    if g.max_variant_budget_minor is not None:
+        target = min(target, g.max_variant_budget_minor)
+    return PlannedAction(
+        c.variant_id, c.ad_set_id, current, new, max(target, new), mode, aim.rule, tuple(applied)
+    )
+
+
+def _already_in_hand(
+    c: Candidate,
+    promotions: Sequence[PastAction],
+    g: Guardrails,
+    actions: Sequence[PlannedAction],
+    cycle_hour: datetime,
+) -> _Refusal | None:
+    """Idempotence: acted on in this cycle hour already (or planned just now), or an earlier
+    change still awaits approval."""
+    same_kind = [a for a in promotions if (a.mode == "dry_run") == g.dry_run]
+    if any(a.ad_set_id == c.ad_set_id for a in actions) or any(
+        a.cycle_hour == cycle_hour for a in same_kind
+    ):
+        return _Refusal(
+            Hold.ALREADY_ACTED, f"already acted on in cycle hour {cycle_hour.isoformat()}"
+        )
+    if promotions and promotions[-1].mode == "pending_approval":
+        return _Refusal(Hold.AWAITING_APPROVAL, "an earlier change awaits approval")
+    return None
+
+
+def _aim(
+    current: int,
+    mine: Sequence[PastAction],
+    promotions: Sequence[PastAction],
+    g: Guardrails,
+    now: datetime,
+) -> _Aim | _Refusal:
+    """Where the budget is heading: the next step of a ramp in progress (once its wait is
+    over), or current x multiplier once the cooldown since the last change is over."""
+    last = promotions[-1] if promotions else None
+    if (
+        g.ramp_max_step is not None
+        and last is not None
+        and last.mode in ("applied", "dry_run")
+        and last.target_minor is not None
+        and last.target_minor > current
+    ):
+        wait = last.at + timedelta(hours=g.ramp_min_hours)
+        if now < wait:
+            return _Refusal(Hold.RAMP_WAIT, f"next ramp step not before {wait.isoformat()}")
+        return _Aim(last.target_minor, "ramp_step")
+    if mine:
+        ready = max(a.at for a in mine) + timedelta(hours=g.cooldown_hours)
+        if now < ready:
+            return _Refusal(Hold.COOLDOWN, f"cooling down until {ready.isoformat()}")
+    return _Aim(max(math.floor(current * g.multiplier), current + 1), "promote")
+
+
+def _size(current: int, aim: _Aim, g: Guardrails, total: int) -> tuple[int, list[str]] | _Refusal:
+    """The new budget: the target cut to one ramp step, then to the variant's and the
+    account's ceilings; with the guardrails that shaped it."""
+    applied = [f"multiplier x{g.multiplier:g}" if aim.rule == "promote" else "ramp continues"]
+    new = aim.target
+    if g.ramp_max_step is not None:
+        step = max(math.floor(current * (1.0 + g.ramp_max_step)), current + 1)
+        if step < new:
+            new = step
+            applied.append(f"ramp: at most +{g.ramp_max_step:.0%} per change")
+    if g.max_variant_budget_minor is not None and new > g.max_variant_budget_minor:
+        new = g.max_variant_budget_minor
+        applied.append(f"capped at the variant ceiling {g.max_variant_budget_minor}")
+        if new <= current:
+            return _Refusal(Hold.VARIANT_CEILING, "the variant is at its daily ceiling")
+    if g.max_account_budget_minor is not None:
+        room = g.max_account_budget_minor - total
+        if new - current > room:
+            new = current + room
+            applied.append(f"capped at the account ceiling {g.max_account_budget_minor}")
+            if new <= current:
+                return _Refusal(Hold.ACCOUNT_CEILING, "the account is at its daily ceiling")
+    return new, applied
+
+
+def _mode(current: int, new: int, g: Guardrails) -> tuple[Mode, str | None]:
+    """Dry run, approval for an increase above the threshold, or apply."""
+    if g.dry_run:
+        return Mode.DRY_RUN, "dry run: recorded, not applied"
+    if g.approval_threshold_minor is not None and new - current > g.approval_threshold_minor:
+        return (
+            Mode.PENDING_APPROVAL,
+            f"increase above {g.approval_threshold_minor}: awaits approval",
+        )
+    return Mode.APPLY, None
