@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 
+from adflywheel.core.errors import NotFoundError
 from adflywheel.core.settings import Settings
 from adflywheel.loops.compound.features import Dataset, feature_matrix, pre_launch_context
 from adflywheel.loops.compound.gate import GateRules, holdout_problem, judge
@@ -212,7 +213,7 @@ def test_isolation_and_manual_moves_that_cannot_serve(
         assert listing["versions"] == [] and listing["aliases"] == [] and listing["events"] == []
     with transaction(factory) as session, pytest.raises(RegistryError, match="not found") as error:
         promote(session, decision.version_id, "x", "steal", account_id=other, now=NOW)
-    assert error.value.status == 404
+    assert isinstance(error.value, NotFoundError)
     with transaction(factory) as session, pytest.raises(RegistryError, match="no champion"):
         rollback(session, other, "ctr_xgb", "x", "nothing", now=NOW)
     # Manual moves refuse what cannot serve.

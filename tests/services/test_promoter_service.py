@@ -19,6 +19,7 @@ from sqlalchemy.pool import StaticPool
 from adflywheel.api.app import create_app
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.domain import HourlyActual, Status
+from adflywheel.core.errors import ConflictError, NotFoundError
 from adflywheel.core.settings import Settings
 from adflywheel.platforms.base import (
     AdPlatform,
@@ -229,7 +230,7 @@ def test_an_approval_expires(world: World) -> None:
     with pytest.raises(PromotionError, match="expired") as error:
         approve(world.factory, world.platform, world.account_id, action_id,
                 now=world.clock.now(), actor="boss")  # fmt: skip
-    assert error.value.status == 409
+    assert isinstance(error.value, ConflictError)
 
 
 def test_the_kill_switch_stops_promotion_and_approval(world: World) -> None:
@@ -288,13 +289,13 @@ def test_rollback_refuses_what_was_never_applied_and_what_is_not_its_own(world: 
     with pytest.raises(PromotionError) as unknown:
         rollback(world.factory, world.platform, world.account_id, 999,
                  now=world.clock.now(), actor="x")  # fmt: skip
-    assert unknown.value.status == 404
+    assert isinstance(unknown.value, NotFoundError)
     with transaction(world.factory) as session:
         other = create_account(session, "other", world.clock.now()).id
     with pytest.raises(PromotionError) as foreign:
         rollback(world.factory, world.platform, other, action_id,
                  now=world.clock.now(), actor="x")  # fmt: skip
-    assert foreign.value.status == 404
+    assert isinstance(foreign.value, NotFoundError)
 
 
 @pytest.mark.parametrize("when", ["before", "after"])

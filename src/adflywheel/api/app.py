@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from adflywheel import __version__
 from adflywheel.api.deps import Services
+from adflywheel.api.errors import install_error_handling
 from adflywheel.api.limits import BodySizeLimit
 from adflywheel.api.routers import (
     actuals,
@@ -73,6 +74,7 @@ def create_app(
     )
     app.state.services = services
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    install_error_handling(app)
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(actuals.router)

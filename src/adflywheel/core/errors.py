@@ -18,6 +18,10 @@ class InvalidInputError(AdflywheelError, ValueError):
     """The request or data cannot be accepted as given (HTTP 422)."""
 
 
+class UnsupportedFormatError(InvalidInputError):
+    """The input is in a format this service does not read at all (HTTP 415)."""
+
+
 class NotFoundError(AdflywheelError, LookupError):
     """What was asked for does not exist, or is not this caller's to see (HTTP 404)."""
 
@@ -32,3 +36,7 @@ class BusyError(ConflictError):
 
 class UnavailableError(AdflywheelError, RuntimeError):
     """A dependency the request needs is down or not configured (HTTP 503)."""
+
+
+class UpstreamError(AdflywheelError, RuntimeError):
+    """A system this service called (an ad platform) refused or failed the request (HTTP 502)."""

@@ -19,11 +19,13 @@ import redis
 from redis.exceptions import LockError
 from redis.lock import Lock
 
+from adflywheel.core.errors import BusyError
+
 log = logging.getLogger(__name__)
 
 
-class LockBusyError(RuntimeError):
-    pass
+class LockBusyError(BusyError):
+    """Another process holds the account's lock."""
 
 
 @contextmanager

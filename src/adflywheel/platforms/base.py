@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from adflywheel.core.domain import Creative, DailyActual, HourlyActual, Objective, Status
+from adflywheel.core.errors import UpstreamError
 
 # ISO 4217 codes whose money Meta counts in whole units (its "offset" 1: JPY and friends); every
 # other currency has cents, two digits of minor unit (marketing-api/currencies).
@@ -43,7 +44,7 @@ def minor_unit_exponent(currency: str) -> int:
     return 0 if currency in ZERO_DECIMAL_CURRENCIES else 2
 
 
-class PlatformError(RuntimeError):
+class PlatformError(UpstreamError):
     """The platform refused or failed a request."""
 
     def alert_details(self) -> dict[str, Any]:

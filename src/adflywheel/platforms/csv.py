@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adflywheel.core.clock import ensure_utc
 from adflywheel.core.domain import Creative, DailyActual, HourlyActual, Status
+from adflywheel.core.errors import InvalidInputError
 from adflywheel.platforms.base import (
     PlatformAccount,
     PlatformAd,
@@ -82,7 +83,7 @@ def _norm(header: str) -> str:
 _ALIAS = {_norm(h): (f, rank) for f, heads in COLUMNS.items() for rank, h in enumerate(heads)}
 
 
-class CsvImportError(ValueError):
+class CsvImportError(InvalidInputError):
     """The export cannot be trusted as a whole; says where (row 1 is the header) and why."""
 
     def __init__(self, source: str, row: int | None, column: str | None, reason: str) -> None:

@@ -10,13 +10,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adflywheel.core.errors import ConflictError
 from adflywheel.store.models import Account, ApiKey
 
 KEY_PREFIX = "afw_"
 
 
-class AccountExistsError(ValueError):
-    pass
+class AccountExistsError(ConflictError, ValueError):
+    """The account name is taken."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from adflywheel.core.domain import ACTUAL_METRICS, DailyActual, HourlyActual
+from adflywheel.core.errors import InvalidInputError
 from adflywheel.store.catalog import variant_ids_by_external
 from adflywheel.store.models import ActualRevision, DailyActualRow, HourlyActualRow
 
@@ -30,7 +31,7 @@ class RowProblem:
     reason: str
 
 
-class BatchRejectedError(ValueError):
+class BatchRejectedError(InvalidInputError):
     """The batch breaks a rule; nothing of it was stored."""
 
     def __init__(self, problems: Sequence[RowProblem]) -> None:

@@ -14,11 +14,12 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adflywheel.core.errors import InvalidInputError
 from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
 from adflywheel.store.models import AdSet, Campaign, Variant
 
 
-class UnknownReferenceError(ValueError):
+class UnknownReferenceError(InvalidInputError):
     """A catalogue entry points at a parent that does not exist in this account."""
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from adflywheel.api.deps import CallerDep, ServicesDep
 from adflywheel.core.clock import floor_hour
 from adflywheel.core.domain import Objective
+from adflywheel.core.errors import InvalidInputError
 from adflywheel.loops.bandit import (
     AllocationSettings,
     CampaignEvidence,
@@ -106,10 +107,6 @@ class AllocateIn(VariantsIn):
     n_draws: int = Field(default=1000, ge=100, le=100_000)
 
 
-def _unprocessable(error: ValueError) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error))
-
-
 @router.post("/budget/allocate")
 def allocate(request: AllocateIn) -> dict[str, Any]:
     """Budget shares by the probability of being best; budgets sum exactly to the total."""
@@ -126,8 +123,8 @@ def allocate(request: AllocateIn) -> dict[str, Any]:
             settings,
             np.random.default_rng(request.seed),
         )
-    except ValueError as error:
-        raise _unprocessable(error) from error
+    except ValueError as error:  # the evidence and settings are the caller's
+        raise InvalidInputError(str(error)) from error
     return {
         "objective": result.objective.value,
         "total_budget_minor": result.total_budget_minor,
@@ -159,8 +156,8 @@ def select_variant(request: VariantsIn) -> dict[str, Any]:
         chosen = thompson_select(
             request.campaign(), AllocationSettings(), np.random.default_rng(request.seed)
         )
-    except ValueError as error:
-        raise _unprocessable(error) from error
+    except ValueError as error:  # the evidence is the caller's
+        raise InvalidInputError(str(error)) from error
     return {"variant_id": chosen, "objective": request.objective.value}
 
 
@@ -186,27 +183,24 @@ def reallocate(
     policy = ThompsonPolicy(seed=services.settings.bandit_seed)
     try:
         proposal = policy.propose(state, now)
-    except ValueError as error:
-        raise _unprocessable(error) from error
+    except ValueError as error:  # the campaign's stored state cannot be split as it stands
+        raise InvalidInputError(str(error)) from error
     platform = None
     if not dry_run:
         try:
             platform = services.platforms(caller.account_id)
         except PlatformError as error:
             raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
-    try:
-        changes = apply_budgets(
-            services.factory,
-            platform,
-            caller.account_id,
-            proposal,
-            actor="api/reallocate",
-            cycle_hour=None,
-            now=now,
-            dry_run=dry_run,
-        )
-    except PlatformError as error:
-        raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(error)) from error
+    changes = apply_budgets(
+        services.factory,
+        platform,
+        caller.account_id,
+        proposal,
+        actor="api/reallocate",
+        cycle_hour=None,
+        now=now,
+        dry_run=dry_run,
+    )
     return {
         "campaign_id": campaign_id,
         "dry_run": dry_run,

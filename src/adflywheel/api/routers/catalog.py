@@ -10,12 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
 from adflywheel.core.domain import Creative, Objective, Status, per_dollar, safe_rate
 from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
-from adflywheel.store.catalog import (
-    UnknownReferenceError,
-    campaign_by_external,
-    sync_catalog,
-    variant_by_external,
-)
+from adflywheel.store.catalog import campaign_by_external, sync_catalog, variant_by_external
 from adflywheel.store.queries import VariantTotals, campaigns_of, variant_totals
 
 router = APIRouter(prefix="/api/ml", tags=["catalog"])
@@ -82,36 +77,31 @@ def put_catalog(
     catalog: CatalogIn, caller: CallerDep, services: ServicesDep, session: SessionDep
 ) -> dict[str, int]:
     """Insert or update campaigns, ad sets and ads (by id). All or nothing."""
-    try:
-        counts = sync_catalog(
-            session,
-            caller.account_id,
-            [
-                PlatformCampaign(c.id, c.name, c.status, c.objective, c.daily_budget_minor)
-                for c in catalog.campaigns
-            ],
-            [
-                PlatformAdSet(a.id, a.campaign_id, a.name, a.status, a.daily_budget_minor)
-                for a in catalog.ad_sets
-            ],
-            [
-                PlatformAd(
-                    a.id,
-                    a.ad_set_id,
-                    a.campaign_id,
-                    a.name,
-                    a.status,
-                    Creative(
-                        a.headline, a.primary_text, a.description, a.call_to_action, a.video_uri
-                    ),
-                    a.is_control,
-                )
-                for a in catalog.ads
-            ],
-            services.clock.now(),
-        )
-    except UnknownReferenceError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+    counts = sync_catalog(
+        session,
+        caller.account_id,
+        [
+            PlatformCampaign(c.id, c.name, c.status, c.objective, c.daily_budget_minor)
+            for c in catalog.campaigns
+        ],
+        [
+            PlatformAdSet(a.id, a.campaign_id, a.name, a.status, a.daily_budget_minor)
+            for a in catalog.ad_sets
+        ],
+        [
+            PlatformAd(
+                a.id,
+                a.ad_set_id,
+                a.campaign_id,
+                a.name,
+                a.status,
+                Creative(a.headline, a.primary_text, a.description, a.call_to_action, a.video_uri),
+                a.is_control,
+            )
+            for a in catalog.ads
+        ],
+        services.clock.now(),
+    )
     return {"campaigns": counts.campaigns, "ad_sets": counts.ad_sets, "ads": counts.ads}
 
 

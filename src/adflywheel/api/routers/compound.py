@@ -65,10 +65,7 @@ def _dna(body: PredictIn) -> Dna:
                 status.HTTP_422_UNPROCESSABLE_CONTENT, "'dna.genes' must be an object"
             )
         source = dict(genes)
-    try:
-        return extract_from_features(source, body.text)
-    except ValueError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
+    return extract_from_features(source, body.text)
 
 
 def _no_model(reason: str) -> dict[str, Any]:

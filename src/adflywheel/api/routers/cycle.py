@@ -13,9 +13,9 @@ from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
+from adflywheel.core.errors import InvalidInputError
 from adflywheel.core.loops import validate_loops
-from adflywheel.cycle.context import CycleBusyError, CycleInputError, CycleOptions
-from adflywheel.cycle.locks import LockBusyError
+from adflywheel.cycle.context import CycleOptions
 from adflywheel.cycle.power import active_loops, power_report
 from adflywheel.cycle.scheduler import CycleRunner, redis_client
 from adflywheel.services.alerts import AlertSink
@@ -71,12 +71,7 @@ def self_learning_cycle(
             )
         reports = runner.run_all(options)
         return {"accounts": len(reports), "reports": reports}
-    try:
-        return runner.run(caller.account_id, options)
-    except (CycleBusyError, LockBusyError) as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
-    except CycleInputError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+    return runner.run(caller.account_id, options)
 
 
 @router.get("/power")
@@ -91,8 +86,8 @@ def put_power(
 ) -> dict[str, Any]:
     try:
         validate_loops(body.loops)
-    except ValueError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+    except ValueError as error:  # the loop numbers are the caller's
+        raise InvalidInputError(str(error)) from error
     save_loops(
         session,
         caller.account_id,

@@ -91,16 +91,9 @@ def _text(text: str) -> str:
 
 
 async def _extract(data: bytes | None, features: dict[str, Any], text: str) -> Dna:
-    try:
-        if data is not None:
-            return await run_in_threadpool(dna_service.extract_from_video, data, text)
-        return dna_service.extract_from_features(features, text)
-    except dna_service.UnsupportedMediaError as error:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(error)) from error
-    except dna_service.UnreadableVideoError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
-    except ValueError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
+    if data is not None:
+        return await run_in_threadpool(dna_service.extract_from_video, data, text)
+    return dna_service.extract_from_features(features, text)
 
 
 @router.post("/creative-dna/extract")

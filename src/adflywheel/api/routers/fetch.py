@@ -17,7 +17,7 @@ from adflywheel.platforms.meta import (
     MetaTransientError,
 )
 from adflywheel.services.alerts import AlertSink
-from adflywheel.services.monitor.fetch import FetchError, fetch_account_actuals, freshness
+from adflywheel.services.monitor.fetch import fetch_account_actuals, freshness
 from adflywheel.store.actuals import BatchRejectedError
 from adflywheel.store.catalog import UnknownReferenceError
 
@@ -73,9 +73,7 @@ def fetch_actuals(
         raise HTTPException(
             status.HTTP_502_BAD_GATEWAY, detail=f"the ad platform refused: {error}"
         ) from error
-    except (BatchRejectedError, UnknownReferenceError, FetchError) as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
-    except PlatformError as error:
+    except (BatchRejectedError, UnknownReferenceError, PlatformError) as error:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
 
 

@@ -76,10 +76,7 @@ def _query_vector(body: SearchRequest) -> tuple[list[float] | None, dict[str, An
     text = body.text or ""
     if body.features is None and not text.strip():
         raise _unprocessable("the query text is empty")
-    try:
-        dna = dna_service.extract_from_features(body.features or {}, text)
-    except ValueError as error:
-        raise _unprocessable(str(error)) from error
+    dna = dna_service.extract_from_features(body.features or {}, text)
     return list(dna.vector), dna.genes
 
 
@@ -88,20 +85,15 @@ def search_winners(body: SearchRequest, caller: CallerDep, services: ServicesDep
     """The k past winners of your account most similar (cosine over Creative DNA vectors) to
     the query, with their stats at qualification and now, their status and the similarity."""
     vector, genes = _query_vector(body)
-    try:
-        result = memory_service.search_winners(
-            services.factory,
-            services.settings,
-            caller.account_id,
-            k=body.k,
-            vector=vector,
-            ad_id=body.ad_id,
-            redis=redis_for(services.settings),
-        )
-    except LookupError as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
-    except ValueError as error:
-        raise _unprocessable(str(error)) from error
+    result = memory_service.search_winners(
+        services.factory,
+        services.settings,
+        caller.account_id,
+        k=body.k,
+        vector=vector,
+        ad_id=body.ad_id,
+        redis=redis_for(services.settings),
+    )
     return {"dna_version": DNA_VERSION, "query_genes": genes, **result}
 
 
@@ -111,18 +103,15 @@ def index_winner(
 ) -> dict[str, Any]:
     """Add one of your ads to the winner memory by hand (kept even if it never clears the bar;
     the cycle does not lapse hand-added winners)."""
-    try:
-        return memory_service.index_winner(
-            services.factory,
-            services.settings,
-            caller.account_id,
-            body.ad_id,
-            services.clock.now(),
-            actor=f"api:{caller.account_name}",
-            redis=redis_for(services.settings),
-        )
-    except LookupError as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
+    return memory_service.index_winner(
+        services.factory,
+        services.settings,
+        caller.account_id,
+        body.ad_id,
+        services.clock.now(),
+        actor=f"api:{caller.account_name}",
+        redis=redis_for(services.settings),
+    )
 
 
 @router.get("/memory-stats")

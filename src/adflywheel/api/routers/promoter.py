@@ -8,13 +8,15 @@ everything else still works (evaluation, dry-run, approval mode, history, settin
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
+from adflywheel.core.errors import InvalidInputError
 from adflywheel.loops.promoter import (
     Correction,
     DecisionSettings,
@@ -27,12 +29,12 @@ from adflywheel.platforms.base import AdPlatform, PlatformError
 from adflywheel.services.promoter.actions import approve, history, rollback
 from adflywheel.services.promoter.service import (
     PromoterSettings,
-    PromotionError,
     decision_out,
     load_settings,
     run_promotion,
     store_settings,
 )
+from adflywheel.store.accounts import Caller
 
 router = APIRouter(prefix="/api/ml", tags=["auto-promoter"])
 
@@ -135,8 +137,8 @@ def evaluate(body: EvaluateIn) -> dict[str, Any]:
             mixing_sd=body.mixing_sd,
         )
         decisions = decide([body.experiment()], settings)
-    except ValueError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+    except ValueError as error:  # the counts and settings are the caller's
+        raise InvalidInputError(str(error)) from error
     return {
         "winners": [d.variant_id for d in decisions if d.winner],
         "losers": [d.variant_id for d in decisions if d.loser],
@@ -157,10 +159,6 @@ def _platform(services: Services, account_id: int) -> AdPlatform | None:
         return None
 
 
-def _raise(error: PromotionError) -> HTTPException:
-    return HTTPException(error.status, detail=str(error))
-
-
 class AutoPromoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     campaign_id: Id | None = Field(None, description="One campaign; all active ones when absent.")
@@ -169,22 +167,19 @@ class AutoPromoteIn(BaseModel):
 
 @router.post("/auto-promote")
 def auto_promote(
-    request: Request, caller: CallerDep, services: ServicesDep, body: AutoPromoteIn | None = None
+    caller: CallerDep, services: ServicesDep, body: AutoPromoteIn | None = None
 ) -> dict[str, Any]:
     """Find winners in the stored actuals and raise their budgets through the guardrails."""
     body = body or AutoPromoteIn()
-    try:
-        report = run_promotion(
-            services.factory,
-            _platform(services, caller.account_id),
-            caller.account_id,
-            now=services.clock.now(),
-            campaign_external_id=body.campaign_id,
-            actor=f"api:{caller.account_name}",
-            dry_run=body.dry_run,
-        )
-    except PromotionError as error:
-        raise _raise(error) from error
+    report = run_promotion(
+        services.factory,
+        _platform(services, caller.account_id),
+        caller.account_id,
+        now=services.clock.now(),
+        campaign_external_id=body.campaign_id,
+        actor=f"api:{caller.account_name}",
+        dry_run=body.dry_run,
+    )
     return report.as_dict()
 
 
@@ -198,41 +193,44 @@ def promotion_history(
     return {"actions": history(session, caller.account_id, limit=limit, since=since)}
 
 
-@router.post("/auto-promote/{action_id}/rollback")
-def rollback_action(
-    action_id: int, request: Request, caller: CallerDep, services: ServicesDep
-) -> dict[str, Any]:
-    """Restore the budget the action replaced, through the platform, as an audited change."""
-    return _act(rollback, action_id, request, caller.account_id, caller.account_name, services)
+class _OnAction(Protocol):
+    """``approve`` or ``rollback``: both act on one action with the same inputs."""
 
-
-@router.post("/auto-promote/{action_id}/approve")
-def approve_action(
-    action_id: int, request: Request, caller: CallerDep, services: ServicesDep
-) -> dict[str, Any]:
-    """Apply a change that waits for approval, if the guardrails still allow it."""
-    return _act(approve, action_id, request, caller.account_id, caller.account_name, services)
+    def __call__(
+        self,
+        factory: sessionmaker[Session],
+        platform: AdPlatform | None,
+        account_id: int,
+        action_id: int,
+        *,
+        now: datetime,
+        actor: str,
+    ) -> dict[str, Any]: ...
 
 
 def _act(
-    what: Callable[..., dict[str, Any]],
-    action_id: int,
-    request: Request,
-    account_id: int,
-    account_name: str,
-    services: Services,
+    on_action: _OnAction, action_id: int, caller: Caller, services: Services
 ) -> dict[str, Any]:
-    try:
-        return what(
-            services.factory,
-            _platform(services, account_id),
-            account_id,
-            action_id,
-            now=services.clock.now(),
-            actor=f"api:{account_name}",
-        )
-    except PromotionError as error:
-        raise _raise(error) from error
+    return on_action(
+        services.factory,
+        _platform(services, caller.account_id),
+        caller.account_id,
+        action_id,
+        now=services.clock.now(),
+        actor=f"api:{caller.account_name}",
+    )
+
+
+@router.post("/auto-promote/{action_id}/rollback")
+def rollback_action(action_id: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    """Restore the budget the action replaced, through the platform, as an audited change."""
+    return _act(rollback, action_id, caller, services)
+
+
+@router.post("/auto-promote/{action_id}/approve")
+def approve_action(action_id: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    """Apply a change that waits for approval, if the guardrails still allow it."""
+    return _act(approve, action_id, caller, services)
 
 
 Minor = Annotated[int, Field(ge=0, strict=True)]
@@ -282,8 +280,8 @@ def put_guardrails(
 ) -> dict[str, Any]:
     try:
         settings = PromoterSettings.from_dict(body.model_dump())
-    except ValueError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+    except ValueError as error:  # the settings are the caller's
+        raise InvalidInputError(str(error)) from error
     store_settings(
         session,
         caller.account_id,

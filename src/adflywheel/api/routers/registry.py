@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
 from adflywheel.services.compound import training as registry_service
-from adflywheel.services.compound.training import MODEL_NAME, RegistryError, TrainOptions
+from adflywheel.services.compound.training import MODEL_NAME, TrainOptions
 
 router = APIRouter(prefix="/api/ml", tags=["model-registry"])
 
@@ -34,10 +34,6 @@ class TrainIn(BaseModel):
 class MoveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Reason
-
-
-def _raise(error: RegistryError) -> HTTPException:
-    return HTTPException(error.status, error.message)
 
 
 @router.get("/models")
@@ -64,19 +60,16 @@ async def train(body: TrainIn, caller: CallerDep, services: ServicesDep) -> dict
         lookback_days=body.lookback_days,
         seed=body.seed,
     )
-    try:
-        decision = await run_in_threadpool(
-            registry_service.train_challenger_and_gate,
-            services.factory,
-            services.settings,
-            caller.account_id,
-            services.clock.now(),
-            body.reason,
-            options=options,
-            actor=f"api:{caller.account_name}",
-        )
-    except RegistryError as error:
-        raise _raise(error) from error
+    decision = await run_in_threadpool(
+        registry_service.train_challenger_and_gate,
+        services.factory,
+        services.settings,
+        caller.account_id,
+        services.clock.now(),
+        body.reason,
+        options=options,
+        actor=f"api:{caller.account_name}",
+    )
     if decision.status == "insufficient_data":
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -90,17 +83,14 @@ def promote(
     version_id: int, body: MoveIn, caller: CallerDep, session: SessionDep, services: ServicesDep
 ) -> dict[str, Any]:
     """Make one of the caller's versions the champion without the gate (recorded as manual)."""
-    try:
-        event = registry_service.promote(
-            session,
-            version_id,
-            f"api:{caller.account_name}",
-            body.reason,
-            account_id=caller.account_id,
-            now=services.clock.now(),
-        )
-    except RegistryError as error:
-        raise _raise(error) from error
+    event = registry_service.promote(
+        session,
+        version_id,
+        f"api:{caller.account_name}",
+        body.reason,
+        account_id=caller.account_id,
+        now=services.clock.now(),
+    )
     return registry_service.event_out(event)
 
 
@@ -113,15 +103,12 @@ def rollback(
     name: Annotated[str, Query(min_length=1, max_length=100)] = MODEL_NAME,
 ) -> dict[str, Any]:
     """Point the champion back at the version it replaced."""
-    try:
-        event = registry_service.rollback(
-            session,
-            caller.account_id,
-            name,
-            f"api:{caller.account_name}",
-            body.reason,
-            now=services.clock.now(),
-        )
-    except RegistryError as error:
-        raise _raise(error) from error
+    event = registry_service.rollback(
+        session,
+        caller.account_id,
+        name,
+        f"api:{caller.account_name}",
+        body.reason,
+        now=services.clock.now(),
+    )
     return registry_service.event_out(event)

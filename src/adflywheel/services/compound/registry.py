@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adflywheel.core.clock import SystemClock
+from adflywheel.core.errors import AdflywheelError, ConflictError, NotFoundError
 from adflywheel.loops.compound.features import FEATURE_SCHEMA
 from adflywheel.loops.compound.xgb import CtrModel
 from adflywheel.store.models import ModelVersion
@@ -31,13 +32,24 @@ CHAMPION = "champion"
 PROMOTE, ROLLBACK, REFUSE = "promote", "rollback", "refuse"
 
 
-class RegistryError(RuntimeError):
-    """A request the registry refuses; ``status`` is the HTTP status that fits."""
+class RegistryError(AdflywheelError, RuntimeError):
+    """What the registry refuses or cannot do; the subclass says whose move it is."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.status = status
         self.message = message
+
+
+class RegistryNotFoundError(RegistryError, NotFoundError):
+    """No such version, champion or account (or not the caller's)."""
+
+
+class RegistryConflictError(RegistryError, ConflictError):
+    """The move clashes with the registry's state (already champion, cannot serve)."""
+
+
+class ArtifactMismatchError(RegistryError):
+    """A stored artifact is not the one recorded: the store is damaged, no request is at fault."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +92,7 @@ def load_model_artifact(url: str, sha256: str | None) -> CtrModel:
     """Artifacts are content-addressed and never rewritten, so (url, sha) caches safely."""
     data = read_artifact(url)
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        raise RegistryError(500, f"artifact {url} does not match its recorded SHA-256")
+        raise ArtifactMismatchError(f"artifact {url} does not match its recorded SHA-256")
     return CtrModel.from_bytes(data)
 
 
@@ -123,7 +135,7 @@ def version_out(v: ModelVersion) -> dict[str, Any]:
 def load_version(session: Session, version_id: int) -> LoadedModel:
     v = session.get(ModelVersion, version_id)
     if v is None or v.account_id is None or v.artifact_uri is None:
-        raise RegistryError(404, f"model version {version_id} not found")
+        raise RegistryNotFoundError(f"model version {version_id} not found")
     model = load_model_artifact(v.artifact_uri, v.artifact_sha256)
     return LoadedModel(model, v.id, v.version, v.name, v.account_id, version_out(v))
 
@@ -251,16 +263,15 @@ def promote(
     now = now or SystemClock().now()
     v = session.get(ModelVersion, version_id)
     if v is None or v.account_id is None or (account_id is not None and v.account_id != account_id):
-        raise RegistryError(404, f"model version {version_id} not found")
+        raise RegistryNotFoundError(f"model version {version_id} not found")
     if v.feature_schema.get("version") != FEATURE_SCHEMA.version:
-        raise RegistryError(
-            409,
+        raise RegistryConflictError(
             f"version {v.version} uses features {v.feature_schema.get('version')!r}; this code "
             f"builds {FEATURE_SCHEMA.version!r}, so it cannot serve",
         )
     current = champion_version(session, v.account_id, v.name)
     if current is not None and current.id == v.id:
-        raise RegistryError(409, f"version {v.version} is already the champion")
+        raise RegistryConflictError(f"version {v.version} is already the champion")
     set_champion(session, v.account_id, v.name, v.id, now)
     return record_event(
         session,
@@ -291,7 +302,7 @@ def rollback(
     now = now or SystemClock().now()
     current = champion_version(session, account_id, name)
     if current is None:
-        raise RegistryError(404, f"{name} has no champion to roll back")
+        raise RegistryNotFoundError(f"{name} has no champion to roll back")
     made = session.scalar(
         select(ModelEvent)
         .where(

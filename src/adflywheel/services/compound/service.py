@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import floor_hour
+from adflywheel.core.errors import NotFoundError
 from adflywheel.loops.bandit import AllocationSettings, CampaignEvidence, variant_from_hourly
 from adflywheel.loops.compound.ensemble import (
     MODELS,
@@ -89,7 +90,7 @@ class CompoundSettings:
 DEFAULT = CompoundSettings()
 
 
-class NoModelError(LookupError):
+class NoModelError(NotFoundError):
     """Nothing can predict for this account yet (no data, no model): said, never invented."""
 
 

@@ -39,6 +39,7 @@ from adflywheel.services.compound.registry import (
     ROLLBACK,
     LoadedModel,
     RegistryError,
+    RegistryNotFoundError,
     champion_version,
     event_out,
     list_models,
@@ -220,7 +221,7 @@ def train_challenger_and_gate(
     with factory() as session:
         facts = account_facts(session, account_id)
         if facts is None:
-            raise RegistryError(404, f"account {account_id} not found")
+            raise RegistryNotFoundError(f"account {account_id} not found")
         rows = account_rows(session, account_id, since=since, until=end)
         champion = _champion_for_gate(session, account_id, name)
     synthetic = facts.synthetic

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adflywheel.core.errors import InvalidInputError, UnsupportedFormatError
 from adflywheel.loops.crosslearn.prior import win_prior
 from adflywheel.loops.dna import audio as audio_core
 from adflywheel.loops.dna import patterns, win
@@ -53,12 +54,16 @@ MIN_LATE_FPS = 1.0
 DETECT_SIDE = 144
 
 
-class UnreadableVideoError(ValueError):
+class UnreadableVideoError(InvalidInputError):
     """The bytes are not a video this service can decode; the message says why."""
 
 
-class UnsupportedMediaError(UnreadableVideoError):
+class UnsupportedMediaError(UnreadableVideoError, UnsupportedFormatError):
     """The bytes are not in any video container this service reads (not even a broken one)."""
+
+
+class InvalidFeaturesError(InvalidInputError):
+    """Features given for a creative that the DNA parser refuses; the message says which."""
 
 
 # Container signatures: ISO BMFF (MP4/MOV/M4V: 'ftyp' at offset 4), Matroska/WebM (EBML), AVI.
@@ -270,7 +275,12 @@ def extract_from_video(
 
 
 def extract_from_features(features: Mapping[str, Any], text: str = "") -> Dna:
-    return dna_from_features(features, text)
+    """The DNA of a creative described by a caller. The parser raises ``ValueError`` only about
+    the values it was given, so here each one is the caller's to fix."""
+    try:
+        return dna_from_features(features, text)
+    except ValueError as error:
+        raise InvalidFeaturesError(str(error)) from error
 
 
 def store_dna(

@@ -21,6 +21,7 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from adflywheel.core.errors import InvalidInputError, NotFoundError
 from adflywheel.core.settings import Settings
 from adflywheel.loops import memory as core
 from adflywheel.loops.dna.fingerprint import DNA_VERSION, VECTOR_LENGTH
@@ -256,13 +257,13 @@ def index_winner(
     actor: str = "api",
     redis: redis.Redis | None = None,
 ) -> dict[str, Any]:
-    """Add an ad of the account to memory by hand (or re-qualify it); ``LookupError`` when the
+    """Add an ad of the account to memory by hand (or re-qualify it); ``NotFoundError`` when the
     account has no such ad. Hand-added winners are not lapsed by the cycle."""
     scope = account_scope(account_id)
     with transaction(factory) as session:
         variant = variant_by_external(session, account_id, ad_id)
         if variant is None:
-            raise LookupError(f"no ad {ad_id!r}")
+            raise NotFoundError(f"no ad {ad_id!r}")
         policy = policy_for(session, settings, account_id)
         totals = [t for t in variant_totals(session, account_id) if t.variant_id == variant.id]
         ev = core.evaluate(totals[0].clicks, totals[0].impressions, policy)
@@ -297,21 +298,24 @@ def search_winners(
     redis: redis.Redis | None = None,
 ) -> dict[str, Any]:
     """The ``k`` past winners of the account most similar (cosine over DNA vectors) to a raw
-    DNA vector or to one of the account's ads (``ad_id``, itself excluded). ``LookupError``
-    for an unknown ad, ``ValueError`` for a bad vector or k."""
+    DNA vector or to one of the account's ads (``ad_id``, itself excluded). ``NotFoundError``
+    for an unknown ad, ``InvalidInputError`` for a bad vector or k."""
     if not 1 <= k <= MAX_K:
-        raise ValueError(f"k must be between 1 and {MAX_K}")
+        raise InvalidInputError(f"k must be between 1 and {MAX_K}")
     if (vector is None) == (ad_id is None):
-        raise ValueError("give exactly one of a vector or an ad id")
+        raise InvalidInputError("give exactly one of a vector or an ad id")
     with transaction(factory) as session:
         exclude = None
         if ad_id is not None:
             variant = variant_by_external(session, account_id, ad_id)
             if variant is None:
-                raise LookupError(f"no ad {ad_id!r}")
+                raise NotFoundError(f"no ad {ad_id!r}")
             vector, exclude = variant_dna(session, variant).vector, variant.id
         assert vector is not None
-        query = core.normalise(vector, VECTOR_LENGTH)[0]
+        try:
+            query = core.normalise(vector, VECTOR_LENGTH)[0]
+        except ValueError as error:  # a wrong width, a value not finite, a zero vector
+            raise InvalidInputError(str(error)) from error
         scope = account_scope(account_id)
         pairs, origin = search_raw(
             session, settings, scope, account_content(account_id), query, k + 1, client=redis

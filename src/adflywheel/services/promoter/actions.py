@@ -23,7 +23,10 @@ from adflywheel.services.promoter.service import (
     PROMOTER_REASONS,
     RAMP,
     ROLLBACK,
-    PromotionError,
+    NoPlatformError,
+    PlatformRefusedError,
+    PromotionRefusedError,
+    UnknownPromotionError,
     action_out,
     ceiling_problem,
     load_settings,
@@ -38,7 +41,7 @@ from adflywheel.store.models import AdSet, BudgetChange
 def _action(session: Session, account_id: int, action_id: int) -> tuple[BudgetChange, AdSet]:
     record = session.get(BudgetChange, action_id)
     if record is None or record.account_id != account_id or record.reason not in (PROMOTE, RAMP):
-        raise PromotionError(404, f"no promoter action {action_id} in this account")
+        raise UnknownPromotionError(f"no promoter action {action_id} in this account")
     ad_set = session.get(AdSet, record.ad_set_id)
     assert ad_set is not None
     return record, ad_set
@@ -59,8 +62,8 @@ def _write(
     try:
         write_platform(factory, platform, record_id, external)
     except PlatformError as error:
-        raise PromotionError(
-            502, f"the platform refused ({error}); the change stays pending and is retried"
+        raise PlatformRefusedError(
+            f"the platform refused ({error}); the change stays pending and is retried"
         ) from error
 
 
@@ -75,7 +78,7 @@ def approve(
 ) -> dict[str, Any]:
     """Apply a change that waits for approval, if the guardrails still allow it now."""
     if platform is None:
-        raise PromotionError(503, "no ad platform is configured for this account")
+        raise NoPlatformError("no ad platform is configured for this account")
     with factory() as session:
         settings = load_settings(session, account_id)
         _action(session, account_id, action_id)
@@ -87,17 +90,19 @@ def approve(
         if record.mode == "applied" and record.evidence.get("approved_by"):
             return _out(factory, record.id, already=True)
         if record.mode != "pending_approval":
-            raise PromotionError(409, f"action {action_id} is {record.mode}, not awaiting approval")
+            raise PromotionRefusedError(
+                f"action {action_id} is {record.mode}, not awaiting approval"
+            )
         if g.kill_switch:
-            raise PromotionError(409, "the account's kill switch is on: no budget is raised")
+            raise PromotionRefusedError("the account's kill switch is on: no budget is raised")
         current = ad_set.daily_budget_minor or 0
         if current >= record.new_budget_minor:
-            raise PromotionError(
-                409, f"the budget is already {current}, not below {record.new_budget_minor}"
+            raise PromotionRefusedError(
+                f"the budget is already {current}, not below {record.new_budget_minor}"
             )
         problem = ceiling_problem(session, account_id, g, current, record.new_budget_minor)
         if problem is not None:
-            raise PromotionError(409, f"approving would break the {problem.value} guardrail")
+            raise PromotionRefusedError(f"approving would break the {problem.value} guardrail")
         record.evidence = {
             **record.evidence,
             "proposed_from_minor": record.old_budget_minor,
@@ -123,7 +128,7 @@ def rollback(
 ) -> dict[str, Any]:
     """Restore the budget the action replaced; returns the rollback's own record."""
     if platform is None:
-        raise PromotionError(503, "no ad platform is configured for this account")
+        raise NoPlatformError("no ad platform is configured for this account")
     with factory() as session:
         settings = load_settings(session, account_id)
         _action(session, account_id, action_id)
@@ -137,16 +142,16 @@ def rollback(
         if existing is not None:
             if existing.mode == "applied":
                 return _out(factory, existing.id, already=True)
-            raise PromotionError(409, f"an earlier rollback of {action_id} is {existing.mode}")
+            raise PromotionRefusedError(f"an earlier rollback of {action_id} is {existing.mode}")
         if record.mode != "applied":
-            raise PromotionError(
-                409, f"action {action_id} is {record.mode}: nothing was applied to roll back"
+            raise PromotionRefusedError(
+                f"action {action_id} is {record.mode}: nothing was applied to roll back"
             )
         restore = record.old_budget_minor or 0
         current = ad_set.daily_budget_minor or 0
         problem = ceiling_problem(session, account_id, settings.guardrails, current, restore)
         if problem is not None:
-            raise PromotionError(409, f"restoring would break the {problem.value} guardrail")
+            raise PromotionRefusedError(f"restoring would break the {problem.value} guardrail")
         later = session.scalars(
             select(BudgetChange.id).where(
                 BudgetChange.ad_set_id == record.ad_set_id,

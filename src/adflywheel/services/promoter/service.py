@@ -20,6 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import floor_hour
+from adflywheel.core.errors import (
+    AdflywheelError,
+    ConflictError,
+    NotFoundError,
+    UnavailableError,
+    UpstreamError,
+)
 from adflywheel.loops.promoter import (
     Candidate,
     Decision,
@@ -44,9 +51,13 @@ PROMOTER_REASONS = (PROMOTE, RAMP, ROLLBACK)
 
 __all__ = [
     "PROMOTER_REASONS",
+    "NoPlatformError",
+    "PlatformRefusedError",
     "PromoterSettings",
     "PromotionError",
+    "PromotionRefusedError",
     "PromotionReport",
+    "UnknownPromotionError",
     "decision_out",
     "load_settings",
     "run_promotion",
@@ -54,12 +65,24 @@ __all__ = [
 ]
 
 
-class PromotionError(RuntimeError):
-    """A request the promoter refuses; ``status`` is the HTTP status that fits."""
+class PromotionError(AdflywheelError, RuntimeError):
+    """A request the promoter refuses; the subclass says why."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+
+class UnknownPromotionError(PromotionError, NotFoundError):
+    """No such campaign, account or promoter action in this account."""
+
+
+class PromotionRefusedError(PromotionError, ConflictError):
+    """The action's state or the guardrails forbid the request now."""
+
+
+class NoPlatformError(PromotionError, UnavailableError):
+    """The account has no ad platform to write the change to."""
+
+
+class PlatformRefusedError(PromotionError, UpstreamError):
+    """The ad platform refused the write; the change stays pending and is retried."""
 
 
 def _campaigns(session: Session, account_id: int, external_id: str | None) -> list[Campaign]:
@@ -67,7 +90,7 @@ def _campaigns(session: Session, account_id: int, external_id: str | None) -> li
     if external_id is not None:
         found = session.scalar(query.where(Campaign.external_id == external_id))
         if found is None:
-            raise PromotionError(404, f"no campaign {external_id!r} in this account")
+            raise UnknownPromotionError(f"no campaign {external_id!r} in this account")
         return [found]
     return list(session.scalars(query.where(Campaign.status == "ACTIVE").order_by(Campaign.id)))
 
@@ -101,7 +124,7 @@ def lock_account(session: Session, account_id: int) -> Account:
     """Serialise budget writes per account (``SELECT ... FOR UPDATE`` on PostgreSQL)."""
     account = session.scalar(select(Account).where(Account.id == account_id).with_for_update())
     if account is None:
-        raise PromotionError(404, f"no account {account_id}")
+        raise UnknownPromotionError(f"no account {account_id}")
     return account
 
 

@@ -1,0 +1,130 @@
+"""Errors as HTTP answers, in one place.
+
+A deliberate error (an ``AdflywheelError`` of a kind) answers with its kind's status and
+``{"detail": <message>}``, the body FastAPI gives an ``HTTPException``. Anything else is a bug: a
+500 whose body carries only the request id, so the traceback in the log can be found without
+the client learning what broke. Every response, errors included, carries ``X-Request-ID``: the
+caller's own when it sent a usable one, otherwise a fresh one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adflywheel.core.errors import (
+    AdflywheelError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    UnavailableError,
+    UnsupportedFormatError,
+    UpstreamError,
+)
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# An id from the caller is echoed and logged, so it must be short and plain.
+_USABLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+# The most specific kind wins: a class's MRO is searched in order.
+STATUS_OF_KIND: dict[type[AdflywheelError], int] = {
+    UnsupportedFormatError: 415,
+    InvalidInputError: 422,
+    NotFoundError: 404,
+    ConflictError: 409,
+    UpstreamError: 502,
+    UnavailableError: 503,
+}
+
+
+def status_of(error: AdflywheelError) -> int | None:
+    """The HTTP status of the error's kind; None for an error of no kind (the service's fault)."""
+    for cls in type(error).__mro__:
+        status = STATUS_OF_KIND.get(cls)
+        if status is not None:
+            return status
+    return None
+
+
+async def _answer_kind(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, AdflywheelError)
+    status = status_of(error)
+    if status is None:
+        raise error  # no kind: unexpected, answered as a 500 by ``RequestIds``
+    return JSONResponse({"detail": str(error)}, status_code=status)
+
+
+def install_error_handling(app: FastAPI) -> None:
+    """Map the error kinds to statuses, and give every response a request id."""
+    app.add_exception_handler(AdflywheelError, _answer_kind)
+    app.add_middleware(RequestIds)
+
+
+class RequestIds:
+    """ASGI middleware: a request id on every response, and a JSON 500 for anything that
+    escapes a route (logged with that id, its text kept out of the response)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception(
+                "unhandled error in %s %s (request id %s)",
+                scope.get("method"),
+                scope.get("path"),
+                request_id,
+            )
+            if started:
+                raise
+            await _internal_error(send, request_id)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            given = bytes(value).decode("latin-1")
+            if _USABLE_ID.fullmatch(given):
+                return given
+    return uuid.uuid4().hex
+
+
+async def _internal_error(send: Send, request_id: str) -> None:
+    body = json.dumps({"detail": "internal server error", "request_id": request_id}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (REQUEST_ID_HEADER.lower().encode(), request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
