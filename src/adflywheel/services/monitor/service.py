@@ -100,63 +100,94 @@ def validate_and_maybe_retrain(
     ``retrain=None`` records wanted retrains as ``blocked_no_retrainer``."""
     s = settings or MonitorSettings()
     hour = floor_hour(as_of)
-    pending: list[tuple[str, str, dict[str, Any]]] = []
     with transaction(factory) as session:
-        verdict, tripped = _check_breaker(session, account_id, hour, s)
-        if tripped:
-            pending.append(("breaker", _breaker_message(verdict), _verdict_out(verdict)))
-        retracted: set[datetime] = set()
-        if verdict.suspect_start is not None and verdict.suspect_end is not None:
-            retracted = quarantine_scored(
-                session, account_id, verdict.suspect_start, verdict.suspect_end
-            )
-        scoring = score_due(session, account_id, hour)
-        for window_end in sorted(retracted | set(scoring["window_ends"])):
-            refresh_snapshots(session, account_id, window_end, hour)
-        drift = [] if verdict.open else _feed_detectors(session, account_id, hour, s)
-        if drift:
-            pending.append(("drift", f"drift on {', '.join(drift)}", {"streams": drift}))
-        headline = _headline(session, account_id, hour, s)
-        decision = decide_retrain(
-            now=hour,
-            accuracy=headline.get("accuracy"),
-            clicks=int(headline.get("clicks") or 0),
-            accuracy_floor=headline.get("accuracy_noise_floor"),
-            drift_streams=_relevant(drift, headline.get("model")),
-            breaker_open=verdict.open,
-            last_retrain_at=_last_attempt(session, account_id),
-            policy=s.policy,
-        )
-        evidence = {"headline": headline, "drift": drift, "breaker": _verdict_out(verdict)}
-        trigger_id = _record_trigger(session, account_id, hour, decision, evidence, retrain)
+        v = _validate(session, account_id, hour, s, retrain)
+    pending = list(v.alerts)
     result: dict[str, Any] | None = None
-    ran = trigger_id is not None and decision.retrain and retrain is not None
-    if ran and retrain is not None and trigger_id is not None:
-        result = _run_retrain(factory, retrain, trigger_id, account_id, hour, decision.reason)
-        outcome = {
-            "retrained": "ran",
-            "refused": "trained a challenger the gate refused (the old model keeps serving)",
-            "not_retrained": "did not train",
-        }.get(str(result.get("status")), "failed")
-        pending.append(
-            (
-                "retrain",
-                f"retrain ({decision.reason}) {outcome}",
-                {"reason": decision.reason, "result": result},
-            )
-        )
+    ran = v.trigger_id is not None and v.decision.retrain and retrain is not None
+    if ran and retrain is not None and v.trigger_id is not None:
+        reason = v.decision.reason
+        result = _run_retrain(factory, retrain, v.trigger_id, account_id, hour, reason)
+        outcome = _RETRAIN_OUTCOMES.get(str(result.get("status")), "failed")
+        details = {"reason": reason, "result": result}
+        pending.append(("retrain", f"retrain ({reason}) {outcome}", details))
     for kind, message, details in pending:
         _send(
             alerts, kind, message, {"account_id": account_id, "hour": hour.isoformat(), **details}
         )
+    return _report(hour, v, ran, result)
+
+
+# How the retrain alert words each status the retrain function reports.
+_RETRAIN_OUTCOMES = {
+    "retrained": "ran",
+    "refused": "trained a challenger the gate refused (the old model keeps serving)",
+    "not_retrained": "did not train",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Validation:
+    """What one hour's validation found and decided, with the alerts it raised so far."""
+
+    verdict: BreakerVerdict
+    retracted: set[datetime]
+    scoring: dict[str, Any]
+    drift: list[str]
+    headline: dict[str, Any]
+    decision: RetrainDecision
+    trigger_id: int | None
+    alerts: list[tuple[str, str, dict[str, Any]]]
+
+
+def _validate(
+    session: Session, account_id: int, hour: datetime, s: MonitorSettings, retrain: Retrain | None
+) -> _Validation:
+    """Steps 1-4 in one transaction: the breaker, scoring (taking back scores of suspect hours),
+    the drift detectors, and the retrain decision with its recorded trigger."""
+    alerts: list[tuple[str, str, dict[str, Any]]] = []
+    verdict, tripped = _check_breaker(session, account_id, hour, s)
+    if tripped:
+        alerts.append(("breaker", _breaker_message(verdict), _verdict_out(verdict)))
+    retracted: set[datetime] = set()
+    if verdict.suspect_start is not None and verdict.suspect_end is not None:
+        retracted = quarantine_scored(
+            session, account_id, verdict.suspect_start, verdict.suspect_end
+        )
+    scoring = score_due(session, account_id, hour)
+    for window_end in sorted(retracted | set(scoring["window_ends"])):
+        refresh_snapshots(session, account_id, window_end, hour)
+    drift = [] if verdict.open else _feed_detectors(session, account_id, hour, s)
+    if drift:
+        alerts.append(("drift", f"drift on {', '.join(drift)}", {"streams": drift}))
+    headline = _headline(session, account_id, hour, s)
+    decision = decide_retrain(
+        now=hour,
+        accuracy=headline.get("accuracy"),
+        clicks=int(headline.get("clicks") or 0),
+        accuracy_floor=headline.get("accuracy_noise_floor"),
+        drift_streams=_relevant(drift, headline.get("model")),
+        breaker_open=verdict.open,
+        last_retrain_at=_last_attempt(session, account_id),
+        policy=s.policy,
+    )
+    evidence = {"headline": headline, "drift": drift, "breaker": _verdict_out(verdict)}
+    trigger_id = _record_trigger(session, account_id, hour, decision, evidence, retrain)
+    return _Validation(verdict, retracted, scoring, drift, headline, decision, trigger_id, alerts)
+
+
+def _report(
+    hour: datetime, v: _Validation, ran: bool, result: dict[str, Any] | None
+) -> dict[str, Any]:
+    decision = v.decision
     return {
         "as_of": hour.isoformat(),
-        **{k: v for k, v in scoring.items() if k != "window_ends"},
-        "windows_closed": [w.isoformat() for w in scoring["window_ends"]],
-        "windows_retracted": len(retracted),
-        **headline,
-        "drift": drift,
-        "breaker": _verdict_out(verdict),
+        **{k: value for k, value in v.scoring.items() if k != "window_ends"},
+        "windows_closed": [w.isoformat() for w in v.scoring["window_ends"]],
+        "windows_retracted": len(v.retracted),
+        **v.headline,
+        "drift": v.drift,
+        "breaker": _verdict_out(v.verdict),
         "retrain_wanted": bool(decision.reasons),
         "retrain_triggered": ran,
         # A new model serves; a challenger the gate refused is an attempt, not a retrain.
@@ -176,8 +207,17 @@ def _check_breaker(
     session: Session, account_id: int, hour: datetime, s: MonitorSettings
 ) -> tuple[BreakerVerdict, bool]:
     """Judge and record the account's data health at ``hour``; True when it has just tripped."""
-    p = s.breaker
-    start = hour - p.window_hours * HOUR
+    start = hour - s.breaker.window_hours * HOUR
+    hours = list(_hour_health(session, account_id, start, hour).values())
+    verdict = _judge_health(session, account_id, hour, start, hours, s)
+    return verdict, _record_health(session, account_id, hour, verdict)
+
+
+def _hour_health(
+    session: Session, account_id: int, start: datetime, hour: datetime
+) -> dict[datetime, HourHealth]:
+    """Per stored hour in [start, hour): rows, impressions, clicks and implausible rows, the
+    rows fetches quarantined included."""
     bad = case(
         (
             (HourlyActualRow.clicks > HourlyActualRow.impressions)
@@ -206,7 +246,19 @@ def _check_breaker(
         ensure_utc(h): HourHealth(ensure_utc(h), int(n), int(i or 0), int(c or 0), int(b or 0))
         for h, n, i, c, b in rows
     }
-    hours = list(_with_quarantined(session, account_id, stored, start, hour).values())
+    return _with_quarantined(session, account_id, stored, start, hour)
+
+
+def _judge_health(
+    session: Session,
+    account_id: int,
+    hour: datetime,
+    start: datetime,
+    hours: list[HourHealth],
+    s: MonitorSettings,
+) -> BreakerVerdict:
+    """The breaker's verdict on those hours; closed with a note before any actuals arrived or
+    with the breaker disabled."""
     active = int(
         session.scalar(
             select(func.count())
@@ -222,16 +274,22 @@ def _check_breaker(
     )
     if ever is None or not s.breaker_enabled:
         why = "no actuals yet" if ever is None else "breaker disabled"
-        verdict = BreakerVerdict(False, (), {"note": why})
-    else:
-        verdict = check_health(
-            hours,
-            as_of=hour,
-            active_ads=active,
-            reference_ctr=reference_ctr(session, account_id, start - REFERENCE, start),
-            params=p,
-            data_since=ever,
-        )
+        return BreakerVerdict(False, (), {"note": why})
+    return check_health(
+        hours,
+        as_of=hour,
+        active_ads=active,
+        reference_ctr=reference_ctr(session, account_id, start - REFERENCE, start),
+        params=s.breaker,
+        data_since=ever,
+    )
+
+
+def _record_health(
+    session: Session, account_id: int, hour: datetime, verdict: BreakerVerdict
+) -> bool:
+    """Store the verdict as the hour's data health; True when the breaker has just tripped
+    (open now, and open neither in an earlier record of this hour nor in the hour before)."""
     previous = session.scalar(
         select(DataHealth)
         .where(DataHealth.account_id == account_id, DataHealth.checked_hour < hour)
@@ -252,7 +310,7 @@ def _check_breaker(
     row.suspect_start, row.suspect_end = verdict.suspect_start, verdict.suspect_end
     session.flush()
     was_open = already_open or (previous is not None and previous.is_open)
-    return verdict, verdict.open and not was_open
+    return verdict.open and not was_open
 
 
 def _with_quarantined(
