@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import floor_hour
 from adflywheel.core.settings import Settings
-from adflywheel.loops.compound.features import FEATURE_SCHEMA, CtrRow, dataset
-from adflywheel.loops.compound.gate import GateRules, holdout_problem, judge
+from adflywheel.loops.compound.features import FEATURE_SCHEMA, CtrRow, Dataset, dataset
+from adflywheel.loops.compound.gate import GateRules, Verdict, holdout_problem, judge
 from adflywheel.loops.compound.xgb import (
     CtrModel,
     InsufficientDataError,
@@ -214,37 +214,19 @@ def train_challenger_and_gate(
     creatives the champion trained or stopped on are left out of the comparison.
     """
     options = options or TrainOptions()
-    end = floor_hour(now)
-    test_start = end - timedelta(hours=options.holdout_hours)
-    valid_start = test_start - timedelta(hours=options.valid_hours)
-    since = None if options.lookback_days is None else end - timedelta(days=options.lookback_days)
+    w = _Windows.before(now, options)
     with factory() as session:
         facts = account_facts(session, account_id)
         if facts is None:
             raise RegistryNotFoundError(f"account {account_id} not found")
-        rows = account_rows(session, account_id, since=since, until=end)
+        rows = account_rows(session, account_id, since=w.since, until=w.end)
         champion = _champion_for_gate(session, account_id, name)
     synthetic = facts.synthetic
     try:
-        train, valid, test = split_time_forward_grouped(
-            rows,
-            valid_start=valid_start,
-            test_start=test_start,
-            end=end,
-            valid_share=options.valid_share,
-            test_share=options.test_share,
-            salt=f"ctr:{account_id}",
-        )
+        train, valid, test = w.split(rows, options, salt=f"ctr:{account_id}")
     except InsufficientDataError as error:
         return _insufficient(account_id, name, str(error), champion, synthetic)
-    holdout_from = test_start
-    excluded: list[int] = []
-    if champion is not None:
-        if champion.window_end is not None and champion.window_end > holdout_from:
-            holdout_from = champion.window_end
-        excluded = sorted(
-            {r.variant_id for r in test if r.variant_id in champion.trained_creatives}
-        )
+    holdout_from, excluded = _holdout_start_and_exclusions(test, w.test_start, champion)
     judged: list[CtrRow] = [
         r for r in test if r.hour_start >= holdout_from and r.variant_id not in excluded
     ]
@@ -258,6 +240,79 @@ def train_challenger_and_gate(
         model = train_ctr_model(train, valid, seed=options.seed, params=options.params)
     except InsufficientDataError as error:
         return _insufficient(account_id, name, str(error), champion, synthetic)
+    verdict = _judge_challenger(model, holdout, champion, options.rules)
+    evidence = _evidence(verdict, w, holdout_from, excluded, champion, synthetic)
+    stored = _version_fields(settings, account_id, name, model, train, holdout, evidence, w)
+    run = _Run(account_id, name, reason, actor, now, synthetic)
+    return _record_version(factory, run, stored, champion, verdict, evidence)
+
+
+@dataclass(frozen=True, slots=True)
+class _Windows:
+    """A run's time windows: training before ``test_start``, early stopping on
+    ``[valid_start, test_start)``, the holdout ``[test_start, end)``, nothing before ``since``."""
+
+    end: datetime
+    test_start: datetime
+    valid_start: datetime
+    since: datetime | None
+
+    @classmethod
+    def before(cls, now: datetime, options: TrainOptions) -> _Windows:
+        end = floor_hour(now)
+        test_start = end - timedelta(hours=options.holdout_hours)
+        valid_start = test_start - timedelta(hours=options.valid_hours)
+        days = options.lookback_days
+        return cls(
+            end, test_start, valid_start, None if days is None else end - timedelta(days=days)
+        )
+
+    def split(
+        self, rows: list[CtrRow], options: TrainOptions, *, salt: str
+    ) -> tuple[list[CtrRow], list[CtrRow], list[CtrRow]]:
+        """Training, validation and holdout rows, time-forward and disjoint by creative."""
+        return split_time_forward_grouped(
+            rows,
+            valid_start=self.valid_start,
+            test_start=self.test_start,
+            end=self.end,
+            valid_share=options.valid_share,
+            test_share=options.test_share,
+            salt=salt,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Who trains what, when and why: what the version and its event record."""
+
+    account_id: int
+    name: str
+    reason: str
+    actor: str
+    now: datetime
+    synthetic: bool
+
+
+def _holdout_start_and_exclusions(
+    test: list[CtrRow], test_start: datetime, champion: _Champion | None
+) -> tuple[datetime, list[int]]:
+    """Where the judged holdout starts (not before the end of the champion's data) and the
+    holdout creatives left out because the champion trained or stopped on them."""
+    if champion is None:
+        return test_start, []
+    holdout_from = test_start
+    if champion.window_end is not None and champion.window_end > holdout_from:
+        holdout_from = champion.window_end
+    excluded = sorted({r.variant_id for r in test if r.variant_id in champion.trained_creatives})
+    return holdout_from, excluded
+
+
+def _judge_challenger(
+    model: CtrModel, holdout: Dataset, champion: _Champion | None, rules: GateRules
+) -> Verdict:
+    """The gate on the holdout: the challenger against the champion, or against the base rate
+    when there is no champion or its model cannot be read."""
     p_challenger = model.predict_ctr(holdout.X)
     if champion is not None and champion.model is not None:
         reference_name = f"champion v{champion.version}"
@@ -265,27 +320,47 @@ def train_challenger_and_gate(
     else:
         reference_name = "base rate"
         p_reference = np.full(len(holdout), model.base_rate)
-    verdict = judge(
-        p_challenger, p_reference, reference_name, holdout, model.base_rate, options.rules
-    )
+    return judge(p_challenger, p_reference, reference_name, holdout, model.base_rate, rules)
+
+
+def _evidence(
+    verdict: Verdict,
+    w: _Windows,
+    holdout_from: datetime,
+    excluded: list[int],
+    champion: _Champion | None,
+    synthetic: bool,
+) -> dict[str, Any]:
     evidence = dict(verdict.evidence)
     evidence["windows"] = {
-        "train_before": test_start.isoformat(),
-        "valid": [valid_start.isoformat(), test_start.isoformat()],
-        "holdout": [holdout_from.isoformat(), end.isoformat()],
+        "train_before": w.test_start.isoformat(),
+        "valid": [w.valid_start.isoformat(), w.test_start.isoformat()],
+        "holdout": [holdout_from.isoformat(), w.end.isoformat()],
     }
     if excluded:
         evidence["holdout_creatives_left_out_champion_trained_on"] = excluded
     if champion is not None and champion.note:
         evidence["note"] = champion.note
     evidence["synthetic"] = synthetic
+    return evidence
 
+
+def _version_fields(
+    settings: Settings,
+    account_id: int,
+    name: str,
+    model: CtrModel,
+    train: list[CtrRow],
+    holdout: Dataset,
+    evidence: dict[str, Any],
+    w: _Windows,
+) -> dict[str, Any]:
+    """Write the model's artifact (named by its hash); return what its version row stores."""
     data = model.to_bytes()
     sha = hashlib.sha256(data).hexdigest()
     uri = write_artifact(
         settings.resolved_artifacts_url, f"models/account-{account_id}/{name}/{sha}.ubj", data
     )
-    train_start = min((r.hour_start for r in train), default=test_start)
     info = model.info
     metrics = {
         "holdout": evidence.get("challenger_scores"),
@@ -300,76 +375,87 @@ def train_challenger_and_gate(
             "train_creatives": info["train_creatives"],
             "valid_creatives": info["valid_creatives"],
             "test_creatives": sorted(int(g) for g in np.unique(holdout.groups)),
-            "valid_start": valid_start.isoformat(),
-            "test_start": test_start.isoformat(),
-            "end": end.isoformat(),
+            "valid_start": w.valid_start.isoformat(),
+            "test_start": w.test_start.isoformat(),
+            "end": w.end.isoformat(),
         },
-        "synthetic": synthetic,
+        "synthetic": evidence["synthetic"],
     }
-    # Two writers of the same account can pick the same version number (SQLite has no row
-    # lock); the loser's insert fails on the unique key (or on SQLite's lock) and it simply
-    # numbers again, in a fresh transaction that also re-reads the champion.
+    return {
+        "artifact_uri": uri,
+        "artifact_sha256": sha,
+        "metrics": metrics,
+        "data_window_start": min((r.hour_start for r in train), default=w.test_start),
+        "data_window_end": w.test_start,
+        "feature_schema": FEATURE_SCHEMA.as_dict(),
+        "dna_version": FEATURE_SCHEMA.dna_version,
+        "params": model.params,
+    }
+
+
+def _record_version(
+    factory: sessionmaker[Session],
+    run: _Run,
+    stored: dict[str, Any],
+    champion: _Champion | None,
+    verdict: Verdict,
+    evidence: dict[str, Any],
+) -> GateDecision:
+    """Store the challenger as the next version and move the champion alias if the gate passed.
+
+    Two writers of the same account can pick the same version number (SQLite has no row lock);
+    the loser's insert fails on the unique key (or on SQLite's lock) and it simply numbers
+    again, in a fresh transaction that also re-reads the champion."""
     for attempt in range(2):
         try:
             with transaction(factory) as session:
-                session.get(Account, account_id, with_for_update=True)
-                current = champion_version(session, account_id, name)
-                before = current.id if current else None
-                last = session.scalar(
-                    select(func.max(ModelVersion.version)).where(
-                        ModelVersion.account_id == account_id, ModelVersion.name == name
-                    )
-                )
-                version = ModelVersion(
-                    account_id=account_id,
-                    name=name,
-                    version=(last or 0) + 1,
-                    artifact_uri=uri,
-                    artifact_sha256=sha,
-                    metrics=metrics,
-                    data_window_start=train_start,
-                    data_window_end=test_start,
-                    feature_schema=FEATURE_SCHEMA.as_dict(),
-                    dna_version=FEATURE_SCHEMA.dna_version,
-                    params=model.params,
-                    trained_reason=reason,
-                    created_at=now,
-                )
-                session.add(version)
-                session.flush()
-                promote_it = verdict.promote
-                why = verdict.reason
-                if before != (champion.version_id if champion else None):
-                    promote_it = False
-                    why = "refused: the champion changed while this challenger trained; train again"
-                if promote_it:
-                    set_champion(session, account_id, name, version.id, now)
-                record_event(
-                    session,
-                    account_id,
-                    name,
-                    PROMOTE if promote_it else REFUSE,
-                    before,
-                    version.id if promote_it else before,
-                    version.id,
-                    actor,
-                    f"{reason}: {why}",
-                    evidence,
-                    now,
-                )
-                return GateDecision(
-                    "promoted" if promote_it else "refused",
-                    why,
-                    account_id,
-                    name,
-                    version.id,
-                    version.version,
-                    before,
-                    version.id if promote_it else before,
-                    evidence,
-                    synthetic,
-                )
+                return _number_and_gate(session, run, stored, champion, verdict, evidence)
         except (IntegrityError, OperationalError):
             if attempt == 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def _number_and_gate(
+    session: Session,
+    run: _Run,
+    stored: dict[str, Any],
+    champion: _Champion | None,
+    verdict: Verdict,
+    evidence: dict[str, Any],
+) -> GateDecision:
+    account_id, name = run.account_id, run.name
+    session.get(Account, account_id, with_for_update=True)
+    current = champion_version(session, account_id, name)
+    before = current.id if current else None
+    last = session.scalar(
+        select(func.max(ModelVersion.version)).where(
+            ModelVersion.account_id == account_id, ModelVersion.name == name
+        )
+    )
+    version = ModelVersion(
+        account_id=account_id,
+        name=name,
+        version=(last or 0) + 1,
+        trained_reason=run.reason,
+        created_at=run.now,
+        **stored,
+    )
+    session.add(version)
+    session.flush()
+    promote_it = verdict.promote
+    why = verdict.reason
+    if before != (champion.version_id if champion else None):
+        promote_it = False
+        why = "refused: the champion changed while this challenger trained; train again"
+    after = version.id if promote_it else before
+    if promote_it:
+        set_champion(session, account_id, name, version.id, run.now)
+    record_event(
+        session, account_id, name, PROMOTE if promote_it else REFUSE, before, after,
+        version.id, run.actor, f"{run.reason}: {why}", evidence, run.now,
+    )  # fmt: skip
+    return GateDecision(
+        "promoted" if promote_it else "refused", why, account_id, name, version.id,
+        version.version, before, after, evidence, run.synthetic,
+    )  # fmt: skip
