@@ -547,14 +547,8 @@ def predict_and_record(
         ]
         champion = load_champion(session, account_id)
         version = champion.version_id if champion else None
-        preds = base_predictions(
-            session,
-            account_id,
-            hour,
-            active,
-            xgb=champion.model if champion else None,
-            settings=settings,
-        )
+        xgb = champion.model if champion else None
+        preds = base_predictions(session, account_id, hour, active, xgb=xgb, settings=settings)
         learnt, _ = current_weights(session, account_id, hour)
         served = account_state(session, account_id, hour, settings).served
     rows: list[Prediction] = []
@@ -565,52 +559,9 @@ def predict_and_record(
         if result is None:
             continue
         methods[result.method] += 1
-        for m, p in members.items():
-            sd = (
-                p.sd_logit
-                if p.sd_logit is not None
-                else learnt.spreads.get(m, learnt.between_ad_sd)
-            )
-            low, high = member_interval(p, sd)
-            rows.append(
-                _row(
-                    account_id,
-                    variant_id,
-                    m,
-                    p.ctr,
-                    low,
-                    high,
-                    hour,
-                    end,
-                    version if m == "xgboost" else None,
-                )
-            )
-        rows.append(
-            _row(
-                account_id,
-                variant_id,
-                "ensemble",
-                result.prediction,
-                result.lower,
-                result.upper,
-                hour,
-                end,
-                version if "xgboost" in result.models_used else None,
-            )
-        )
-    with transaction(factory) as session:
-        existing: set[tuple[int, str]] = {
-            (int(v), str(m))
-            for v, m in session.execute(
-                select(Prediction.variant_id, Prediction.model_name).where(
-                    Prediction.account_id == account_id,
-                    Prediction.window_start == hour,
-                    Prediction.metric == "ctr",
-                )
-            )
-        }
-        fresh = [r for r in rows if (r.variant_id, r.model_name) not in existing]
-        session.add_all(fresh)
+        window = (hour, end, version)
+        rows.extend(_prediction_rows(account_id, variant_id, members, result, learnt, window))
+    fresh = _add_unrecorded(factory, account_id, hour, rows)
     counts: dict[str, int] = defaultdict(int)
     for r in fresh:
         counts[r.model_name] += 1
@@ -624,6 +575,60 @@ def predict_and_record(
         "methods": dict(methods),
         "xgboost_version_id": version,
     }
+
+
+def _prediction_rows(
+    account_id: int,
+    variant_id: int,
+    members: Mapping[str, BasePrediction],
+    result: EnsemblePrediction,
+    learnt: EnsembleWeights,
+    window: tuple[datetime, datetime, int | None],
+) -> list[Prediction]:
+    """One variant's rows: each member with its interval (its own spread, else the holdout's),
+    then the ensemble; ``window`` is (start, end, the XGBoost version that served)."""
+    start, end, version = window
+    rows: list[Prediction] = []
+    for m, p in members.items():
+        sd = p.sd_logit if p.sd_logit is not None else learnt.spreads.get(m, learnt.between_ad_sd)
+        low, high = member_interval(p, sd)
+        xgb_version = version if m == "xgboost" else None
+        rows.append(_row(account_id, variant_id, m, p.ctr, low, high, start, end, xgb_version))
+    rows.append(
+        _row(
+            account_id,
+            variant_id,
+            "ensemble",
+            result.prediction,
+            result.lower,
+            result.upper,
+            start,
+            end,
+            version if "xgboost" in result.models_used else None,
+        )
+    )
+    return rows
+
+
+def _add_unrecorded(
+    factory: sessionmaker[Session], account_id: int, hour: datetime, rows: list[Prediction]
+) -> list[Prediction]:
+    """Store the rows whose (variant, model) has no prediction for this window start yet;
+    return them."""
+    with transaction(factory) as session:
+        existing: set[tuple[int, str]] = {
+            (int(v), str(m))
+            for v, m in session.execute(
+                select(Prediction.variant_id, Prediction.model_name).where(
+                    Prediction.account_id == account_id,
+                    Prediction.window_start == hour,
+                    Prediction.metric == "ctr",
+                )
+            )
+        }
+        fresh = [r for r in rows if (r.variant_id, r.model_name) not in existing]
+        session.add_all(fresh)
+    return fresh
 
 
 def _row(
