@@ -115,77 +115,138 @@ def decode(
     kind = sniff(data)
     try:
         with av.open(io.BytesIO(data), mode="r", format=None) as container:
-            if not container.streams.video:
-                raise UnreadableVideoError("the file has no video stream")
-            vstream = container.streams.video[0]
-            vstream.thread_type = "AUTO" if threads != 1 else "SLICE"
-            vstream.codec_context.thread_count = threads
-            if skip_nonref:  # frames no other frame needs: skipping them cannot corrupt others
-                vstream.codec_context.skip_frame = "NONREF"
+            vstream = _video_stream(container, threads, skip_nonref)
             width, height = vstream.codec_context.width, vstream.codec_context.height
-            if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
-                raise UnreadableVideoError(
-                    f"unsupported frame size {width}x{height} (at most {MAX_PIXELS} pixels)"
-                )
-            declared = _declared_duration(vstream)
-            if declared is not None and declared > limit_s + 0.5:
-                raise UnreadableVideoError(f"the video is longer than {limit_s:.0f} s")
+            plan = _plan(vstream, width, height, limit_s, sample_fps, analysis_width)
             astream = container.streams.audio[0] if container.streams.audio else None
-            out_w = min(analysis_width, width) // 2 * 2
-            out_h = max(2, round(height * out_w / width) // 2 * 2)
-            late_fps = sample_fps
-            if declared is not None:
-                late_fps = _late_rate(declared, sample_fps, out_w, out_h)
-            audio_cap_s = min(limit_s, declared) if declared is not None else limit_s
-            audio_cap = int(audio_cap_s * AUDIO_RATE) + AUDIO_RATE // 10
-            frames: list[NDArray[np.uint8]] = []
-            times: list[float] = []
-            chunks: list[NDArray[np.float32]] = []
-            audio_samples = 0
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
-            next_t, last_t = 0.0, 0.0
-            streams = [s for s in (vstream, astream) if s is not None]
-            for packet in container.demux(*streams):
+            video = _FrameSampler(plan)
+            sound = _SoundReader(plan) if astream is not None else None
+            for packet in container.demux(*[s for s in (vstream, astream) if s is not None]):
                 if packet.stream is vstream:
-                    for frame in packet.decode():
-                        if not isinstance(frame, av.VideoFrame):
-                            continue
-                        t = float(frame.time) if frame.time is not None else last_t
-                        last_t = max(last_t, t)
-                        if t > limit_s:
-                            raise UnreadableVideoError(f"the video is longer than {limit_s:.0f} s")
-                        if t + 1e-6 >= next_t:
-                            _check_sample_budget(len(frames) + 1, out_w, out_h, sample_fps)
-                            img = frame.reformat(width=out_w, height=out_h, format="bgr24")
-                            frames.append(np.asarray(img.to_ndarray(), np.uint8))
-                            times.append(t)
-                            rate = sample_fps if t + 1e-6 < HOOK_WINDOW_S else late_fps
-                            next_t = (np.floor(t * rate + 1e-6) + 1) / rate
-                elif astream is not None and audio_samples < audio_cap:
-                    base, pts = packet.time_base, packet.pts
-                    if pts is not None and base is not None and float(pts * base) > audio_cap_s:
-                        audio_samples = audio_cap  # past the video: decode no more sound
-                        continue
-                    for aframe in packet.decode():
-                        for res in resampler.resample(aframe):  # type: ignore[arg-type]
-                            chunk = res.to_ndarray().reshape(-1).astype(np.float32)
-                            chunks.append(chunk)
-                            audio_samples += chunk.size
-            if astream is not None and audio_samples < audio_cap:
-                for res in resampler.resample(None):
-                    chunks.append(res.to_ndarray().reshape(-1).astype(np.float32))
-            duration = _duration(container, vstream, last_t, sample_fps)
+                    video.take(packet)
+                elif sound is not None:
+                    sound.take(packet)
+            if sound is not None:
+                sound.flush()
+            duration = _duration(container, vstream, video.last_t, sample_fps)
     except UnreadableVideoError:
         raise
     except (av.error.FFmpegError, ValueError, IndexError) as error:
         raise UnreadableVideoError(f"the video could not be decoded: {error}") from error
-    if not frames:
+    if not video.frames:
         raise UnreadableVideoError("no video frame could be decoded")
-    sample = FrameSample(frames, np.asarray(times), width, height, duration)
-    sound = np.concatenate(chunks) if chunks else (np.zeros(0, np.float32) if astream else None)
-    if sound is not None:  # the sound of the video, not of whatever the container carries
-        sound = sound[: int(min(duration, audio_cap_s) * AUDIO_RATE)]
-    return Decoded(sample, sound, AUDIO_RATE, kind)
+    sample = FrameSample(video.frames, np.asarray(video.times), width, height, duration)
+    audio = sound.cut_to(duration) if sound is not None else None
+    return Decoded(sample, audio, AUDIO_RATE, kind)
+
+
+def _video_stream(container: Any, threads: int, skip_nonref: bool) -> Any:
+    """The first video stream, its decoder threaded as asked."""
+    if not container.streams.video:
+        raise UnreadableVideoError("the file has no video stream")
+    vstream = container.streams.video[0]
+    vstream.thread_type = "AUTO" if threads != 1 else "SLICE"
+    vstream.codec_context.thread_count = threads
+    if skip_nonref:  # frames no other frame needs: skipping them cannot corrupt others
+        vstream.codec_context.skip_frame = "NONREF"
+    return vstream
+
+
+@dataclass(frozen=True, slots=True)
+class _SamplingPlan:
+    """What to keep of a clip: frames scaled to ``width`` x ``height``, ``sample_fps`` a second
+    in the hook window and ``late_fps`` after it, video up to ``limit_s``, sound up to
+    ``audio_cap_s`` (``audio_cap`` samples, with a little slack)."""
+
+    limit_s: float
+    width: int
+    height: int
+    sample_fps: float
+    late_fps: float
+    audio_cap_s: float
+    audio_cap: int
+
+
+def _plan(
+    vstream: Any, width: int, height: int, limit_s: float, sample_fps: float, analysis_width: int
+) -> _SamplingPlan:
+    """Refuse a frame size or a declared duration past the limits; else plan the sampling."""
+    if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
+        raise UnreadableVideoError(
+            f"unsupported frame size {width}x{height} (at most {MAX_PIXELS} pixels)"
+        )
+    declared = _declared_duration(vstream)
+    if declared is not None and declared > limit_s + 0.5:
+        raise UnreadableVideoError(f"the video is longer than {limit_s:.0f} s")
+    out_w = min(analysis_width, width) // 2 * 2
+    out_h = max(2, round(height * out_w / width) // 2 * 2)
+    late_fps = sample_fps
+    if declared is not None:
+        late_fps = _late_rate(declared, sample_fps, out_w, out_h)
+    audio_cap_s = min(limit_s, declared) if declared is not None else limit_s
+    audio_cap = int(audio_cap_s * AUDIO_RATE) + AUDIO_RATE // 10
+    return _SamplingPlan(limit_s, out_w, out_h, sample_fps, late_fps, audio_cap_s, audio_cap)
+
+
+class _FrameSampler:
+    """Keeps the frames due by the plan's rates, converted to BGR at the analysis size."""
+
+    def __init__(self, plan: _SamplingPlan) -> None:
+        self.plan = plan
+        self.frames: list[NDArray[np.uint8]] = []
+        self.times: list[float] = []
+        self.next_t, self.last_t = 0.0, 0.0
+
+    def take(self, packet: Any) -> None:
+        p = self.plan
+        for frame in packet.decode():
+            if not isinstance(frame, av.VideoFrame):
+                continue
+            t = float(frame.time) if frame.time is not None else self.last_t
+            self.last_t = max(self.last_t, t)
+            if t > p.limit_s:
+                raise UnreadableVideoError(f"the video is longer than {p.limit_s:.0f} s")
+            if t + 1e-6 >= self.next_t:
+                _check_sample_budget(len(self.frames) + 1, p.width, p.height, p.sample_fps)
+                img = frame.reformat(width=p.width, height=p.height, format="bgr24")
+                self.frames.append(np.asarray(img.to_ndarray(), np.uint8))
+                self.times.append(t)
+                rate = p.sample_fps if t + 1e-6 < HOOK_WINDOW_S else p.late_fps
+                self.next_t = (np.floor(t * rate + 1e-6) + 1) / rate
+
+
+class _SoundReader:
+    """Decodes sound to mono float at ``AUDIO_RATE`` until the plan's cap; no further."""
+
+    def __init__(self, plan: _SamplingPlan) -> None:
+        self.plan = plan
+        self.chunks: list[NDArray[np.float32]] = []
+        self.samples = 0
+        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+
+    def take(self, packet: Any) -> None:
+        p = self.plan
+        if self.samples >= p.audio_cap:
+            return
+        base, pts = packet.time_base, packet.pts
+        if pts is not None and base is not None and float(pts * base) > p.audio_cap_s:
+            self.samples = p.audio_cap  # past the video: decode no more sound
+            return
+        for aframe in packet.decode():
+            for res in self.resampler.resample(aframe):
+                chunk = res.to_ndarray().reshape(-1).astype(np.float32)
+                self.chunks.append(chunk)
+                self.samples += chunk.size
+
+    def flush(self) -> None:
+        if self.samples < self.plan.audio_cap:
+            for res in self.resampler.resample(None):
+                self.chunks.append(res.to_ndarray().reshape(-1).astype(np.float32))
+
+    def cut_to(self, duration: float) -> NDArray[np.float32]:
+        """The sound of the video, not of whatever the container carries."""
+        sound = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.float32)
+        return sound[: int(min(duration, self.plan.audio_cap_s) * AUDIO_RATE)]
 
 
 def _declared_duration(stream: Any) -> float | None:
