@@ -274,48 +274,16 @@ def _carry_out(
     key = f"promoter:{account_id}:{hour.isoformat()}:{action.ad_set_id}" + (":dry" if dry else "")
     if action.mode is Mode.APPLY and platform is None:
         return None, _held(action, "no_platform", "no ad platform is configured for this account")
+    mode = _RECORD_MODES.get(action.mode, "pending")
     with transaction(factory) as session:
         lock_account(session, account_id)
-        if session.scalar(select(BudgetChange.id).where(BudgetChange.idempotency_key == key)):
-            return None, _held(action, Hold.ALREADY_ACTED.value, f"{key} exists")
-        ad_set = session.scalar(
-            select(AdSet).where(
-                AdSet.account_id == account_id, AdSet.external_id == action.ad_set_id
-            )
-        )
-        assert ad_set is not None
-        current = ad_set.daily_budget_minor or 0
-        if current != action.old_budget_minor:
-            return None, _held(action, "budget_moved", f"the budget moved to {current}")
-        problem = ceiling_problem(
-            session, account_id, settings.guardrails, current, action.new_budget_minor
-        )
-        if problem is not None:
-            return None, _held(action, problem.value, "re-checked when writing")
-        mode = {Mode.DRY_RUN: "dry_run", Mode.PENDING_APPROVAL: "pending_approval"}.get(
-            action.mode, "pending"
-        )
-        record = BudgetChange(
-            account_id=account_id,
-            ad_set_id=ad_set.id,
-            old_budget_minor=current,
-            new_budget_minor=action.new_budget_minor,
-            reason=PROMOTE if action.rule == "promote" else RAMP,
-            evidence={
-                "variant_id": decision.variant_id,
-                "decision": decision_out(decision),
-                "rule": action.rule,
-                "guardrails": list(action.guardrails),
-                "target_minor": action.target_minor,
-                "decided_hour": hour.isoformat(),
-                "settings": settings.to_dict(),
-            },
-            mode=mode,
-            actor=actor,
-            cycle_hour=hour,
-            idempotency_key=key,
-            created_at=now,
-        )
+        ad_set = _recheck(session, account_id, action, settings.guardrails, key)
+        if isinstance(ad_set, dict):
+            return None, ad_set
+        record = _budget_change(
+            account_id, ad_set.id, action, decision, settings,
+            hour=hour, key=key, mode=mode, actor=actor, now=now,
+        )  # fmt: skip
         session.add(record)
         session.flush()
         record_id = record.id
@@ -326,6 +294,73 @@ def _carry_out(
         except PlatformError as error:
             return None, _held(action, "platform_error", f"{error}; retried next run")
         mode = "applied"
+    return _promoted(record_id, action, decision, mode), None
+
+
+# The mode a planned change is recorded in; one to apply starts ``pending`` (see module notes).
+_RECORD_MODES = {Mode.DRY_RUN: "dry_run", Mode.PENDING_APPROVAL: "pending_approval"}
+
+
+def _recheck(
+    session: Session, account_id: int, action: PlannedAction, g: Guardrails, key: str
+) -> AdSet | dict[str, Any]:
+    """Under the account lock: the ad set, unless the change exists already, its budget moved
+    since the plan, or it no longer fits the ceilings (then the held-back entry)."""
+    if session.scalar(select(BudgetChange.id).where(BudgetChange.idempotency_key == key)):
+        return _held(action, Hold.ALREADY_ACTED.value, f"{key} exists")
+    ad_set = session.scalar(
+        select(AdSet).where(AdSet.account_id == account_id, AdSet.external_id == action.ad_set_id)
+    )
+    assert ad_set is not None
+    current = ad_set.daily_budget_minor or 0
+    if current != action.old_budget_minor:
+        return _held(action, "budget_moved", f"the budget moved to {current}")
+    problem = ceiling_problem(session, account_id, g, current, action.new_budget_minor)
+    if problem is not None:
+        return _held(action, problem.value, "re-checked when writing")
+    return ad_set
+
+
+def _budget_change(
+    account_id: int,
+    ad_set_id: int,
+    action: PlannedAction,
+    decision: Decision,
+    settings: PromoterSettings,
+    *,
+    hour: datetime,
+    key: str,
+    mode: str,
+    actor: str,
+    now: datetime,
+) -> BudgetChange:
+    """The audit record of one change, with the decision and the guardrails behind it."""
+    return BudgetChange(
+        account_id=account_id,
+        ad_set_id=ad_set_id,
+        old_budget_minor=action.old_budget_minor,
+        new_budget_minor=action.new_budget_minor,
+        reason=PROMOTE if action.rule == "promote" else RAMP,
+        evidence={
+            "variant_id": decision.variant_id,
+            "decision": decision_out(decision),
+            "rule": action.rule,
+            "guardrails": list(action.guardrails),
+            "target_minor": action.target_minor,
+            "decided_hour": hour.isoformat(),
+            "settings": settings.to_dict(),
+        },
+        mode=mode,
+        actor=actor,
+        cycle_hour=hour,
+        idempotency_key=key,
+        created_at=now,
+    )
+
+
+def _promoted(
+    record_id: int, action: PlannedAction, decision: Decision, mode: str
+) -> dict[str, Any]:
     return {
         "action_id": record_id,
         "variant": action.variant_id,
@@ -340,7 +375,7 @@ def _carry_out(
         "mode": mode,
         "rule": action.rule,
         "guardrails": list(action.guardrails),
-    }, None
+    }
 
 
 def run_promotion(
@@ -370,31 +405,10 @@ def run_promotion(
         g = Guardrails(**{**asdict(g), "dry_run": True})
     # a dry run writes nothing, not even the completion of an earlier crashed change
     reconciled = reconcile(factory, None if g.dry_run else platform, account_id, hour, g, now)
-    since = hour - timedelta(hours=settings.history_hours)
-    horizon = timedelta(hours=max(g.cooldown_hours, g.ramp_min_hours, g.approval_ttl_hours) + 1)
-    with factory() as session:
-        data: list[CampaignData] = []
-        for campaign in campaigns:
-            found = campaign_data(session, account_id, campaign, since=since, until=hour)
-            if found is not None:
-                data.append(found)
-        history = _history(session, account_id, now - horizon)
-        total = _account_total(session, account_id)
+    data, history, total = _read_state(factory, account_id, campaigns, settings, g, hour, now)
     decisions = decide([d.experiment for d in data], settings.test)
-    info = {v.ad_id: v for d in data for v in d.variants.values()}
-    candidates = [
-        Candidate(
-            d.variant_id,
-            info[d.variant_id].ad_set_external_id,
-            info[d.variant_id].budget_minor,
-            d.adjusted_p_value,
-            d.lift,
-        )
-        for d in decisions
-        if d.winner and info[d.variant_id].active
-    ]
     plan = plan_promotions(
-        candidates,
+        _candidates(decisions, data),
         account_budget_minor=total,
         guardrails=g,
         history=history,
@@ -409,19 +423,52 @@ def run_promotion(
     by_variant = {d.variant_id: d for d in decisions}
     run_settings = PromoterSettings(settings.test, g, settings.history_hours)
     for action in plan.actions:
+        decision = by_variant[action.variant_id]
         promoted, held = _carry_out(
-            factory,
-            platform,
-            account_id,
-            action,
-            by_variant[action.variant_id],
-            run_settings,
-            hour,
-            now,
-            actor,
+            factory, platform, account_id, action, decision, run_settings, hour, now, actor
         )
         if promoted is not None:
             report.promoted.append(promoted)
         if held is not None:
             report.held_back.append(held)
     return report
+
+
+def _read_state(
+    factory: sessionmaker[Session],
+    account_id: int,
+    campaigns: list[Campaign],
+    settings: PromoterSettings,
+    g: Guardrails,
+    hour: datetime,
+    now: datetime,
+) -> tuple[list[CampaignData], list[PastAction], int]:
+    """The campaigns' experiment data over the settings' history, the promoter's records as far
+    back as a cooldown, ramp or approval can reach, and the account's total daily budget."""
+    since = hour - timedelta(hours=settings.history_hours)
+    horizon = timedelta(hours=max(g.cooldown_hours, g.ramp_min_hours, g.approval_ttl_hours) + 1)
+    with factory() as session:
+        data: list[CampaignData] = []
+        for campaign in campaigns:
+            found = campaign_data(session, account_id, campaign, since=since, until=hour)
+            if found is not None:
+                data.append(found)
+        history = _history(session, account_id, now - horizon)
+        total = _account_total(session, account_id)
+    return data, history, total
+
+
+def _candidates(decisions: list[Decision], data: list[CampaignData]) -> list[Candidate]:
+    """The winners whose variant is active, with their ad set and its budget."""
+    info = {v.ad_id: v for d in data for v in d.variants.values()}
+    return [
+        Candidate(
+            d.variant_id,
+            info[d.variant_id].ad_set_external_id,
+            info[d.variant_id].budget_minor,
+            d.adjusted_p_value,
+            d.lift,
+        )
+        for d in decisions
+        if d.winner and info[d.variant_id].active
+    ]
