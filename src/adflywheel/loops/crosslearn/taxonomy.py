@@ -4,7 +4,7 @@ Each niche is described by the words its advertisers use: a short description, k
 platform categories (Meta's page categories) that map to it. The detector turns each niche's
 description into a TF-IDF centroid; nothing here is learned from any account's data, so the
 taxonomy can be read, reviewed and extended by hand. The first six are the simulated market's
-niches (``platforms/simulated/config.py``); the rest cover common verticals outside it.
+niches (``sim/market/config.py``); the rest cover common verticals outside it.
 """
 
 from __future__ import annotations

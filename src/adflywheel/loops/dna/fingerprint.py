@@ -16,7 +16,7 @@ from typing import Any
 from adflywheel.core.domain import HOOK_TYPES
 from adflywheel.loops.dna.taxonomy import ALL_HOOKS, OTHER, classify, opening_line
 
-DNA_VERSION = "dna-2"  # dna-2: hook taxonomy v2 (broader documented rules, new ordering)
+DNA_VERSION = "dna-2"  # names the genes' definitions (the hook taxonomy's rules and their order)
 ASPECT_CLASSES: tuple[str, ...] = ("9:16", "4:5", "1:1", "16:9", "other")
 CATEGORICAL: dict[str, tuple[str, ...]] = {"hook_type": ALL_HOOKS, "aspect_ratio": ASPECT_CLASSES}
 BINARY: tuple[str, ...] = ("early_face", "early_text", "has_audio", "has_music")
@@ -365,7 +365,7 @@ def dna_from_document(document: Mapping[str, Any]) -> Dna:
     document of the current version always has the current layout)."""
     genes = dict(document.get("genes", {}))
     audio = dict(document.get("audio_dna", {}))
-    audio["has_audio"] = bool(audio.get("has_audio"))  # documents stored before it was a bool
+    audio["has_audio"] = bool(audio.get("has_audio"))  # a stored document may hold 0/1 or None
     return Dna(
         hook_dna=dict(document.get("hook_dna", {})),
         visual_dna=dict(document.get("visual_dna", {})),

@@ -11,7 +11,7 @@ not jump when it starts delivering, and no later model (fitted on its own clicks
 A variant already delivering when the provider first sees it gets no compound prior.
 
 Its strength is the number of pseudo-impressions whose Beta spread matches the prediction's
-interval (``compound_service.prior_strength``), capped by the allocator's
+interval (``service.prior_strength``), capped by the allocator's
 ``max_prior_impressions``: a confident prediction is worth at most a few hours of delivery, an
 unsure one little.
 

@@ -4,7 +4,7 @@ A training run reads the account's rows as of ``now``, splits them time-forward 
 trains, and scores challenger and champion on the same recent holdout that neither trained on;
 the champion alias moves only when the gate (``loops/compound/gate.py``) passes. Every trained
 model becomes a stored version, promoted or not. The store side (artifacts, versions, alias,
-promotion and rollback records) is ``model_registry`` and is re-exported here, so callers need
+promotion and rollback records) is ``registry`` and is re-exported here, so callers need
 one import.
 """
 

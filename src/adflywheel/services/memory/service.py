@@ -1,6 +1,6 @@
 """Winner memory (loop 1), the service: qualify winners from the store's actuals, keep them for
-good, search them by DNA similarity, and offer a k-NN CTR estimate (``knn_ctr``; no loop calls it
-yet: the compound learner's ensemble does not include it).
+good, search them by DNA similarity, and offer a k-NN CTR estimate (``knn_ctr``, which the
+compound learner's ensemble does not include).
 
 Every winner lives in ``memory_winners`` (the source of truth); the FAISS index of an account is
 derived from those rows (``memory_index``). Writes happen in one transaction with the manifest
@@ -343,8 +343,8 @@ def knn_ctr(
 ) -> core.KnnCtr | None:
     """A k-NN CTR estimate from memory: CTR pooled over the ``k`` most similar winners (latest
     stats), weighted by similarity; None when memory has nothing similar. Winners are selected
-    for high CTR, so this estimate is biased upward. Offered for a k-NN member of the compound
-    learner, which does not use it yet (no holdout weight has been measured for it)."""
+    for high CTR, so this estimate is biased upward. The compound learner's ensemble leaves it
+    out: no holdout weight has been measured for it."""
     query = core.normalise(vector, VECTOR_LENGTH)[0]
     pairs, _ = search_raw(
         session,

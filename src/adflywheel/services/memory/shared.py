@@ -1,5 +1,5 @@
 """The shared, anonymised winner index for cross-account learning (loop 3's cycle step keeps it
-current with ``sync_shared_index``; ``search_shared`` has no caller in the loops or the API yet).
+current with ``sync_shared_index``; ``search_shared`` queries it).
 
 Opt-in state belongs to the cross-account loop, which passes the opted-in account ids. Entries
 are unit vectors with coarse stats only (CTR to 0.1 point, impressions as a power of ten), in an
