@@ -146,9 +146,6 @@ class CtrModel:
         )
         return np.asarray(out, dtype=np.float64)
 
-    def predict_rows(self, rows: Sequence[CtrRow]) -> FloatArray:
-        return self.predict_ctr(dataset(rows).X)
-
     def to_bytes(self) -> bytes:
         """XGBoost's native UBJSON, with the schema and training facts as booster attributes."""
         self.booster.set_attr(
