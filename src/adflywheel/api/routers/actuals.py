@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
+from adflywheel.api.schemas.actuals import StoredActualOut, StoredActualsOut
+from adflywheel.api.schemas.base import UpsertCountsOut
 from adflywheel.core.clock import is_hour_aligned
 from adflywheel.core.domain import HourlyActual
 from adflywheel.store.actuals import BatchRejectedError, upsert_actuals
@@ -62,17 +64,10 @@ class ActualsBatch(BaseModel):
     rows: list[ActualIn] = Field(min_length=1)
 
 
-class UpsertOut(BaseModel):
-    received: int
-    inserted: int
-    updated: int
-    unchanged: int
-
-
-@router.post("", response_model=UpsertOut)
+@router.post("")
 def post_actuals(
     batch: ActualsBatch, caller: CallerDep, services: ServicesDep, session: SessionDep
-) -> UpsertOut:
+) -> UpsertCountsOut:
     """Store a batch: all rows or none. Re-sending it changes nothing; corrections are logged."""
     limit = services.settings.max_actuals_batch_rows
     if len(batch.rows) > limit:
@@ -96,7 +91,7 @@ def post_actuals(
                 for p in error.problems
             ],
         ) from error
-    return UpsertOut(
+    return UpsertCountsOut(
         received=result.received,
         inserted=result.inserted,
         updated=result.updated,
@@ -111,7 +106,7 @@ def get_actuals(
     ad_id: Annotated[str, Query(min_length=1)],
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
-) -> dict[str, Any]:
+) -> StoredActualsOut:
     """An ad's hourly rows in ``[since, until)``."""
     variant = variant_by_external(session, caller.account_id, ad_id)
     if variant is None:
@@ -122,20 +117,20 @@ def get_actuals(
     if until is not None:
         query = query.where(HourlyActualRow.hour_start < until)
     rows = session.scalars(query.order_by(HourlyActualRow.hour_start))
-    return {
-        "ad_id": ad_id,
-        "rows": [
-            {
-                "hour_start": r.hour_start.isoformat(),
-                "impressions": r.impressions,
-                "clicks": r.clicks,
-                "link_clicks": r.link_clicks,
-                "spend_minor": r.spend_minor,
-                "conversions": r.conversions,
-                "revenue_minor": r.revenue_minor,
-                "video_views": r.video_views,
-                "source": r.source,
-            }
+    return StoredActualsOut(
+        ad_id=ad_id,
+        rows=[
+            StoredActualOut(
+                hour_start=r.hour_start.isoformat(),
+                impressions=r.impressions,
+                clicks=r.clicks,
+                link_clicks=r.link_clicks,
+                spend_minor=r.spend_minor,
+                conversions=r.conversions,
+                revenue_minor=r.revenue_minor,
+                video_views=r.video_views,
+                source=r.source,
+            )
             for r in rows
         ],
-    }
+    )

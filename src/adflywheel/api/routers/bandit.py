@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adflywheel.api.deps import CallerDep, ServicesDep
+from adflywheel.api.schemas.bandit import (
+    AllocatedVariantOut,
+    AllocationOut,
+    BudgetChangeOut,
+    ReallocationOut,
+    ThompsonChoiceOut,
+)
 from adflywheel.core.clock import floor_hour
 from adflywheel.core.domain import Objective
 from adflywheel.core.errors import InvalidInputError
@@ -37,7 +44,7 @@ class PriorIn(BaseModel):
     strength: float = Field(gt=0.0, description="Worth this many impressions (capped).")
 
 
-class VariantIn(BaseModel):
+class BudgetVariantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=100)
     impressions: Count
@@ -52,7 +59,7 @@ class VariantIn(BaseModel):
     max_budget_minor: Count | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> VariantIn:
+    def _consistent(self) -> BudgetVariantIn:
         if self.clicks > self.impressions:
             raise ValueError(f"clicks ({self.clicks}) exceed impressions ({self.impressions})")
         if self.conversions > self.clicks:
@@ -83,7 +90,7 @@ class VariantIn(BaseModel):
 class VariantsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     objective: Objective = Objective.CTR
-    variants: list[VariantIn] = Field(min_length=1, max_length=1000)
+    variants: list[BudgetVariantIn] = Field(min_length=1, max_length=1000)
     seed: int | None = None
 
     @model_validator(mode="after")
@@ -108,7 +115,7 @@ class AllocateIn(VariantsIn):
 
 
 @router.post("/budget/allocate")
-def allocate(request: AllocateIn) -> dict[str, Any]:
+def allocate(request: AllocateIn) -> AllocationOut:
     """Budget shares by the probability of being best; budgets sum exactly to the total."""
     try:
         settings = AllocationSettings(
@@ -125,32 +132,32 @@ def allocate(request: AllocateIn) -> dict[str, Any]:
         )
     except ValueError as error:  # the evidence and settings are the caller's
         raise InvalidInputError(str(error)) from error
-    return {
-        "objective": result.objective.value,
-        "total_budget_minor": result.total_budget_minor,
-        "n_draws": result.n_draws,
-        "cap_relaxed": result.cap_relaxed,
-        "floor_relaxed": result.floor_relaxed,
-        "variants": [
-            {
-                "id": v.variant_id,
-                "share": v.share,
-                "budget_minor": v.budget_minor,
-                "p_best": v.p_best,
-                "mean": v.objective_mean,
-                "interval": [v.objective_low, v.objective_high],
-                "ctr_mean": v.ctr_mean,
-                "ctr_interval": [v.ctr_low, v.ctr_high],
-                "gated": v.gated,
-                "active": v.active,
-            }
+    return AllocationOut(
+        objective=result.objective.value,
+        total_budget_minor=result.total_budget_minor,
+        n_draws=result.n_draws,
+        cap_relaxed=result.cap_relaxed,
+        floor_relaxed=result.floor_relaxed,
+        variants=[
+            AllocatedVariantOut(
+                id=v.variant_id,
+                share=v.share,
+                budget_minor=v.budget_minor,
+                p_best=v.p_best,
+                mean=v.objective_mean,
+                interval=[v.objective_low, v.objective_high],
+                ctr_mean=v.ctr_mean,
+                ctr_interval=[v.ctr_low, v.ctr_high],
+                gated=v.gated,
+                active=v.active,
+            )
             for v in result.variants
         ],
-    }
+    )
 
 
 @router.post("/thompson/select")
-def select_variant(request: VariantsIn) -> dict[str, Any]:
+def select_variant(request: VariantsIn) -> ThompsonChoiceOut:
     """One variant drawn by Thompson sampling, for a serving decision."""
     try:
         chosen = thompson_select(
@@ -158,7 +165,7 @@ def select_variant(request: VariantsIn) -> dict[str, Any]:
         )
     except ValueError as error:  # the evidence is the caller's
         raise InvalidInputError(str(error)) from error
-    return {"variant_id": chosen, "objective": request.objective.value}
+    return ThompsonChoiceOut(variant_id=chosen, objective=request.objective.value)
 
 
 @router.post("/campaigns/{campaign_id}/reallocate")
@@ -167,7 +174,7 @@ def reallocate(
     caller: CallerDep,
     services: ServicesDep,
     dry_run: Annotated[bool, Query(description="Record the proposal; change nothing.")] = False,
-) -> dict[str, Any]:
+) -> ReallocationOut:
     """Thompson reallocation of a stored campaign, written through the account's platform."""
     now = services.clock.now()
     with transaction(services.factory) as session:
@@ -201,19 +208,19 @@ def reallocate(
         now=now,
         dry_run=dry_run,
     )
-    return {
-        "campaign_id": campaign_id,
-        "dry_run": dry_run,
-        "total_budget_minor": state.total_budget_minor,
-        "budgets": proposal.budgets,
-        "changes": [
-            {
-                "ad_set_id": c.ad_set_external_id,
-                "old_budget_minor": c.old_budget_minor,
-                "new_budget_minor": c.new_budget_minor,
-                "mode": c.mode,
-            }
+    return ReallocationOut(
+        campaign_id=campaign_id,
+        dry_run=dry_run,
+        total_budget_minor=state.total_budget_minor,
+        budgets=proposal.budgets,
+        changes=[
+            BudgetChangeOut(
+                ad_set_id=c.ad_set_external_id,
+                old_budget_minor=c.old_budget_minor,
+                new_budget_minor=c.new_budget_minor,
+                mode=c.mode,
+            )
             for c in changes
         ],
-        "evidence": proposal.evidence,
-    }
+        evidence=proposal.evidence,
+    )

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
+from adflywheel.api.schemas.base import CatalogCountsOut
+from adflywheel.api.schemas.catalog import (
+    CampaignListOut,
+    CampaignOut,
+    CampaignSummaryOut,
+    VariantOut,
+    VariantTotalsOut,
+)
 from adflywheel.core.domain import Creative, Objective, Status, per_dollar, safe_rate
 from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
 from adflywheel.store.catalog import campaign_by_external, sync_catalog, variant_by_external
@@ -75,7 +83,7 @@ class CatalogIn(BaseModel):
 @router.put("/catalog")
 def put_catalog(
     catalog: CatalogIn, caller: CallerDep, services: ServicesDep, session: SessionDep
-) -> dict[str, int]:
+) -> CatalogCountsOut:
     """Insert or update campaigns, ad sets and ads (by id). All or nothing."""
     counts = sync_catalog(
         session,
@@ -102,60 +110,60 @@ def put_catalog(
         ],
         services.clock.now(),
     )
-    return {"campaigns": counts.campaigns, "ad_sets": counts.ad_sets, "ads": counts.ads}
+    return CatalogCountsOut(campaigns=counts.campaigns, ad_sets=counts.ad_sets, ads=counts.ads)
 
 
-def _totals_out(t: VariantTotals) -> dict[str, Any]:
-    return {
-        "ad_id": t.ad_id,
-        "ad_set_id": t.ad_set_external_id,
-        "status": t.status,
-        "is_control": t.is_control,
-        "daily_budget_minor": t.budget_minor,
-        "impressions": t.impressions,
-        "clicks": t.clicks,
-        "link_clicks": t.link_clicks,
-        "spend_minor": t.spend_minor,
-        "conversions": t.conversions,
-        "revenue_minor": t.revenue_minor,
-        "ctr": safe_rate(t.clicks, t.impressions),
-        "clicks_per_dollar": per_dollar(t.clicks, t.spend_minor),
-    }
+def _totals(t: VariantTotals) -> VariantTotalsOut:
+    return VariantTotalsOut(
+        ad_id=t.ad_id,
+        ad_set_id=t.ad_set_external_id,
+        status=t.status,
+        is_control=t.is_control,
+        daily_budget_minor=t.budget_minor,
+        impressions=t.impressions,
+        clicks=t.clicks,
+        link_clicks=t.link_clicks,
+        spend_minor=t.spend_minor,
+        conversions=t.conversions,
+        revenue_minor=t.revenue_minor,
+        ctr=safe_rate(t.clicks, t.impressions),
+        clicks_per_dollar=per_dollar(t.clicks, t.spend_minor),
+    )
 
 
 @router.get("/campaigns")
-def list_campaigns(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
-    return {
-        "campaigns": [
-            {
-                "id": c.external_id,
-                "name": c.name,
-                "status": c.status,
-                "objective": c.objective,
-                "daily_budget_minor": c.daily_budget_minor,
-            }
+def list_campaigns(caller: CallerDep, session: SessionDep) -> CampaignListOut:
+    return CampaignListOut(
+        campaigns=[
+            CampaignSummaryOut(
+                id=c.external_id,
+                name=c.name,
+                status=c.status,
+                objective=c.objective,
+                daily_budget_minor=c.daily_budget_minor,
+            )
             for c in campaigns_of(session, caller.account_id)
         ]
-    }
+    )
 
 
 @router.get("/campaigns/{campaign_id}")
-def get_campaign(campaign_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+def get_campaign(campaign_id: str, caller: CallerDep, session: SessionDep) -> CampaignOut:
     campaign = campaign_by_external(session, caller.account_id, campaign_id)
     if campaign is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no campaign {campaign_id!r}")
     variants = variant_totals(session, caller.account_id, campaign_id=campaign.id)
-    return {
-        "id": campaign.external_id,
-        "name": campaign.name,
-        "status": campaign.status,
-        "objective": campaign.objective,
-        "variants": [_totals_out(v) for v in variants],
-    }
+    return CampaignOut(
+        id=campaign.external_id,
+        name=campaign.name,
+        status=campaign.status,
+        objective=campaign.objective,
+        variants=[_totals(v) for v in variants],
+    )
 
 
 @router.get("/variants/{ad_id}")
-def get_variant(ad_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+def get_variant(ad_id: str, caller: CallerDep, session: SessionDep) -> VariantOut:
     variant = variant_by_external(session, caller.account_id, ad_id)
     if variant is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no ad {ad_id!r}")
@@ -164,10 +172,10 @@ def get_variant(ad_id: str, caller: CallerDep, session: SessionDep) -> dict[str,
         for t in variant_totals(session, caller.account_id, campaign_id=variant.campaign_id)
         if t.variant_id == variant.id
     )
-    return {
-        **_totals_out(totals),
-        "name": variant.name,
-        "headline": variant.headline,
-        "primary_text": variant.primary_text,
-        "video_uri": variant.video_uri,
-    }
+    return VariantOut(
+        **_totals(totals).model_dump(),
+        name=variant.name,
+        headline=variant.headline,
+        primary_text=variant.primary_text,
+        video_uri=variant.video_uri,
+    )

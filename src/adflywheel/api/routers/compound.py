@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adflywheel.api.deps import CallerDep, ServicesDep
+from adflywheel.api.schemas.compound import CompoundPredictionOut, WeightsHistoryOut
 from adflywheel.core.clock import floor_hour
 from adflywheel.loops.dna.fingerprint import DNA_VERSION, Dna
 from adflywheel.services.compound import service as compound_service
@@ -81,8 +82,8 @@ def _no_model(reason: str) -> dict[str, Any]:
     }
 
 
-@router.post("/predict")
-def predict(body: PredictIn, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+@router.post("/predict", response_model_exclude_unset=True)
+def predict(body: PredictIn, caller: CallerDep, services: ServicesDep) -> CompoundPredictionOut:
     """The compound CTR prediction over the next 24 hours: ``prediction``, a 90% ``interval``,
     ``confidence`` (share of the account's between-ad uncertainty removed, 0–1), ``models_used``,
     their ``weights``, each model's own answer (``predictions``) and the ``method`` that chose
@@ -112,7 +113,7 @@ def predict(body: PredictIn, caller: CallerDep, services: ServicesDep) -> dict[s
                 )
         except compound_service.NoModelError as error:
             result = _no_model(str(error))
-    return {**subject, **result}
+    return CompoundPredictionOut.model_validate({**subject, **result})
 
 
 @router.get("/weights")
@@ -120,8 +121,9 @@ def weights(
     caller: CallerDep,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
+) -> WeightsHistoryOut:
     """The account's current ensemble weights (with the recalibration, the holdout they were
     learnt on and each model's measured accuracy there) and their history, newest first."""
     with services.factory() as session:
-        return compound_service.weights_history(session, caller.account_id, limit=limit)
+        found = compound_service.weights_history(session, caller.account_id, limit=limit)
+    return WeightsHistoryOut.model_validate(found)

@@ -5,12 +5,20 @@ k-anonymous niche pattern; nothing another account stored is ever read into a re
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
+from adflywheel.api.schemas.crosslearn import (
+    ContributionOut,
+    ContributionReportOut,
+    CrossLearningStatsOut,
+    InsightsOut,
+    NicheDetectionOut,
+    NichePatternOut,
+)
 from adflywheel.loops.crosslearn.taxonomy import BY_KEY, NICHE_KEYS
 from adflywheel.services.crosslearn import service as service
 from adflywheel.store.engine import transaction
@@ -42,7 +50,7 @@ class ContributeBody(BaseModel):
 @router.post("/detect-niche")
 def detect_niche(
     body: DetectBody, caller: CallerDep, services: ServicesDep, session: SessionDep
-) -> dict[str, Any]:
+) -> NicheDetectionOut:
     """The caller's niche from its declared category (or ``category``) and its ads' text (plus
     ``texts``); stored unless ``store`` is false or extra input was given."""
     store = body.store and body.category is None and not body.texts
@@ -54,15 +62,18 @@ def detect_niche(
         category=body.category,
         store=store,
     )
-    out: dict[str, Any] = found.as_dict()
-    out["label"] = BY_KEY[found.niche].label if found.niche else None
-    out["stored"] = store
-    out["changed"] = changed
-    return out
+    return NicheDetectionOut.model_validate(
+        {
+            **found.as_dict(),
+            "label": BY_KEY[found.niche].label if found.niche else None,
+            "stored": store,
+            "changed": changed,
+        }
+    )
 
 
-@router.post("/contribute")
-def contribute(body: ContributeBody, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+@router.post("/contribute", response_model_exclude_unset=True)
+def contribute(body: ContributeBody, caller: CallerDep, services: ServicesDep) -> ContributionOut:
     """Set the caller's opt-in (off by default) and declared category, then, when opted in and
     ``contribute``, store its contribution for this period and publish its niche's last closed
     period if due. Opting out withdraws its unpublished contributions."""
@@ -71,21 +82,19 @@ def contribute(body: ContributeBody, caller: CallerDep, services: ServicesDep) -
         row = service.set_settings(
             session, caller.account_id, now, opted_in=body.opt_in, declared=body.declared_category
         )
-        out: dict[str, Any] = {
-            "opted_in": row.opted_in,
-            "declared_category": row.declared_category,
-        }
-    if body.contribute and out["opted_in"]:
-        out["contribution"] = service.contribute_and_publish(
+        opted_in, declared = row.opted_in, row.declared_category
+    if body.contribute and opted_in:
+        report = service.contribute_and_publish(
             services.factory,
             caller.account_id,
             now,
             privacy=service.privacy_from_settings(services.settings),
         )
+        contribution = ContributionReportOut.model_validate(report)
     else:
-        reason = "not opted in" if not out["opted_in"] else "contribute was false"
-        out["contribution"] = {"contributed": False, "reason": reason}
-    return out
+        reason = "not opted in" if not opted_in else "contribute was false"
+        contribution = ContributionReportOut(contributed=False, reason=reason)
+    return ContributionOut(opted_in=opted_in, declared_category=declared, contribution=contribution)
 
 
 @router.get("/niches/{niche}/patterns")
@@ -93,7 +102,7 @@ def niche_patterns(
     niche: Annotated[str, Path(max_length=40)],
     caller: CallerDep,
     session: SessionDep,
-) -> dict[str, Any]:
+) -> NichePatternOut:
     """The niche's latest published pattern: noised means with intervals; of the contributing
     accounts only ">=k" is said. Published only when at least k accounts contributed."""
     if niche not in NICHE_KEYS:
@@ -105,17 +114,18 @@ def niche_patterns(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"nothing is published for niche {niche!r} yet"
         )
-    return view
+    return NichePatternOut.model_validate(view)
 
 
-@router.get("/insights")
-def insights(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+@router.get("/insights", response_model_exclude_unset=True)
+def insights(caller: CallerDep, session: SessionDep) -> InsightsOut:
     """What the caller's niche suggests for the caller, against the caller's own evidence."""
-    return service.insights(session, caller.account_id)
+    return InsightsOut.model_validate(service.insights(session, caller.account_id))
 
 
 @router.get("/stats")
-def stats(caller: CallerDep, services: ServicesDep, session: SessionDep) -> dict[str, Any]:
+def stats(caller: CallerDep, services: ServicesDep, session: SessionDep) -> CrossLearningStatsOut:
     """The caller's sharing status and public facts about publications and budgets."""
     privacy = service.privacy_from_settings(services.settings)
-    return service.stats(session, caller.account_id, privacy, services.clock.now())
+    found = service.stats(session, caller.account_id, privacy, services.clock.now())
+    return CrossLearningStatsOut.model_validate(found)

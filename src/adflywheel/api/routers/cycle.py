@@ -7,12 +7,13 @@ clock's), or every account for an admin key. A completed hour answers its earlie
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
+from adflywheel.api.schemas.cycle import AllAccountsCycleOut, CycleReportOut, PowerOut
 from adflywheel.core.errors import InvalidInputError
 from adflywheel.core.loops import validate_loops
 from adflywheel.cycle.context import CycleOptions
@@ -55,7 +56,7 @@ def runner_for(services: Services) -> CycleRunner:
 @router.post("/self-learning-cycle")
 def self_learning_cycle(
     services: ServicesDep, caller: CallerDep, body: Annotated[CycleIn | None, Body()] = None
-) -> dict[str, Any]:
+) -> CycleReportOut | AllAccountsCycleOut:
     body = body or CycleIn()
     if body.as_of is not None and body.as_of > services.clock.now():
         raise HTTPException(
@@ -70,20 +71,20 @@ def self_learning_cycle(
                 status.HTTP_403_FORBIDDEN, detail="all_accounts needs an admin API key"
             )
         reports = runner.run_all(options)
-        return {"accounts": len(reports), "reports": reports}
-    return runner.run(caller.account_id, options)
+        return AllAccountsCycleOut.model_validate({"accounts": len(reports), "reports": reports})
+    return CycleReportOut.model_validate(runner.run(caller.account_id, options))
 
 
 @router.get("/power")
-def get_power(services: ServicesDep, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
+def get_power(services: ServicesDep, session: SessionDep, caller: CallerDep) -> PowerOut:
     loops = active_loops(session, caller.account_id, services.settings.loops)
-    return power_report(session, caller.account_id, loops)
+    return PowerOut.model_validate(power_report(session, caller.account_id, loops))
 
 
 @router.put("/power")
 def put_power(
     body: LoopsIn, services: ServicesDep, session: SessionDep, caller: CallerDep
-) -> dict[str, Any]:
+) -> PowerOut:
     try:
         validate_loops(body.loops)
     except ValueError as error:  # the loop numbers are the caller's
@@ -97,4 +98,4 @@ def put_power(
     )
     session.flush()
     loops = active_loops(session, caller.account_id, services.settings.loops)
-    return power_report(session, caller.account_id, loops)
+    return PowerOut.model_validate(power_report(session, caller.account_id, loops))

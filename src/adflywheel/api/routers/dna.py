@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from adflywheel.api.deps import CallerDep, ServicesDep
+from adflywheel.api.schemas.dna import DnaPatternsOut, DnaScoreOut, ExtractedDnaOut, StoredDnaOut
 from adflywheel.loops.dna.fingerprint import Dna
 from adflywheel.services.dna import service as dna_service
 from adflywheel.store.catalog import variant_by_external
@@ -96,15 +97,15 @@ async def _extract(data: bytes | None, features: dict[str, Any], text: str) -> D
     return dna_service.extract_from_features(features, text)
 
 
-@router.post("/creative-dna/extract")
-async def extract(request: Request, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+@router.post("/creative-dna/extract", response_model_exclude_unset=True)
+async def extract(request: Request, caller: CallerDep, services: ServicesDep) -> ExtractedDnaOut:
     """The DNA of a creative: JSON features (``{"features": {...}, "text": "..."}`` or a flat
     object), or multipart with the file in ``video`` and the ad text in ``text``. Includes the
     win probability from the caller's history (null, with the reason, when there is none)."""
     data, features, text = await _read_request(request, _limit(services))
     dna = await _extract(data, features, text)
     score = await run_in_threadpool(_score, services, caller.account_id, dna)
-    return {**dna.as_dict(), **score}
+    return ExtractedDnaOut.model_validate({**dna.as_dict(), **score})
 
 
 def _score(services: Any, account_id: int, dna: Dna) -> dict[str, Any]:
@@ -112,8 +113,8 @@ def _score(services: Any, account_id: int, dna: Dna) -> dict[str, Any]:
         return dna_service.score(session, account_id, dna)
 
 
-@router.post("/creative-dna/score")
-async def score(request: Request, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+@router.post("/creative-dna/score", response_model_exclude_unset=True)
+async def score(request: Request, caller: CallerDep, services: ServicesDep) -> DnaScoreOut:
     """Win probability and its reasons for a creative given as JSON features (and text), as a
     video upload, or as ``{"ad_id": ...}`` (an ad of this account, by its stored DNA)."""
     data, features, text = await _read_request(request, _limit(services))
@@ -123,7 +124,9 @@ async def score(request: Request, caller: CallerDep, services: ServicesDep) -> d
     else:
         dna = await _extract(data, features, text)
     result = await run_in_threadpool(_score, services, caller.account_id, dna)
-    return {"dna_version": dna.dna_version, "genes": dna.genes, **result}
+    return DnaScoreOut.model_validate(
+        {"dna_version": dna.dna_version, "genes": dna.genes, **result}
+    )
 
 
 def _stored_dna(services: Any, account_id: int, ad_id: str) -> Dna:
@@ -139,20 +142,21 @@ def patterns(
     caller: CallerDep,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 25,
-) -> dict[str, Any]:
+) -> DnaPatternsOut:
     """Why this account's ads win: per-gene lifts on CTR (and CVR when there are conversions)
     against the account baseline, with 95% intervals, ads and impressions behind each, shrunk
     for small groups. Levels are sorted by ``assured`` (the lower 95% bound of the size of the
     effect, max(0, |effect| − 1.96·sd)), then by ``evidence``; genes by their best level's
     ``assured``."""
     with services.factory() as session:
-        return dna_service.account_patterns(session, caller.account_id, limit=limit)
+        found = dna_service.account_patterns(session, caller.account_id, limit=limit)
+    return DnaPatternsOut.model_validate(found)
 
 
 @router.post("/variants/{ad_id}/dna")
 async def variant_dna(
     ad_id: str, request: Request, caller: CallerDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> StoredDnaOut:
     """Extract and store an ad's DNA: from an uploaded video (multipart ``video``, optional
     ``text``), from JSON features, or, with an empty JSON object, from the features and text
     the ad already has. The ad's primary text is the default text. Nothing is stored on error."""
@@ -163,7 +167,8 @@ async def variant_dna(
     if data is None and not features:
         features = known["features"]
     dna = await _extract(data, features, text)
-    return await run_in_threadpool(_store, services, caller.account_id, ad_id, dna, source)
+    stored = await run_in_threadpool(_store, services, caller.account_id, ad_id, dna, source)
+    return StoredDnaOut.model_validate(stored)
 
 
 def _variant_inputs(services: Any, account_id: int, ad_id: str) -> dict[str, Any]:

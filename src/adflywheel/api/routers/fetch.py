@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict
 
 from adflywheel.api.deps import CallerDep, ServicesDep
+from adflywheel.api.schemas.actuals import AccountFreshnessOut, FetchOut
 from adflywheel.platforms.base import PlatformError
 from adflywheel.platforms.meta import (
     MetaApiError,
@@ -33,7 +33,7 @@ class FetchIn(BaseModel):
 @router.post("/fetch")
 def fetch_actuals(
     caller: CallerDep, services: ServicesDep, request: FetchIn | None = None
-) -> dict[str, Any]:
+) -> FetchOut:
     """Fetch today's and yesterday's hours (account time zone) and upsert them; idempotent.
 
     409: no platform connected, or the platform's data does not fit the catalogue/currency;
@@ -51,7 +51,7 @@ def fetch_actuals(
         ) from error
     now = services.clock.now()
     try:
-        return fetch_account_actuals(
+        fetched = fetch_account_actuals(
             services.factory,
             platform,
             caller.account_id,
@@ -75,10 +75,11 @@ def fetch_actuals(
         ) from error
     except (BatchRejectedError, UnknownReferenceError, PlatformError) as error:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
+    return FetchOut.model_validate(fetched)
 
 
 @router.get("/freshness")
-def get_freshness(caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+def get_freshness(caller: CallerDep, services: ServicesDep) -> AccountFreshnessOut:
     """When the caller's actuals were last fetched, how far they are complete, the last error."""
     record = freshness(services.factory, caller.account_id)
     if record is None:
@@ -86,4 +87,4 @@ def get_freshness(caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
             status.HTTP_404_NOT_FOUND,
             detail=f"account {caller.account_id} has never fetched actuals from a platform",
         )
-    return {"account_id": caller.account_id, **record}
+    return AccountFreshnessOut.model_validate({"account_id": caller.account_id, **record})

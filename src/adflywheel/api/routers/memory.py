@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from adflywheel.api.deps import CallerDep, ServicesDep
+from adflywheel.api.schemas.memory import IndexedWinnerOut, MemoryStatsOut, WinnerSearchOut
 from adflywheel.loops.dna.fingerprint import DNA_VERSION, VECTOR_LENGTH
 from adflywheel.services.dna import service as dna_service
 from adflywheel.services.memory import service as memory_service
@@ -80,8 +81,10 @@ def _query_vector(body: SearchRequest) -> tuple[list[float] | None, dict[str, An
     return list(dna.vector), dna.genes
 
 
-@router.post("/search-winners")
-def search_winners(body: SearchRequest, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+@router.post("/search-winners", response_model_exclude_unset=True)
+def search_winners(
+    body: SearchRequest, caller: CallerDep, services: ServicesDep
+) -> WinnerSearchOut:
     """The k past winners of your account most similar (cosine over Creative DNA vectors) to
     the query, with their stats at qualification and now, their status and the similarity."""
     vector, genes = _query_vector(body)
@@ -94,16 +97,18 @@ def search_winners(body: SearchRequest, caller: CallerDep, services: ServicesDep
         ad_id=body.ad_id,
         redis=redis_for(services.settings),
     )
-    return {"dna_version": DNA_VERSION, "query_genes": genes, **result}
+    return WinnerSearchOut.model_validate(
+        {"dna_version": DNA_VERSION, "query_genes": genes, **result}
+    )
 
 
-@router.post("/index-winner")
+@router.post("/index-winner", response_model_exclude_unset=True)
 def index_winner(
     body: IndexWinnerRequest, caller: CallerDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> IndexedWinnerOut:
     """Add one of your ads to the winner memory by hand (kept even if it never clears the bar;
     the cycle does not lapse hand-added winners)."""
-    return memory_service.index_winner(
+    indexed = memory_service.index_winner(
         services.factory,
         services.settings,
         caller.account_id,
@@ -112,9 +117,11 @@ def index_winner(
         actor=f"api:{caller.account_name}",
         redis=redis_for(services.settings),
     )
+    return IndexedWinnerOut.model_validate(indexed)
 
 
 @router.get("/memory-stats")
-def memory_stats(caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+def memory_stats(caller: CallerDep, services: ServicesDep) -> MemoryStatsOut:
     """Your winners by status and source, the winner bar, and the state of your index."""
-    return memory_service.memory_stats(services.factory, services.settings, caller.account_id)
+    stats = memory_service.memory_stats(services.factory, services.settings, caller.account_id)
+    return MemoryStatsOut.model_validate(stats)

@@ -11,7 +11,7 @@ score; otherwise it is scored on the fly (nothing is written: the cycle owns sco
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -19,6 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
+from adflywheel.api.schemas.monitor import (
+    AccuracyHistoryOut,
+    AccuracySnapshotOut,
+    ActualOut,
+    PredictedOut,
+    RetrainOut,
+    RetrainRecordOut,
+    ValidationOut,
+)
 from adflywheel.core.clock import floor_hour
 from adflywheel.loops.monitor import RetrainPolicy, ctr_interval
 from adflywheel.services.monitor.scoring import (
@@ -57,7 +66,7 @@ class ValidateIn(BaseModel):
 @router.post("/validate-prediction")
 def validate_prediction(
     body: ValidateIn, caller: CallerDep, services: ServicesDep, session: SessionDep
-) -> dict[str, Any]:
+) -> ValidationOut:
     account_id = caller.account_id
     variant = variant_by_external(session, account_id, body.ad_id)
     if variant is None:
@@ -98,39 +107,36 @@ def validate_prediction(
     actual_interval = (
         list(ctr_interval(score.clicks, score.impressions)) if score.impressions > 0 else None
     )
-    return {
-        "ad_id": body.ad_id,
-        "prediction_id": prediction.id,
-        "model_name": prediction.model_name,
-        "model_version_id": prediction.model_version_id,
-        "window": [prediction.window_start.isoformat(), prediction.window_end.isoformat()],
-        "status": score.status,
-        "scored_by_cycle": stored is not None,
-        "predicted": {
-            "ctr": prediction.value,
-            "interval": [prediction.lower, prediction.upper],
-        },
-        "actual": {
-            "ctr": score.actual,
-            "impressions": score.impressions,
-            "clicks": score.clicks,
-            "interval": actual_interval,  # exact binomial 95%
-        },
-        "error": score.error,
-        "relative_error": score.relative_error,
-        "accuracy": score.accuracy,
-        "accuracy_threshold": THRESHOLD,
-        "below_threshold": score.accuracy is not None and score.accuracy < THRESHOLD,
-        "in_interval": score.in_interval,
-        "log_loss": score.log_loss,
-        "note": _note(score),
-        "retrain_triggered": trigger is not None,
-        "retrain": (
-            {"hour": trigger.hour.isoformat(), "reason": trigger.reason, "status": trigger.status}
+    return ValidationOut(
+        ad_id=body.ad_id,
+        prediction_id=prediction.id,
+        model_name=prediction.model_name,
+        model_version_id=prediction.model_version_id,
+        window=[prediction.window_start.isoformat(), prediction.window_end.isoformat()],
+        status=score.status,
+        scored_by_cycle=stored is not None,
+        predicted=PredictedOut(ctr=prediction.value, interval=[prediction.lower, prediction.upper]),
+        actual=ActualOut(
+            ctr=score.actual,
+            impressions=score.impressions,
+            clicks=score.clicks,
+            interval=actual_interval,  # exact binomial 95%
+        ),
+        error=score.error,
+        relative_error=score.relative_error,
+        accuracy=score.accuracy,
+        accuracy_threshold=THRESHOLD,
+        below_threshold=score.accuracy is not None and score.accuracy < THRESHOLD,
+        in_interval=score.in_interval,
+        log_loss=score.log_loss,
+        note=_note(score),
+        retrain_triggered=trigger is not None,
+        retrain=(
+            RetrainOut(hour=trigger.hour.isoformat(), reason=trigger.reason, status=trigger.status)
             if trigger is not None
             else None
         ),
-    }
+    )
 
 
 def _pick(
@@ -190,7 +196,7 @@ def accuracy_history(
     since: Annotated[AwareDatetime | None, Query()] = None,
     until: Annotated[AwareDatetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+) -> AccuracyHistoryOut:
     """Scored windows, newest first: accuracy, calibration with its interval, log-loss, NE, AUC
     per base predictor (``scope=model``), model version or campaign; and the retrain log."""
     if since is not None and until is not None and since > until:
@@ -209,9 +215,11 @@ def accuracy_history(
     rows = session.scalars(
         query.order_by(AccuracySnapshot.window_end.desc(), AccuracySnapshot.group_key).limit(limit)
     )
-    return {
-        "accuracy_threshold": THRESHOLD,
-        "definition": "accuracy = 1 - sum|expected - observed clicks| / sum observed clicks",
-        "history": [snapshot_out(s) for s in rows],
-        "retrains": retrain_history(session, caller.account_id),
-    }
+    return AccuracyHistoryOut(
+        accuracy_threshold=THRESHOLD,
+        definition="accuracy = 1 - sum|expected - observed clicks| / sum observed clicks",
+        history=[AccuracySnapshotOut.model_validate(snapshot_out(s)) for s in rows],
+        retrains=[
+            RetrainRecordOut.model_validate(r) for r in retrain_history(session, caller.account_id)
+        ],
+    )

@@ -16,6 +16,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
+from adflywheel.api.schemas.promoter import (
+    DecisionOut,
+    EvaluationOut,
+    GuardrailsOut,
+    PromoterActionOut,
+    PromoterActionResultOut,
+    PromoterHistoryOut,
+    PromotionReportOut,
+    StatisticalTestOut,
+)
 from adflywheel.core.errors import InvalidInputError
 from adflywheel.loops.promoter import (
     Correction,
@@ -52,7 +62,7 @@ class PeriodIn(BaseModel):
     )
 
 
-class VariantIn(BaseModel):
+class ExperimentVariantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: Id
     impressions: Count
@@ -62,7 +72,7 @@ class VariantIn(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> VariantIn:
+    def _consistent(self) -> ExperimentVariantIn:
         if self.clicks > self.impressions:
             raise ValueError(f"{self.id}: clicks ({self.clicks}) exceed impressions")
         if self.periods is not None:
@@ -83,7 +93,7 @@ class EvaluateIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     control_id: str | None = None
-    variants: list[VariantIn] = Field(min_length=1, max_length=1000)
+    variants: list[ExperimentVariantIn] = Field(min_length=1, max_length=1000)
     min_impressions: Count = _T.min_impressions
     confidence: float = Field(_T.confidence, ge=0.5, lt=1.0)
     min_lift: float = Field(_T.min_lift, ge=0.0, le=100.0)
@@ -124,7 +134,7 @@ class EvaluateIn(BaseModel):
 
 
 @router.post("/auto-promote/evaluate")
-def evaluate(body: EvaluateIn) -> dict[str, Any]:
+def evaluate(body: EvaluateIn) -> EvaluationOut:
     """Which variants are winners, from counts alone (nothing is stored or changed). Safe to call
     every hour with cumulative counts: the test is always-valid. Like the other stateless
     calculators (``/budget/allocate``), it reads no account's data and needs no key."""
@@ -139,17 +149,17 @@ def evaluate(body: EvaluateIn) -> dict[str, Any]:
         decisions = decide([body.experiment()], settings)
     except ValueError as error:  # the counts and settings are the caller's
         raise InvalidInputError(str(error)) from error
-    return {
-        "winners": [d.variant_id for d in decisions if d.winner],
-        "losers": [d.variant_id for d in decisions if d.loser],
-        "variants": [decision_out(d) for d in decisions],
-        "test": {
-            "method": "mSPRT on the Mantel-Haenszel log rate ratio (always valid)",
-            "mixing_sd": settings.tau,
-            "correction": settings.correction.value,
-            "confidence": settings.confidence,
-        },
-    }
+    return EvaluationOut(
+        winners=[d.variant_id for d in decisions if d.winner],
+        losers=[d.variant_id for d in decisions if d.loser],
+        variants=[DecisionOut.model_validate(decision_out(d)) for d in decisions],
+        test=StatisticalTestOut(
+            method="mSPRT on the Mantel-Haenszel log rate ratio (always valid)",
+            mixing_sd=settings.tau,
+            correction=settings.correction.value,
+            confidence=settings.confidence,
+        ),
+    )
 
 
 def _platform(services: Services, account_id: int) -> AdPlatform | None:
@@ -165,10 +175,10 @@ class AutoPromoteIn(BaseModel):
     dry_run: bool = Field(False, description="Propose and record only, whatever the settings.")
 
 
-@router.post("/auto-promote")
+@router.post("/auto-promote", response_model_exclude_unset=True)
 def auto_promote(
     caller: CallerDep, services: ServicesDep, body: AutoPromoteIn | None = None
-) -> dict[str, Any]:
+) -> PromotionReportOut:
     """Find winners in the stored actuals and raise their budgets through the guardrails."""
     body = body or AutoPromoteIn()
     report = run_promotion(
@@ -180,7 +190,7 @@ def auto_promote(
         actor=f"api:{caller.account_name}",
         dry_run=body.dry_run,
     )
-    return report.as_dict()
+    return PromotionReportOut.model_validate(report.as_dict())
 
 
 @router.get("/auto-promote/history")
@@ -189,8 +199,13 @@ def promotion_history(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     since: AwareDatetime | None = None,
-) -> dict[str, Any]:
-    return {"actions": history(session, caller.account_id, limit=limit, since=since)}
+) -> PromoterHistoryOut:
+    return PromoterHistoryOut(
+        actions=[
+            PromoterActionOut.model_validate(action)
+            for action in history(session, caller.account_id, limit=limit, since=since)
+        ]
+    )
 
 
 class _OnAction(Protocol):
@@ -210,8 +225,8 @@ class _OnAction(Protocol):
 
 def _act(
     on_action: _OnAction, action_id: int, caller: Caller, services: Services
-) -> dict[str, Any]:
-    return on_action(
+) -> PromoterActionResultOut:
+    result = on_action(
         services.factory,
         _platform(services, caller.account_id),
         caller.account_id,
@@ -219,16 +234,21 @@ def _act(
         now=services.clock.now(),
         actor=f"api:{caller.account_name}",
     )
+    return PromoterActionResultOut.model_validate(result)
 
 
 @router.post("/auto-promote/{action_id}/rollback")
-def rollback_action(action_id: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+def rollback_action(
+    action_id: int, caller: CallerDep, services: ServicesDep
+) -> PromoterActionResultOut:
     """Restore the budget the action replaced, through the platform, as an audited change."""
     return _act(rollback, action_id, caller, services)
 
 
 @router.post("/auto-promote/{action_id}/approve")
-def approve_action(action_id: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+def approve_action(
+    action_id: int, caller: CallerDep, services: ServicesDep
+) -> PromoterActionResultOut:
     """Apply a change that waits for approval, if the guardrails still allow it."""
     return _act(approve, action_id, caller, services)
 
@@ -263,21 +283,21 @@ class GuardrailsIn(BaseModel):
     history_hours: int = Field(24 * 28, ge=1, le=8760, strict=True)
 
 
-def _settings_out(settings: PromoterSettings) -> dict[str, Any]:
-    out = settings.to_dict()
-    out["correction"] = settings.test.correction.value
-    return out
+def _settings_out(settings: PromoterSettings) -> GuardrailsOut:
+    return GuardrailsOut.model_validate(
+        {**settings.to_dict(), "correction": settings.test.correction.value}
+    )
 
 
 @router.get("/accounts/me/guardrails")
-def get_guardrails(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+def get_guardrails(caller: CallerDep, session: SessionDep) -> GuardrailsOut:
     return _settings_out(load_settings(session, caller.account_id))
 
 
 @router.put("/accounts/me/guardrails")
 def put_guardrails(
     body: GuardrailsIn, caller: CallerDep, services: ServicesDep, session: SessionDep
-) -> dict[str, Any]:
+) -> GuardrailsOut:
     try:
         settings = PromoterSettings.from_dict(body.model_dump())
     except ValueError as error:  # the settings are the caller's

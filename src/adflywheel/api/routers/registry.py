@@ -7,13 +7,14 @@ Training runs in the thread pool (seconds, not minutes). An account with too lit
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
+from adflywheel.api.schemas.registry import GateDecisionOut, ModelEventOut, ModelListingOut
 from adflywheel.services.compound import training as registry_service
 from adflywheel.services.compound.training import MODEL_NAME, TrainOptions
 
@@ -41,18 +42,18 @@ def list_models(
     caller: CallerDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
+) -> ModelListingOut:
     """The caller's model versions (newest first) with their metrics, the champion alias, and
     the promotion, rollback and refusal history with its evidence. Artifact locations are
     internal (a server path or bucket) and stay out; the SHA-256 identifies the artifact."""
     listing = registry_service.list_models(session, caller.account_id, limit=limit)
     for version in listing["versions"]:
         version.pop("artifact_uri", None)
-    return listing
+    return ModelListingOut.model_validate(listing)
 
 
 @router.post("/models/train")
-async def train(body: TrainIn, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+async def train(body: TrainIn, caller: CallerDep, services: ServicesDep) -> GateDecisionOut:
     """Train a challenger on the caller's data up to now and run the promotion gate."""
     options = TrainOptions(
         holdout_hours=body.holdout_hours,
@@ -75,13 +76,13 @@ async def train(body: TrainIn, caller: CallerDep, services: ServicesDep) -> dict
             status.HTTP_409_CONFLICT,
             {"message": f"no model trained: {decision.reason}", **decision.as_dict()},
         )
-    return decision.as_dict()
+    return GateDecisionOut.model_validate(decision.as_dict())
 
 
 @router.post("/models/{version_id}/promote")
 def promote(
     version_id: int, body: MoveIn, caller: CallerDep, session: SessionDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> ModelEventOut:
     """Make one of the caller's versions the champion without the gate (recorded as manual)."""
     event = registry_service.promote(
         session,
@@ -91,7 +92,7 @@ def promote(
         account_id=caller.account_id,
         now=services.clock.now(),
     )
-    return registry_service.event_out(event)
+    return ModelEventOut.model_validate(registry_service.event_out(event))
 
 
 @router.post("/models/rollback")
@@ -101,7 +102,7 @@ def rollback(
     session: SessionDep,
     services: ServicesDep,
     name: Annotated[str, Query(min_length=1, max_length=100)] = MODEL_NAME,
-) -> dict[str, Any]:
+) -> ModelEventOut:
     """Point the champion back at the version it replaced."""
     event = registry_service.rollback(
         session,
@@ -111,4 +112,4 @@ def rollback(
         body.reason,
         now=services.clock.now(),
     )
-    return registry_service.event_out(event)
+    return ModelEventOut.model_validate(registry_service.event_out(event))

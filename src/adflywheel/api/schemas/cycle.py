@@ -1,0 +1,67 @@
+"""Answers of the self-learning cycle and power-level routes. A step's report says what that
+loop did this hour and differs per loop: each stays an open object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adflywheel.api.schemas.base import Answer
+
+
+class CycleReportOut(Answer):
+    """One account's hour: the headline figures, then every step's report (``loops``)."""
+
+    account_id: int
+    hour_start: str
+    status: str
+    skipped: bool
+    recovered: bool
+    dry_run: bool
+    power_level: int
+    loops_active: list[int]
+    accuracy: float | None
+    calibration: float | None
+    normalized_entropy: float | None
+    retrained: bool
+    retrain_reason: str | None
+    dna_extracted: int
+    winners_indexed: int
+    winners_promoted: int
+    budgets_changed: int
+    total_budget_allocated: int
+    loops: dict[str, dict[str, Any]]
+    errors: dict[str, str]
+
+
+class CycleFailureOut(Answer):
+    """An account whose cycle did not run (``busy``) or failed; the others still ran."""
+
+    account_id: int
+    status: str
+    error: str | None
+
+
+class AllAccountsCycleOut(Answer):
+    accounts: int
+    reports: list[CycleReportOut | CycleFailureOut]
+
+
+class LastRunOut(Answer):
+    hour: str
+    step: str
+    status: str | None
+    seconds: float | None
+    error: str | None
+
+
+class LoopPowerOut(Answer):
+    loop: int
+    name: str
+    what: str
+    active: bool
+    last_run: LastRunOut | None
+
+
+class PowerOut(Answer):
+    power_level: int
+    loops: list[LoopPowerOut]
