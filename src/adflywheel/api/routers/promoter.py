@@ -163,6 +163,8 @@ def evaluate(body: EvaluateIn) -> EvaluationOut:
 
 
 def _platform(services: Services, account_id: int) -> AdPlatform | None:
+    """None when the account has no platform that can write: raises it would apply are then
+    held back (dry runs and approvals are still recorded), and approve or rollback answer 503."""
     try:
         return services.platforms(account_id)
     except PlatformError:
