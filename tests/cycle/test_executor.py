@@ -15,6 +15,7 @@ import redis
 from sqlalchemy import Engine, select
 
 from adflywheel.core.settings import Settings
+from adflywheel.cycle.context import CycleOptions
 from adflywheel.cycle.executor import (
     AccountOutcome,
     AccountTask,
@@ -25,7 +26,6 @@ from adflywheel.cycle.executor import (
     summarise,
     worker_session_factory,
 )
-from adflywheel.cycle.runner import CycleOptions
 from adflywheel.platforms.base import AdPlatform, PlatformError
 from adflywheel.platforms.snapshot import SnapshotPlatform, apply_writes, capture_window
 from adflywheel.sim.market import MarketConfig, SimulatedMarket

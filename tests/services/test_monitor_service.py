@@ -244,8 +244,7 @@ def test_a_refused_challenger_is_an_attempt_not_a_retrain(world: World, gate: st
 def test_the_cycle_retrainer_reports_a_refused_gate_as_refused(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import adflywheel.services.compound.training as registry
-    from adflywheel.cycle.steps import _retrainer
+    import adflywheel.services.monitor.step as step
     from adflywheel.services.compound.training import GateDecision
 
     said: list[str] = []
@@ -253,9 +252,9 @@ def test_the_cycle_retrainer_reports_a_refused_gate_as_refused(
     def gate(*args: Any, **kwargs: Any) -> GateDecision:
         return GateDecision(said[-1], "because", world.account_id, "ctr")
 
-    monkeypatch.setattr(registry, "train_challenger_and_gate", gate)
+    monkeypatch.setattr(step, "train_challenger_and_gate", gate)
     ctx: Any = type("Ctx", (), {"deps": type("Deps", (), {"settings": None})()})()
-    retrain = _retrainer(ctx)
+    retrain = step.retrainer(ctx)
     for status, expected in [
         ("promoted", "retrained"),
         ("refused", "refused"),
