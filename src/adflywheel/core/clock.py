@@ -59,14 +59,3 @@ def floor_hour(instant: datetime) -> datetime:
 
 def is_hour_aligned(instant: datetime) -> bool:
     return instant.minute == 0 and instant.second == 0 and instant.microsecond == 0
-
-
-def hours_between(start: datetime, end: datetime) -> list[datetime]:
-    """Hour starts in ``[start, end)``, both hour-aligned UTC."""
-    start, end = floor_hour(start), floor_hour(end)
-    out: list[datetime] = []
-    cursor = start
-    while cursor < end:
-        out.append(cursor)
-        cursor += timedelta(hours=1)
-    return out

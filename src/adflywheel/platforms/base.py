@@ -53,6 +53,18 @@ class PlatformError(UpstreamError):
         return {}
 
 
+class PlatformRefusedError(PlatformError):
+    """The platform answered but refused (token, permission, unknown account) or sent data the
+    service cannot read: retrying will not help until someone acts."""
+
+
+class PlatformUnavailableError(PlatformError):
+    """The platform is throttling or temporarily down; ``retry_after`` (seconds, when the
+    platform said) is when to come back."""
+
+    retry_after: float | None = None
+
+
 class ReadOnlyPlatformError(PlatformError):
     """The platform cannot write (a CSV export cannot change a budget)."""
 

@@ -9,12 +9,10 @@ from pydantic import BaseModel, ConfigDict
 
 from adflywheel.api.deps import CallerDep, ServicesDep
 from adflywheel.api.schemas.actuals import AccountFreshnessOut, FetchOut
-from adflywheel.platforms.base import PlatformError
-from adflywheel.platforms.meta import (
-    MetaApiError,
-    MetaDataError,
-    MetaThrottledError,
-    MetaTransientError,
+from adflywheel.platforms.base import (
+    PlatformError,
+    PlatformRefusedError,
+    PlatformUnavailableError,
 )
 from adflywheel.services.alerts import AlertSink
 from adflywheel.services.monitor.fetch import fetch_account_actuals, freshness
@@ -62,14 +60,14 @@ def fetch_actuals(
                 services.factory, services.clock, webhook_url=services.settings.alert_webhook_url
             ),
         )
-    except (MetaThrottledError, MetaTransientError) as error:
+    except PlatformUnavailableError as error:
         wait = max(1, math.ceil(error.retry_after or 60))
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail=f"the ad platform is throttling or unavailable, retry later: {error}",
             headers={"Retry-After": str(wait)},
         ) from error
-    except (MetaApiError, MetaDataError) as error:
+    except PlatformRefusedError as error:
         raise HTTPException(
             status.HTTP_502_BAD_GATEWAY, detail=f"the ad platform refused: {error}"
         ) from error

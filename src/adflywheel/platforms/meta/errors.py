@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adflywheel.platforms.base import PlatformError
+from adflywheel.platforms.base import PlatformRefusedError, PlatformUnavailableError
 
 # Rate limits: app (4), user (17), pages (32), ad account (613), business use cases (80000-80008).
 THROTTLE_CODES = frozenset({4, 17, 32, 613, *range(80000, 80009)})
@@ -24,7 +24,7 @@ NOT_FOUND_SUBCODES = frozenset({33})
 REDUCE_DATA = frozenset({(1, 99), (100, 1504018)})
 
 
-class MetaApiError(PlatformError):
+class MetaApiError(PlatformRefusedError):
     """Meta answered with an error; carries its code, subcode and trace id for support."""
 
     def __init__(
@@ -72,7 +72,7 @@ class MetaInvalidRequestError(MetaApiError):
     """Meta refused the parameters (a bug on our side, or a value Meta does not accept)."""
 
 
-class MetaThrottledError(MetaApiError):
+class MetaThrottledError(MetaApiError, PlatformUnavailableError):
     """Rate limited beyond the retries allowed; ``retry_after`` says when to come back."""
 
 
@@ -80,7 +80,7 @@ class MetaReduceDataError(MetaApiError):
     """Meta asks for less data per request: shrink the window or the page."""
 
 
-class MetaTransientError(MetaApiError):
+class MetaTransientError(MetaApiError, PlatformUnavailableError):
     """A temporary failure (Meta's or the network's) that outlived the retries."""
 
 

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adflywheel.platforms.base import PlatformError, minor_unit_exponent
+from adflywheel.platforms.base import PlatformRefusedError, minor_unit_exponent
 
 HOURLY_BREAKDOWN = "hourly_stats_aggregated_by_advertiser_time_zone"
 # Three-second video views: Meta reports them as an action, not as a field of their own.
@@ -33,7 +33,7 @@ _ZERO = Decimal(0)
 _HOUR = re.compile(r"^(\d{2}):00:00 - (\d{2}):59:59$")
 
 
-class MetaDataError(PlatformError):
+class MetaDataError(PlatformRefusedError):
     """Meta sent a value the service cannot read exactly; names the field and the value."""
 
 

@@ -33,10 +33,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import Clock, ensure_utc, floor_hour
-from adflywheel.core.domain import DailyActual
+from adflywheel.core.domain import DailyActual, HourlyActual
 from adflywheel.platforms.base import (
     AdPlatform,
     DailyInsights,
+    PlatformAccount,
     PlatformError,
     QuarantinedRow,
     Quarantining,
@@ -80,6 +81,18 @@ def open_window(as_of: dt.datetime, timezone: str) -> FetchWindow:
     return FetchWindow(midnight.replace(minute=0), floor_hour(as_of), yesterday, today)
 
 
+@dataclass(frozen=True, slots=True)
+class _Pulled:
+    """What one fetch read from the platform, before anything is written."""
+
+    remote: PlatformAccount
+    window: FetchWindow
+    catalogue: dict[str, Any] | None
+    hourly: list[HourlyActual]
+    daily: list[DailyActual]
+    held: list[QuarantinedRow]
+
+
 def fetch_account_actuals(
     factory: sessionmaker[Session],
     platform: AdPlatform,
@@ -99,52 +112,15 @@ def fetch_account_actuals(
     """
     sink: AlertFn = alerts if alerts is not None else AlertSink(factory, clock)
     started = time.perf_counter()
-    window: FetchWindow | None = None
+    window: FetchWindow | None = None  # known once the platform has said its time zone
     quarantining = isinstance(platform, Quarantining)
     if isinstance(platform, Quarantining):
         platform.take_quarantined()  # left over from an earlier, failed fetch: read again below
     try:
         remote = platform.account()
         window = open_window(as_of, remote.timezone)
-        catalogue = _sync(factory, platform, account_id, clock) if sync_catalogue else None
-        hourly = platform.fetch_insights(window.start, window.end)
-        daily: list[DailyActual] = []
-        if isinstance(platform, DailyInsights):
-            daily = platform.fetch_daily(window.first_day, window.last_day + dt.timedelta(days=1))
-        held = _in_window(
-            platform.take_quarantined() if isinstance(platform, Quarantining) else [], window
-        )
-        with transaction(factory) as session:
-            account = session.get(Account, account_id)
-            if account is None:
-                raise FetchError(f"account {account_id} does not exist")
-            if account.currency.upper() != remote.currency.upper():
-                raise FetchError(
-                    f"platform account {remote.external_id} reports in {remote.currency}, "
-                    f"account {account_id} is kept in {account.currency}: money would be misread"
-                )
-            account.timezone = remote.timezone
-            now = clock.now()
-            h = upsert_actuals(session, account_id, hourly, source=platform.name, now=now)
-            d = upsert_daily(session, account_id, daily, source=platform.name, now=now)
-            newest = max((r.hour_start for r in hourly), default=None)
-            if newest is not None:
-                fresh = newest + dt.timedelta(hours=1)
-                if account.actuals_fresh_until is None or fresh > account.actuals_fresh_until:
-                    account.actuals_fresh_until = fresh
-            row = record_success(
-                session,
-                account_id,
-                platform=platform.name,
-                now=now,
-                window=(window.start, window.end),
-                newest_hour=newest,
-                hourly=h.as_dict(),
-                daily_received=d.received,
-                seconds=round(time.perf_counter() - started, 4),
-            )
-            freshness = freshness_dict(row)
-            fresh_quarantine = _not_yet_alerted(session, account_id, held, window)
+        pulled = _pull(factory, platform, account_id, clock, remote, window, sync_catalogue)
+        stored, fresh_quarantine = _store(factory, platform, account_id, clock, pulled, started)
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
         with transaction(factory) as session:
@@ -161,7 +137,7 @@ def fetch_account_actuals(
         _alert_failure(sink, account_id, platform.name, reason, error, window, failures)
         raise
     if fresh_quarantine:
-        _alert_quarantine(sink, account_id, platform.name, fresh_quarantine, len(held))
+        _alert_quarantine(sink, account_id, platform.name, fresh_quarantine, len(pulled.held))
     return {
         "account_id": account_id,
         "status": "ok",
@@ -171,12 +147,77 @@ def fetch_account_actuals(
             "days": [window.first_day.isoformat(), window.last_day.isoformat()],
             "timezone": remote.timezone,
         },
-        "catalogue": catalogue,
-        "hourly": h.as_dict(),
-        "daily": d.as_dict(),
-        "quarantined": _quarantine_counts(held) if quarantining else None,
-        "freshness": freshness,
+        "catalogue": pulled.catalogue,
+        "hourly": stored["hourly"],
+        "daily": stored["daily"],
+        "quarantined": _quarantine_counts(pulled.held) if quarantining else None,
+        "freshness": stored["freshness"],
     }
+
+
+def _pull(
+    factory: sessionmaker[Session],
+    platform: AdPlatform,
+    account_id: int,
+    clock: Clock,
+    remote: PlatformAccount,
+    window: FetchWindow,
+    sync_catalogue: bool,
+) -> _Pulled:
+    """Read the open window (and the catalogue, when asked) from the platform."""
+    catalogue = _sync(factory, platform, account_id, clock) if sync_catalogue else None
+    hourly = platform.fetch_insights(window.start, window.end)
+    daily: list[DailyActual] = []
+    if isinstance(platform, DailyInsights):
+        daily = platform.fetch_daily(window.first_day, window.last_day + dt.timedelta(days=1))
+    held = _in_window(
+        platform.take_quarantined() if isinstance(platform, Quarantining) else [], window
+    )
+    return _Pulled(remote, window, catalogue, list(hourly), daily, held)
+
+
+def _store(
+    factory: sessionmaker[Session],
+    platform: AdPlatform,
+    account_id: int,
+    clock: Clock,
+    pulled: _Pulled,
+    started: float,
+) -> tuple[dict[str, Any], list[QuarantinedRow]]:
+    """Upsert what was pulled and record the success, in one transaction; the answer's counts
+    and freshness, and the quarantined rows not alerted before."""
+    remote, window = pulled.remote, pulled.window
+    with transaction(factory) as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise FetchError(f"account {account_id} does not exist")
+        if account.currency.upper() != remote.currency.upper():
+            raise FetchError(
+                f"platform account {remote.external_id} reports in {remote.currency}, "
+                f"account {account_id} is kept in {account.currency}: money would be misread"
+            )
+        account.timezone = remote.timezone
+        now = clock.now()
+        h = upsert_actuals(session, account_id, pulled.hourly, source=platform.name, now=now)
+        d = upsert_daily(session, account_id, pulled.daily, source=platform.name, now=now)
+        newest = max((r.hour_start for r in pulled.hourly), default=None)
+        if newest is not None:
+            fresh = newest + dt.timedelta(hours=1)
+            if account.actuals_fresh_until is None or fresh > account.actuals_fresh_until:
+                account.actuals_fresh_until = fresh
+        row = record_success(
+            session,
+            account_id,
+            platform=platform.name,
+            now=now,
+            window=(window.start, window.end),
+            newest_hour=newest,
+            hourly=h.as_dict(),
+            daily_received=d.received,
+            seconds=round(time.perf_counter() - started, 4),
+        )
+        stored = {"hourly": h.as_dict(), "daily": d.as_dict(), "freshness": freshness_dict(row)}
+        return stored, _not_yet_alerted(session, account_id, pulled.held, window)
 
 
 # -- alerts: fetch failures and quarantined rows ------------------------------------------------
