@@ -3,7 +3,8 @@
 Real HTTP (``http.server`` in a thread, 127.0.0.1, an ephemeral port) so the real httpx client is
 exercised end to end: the ``/act_X`` account, its ``campaigns``/``adsets``/``ads`` edges, sync
 ``insights`` (level=ad, time_range, time_increment=1, the hourly breakdown, fields), async report
-runs (POST → poll → results), ``daily_budget``/``status`` writes, cursor pagination with
+runs (POST → poll → results), the account's ``min_daily_budget`` (or none),
+``daily_budget``/``status`` writes, cursor pagination with
 ``paging.next``, the usage headers computed from a rolling call count, throttling with an
 advertised regain time, "reduce the amount of data" above a row limit, token checks, and faults
 scripted per request (every error code, bare HTTP statuses with ``Retry-After``, connections
@@ -133,6 +134,8 @@ class FakeAccount:
     daily: list[dict[str, Any]] = field(default_factory=list)
     synthetic_seed: int | None = None  # generate rows for every ad instead of the lists
     max_sync_rows: int | None = None  # above this, sync insights ask to reduce the data
+    # The account's ``min_daily_budget`` (minor units) as Meta sends it; ``None``: left out.
+    min_daily_budget: int | str | None = 100
     _arrays: dict[str, Any] = field(default_factory=dict)
 
     def rows(self, since: dt.date, until: dt.date, hourly: bool) -> Sequence[dict[str, Any]]:
@@ -427,13 +430,19 @@ class FakeGraph:
             if acc is None:
                 raise _GraphError.unknown(head)
             if len(parts) == 1 and method == "GET":
-                return 200, {
+                node: dict[str, Any] = {
                     "id": acc.id,
                     "name": acc.name,
                     "currency": acc.currency,
                     "timezone_name": acc.timezone_name,
                     "account_status": 1,
                 }
+                if acc.min_daily_budget is not None:
+                    node["min_daily_budget"] = acc.min_daily_budget
+                if "fields" in params:  # Graph answers the fields asked for, and the id
+                    keep = {"id", *params["fields"].split(",")}
+                    node = {k: v for k, v in node.items() if k in keep}
+                return 200, node
             edge = parts[1] if len(parts) == 2 else ""
             if method == "GET" and edge in ("campaigns", "adsets", "ads"):
                 return 200, self._page(getattr(acc, edge), params, path)

@@ -36,6 +36,7 @@ from adflywheel.core.domain import (
 from adflywheel.platforms.base import (
     AdPlatform,
     DailyInsights,
+    MinimumBudget,
     PlatformAccount,
     PlatformAd,
     PlatformAdSet,
@@ -373,6 +374,14 @@ def check_quarantine_handed_over_once(case: Case) -> None:
     assert list(case.platform.take_quarantined()) == []
 
 
+def check_minimum_budget(case: Case) -> None:
+    if not isinstance(case.platform, MinimumBudget):
+        return
+    value = case.platform.min_daily_budget_minor()
+    assert value is None or (_is_int(value) and value > 0), value
+    assert case.platform.min_daily_budget_minor() == value, "the minimum does not change"
+
+
 def check_pickles_when_promised(case: Case) -> None:
     if not case.picklable:
         return
@@ -380,6 +389,9 @@ def check_pickles_when_promised(case: Case) -> None:
     assert copy.account() == case.platform.account()
     assert copy.list_ads() == case.platform.list_ads()
     assert copy.fetch_insights(*case.window) == case.platform.fetch_insights(*case.window)
+    if isinstance(case.platform, MinimumBudget):
+        assert isinstance(copy, MinimumBudget)
+        assert copy.min_daily_budget_minor() == case.platform.min_daily_budget_minor()
 
 
 CHECKS: list[Callable[[Case], None]] = [
@@ -405,6 +417,7 @@ CHECKS: list[Callable[[Case], None]] = [
     check_malformed_ids_refused,
     check_daily_rows,
     check_quarantine_handed_over_once,
+    check_minimum_budget,
     check_pickles_when_promised,
 ]
 

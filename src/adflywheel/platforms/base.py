@@ -15,6 +15,9 @@ below, never by the platform's name, so a new platform gains a behaviour by havi
 - ``Quarantining``: rows whose counts contradict each other are held back from
   ``fetch_insights`` and handed over afterwards, so the fetch job alerts them instead of
   storing them or failing the account.
+- ``MinimumBudget``: the platform's own minimum daily budget for an ad set of the account
+  (Meta's ad-account field ``min_daily_budget``); ``min_daily_budget_floor_minor`` asks it and
+  falls back on ``fallback_min_daily_budget_minor``, an assumed table, when it cannot say.
 - Read-only platforms (a CSV export) list and report like any other, and every write raises
   ``ReadOnlyPlatformError``. It is a ``PlatformError``, so the code that applies budgets and
   promotions records the write as not applied (or answers 409/502) — never as done.
@@ -23,10 +26,12 @@ below, never by the platform's name, so a new platform gains a behaviour by havi
 from __future__ import annotations
 
 import datetime as dt
+import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from adflywheel.core.domain import Creative, DailyActual, HourlyActual, Objective, Status
@@ -42,6 +47,91 @@ ZERO_DECIMAL_CURRENCIES = frozenset(
 def minor_unit_exponent(currency: str) -> int:
     """Digits of the minor unit of an upper-case ISO 4217 ``currency``: 2 (USD) or 0 (JPY)."""
     return 0 if currency in ZERO_DECIMAL_CURRENCIES else 2
+
+
+# -- the fallback minimum daily budget ----------------------------------------------------------
+#
+# ASSUMPTION, not a table Meta publishes for the API. Source of the dollar figures: Meta's Business
+# Help Center article "About minimum budgets" (facebook.com/business/help/203183363050448), as
+# reproduced by third parties (support.thenextad.com/minimum-budgets; brandee.edu.vn's copy dated
+# 2019-11-30): for a budget in USD, AUD, CAD, SGD, JPY, NZD, TWD, EUR, CHF, SEK, HKD, GBP, ILS, NOK,
+# KRW or DKK an ad set's daily budget must be at least $1 when charged for impressions, $5 when
+# charged for clicks, likes, video views or post engagement, and $40 when charged for low-frequency
+# events such as offer claims or app installs ("the minimums are listed in USD: convert them to
+# your currency"); other currencies have half those figures. The Marketing API's
+# ``/act_X/minimum_budgets`` edge has the same three classes (``min_daily_budget_imp``,
+# ``_high_freq``, ``_low_freq``). The page is old and Meta may have changed the figures since.
+
+_MIN_DAILY_BUDGET_USD: Mapping[str, Decimal] = {
+    "impressions": Decimal(1),
+    "high_frequency": Decimal(5),
+    "low_frequency": Decimal(40),
+}
+
+# What an ad set is charged for (Meta's ``billing_event``, or the ``optimization_goal`` that
+# implies it), upper case, → the class of minimum. Anything else, ``None`` included, is taken as
+# high frequency: it covers ad sets charged per impression (the usual case) five times over and
+# those charged per click, but not the rare ones charged per app install or offer claim.
+_CHARGE_CLASS: Mapping[str, str] = {
+    "IMPRESSIONS": "impressions",
+    "REACH": "impressions",
+    "CLICKS": "high_frequency",
+    "LINK_CLICKS": "high_frequency",
+    "PAGE_LIKES": "high_frequency",
+    "POST_ENGAGEMENT": "high_frequency",
+    "VIDEO_VIEWS": "high_frequency",
+    "THRUPLAY": "high_frequency",
+    "APP_INSTALLS": "low_frequency",
+    "OFFER_CLAIMS": "low_frequency",
+}
+
+# Units of each currency per US dollar, rounded UP from the 2024-2025 range (an ASSUMPTION, not a
+# live rate): a floor converted too high is merely cautious, one converted too low gets refused.
+# Only the currencies the help page lists with the full dollar figures.
+_UNITS_PER_USD: Mapping[str, Decimal] = {
+    "USD": Decimal(1),
+    "EUR": Decimal(1),
+    "GBP": Decimal(1),
+    "CHF": Decimal(1),
+    "CAD": Decimal("1.5"),
+    "AUD": Decimal("1.7"),
+    "NZD": Decimal("1.8"),
+    "SGD": Decimal("1.4"),
+    "HKD": Decimal(8),
+    "ILS": Decimal(4),
+    "DKK": Decimal("7.5"),
+    "SEK": Decimal(12),
+    "NOK": Decimal(12),
+    "TWD": Decimal(34),
+    "JPY": Decimal(165),
+    "KRW": Decimal(1500),
+}
+
+
+def fallback_min_daily_budget_minor(currency: str, objective: str | None = None) -> int:
+    """An ASSUMED minimum daily budget of an ad set, in minor units of ``currency`` (ISO 4217),
+    for when the platform cannot say (see ``MinimumBudget``). Not a table Meta publishes.
+
+    The dollar figure comes from Meta's help page on minimum budgets (the comment above the
+    table): $1 a day when charged for impressions, $5 for clicks and other frequent events, $40
+    for app installs and offer claims. ``objective`` is what the ad set is charged for, as Meta's
+    ``billing_event`` or ``optimization_goal`` (``"IMPRESSIONS"``, ``"LINK_CLICKS"``,
+    ``"APP_INSTALLS"``, …, any case); ``None`` or any other value gives the $5 figure.
+
+    The figure is converted at an assumed rate rounded up (USD, EUR, GBP, CHF 1; CAD 1.5; AUD 1.7;
+    NZD 1.8; SGD 1.4; HKD 8; ILS 4; DKK 7.5; SEK and NOK 12; TWD 34; JPY 165; KRW 1500 per dollar)
+    and rounded up to a whole minor unit. A currency outside that table has no rate here: the
+    dollar figure is read as that many major units of the currency (5 → 500 minor units, or 5 for
+    a zero-decimal currency). That is positive but, for a currency weaker than the dollar, below
+    Meta's real minimum: Meta then refuses the write, which is a ``PlatformError`` and recorded as
+    not applied, never as done.
+    """
+    code = currency.strip().upper()
+    if not (len(code) == 3 and code.isascii() and code.isalpha()):
+        raise ValueError(f"not an ISO 4217 currency code: {currency!r}")
+    charge = _CHARGE_CLASS.get((objective or "").strip().upper(), "high_frequency")
+    major = _MIN_DAILY_BUDGET_USD[charge] * _UNITS_PER_USD.get(code, Decimal(1))
+    return math.ceil(major.scaleb(minor_unit_exponent(code)))
 
 
 class PlatformError(UpstreamError):
@@ -202,3 +292,31 @@ class Quarantining(Protocol):
     def take_quarantined(self) -> Sequence[QuarantinedRow]:
         """The rows held back since the last call, then forgotten."""
         ...
+
+
+@runtime_checkable
+class MinimumBudget(Protocol):
+    """A platform that knows the smallest daily budget it accepts for an ad set of the account
+    (Meta: the ad account's ``min_daily_budget``). Budget writes below it are refused there."""
+
+    def min_daily_budget_minor(self) -> int | None:
+        """The platform's minimum daily budget for an ad set of this account, in minor units of
+        the account currency (a positive ``int``); ``None`` when the platform cannot say."""
+        ...
+
+
+def min_daily_budget_floor_minor(
+    platform: object | None, currency: str, objective: str | None = None
+) -> int:
+    """The absolute floor of an ad set's daily budget, in minor units of ``currency``: the
+    platform's own minimum when it has ``MinimumBudget`` and answers a positive ``int``, else
+    ``fallback_min_daily_budget_minor(currency, objective)`` (an assumed table).
+
+    ``currency`` must be the platform account's currency. A platform's error (Meta refusing or
+    throttling the read) propagates: a floor is not guessed over a failing platform.
+    """
+    if isinstance(platform, MinimumBudget):
+        answer = platform.min_daily_budget_minor()
+        if isinstance(answer, numbers.Integral) and not isinstance(answer, bool) and answer > 0:
+            return int(answer)
+    return fallback_min_daily_budget_minor(currency, objective)

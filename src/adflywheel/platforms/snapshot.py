@@ -8,6 +8,9 @@ worker runs the cycle against the snapshot; budget and status writes are recorde
 in what the snapshot lists) and travel back with the result, where ``apply_writes`` replays them
 on the live platforms in order.
 
+The live platform's minimum daily budget (``MinimumBudget``), when it has one, is captured too,
+so the worker's cycle floors budgets as the owner's would; ``None`` when it cannot say.
+
 A request outside the captured window is an error, never a silently shorter answer. The
 snapshot checks a budget as ``check_budget`` does; a live platform that refuses more (Meta
 refuses a zero budget; a read-only platform refuses every write) refuses at the replay.
@@ -23,6 +26,7 @@ from adflywheel.core.clock import ensure_utc
 from adflywheel.core.domain import HourlyActual, Status
 from adflywheel.platforms.base import (
     AdPlatform,
+    MinimumBudget,
     PlatformAccount,
     PlatformAd,
     PlatformAdSet,
@@ -54,6 +58,7 @@ class SnapshotPlatform:
     window: tuple[datetime, datetime]
     name: str  # the live platform's: the actuals' source stays what it would have been
     writes: list[PlatformWrite] = field(default_factory=list)
+    min_daily_budget: int | None = None  # the live platform's ``min_daily_budget_minor()``
 
     @classmethod
     def capture(cls, live: AdPlatform, start: datetime, end: datetime) -> SnapshotPlatform:
@@ -67,10 +72,17 @@ class SnapshotPlatform:
             insights=live.fetch_insights(start, end),
             window=(ensure_utc(start), ensure_utc(end)),
             name=live.name,
+            min_daily_budget=live.min_daily_budget_minor()
+            if isinstance(live, MinimumBudget)
+            else None,
         )
 
     def account(self) -> PlatformAccount:
         return self.account_info
+
+    def min_daily_budget_minor(self) -> int | None:
+        """What the live platform answered at capture (``None``: it could not say)."""
+        return self.min_daily_budget
 
     def list_campaigns(self) -> list[PlatformCampaign]:
         return list(self.campaigns)

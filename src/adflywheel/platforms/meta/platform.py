@@ -1,8 +1,9 @@
 """``MetaPlatform``: one Meta ad account behind the ``AdPlatform`` interface.
 
-Reads the account (currency, IANA time zone) once, lists campaigns, ad sets and ads with their
-budgets and effective status, reads hourly delivery (advertiser-time-zone breakdown, placed in
-UTC) and daily conversions, and writes ``daily_budget`` (minor units) and ad status.
+Reads the account (currency, IANA time zone) once and its minimum daily budget once, lists
+campaigns, ad sets and ads with their budgets and effective status, reads hourly delivery
+(advertiser-time-zone breakdown, placed in UTC) and daily conversions, and writes
+``daily_budget`` (minor units) and ad status.
 """
 
 from __future__ import annotations
@@ -54,6 +55,20 @@ def _ref(item: dict[str, Any], key: str, kind: str) -> str:
     return str(value)
 
 
+def _min_daily_budget(raw: object) -> int | None:
+    """The ad account's ``min_daily_budget`` (an unsigned int of minor units, as a number or a
+    digit string); ``None`` when absent, zero or unreadable: the platform cannot say."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and raw.isascii() and raw.isdigit():
+        value = int(raw)
+    else:
+        return None
+    return value if value > 0 else None
+
+
 def _budget(item: dict[str, Any], where: str) -> int | None:
     raw = item.get("daily_budget")
     if raw in (None, "", "0"):
@@ -80,6 +95,8 @@ class MetaPlatform:
         self.reader = InsightsReader(client, self.path, self.options)
         self._is_control = is_control or (lambda name: "[control]" in name.lower())
         self._account: PlatformAccount | None = None
+        self._min_daily_budget: int | None = None
+        self._min_daily_budget_read = False  # ``None`` is an answer too: read it once
         self._quarantined: list[InsightRow] = []
         self._lock = threading.Lock()
 
@@ -105,6 +122,16 @@ class MetaPlatform:
                 timezone=tz,
             )
         return self._account
+
+    def min_daily_budget_minor(self) -> int | None:
+        """The ad account's ``min_daily_budget``: Meta's minimum daily budget for an ad set of
+        this account, in minor units of its currency; read once and kept. ``None`` when Meta
+        leaves the field out or sends something unreadable. Graph errors raise as elsewhere."""
+        if not self._min_daily_budget_read:
+            body = self.client.get(self.path, {"fields": "min_daily_budget"})
+            self._min_daily_budget = _min_daily_budget(body.get("min_daily_budget"))
+            self._min_daily_budget_read = True
+        return self._min_daily_budget
 
     def _list(self, edge: str, fields: str) -> Iterable[dict[str, Any]]:
         params = {"fields": fields, "limit": self.options.page_size}
