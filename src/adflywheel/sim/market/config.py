@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from adflywheel.core.clock import ensure_utc, is_hour_aligned
 from adflywheel.core.domain import Objective
@@ -58,6 +59,52 @@ class GeneShift:
             raise ValueError("top_k must be >= 1")
 
 
+LearningResult = Literal["clicks", "link_clicks", "conversions"]
+
+
+@dataclass(frozen=True, slots=True)
+class LearningPhase:
+    """Meta's learning phase, as the simulated market models it (docs/simulated-market.md).
+
+    Every ad set is *learning* from its launch and again after each significant edit; it exits
+    after ``learning_events`` results (``result``) delivered in the ``window_hours`` of delivery
+    after that edit, or else becomes *learning limited* until its next significant edit. Learning
+    and learning limited ad sets deliver at ``(1 - penalty)`` times their CTR (every click, and so
+    every link click and conversion, per impression); impressions and spend are unchanged.
+
+    Meta's facts: ~50 results in the week after the last significant edit; a budget amount change
+    and a pause of 7 days or more are significant edits. Assumptions (Meta publishes no number):
+    ``significant_edit_fraction`` (a budget change of more than this share of the old budget is
+    significant), ``penalty`` and its form, and that learning limited keeps the penalty.
+    ``penalty=0`` still tracks the states but leaves delivery exactly as without the phase.
+    """
+
+    penalty: float = 0.2
+    learning_events: int = 50
+    result: LearningResult = "clicks"
+    window_hours: int = 7 * 24
+    significant_edit_fraction: float = 0.2
+    pause_reset_hours: int = 7 * 24
+    start_in_learning: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.penalty < 1.0:
+            raise ValueError("penalty must be in [0, 1)")
+        if self.learning_events < 1:
+            raise ValueError("learning_events must be >= 1")
+        if self.result not in ("clicks", "link_clicks", "conversions"):
+            raise ValueError(f"unknown result {self.result!r}")
+        if self.window_hours < 1 or self.pause_reset_hours < 1:
+            raise ValueError("window_hours and pause_reset_hours must be >= 1")
+        if self.significant_edit_fraction < 0.0:
+            raise ValueError("significant_edit_fraction must be >= 0")
+
+    @property
+    def penalised(self) -> bool:
+        """Whether the phase changes delivery at all (``penalty > 0``)."""
+        return self.penalty > 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class MarketConfig:
     """One synthetic market: sizes, money (int minor units) and the knobs of the hidden truth."""
@@ -93,6 +140,9 @@ class MarketConfig:
     feature_noise: float = 0.1
     # Scales every gene effect (0 makes creatives irrelevant, for null experiments).
     gene_effect_scale: float = 1.0
+    # Meta's learning phase: on by default so every benchmark prices budget churn in; None turns
+    # it off (the market then delivers exactly as it did before the phase was modelled).
+    learning_phase: LearningPhase | None = LearningPhase()
     id_prefix: str = "sim"
     currency: str = "USD"
 

@@ -30,6 +30,9 @@ CPM_NOISE_SD = 0.15
 REVENUE_NOISE_SD = 0.3
 CTR_MIN, CTR_MAX = 1e-5, 0.5
 
+# Learning states of an ad set (learning.py): out of the phase, learning, learning limited.
+EXITED, LEARNING, LIMITED = 0, 1, 2
+
 # Child-stream numbers per quantity: fixed, so adding a quantity never shifts another's stream.
 _PACING, _CPM, _ROUNDING, _CLICKS, _LINKS, _CONVERSIONS, _REVENUE, _VIEWS, _DRIFT = range(9)
 
@@ -48,6 +51,13 @@ class MarketState:
     hour_index: int = 0
     applied_collapses: set[int] = field(default_factory=set)
     collapsed: dict[int, int] = field(default_factory=dict)  # variant index -> hour collapsed
+    # The learning phase (learning.py), per ad set; all EXITED and never touched when it is off.
+    learning: NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    learning_events: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    learning_hours: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    dark_since: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    hours_in_learning: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    significant_edits: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
     def initial(cls, world: World) -> MarketState:
@@ -56,6 +66,8 @@ class MarketState:
         base, extra = divmod(cfg.campaign_daily_budget_minor, cfg.variants_per_campaign)
         per_campaign = np.full(cfg.variants_per_campaign, base, dtype=np.int64)
         per_campaign[:extra] += 1  # exact split: the campaign total is conserved
+        phase = cfg.learning_phase
+        launch = LEARNING if phase is not None and phase.start_in_learning else EXITED
         return cls(
             budgets=np.tile(per_campaign, cfg.n_campaigns),
             ad_active=np.ones(n, dtype=np.bool_),
@@ -64,6 +76,12 @@ class MarketState:
             drift=np.zeros(n),
             multiplier=np.ones(n),
             spent_today=np.zeros(n, dtype=np.int64),
+            learning=np.full(n, launch, dtype=np.int8),
+            learning_events=np.zeros(n, dtype=np.int64),
+            learning_hours=np.zeros(n, dtype=np.int64),
+            dark_since=np.full(n, -1, dtype=np.int64),
+            hours_in_learning=np.zeros(n, dtype=np.int64),
+            significant_edits=np.zeros(n, dtype=np.int64),
         )
 
 
@@ -99,8 +117,20 @@ def expected_cpm(world: World, hour_index: int) -> FloatArray:
     return out
 
 
-def true_ctr(world: World, state: MarketState) -> FloatArray:
-    """Each variant's true CTR (all clicks per impression) at the state's current hour."""
+def learning_factor(world: World, state: MarketState) -> FloatArray | None:
+    """Multiplier of each ad set's CTR from the learning phase now: ``1 - penalty`` while
+    learning or learning limited, 1 out of it; None when the phase does not touch delivery."""
+    phase = world.config.learning_phase
+    if phase is None or not phase.penalised:
+        return None
+    out: FloatArray = np.where(state.learning != EXITED, 1.0 - phase.penalty, 1.0)
+    return out
+
+
+def true_ctr(world: World, state: MarketState, learning: bool = True) -> FloatArray:
+    """Each variant's true CTR (all clicks per impression) at the state's current hour; with
+    ``learning`` (what delivery uses) the learning phase's penalty included, without it the
+    creative's own CTR."""
     cfg = world.config
     tod = TOD_CTR_AMPLITUDE * _evening_curve(world, state.hour_index)[world.account_of]
     fatigue = cfg.fatigue_strength * np.log1p(state.cum_impressions / world.audience)
@@ -109,6 +139,9 @@ def true_ctr(world: World, state: MarketState) -> FloatArray:
     if shift is not None and state.hour_index >= shift.at_hour:
         logit = logit + world.gene_shift_logit  # the scheduled concept drift
     ctr = sigmoid(logit) * state.multiplier
+    factor = learning_factor(world, state) if learning else None
+    if factor is not None:
+        ctr = ctr * factor
     out: FloatArray = np.clip(ctr, CTR_MIN, CTR_MAX)
     return out
 
@@ -170,10 +203,13 @@ def advance_drift(world: World, state: MarketState) -> None:
     state.drift += np.sqrt(1.0 - rho**2) * cfg.drift_sd * shock
 
 
-def expected_value(world: World, state: MarketState, objective: Objective) -> FloatArray:
+def expected_value(
+    world: World, state: MarketState, objective: Objective, learning: bool = True
+) -> FloatArray:
     """Expected outcome per unit of the objective at the current hour: CTR, or clicks,
-    conversions or revenue (minor) per major currency unit (per 100 minor) spent."""
-    ctr = true_ctr(world, state)
+    conversions or revenue (minor) per major currency unit (per 100 minor) spent; ``learning``
+    as in ``true_ctr``."""
+    ctr = true_ctr(world, state, learning)
     if objective is Objective.CTR:
         return ctr
     impressions_per_major = 100_000.0 / expected_cpm(world, state.hour_index)

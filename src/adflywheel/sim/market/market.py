@@ -26,6 +26,7 @@ from adflywheel.sim.market.delivery import (
     expected_value,
 )
 from adflywheel.sim.market.genes import IntArray
+from adflywheel.sim.market.learning import after_delivery, reset, significant, status_changed
 from adflywheel.sim.market.platform import SimulatedPlatform
 from adflywheel.sim.market.truth import MarketTruth
 from adflywheel.sim.market.world import World, build_world
@@ -96,6 +97,7 @@ class SimulatedMarket:
         """Deliver one hour at the current budgets and statuses, then advance the clock."""
         self._apply_due_collapses()
         record = deliver(self._world, self._state)
+        after_delivery(self.config.learning_phase, self._state, record)
         h = self._state.hour_index
         self._history[h] = record
         retention = self.config.retention_hours
@@ -120,7 +122,8 @@ class SimulatedMarket:
             if collapse.ad_index is not None:
                 targets = np.array([collapse.ad_index])
             else:
-                value = expected_value(world, state, Objective.CLICKS_PER_DOLLAR)
+                # The creative that is truly best, whatever its ad set's learning state.
+                value = expected_value(world, state, Objective.CLICKS_PER_DOLLAR, learning=False)
                 v = self.config.variants_per_campaign
                 best = value.reshape(-1, v).argmax(axis=1) + np.arange(self.config.n_campaigns) * v
                 c = collapse.campaign_index
@@ -201,14 +204,15 @@ class SimulatedMarket:
         return out
 
     def set_budgets_bulk(self, budgets: Mapping[str, int] | IntArray) -> None:
-        """Set many ad set budgets at once: a mapping ad set id -> minor, or a full flat array."""
+        """Set many ad set budgets at once: a mapping ad set id -> minor, or a full flat array.
+        Each ad set whose budget changes significantly goes back into learning."""
         if isinstance(budgets, Mapping):
             index = self._ad_set_lookup()
             for ad_set_id, value in budgets.items():
                 i = index.get(ad_set_id)
                 if i is None:
                     raise PlatformError(f"unknown ad set {ad_set_id!r}")
-                self._state.budgets[i] = check_budget(value)
+                self._set_budget(i, check_budget(value))
             return
         arr = np.asarray(budgets)
         if arr.shape != self._state.budgets.shape:
@@ -217,14 +221,40 @@ class SimulatedMarket:
             raise TypeError("budgets must be integers (minor units)")
         if (arr < 0).any():
             raise ValueError("budgets must be >= 0")
+        phase = self.config.learning_phase
+        if phase is not None:
+            edited = significant(phase, self._state.budgets, arr)
+            if edited.any():
+                reset(self._state, edited)
         self._state.budgets[:] = arr
+
+    def _set_budget(self, index: int, value: int) -> None:
+        """One ad set's daily budget (checked); a significant change resets its learning."""
+        state, phase = self._state, self.config.learning_phase
+        if phase is not None:
+            old = state.budgets[index : index + 1]
+            if significant(phase, old, np.array([value], dtype=np.int64))[0]:
+                reset(state, index)
+        state.budgets[index] = value
+
+    def _set_status(
+        self, index: int, *, ad_set: bool | None = None, ad: bool | None = None
+    ) -> None:
+        """Pause or resume an ad set or its ad; back after a long pause means back in learning."""
+        state = self._state
+        was_live = state.ad_active & state.ad_set_active
+        if ad_set is not None:
+            state.ad_set_active[index] = ad_set
+        if ad is not None:
+            state.ad_active[index] = ad
+        status_changed(self.config.learning_phase, state, was_live)
 
     def set_ad_set_status(self, ad_set_id: str, active: bool) -> None:
         """Pause or resume an ad set (not part of ``AdPlatform``; for experiments)."""
         i = self._ad_set_lookup().get(ad_set_id)
         if i is None:
             raise PlatformError(f"unknown ad set {ad_set_id!r}")
-        self._state.ad_set_active[i] = active
+        self._set_status(i, ad_set=active)
 
     def _ad_set_lookup(self) -> dict[str, int]:
         if self._ad_set_index is None:

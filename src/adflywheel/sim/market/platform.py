@@ -188,11 +188,16 @@ class SimulatedPlatform:
         i = self._ad_sets.get(ad_set_id)
         if i is None:
             raise PlatformError(f"unknown ad set {ad_set_id!r} in this account")
-        self._market._state.budgets[i] = value
+        self._market._set_budget(i, value)
+
+    def min_daily_budget_minor(self) -> int:
+        """The smallest daily budget (minor units) the market accepts for an ad set: it refuses
+        only negative budgets (``check_budget``), so 0, which delivers nothing."""
+        return 0
 
     def set_ad_status(self, ad_id: str, status: Status) -> None:
         """Pause or resume an ad; a paused ad delivers nothing from the next hour."""
         i = self._ads.get(ad_id)
         if i is None:
             raise PlatformError(f"unknown ad {ad_id!r} in this account")
-        self._market._state.ad_active[i] = Status(status) is Status.ACTIVE
+        self._market._set_status(i, ad=Status(status) is Status.ACTIVE)

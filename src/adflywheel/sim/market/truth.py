@@ -13,9 +13,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from adflywheel.core.domain import Objective
-from adflywheel.sim.market.delivery import expected_cpm, expected_value, true_ctr
+from adflywheel.sim.market.delivery import (
+    EXITED,
+    BoolArray,
+    expected_cpm,
+    expected_value,
+    learning_factor,
+    true_ctr,
+)
 from adflywheel.sim.market.effects import GeneEffects
 from adflywheel.sim.market.genes import FloatArray, IntArray
+from adflywheel.sim.market.learning import LearningStatus
 
 if TYPE_CHECKING:
     from adflywheel.sim.market.market import SimulatedMarket
@@ -44,14 +52,15 @@ class MarketTruth:
 
     # -- per variant ---------------------------------------------------------------------------
 
-    def true_ctr_array(self) -> FloatArray:
+    def true_ctr_array(self, learning: bool = False) -> FloatArray:
         """True CTR (all clicks) per variant now: niche, account, genes, noise, time of day,
-        fatigue, drift and collapses included."""
+        fatigue, drift and collapses included: the creative's own CTR. With ``learning`` the
+        learning phase's penalty of its ad set is included too: what the next hour delivers."""
         self._sync()
-        return true_ctr(self._market._world, self._market._state)
+        return true_ctr(self._market._world, self._market._state, learning)
 
-    def true_ctr(self, account_id: str | None = None) -> dict[str, float]:
-        return self._keyed(self.true_ctr_array(), account_id)
+    def true_ctr(self, account_id: str | None = None, learning: bool = False) -> dict[str, float]:
+        return self._keyed(self.true_ctr_array(learning), account_id)
 
     def expected_cpm_array(self) -> FloatArray:
         """Expected cost (minor) per 1000 impressions now: spend / expected impressions."""
@@ -60,25 +69,75 @@ class MarketTruth:
     def expected_cpm_minor(self, account_id: str | None = None) -> dict[str, float]:
         return self._keyed(self.expected_cpm_array(), account_id)
 
-    def expected_value_array(self, objective: Objective | str | None = None) -> FloatArray:
+    def expected_value_array(
+        self, objective: Objective | str | None = None, learning: bool = False
+    ) -> FloatArray:
         """Expected objective per variant now (CTR, or clicks / conversions / revenue in major
-        units per major unit spent); ``None`` means the campaigns' configured objective."""
+        units per major unit spent); ``None`` means the campaigns' configured objective.
+        ``learning`` as in ``true_ctr_array``."""
         self._sync()
         m = self._market
-        return expected_value(m._world, m._state, self._objective(objective))
+        return expected_value(m._world, m._state, self._objective(objective), learning)
 
     def conversion_rate_array(self) -> FloatArray:
         """Conversions per link click per variant (static)."""
         return self._market._world.cvr.copy()
 
+    # -- the learning phase (per ad set; one ad per ad set, so in the same flat order) --------
+
+    def learning_array(self) -> BoolArray:
+        """Whether each ad set is in the learning phase now (learning or learning limited):
+        the ones the next hour delivers at a penalty, if the penalty is not 0. All False when
+        the market models no learning phase."""
+        out: BoolArray = self._market._state.learning != EXITED
+        return out
+
+    def learning_factor_array(self) -> FloatArray:
+        """Multiplier of each ad set's CTR from the learning phase now (1 out of it)."""
+        m = self._market
+        factor = learning_factor(m._world, m._state)
+        return np.ones(m.config.n_variants) if factor is None else factor
+
+    def learning(self, ad_set_id: str) -> LearningStatus:
+        """One ad set's learning status now."""
+        m = self._market
+        if m.config.learning_phase is None:
+            return LearningStatus.OFF
+        i = m._ad_set_lookup().get(ad_set_id)
+        if i is None:
+            raise KeyError(ad_set_id)
+        return LearningStatus.of(int(m._state.learning[i]))
+
+    def learning_statuses(self, account_id: str | None = None) -> dict[str, LearningStatus]:
+        """Ad set id -> learning status now, over the market or one account."""
+        m, w = self._market, self._market._world
+        sl = slice(None) if account_id is None else w.account_slice(w.account_ids.index(account_id))
+        if m.config.learning_phase is None:
+            return dict.fromkeys(w.ad_set_ids[sl], LearningStatus.OFF)
+        codes = m._state.learning[sl].tolist()
+        return {a: LearningStatus.of(c) for a, c in zip(w.ad_set_ids[sl], codes, strict=True)}
+
+    def hours_in_learning_array(self) -> IntArray:
+        """Per ad set, the hours delivered so far (ad set and ad active) while in the learning
+        phase: learning or learning limited (a copy)."""
+        return self._market._state.hours_in_learning.copy()
+
+    def significant_edits_array(self) -> IntArray:
+        """Per ad set, how many significant edits (budget or long pause) reset its learning."""
+        return self._market._state.significant_edits.copy()
+
     # -- per campaign --------------------------------------------------------------------------
 
     def best_index_per_campaign(
-        self, objective: Objective | str | None = None, only_active: bool = False
+        self,
+        objective: Objective | str | None = None,
+        only_active: bool = False,
+        learning: bool = False,
     ) -> IntArray:
         """Flat index of each campaign's truly best variant now (by expected objective).
-        With ``only_active``, paused ads and ad sets are not candidates (unless all are)."""
-        value = self.expected_value_array(objective)
+        With ``only_active``, paused ads and ad sets are not candidates (unless all are); with
+        ``learning``, the learning phase's penalty counts (the best to deliver the next hour)."""
+        value = self.expected_value_array(objective, learning)
         if only_active:
             state = self._market._state
             value = np.where(state.ad_active & state.ad_set_active, value, -1.0)
@@ -99,10 +158,13 @@ class MarketTruth:
         return {c: a for c, a in pairs.items() if c.startswith(account_id + "_")}
 
     def oracle_budgets(self, objective: Objective | str | None = None) -> IntArray:
-        """Flat budgets that put each campaign's whole current total on its best ad set now."""
+        """Flat budgets that put each campaign's whole current total on its best ad set now:
+        best by what it delivers now, the learning phase's penalty included, so the oracle
+        moves only to an ad set that beats the current one even while learning."""
         m = self._market
         out = np.zeros(m.config.n_variants, dtype=np.int64)
-        out[self.best_index_per_campaign(objective, only_active=True)] = m.campaign_budget_totals()
+        best = self.best_index_per_campaign(objective, only_active=True, learning=True)
+        out[best] = m.campaign_budget_totals()
         return out
 
     # -- genes and structure -------------------------------------------------------------------
