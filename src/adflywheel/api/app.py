@@ -21,6 +21,7 @@ from adflywheel.api.routers import (
     dna,
     fetch,
     health,
+    holdout,
     memory,
     monitor,
     promoter,
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(catalog.router)
     app.include_router(actuals.router)
     app.include_router(bandit.router)
+    app.include_router(holdout.router)
     app.include_router(promoter.router)
     app.include_router(dna.router)
     app.include_router(memory.router)
