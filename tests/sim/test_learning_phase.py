@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from adflywheel.core.domain import Status
+from adflywheel.platforms.base import MinimumBudget, min_daily_budget_floor_minor
 from adflywheel.sim.market import (
     Collapse,
     LearningPhase,
@@ -291,11 +292,15 @@ def test_learning_off_reports_off_and_no_state() -> None:
 def test_the_platform_answers_the_minimum_daily_budget_it_enforces() -> None:
     market = SimulatedMarket(small())
     platform = market.platform(market.accounts()[0])
-    minimum = platform.min_daily_budget_minor()
-    assert minimum == 0
-    platform.set_ad_set_budget(market.ad_set_ids[0], minimum)  # accepted
+    assert isinstance(platform, MinimumBudget)
+    # No minimum of its own: any non-negative budget is accepted, and the capability wants a
+    # positive answer, so the smallest positive one.
+    assert platform.min_daily_budget_minor() == 1
+    assert min_daily_budget_floor_minor(platform, "USD") == 1
+    platform.set_ad_set_budget(market.ad_set_ids[0], 1)
+    platform.set_ad_set_budget(market.ad_set_ids[0], 0)
     with pytest.raises(ValueError):
-        platform.set_ad_set_budget(market.ad_set_ids[0], minimum - 1)
+        platform.set_ad_set_budget(market.ad_set_ids[0], -1)
 
 
 # -- churn: budget edits cost efficiency only through the learning phase ------------------------

@@ -86,12 +86,12 @@ def status_changed(phase: LearningPhase | None, state: MarketState, was_live: Bo
 def after_delivery(phase: LearningPhase | None, state: MarketState, record: HourRecord) -> None:
     """Count the hour just delivered: results and hours of the learning window of live ad sets,
     their exits (``learning_events`` results) and their falls into learning limited (the window
-    spent without them). Dark hours (paused) do not use up the window."""
+    spent without them). Dark hours (paused) do not use up the window; live hours at a budget
+    of 0 do. ``hours_in_learning`` counts the hours an ad set spent money while in the phase."""
     if phase is None:
         return
     live = status_live(state)
-    penalised = live & (state.learning != EXITED)
-    state.hours_in_learning += penalised
+    state.hours_in_learning += (record.spend_minor > 0) & (state.learning != EXITED)
     learning = live & (state.learning == LEARNING)
     results = getattr(record, phase.result)
     state.learning_events += np.where(learning, results, 0)

@@ -191,9 +191,11 @@ class SimulatedPlatform:
         self._market._set_budget(i, value)
 
     def min_daily_budget_minor(self) -> int:
-        """The smallest daily budget (minor units) the market accepts for an ad set: it refuses
-        only negative budgets (``check_budget``), so 0, which delivers nothing."""
-        return 0
+        """The smallest positive daily budget (minor units) the market accepts for an ad set
+        (``MinimumBudget``): 1. The market enforces no minimum of its own, it refuses only
+        negative budgets (``check_budget``; 0 is accepted and delivers nothing), and the
+        capability promises a positive amount, so this is the floor that changes nothing."""
+        return 1
 
     def set_ad_status(self, ad_id: str, status: Status) -> None:
         """Pause or resume an ad; a paused ad delivers nothing from the next hour."""

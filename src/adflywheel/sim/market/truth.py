@@ -118,8 +118,8 @@ class MarketTruth:
         return {a: LearningStatus.of(c) for a, c in zip(w.ad_set_ids[sl], codes, strict=True)}
 
     def hours_in_learning_array(self) -> IntArray:
-        """Per ad set, the hours delivered so far (ad set and ad active) while in the learning
-        phase: learning or learning limited (a copy)."""
+        """Per ad set, the hours it delivered (spent money) so far while in the learning phase,
+        learning or learning limited (a copy)."""
         return self._market._state.hours_in_learning.copy()
 
     def significant_edits_array(self) -> IntArray:
