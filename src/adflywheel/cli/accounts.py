@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from adflywheel.cli.common import checked_engine, err
+from adflywheel.cli.common import account_id_of, checked_engine, err, fail, settings_of
 
 accounts_app = typer.Typer(help="Accounts and API keys.", no_args_is_help=True)
 
@@ -22,6 +22,7 @@ def accounts_create(
 ) -> None:
     """Create an account and print its API key (shown this once only)."""
     from adflywheel.core.clock import SystemClock
+    from adflywheel.services.promoter.settings import new_account_settings, store_settings
     from adflywheel.store.accounts import AccountExistsError, create_account, issue_key
     from adflywheel.store.engine import make_session_factory, transaction
 
@@ -32,9 +33,97 @@ def accounts_create(
             account = create_account(
                 session, name, now, currency=currency, timezone=timezone, category=category
             )
+            initial = new_account_settings(settings_of(ctx))
+            store_settings(session, account.id, initial, now=now, actor="cli:accounts create")
             key = issue_key(session, account, now, admin=admin)
     except (AccountExistsError, ValueError) as error:
         err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
     err.print(f"account {key.account_name!r} created (id {key.account_id}); its API key:")
     typer.echo(key.key)
+
+
+@accounts_app.command("mode")
+def accounts_mode(
+    ctx: typer.Context,
+    name: str,
+    mode: Annotated[str, typer.Argument(help="recommend (nothing written) or autopilot.")],
+) -> None:
+    """Switch an account between recommend and autopilot (autopilot needs an account ceiling)."""
+    from adflywheel.core.domain import AccountMode
+
+    try:
+        wanted = AccountMode(mode)
+    except ValueError as error:
+        raise fail(f"mode must be recommend or autopilot, not {mode!r}") from error
+    _change_guardrails(ctx, name, {"mode": wanted.value}, "accounts mode")
+
+
+@accounts_app.command("guardrails")
+def accounts_guardrails(
+    ctx: typer.Context,
+    name: str,
+    account_ceiling: Annotated[
+        int | None, typer.Option(min=0, help="Daily ceiling over all ad sets (minor units).")
+    ] = None,
+    campaign_ceiling: Annotated[
+        int | None, typer.Option(min=0, help="Daily ceiling per campaign (minor units).")
+    ] = None,
+    variant_ceiling: Annotated[
+        int | None, typer.Option(min=0, help="Daily ceiling per ad set (minor units).")
+    ] = None,
+    approval_over: Annotated[
+        int | None,
+        typer.Option(min=0, help="Increases above this (minor units a day) wait for approval."),
+    ] = None,
+    campaign_growth: Annotated[
+        bool | None,
+        typer.Option(
+            "--campaign-growth/--no-campaign-growth",
+            help="May a promotion grow its campaign's total (else it is funded inside it)?",
+        ),
+    ] = None,
+    kill_switch: Annotated[
+        bool | None, typer.Option("--kill-switch/--no-kill-switch", help="Stop every write.")
+    ] = None,
+) -> None:
+    """Show an account's guardrails, or change the ones given (the others are kept)."""
+    changes = {
+        "max_account_budget_minor": account_ceiling,
+        "max_campaign_budget_minor": campaign_ceiling,
+        "max_variant_budget_minor": variant_ceiling,
+        "approval_threshold_minor": approval_over,
+        "campaign_growth": campaign_growth,
+        "kill_switch": kill_switch,
+    }
+    _change_guardrails(
+        ctx, name, {k: v for k, v in changes.items() if v is not None}, "accounts guardrails"
+    )
+
+
+def _change_guardrails(
+    ctx: typer.Context, name: str, changes: dict[str, object], command: str
+) -> None:
+    """Apply the changes to the account's stored guardrails (all or nothing) and print them."""
+    import json
+
+    from adflywheel.core.clock import SystemClock
+    from adflywheel.services.promoter.settings import (
+        PromoterSettings,
+        load_settings,
+        store_settings,
+    )
+    from adflywheel.store.engine import make_session_factory, transaction
+
+    account_id = account_id_of(ctx, name)
+    with transaction(make_session_factory(checked_engine(ctx))) as session:
+        current = load_settings(session, account_id)
+        try:
+            updated = PromoterSettings.from_dict({**current.to_dict(), **changes})
+        except ValueError as error:
+            raise fail(str(error)) from error
+        if changes:
+            store_settings(
+                session, account_id, updated, now=SystemClock().now(), actor=f"cli:{command}"
+            )
+    typer.echo(json.dumps(updated.guardrails.to_dict(), sort_keys=True))

@@ -38,6 +38,13 @@ def simulate(
     drift_day: Annotated[
         int | None, typer.Option(min=0, help="Inject a drift: the top gene effects flip that day.")
     ] = None,
+    guardrails: Annotated[
+        str,
+        typer.Option(
+            help="The simulated accounts' guardrails: safe (the defaults, on autopilot with the "
+            "account ceiling at the starting total) or legacy (no ceiling, no edit rules)."
+        ),
+    ] = "safe",
 ) -> None:
     """Run the service hour by hour on the simulated market (synthetic data) against the
     uniform and oracle references."""
@@ -46,11 +53,18 @@ def simulate(
 
     try:
         resolve_policy(policy, seed)
+        if guardrails not in ("safe", "legacy"):
+            raise ValueError(f"--guardrails must be safe or legacy, not {guardrails!r}")
     except ValueError as error:
         err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
     spec = SimulationSpec(
-        days=days, seed=seed, policy=policy, accounts=accounts, drift_day=drift_day
+        days=days,
+        seed=seed,
+        policy=policy,
+        accounts=accounts,
+        drift_day=drift_day,
+        guardrails=guardrails,
     )
     hours = days * 24 * 3
     with _progress_for(hours) as progress:

@@ -37,6 +37,17 @@ class Status(StrEnum):
     PAUSED = "PAUSED"
 
 
+class AccountMode(StrEnum):
+    """Whether the service may write to the ad platform for an account.
+
+    *Recommend* (every new account's mode): every decision is computed, recorded with its
+    evidence and shown, nothing is written. *Autopilot*: decisions within the guardrails are
+    written; it needs an account-wide daily ceiling."""
+
+    RECOMMEND = "recommend"
+    AUTOPILOT = "autopilot"
+
+
 class Objective(StrEnum):
     """What a campaign's budget allocation maximises."""
 

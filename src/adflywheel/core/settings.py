@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -62,6 +62,25 @@ class Settings(BaseSettings):
         default=(1, 2, 3, 4, 5, 6, 7),
         description="Loops on by default (1 memory … 7 promoter); per account in the API.",
     )
+    new_account_mode: Literal["recommend", "autopilot"] = Field(
+        default="recommend",
+        description="Mode of a new account: recommend (nothing written) or autopilot.",
+    )
+    new_account_ceiling_minor: int | None = Field(
+        default=None,
+        ge=0,
+        lt=2**53,
+        description="A new account's daily ceiling over all its ad sets (minor units a day).",
+    )
+    new_campaign_ceiling_minor: int | None = Field(
+        default=None, ge=0, lt=2**53, description="A new account's per-campaign daily ceiling."
+    )
+    new_approval_over_minor: int | None = Field(
+        default=5_000,
+        ge=0,
+        lt=2**53,
+        description="A new account's approval threshold: larger increases wait for a person.",
+    )
     cycle_workers: int = Field(
         default=1,
         ge=1,
@@ -91,6 +110,15 @@ class Settings(BaseSettings):
     )
     memory_hnsw_ef_search: int = Field(default=128, ge=1, le=4096)
     memory_cache_ttl_s: int = Field(default=3600, ge=1, description="Redis look-up cache TTL.")
+
+    @model_validator(mode="after")
+    def _autopilot_has_a_ceiling(self) -> Settings:
+        if self.new_account_mode == "autopilot" and self.new_account_ceiling_minor is None:
+            raise ValueError(
+                "new_account_mode=autopilot needs new_account_ceiling_minor (an account-wide "
+                "daily ceiling)"
+            )
+        return self
 
     @field_validator("loops")
     @classmethod

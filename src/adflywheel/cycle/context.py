@@ -73,8 +73,15 @@ class CycleReport:
             "retrain_reason": validation.get("retrain_reason"),
             "dna_extracted": int(s.get("creative_dna", {}).get("extracted", 0)),
             "winners_indexed": int(s.get("winner_memory", {}).get("indexed", 0)),
-            "winners_promoted": len(s.get("auto_promote", {}).get("promoted", []) or []),
+            # Promotions written to the platform (a dry run or a recommendation is not one).
+            "winners_promoted": sum(
+                1
+                for p in s.get("auto_promote", {}).get("promoted", []) or []
+                if p.get("mode") == "applied"
+            ),
             "budgets_changed": int(s.get("reallocate_budgets", {}).get("budgets_changed", 0)),
+            "budget_changes": _counts(s.get("reallocate_budgets", {}).get("budget_changes")),
+            "promotions": _counts(s.get("auto_promote", {}).get("promotions")),
             "total_budget_allocated": int(
                 s.get("reallocate_budgets", {}).get("total_budget_minor", 0)
             ),
@@ -94,6 +101,14 @@ class CycleReport:
             "loops": self.steps,
             "errors": self.errors,
         }
+
+
+COUNT_KEYS = ("decided", "applied", "dry_run", "awaiting_approval", "recommended")
+
+
+def _counts(step_counts: dict[str, int] | None) -> dict[str, int]:
+    """A step's counts of decided changes, zeros when the step did not run."""
+    return {k: int((step_counts or {}).get(k, 0)) for k in COUNT_KEYS}
 
 
 @dataclass(frozen=True, slots=True)

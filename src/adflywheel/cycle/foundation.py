@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from adflywheel.cycle.context import CycleContext, CycleStep
+from adflywheel.services.bandit.edits import record_external_edits, stored_budgets
 from adflywheel.services.monitor.fetch import fetch_account_actuals
 from adflywheel.store.actuals import upsert_actuals
 from adflywheel.store.catalog import sync_catalog
@@ -25,8 +26,15 @@ def sync_catalogue(ctx: CycleContext) -> dict[str, Any]:
         platform.list_ads(),
     )
     with transaction(ctx.deps.factory) as session:
+        before = stored_budgets(session, ctx.account_id)
         counts = sync_catalog(session, ctx.account_id, campaigns, ad_sets, ads, ctx.now)
-    return {"campaigns": counts.campaigns, "ad_sets": counts.ad_sets, "ads": counts.ads}
+        by_hand = record_external_edits(session, ctx.account_id, before, ctx.now, ctx.hour)
+    return {
+        "campaigns": counts.campaigns,
+        "ad_sets": counts.ad_sets,
+        "ads": counts.ads,
+        "budgets_changed_by_hand": by_hand,
+    }
 
 
 def fetch_actuals(ctx: CycleContext) -> dict[str, Any]:

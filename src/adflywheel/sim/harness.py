@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from adflywheel.core.clock import ManualClock
-from adflywheel.core.domain import Objective, per_dollar
+from adflywheel.core.domain import AccountMode, Objective, per_dollar
 from adflywheel.core.loops import Loop, parse_loops
 from adflywheel.core.settings import Settings
 from adflywheel.cycle.context import CycleDeps, CycleOptions
 from adflywheel.cycle.runner import run_cycle
+from adflywheel.loops.promoter import Guardrails
 from adflywheel.services.bandit.baselines import POLICIES
 from adflywheel.services.bandit.budgets import BudgetPolicy
 from adflywheel.services.compound.priors import CompoundPriors
 from adflywheel.services.crosslearn.service import set_settings
+from adflywheel.services.promoter.settings import PromoterSettings, store_settings
 from adflywheel.sim.market import Collapse, GeneShift, MarketConfig, SimulatedMarket
 from adflywheel.sim.metrics import LearningTrace
 from adflywheel.store.accounts import create_account
@@ -73,6 +75,10 @@ class SimulationSpec:
     late_launch_hour: int = 0
     # Concept drift: from day ``drift_day`` the top gene effects flip sign (GeneShift).
     drift_day: int | None = None
+    # The simulated accounts' guardrails, set explicitly: "safe" (today's defaults on autopilot,
+    # the account ceiling at its starting daily total) or "legacy" (the service before its
+    # money-safety rules: no ceiling, promotions x2 growing campaigns, no edit rules).
+    guardrails: str = "safe"
 
     def market_config(self) -> MarketConfig:
         collapses = (
@@ -241,6 +247,28 @@ def run_reference(spec: SimulationSpec, name: str, on_hour: Callable[[], None]) 
     return totals
 
 
+def simulated_guardrails(kind: str, starting_total_minor: int) -> Guardrails:
+    """A simulated account's guardrails: on autopilot, explicitly (see ``SimulationSpec``)."""
+    if kind == "safe":
+        return Guardrails(mode=AccountMode.AUTOPILOT, max_account_budget_minor=starting_total_minor)
+    if kind == "legacy":
+        return Guardrails(
+            mode=AccountMode.AUTOPILOT,
+            max_account_budget_minor=2**53 - 1,  # no ceiling, as before
+            ramp_max_step=None,
+            approval_threshold_minor=None,
+            campaign_growth=True,
+            max_growth_per_week=10.0,
+            min_daily_budget_minor=1,
+            max_edit_step=None,
+            edit_dead_band=0.0,
+            min_hours_between_edits=0.0,
+            min_hours_between_increases=0.0,
+            hands_off_hours=0.0,
+        )
+    raise ValueError(f"guardrails must be 'safe' or 'legacy', not {kind!r}")
+
+
 def run_policy(
     spec: SimulationSpec, on_hour: Callable[[], None], workdir: Path | None = None
 ) -> tuple[RunTotals, list[str], LearningTrace, frozenset[Loop]]:
@@ -275,6 +303,17 @@ def run_policy(
                     category=info.category,
                 )
                 account_ids[external] = account.id
+                starting_total = sum(
+                    a.daily_budget_minor or 0 for a in market.platform(external).list_ad_sets()
+                )
+                guardrails = simulated_guardrails(spec.guardrails, starting_total)
+                store_settings(
+                    session,
+                    account.id,
+                    PromoterSettings(guardrails=guardrails),
+                    now=clock.now(),
+                    actor="simulate",
+                )
                 if Loop.CROSSLEARN in loops:  # cross-account learning on: every account opts in
                     set_settings(session, account.id, clock.now(), opted_in=True)
         options = CycleOptions(actuals_lookback_hours=6, loops=loops)

@@ -8,6 +8,7 @@ everything else still works (evaluation, dry-run, approval mode, history, settin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
@@ -20,13 +21,15 @@ from adflywheel.api.schemas.promoter import (
     DecisionOut,
     EvaluationOut,
     GuardrailsOut,
+    ModeOut,
     PromoterActionOut,
     PromoterActionResultOut,
     PromoterHistoryOut,
     PromotionReportOut,
     StatisticalTestOut,
 )
-from adflywheel.core.errors import InvalidInputError
+from adflywheel.core.domain import AccountMode
+from adflywheel.core.errors import ConflictError, InvalidInputError
 from adflywheel.loops.promoter import (
     Correction,
     DecisionSettings,
@@ -256,6 +259,22 @@ def approve_action(
 
 
 Minor = Annotated[int, Field(ge=0, strict=True)]
+Money = Annotated[int, Field(ge=0, lt=2**53, strict=True)]  # minor units a day
+
+
+class FreezeWindowIn(BaseModel):
+    """Nothing is written in ``[start, end)`` (UTC), for the account or one campaign."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: AwareDatetime
+    end: AwareDatetime
+    campaign: str | None = Field(None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FreezeWindowIn:
+        if not self.start < self.end:
+            raise ValueError("a freeze window must end after it starts")
+        return self
 
 
 class GuardrailsIn(BaseModel):
@@ -272,16 +291,30 @@ class GuardrailsIn(BaseModel):
     srm_alpha: float = Field(_T.srm_alpha, gt=0, lt=0.5)
     srm_tolerance: float = Field(_T.srm_tolerance, gt=0, le=1)
     multiplier: float = Field(_G.multiplier, gt=1.0, le=10.0)
-    max_variant_budget_minor: Minor | None = None
-    max_account_budget_minor: Minor | None = None
+    max_variant_budget_minor: Money | None = None
+    max_campaign_budget_minor: Money | None = None
+    max_account_budget_minor: Money | None = None
     cooldown_hours: float = Field(_G.cooldown_hours, ge=0, le=8760)
     max_changes_per_cycle: Minor = _G.max_changes_per_cycle
-    ramp_max_step: float | None = Field(None, gt=0, le=10)
+    ramp_max_step: float | None = Field(_G.ramp_max_step, gt=0, le=10)
     ramp_min_hours: float = Field(_G.ramp_min_hours, ge=0, le=8760)
     dry_run: bool = _G.dry_run
-    approval_threshold_minor: Minor | None = None
+    approval_threshold_minor: Money | None = _G.approval_threshold_minor
     approval_ttl_hours: float = Field(_G.approval_ttl_hours, gt=0, le=720)
     kill_switch: bool = _G.kill_switch
+    campaign_growth: bool = _G.campaign_growth
+    max_growth_per_week: float = Field(_G.max_growth_per_week, ge=0, le=10)
+    max_edit_step: float | None = Field(_G.max_edit_step, gt=0, le=10)
+    edit_dead_band: float = Field(_G.edit_dead_band, ge=0, lt=1)
+    min_hours_between_edits: float = Field(_G.min_hours_between_edits, ge=0, le=8760)
+    min_hours_between_increases: float = Field(_G.min_hours_between_increases, ge=0, le=8760)
+    hands_off_hours: float = Field(_G.hands_off_hours, ge=0, le=8760)
+    min_daily_budget_minor: Money | None = None
+    excluded_campaigns: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=1000
+    )
+    freeze_windows: list[FreezeWindowIn] = Field(default_factory=list, max_length=100)
+    holdout_share: float = Field(_G.holdout_share, ge=0, lt=1)
     history_hours: int = Field(24 * 28, ge=1, le=8760, strict=True)
 
 
@@ -300,9 +333,14 @@ def get_guardrails(caller: CallerDep, session: SessionDep) -> GuardrailsOut:
 def put_guardrails(
     body: GuardrailsIn, caller: CallerDep, services: ServicesDep, session: SessionDep
 ) -> GuardrailsOut:
+    # The mode is switched on its own (PUT /accounts/me/mode); a PUT of the guardrails keeps it,
+    # and refuses to leave an account on autopilot without what autopilot needs.
+    mode = load_settings(session, caller.account_id).guardrails.mode
     try:
-        settings = PromoterSettings.from_dict(body.model_dump())
+        settings = PromoterSettings.from_dict({**body.model_dump(mode="json"), "mode": mode})
     except ValueError as error:  # the settings are the caller's
+        if mode is AccountMode.AUTOPILOT and "autopilot" in str(error):
+            raise ConflictError(f"{error}; or switch the account to recommend first") from error
         raise InvalidInputError(str(error)) from error
     store_settings(
         session,
@@ -312,3 +350,41 @@ def put_guardrails(
         actor=f"api:{caller.account_name}",
     )
     return _settings_out(settings)
+
+
+class ModeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: AccountMode
+
+
+def _mode_out(g: Guardrails) -> ModeOut:
+    missing = g.autopilot_problem()
+    return ModeOut(mode=g.mode.value, autopilot_ready=missing is None, autopilot_missing=missing)
+
+
+@router.get("/accounts/me/mode")
+def get_mode(caller: CallerDep, session: SessionDep) -> ModeOut:
+    """``recommend`` (every new account: decisions computed and shown, nothing written) or
+    ``autopilot`` (decisions within the guardrails are written)."""
+    return _mode_out(load_settings(session, caller.account_id).guardrails)
+
+
+@router.put("/accounts/me/mode")
+def put_mode(
+    body: ModeIn, caller: CallerDep, services: ServicesDep, session: SessionDep
+) -> ModeOut:
+    """Switch the account's mode. 409 for ``autopilot`` while the guardrails miss what it needs
+    (an account-wide daily ceiling); switching to ``recommend`` is always allowed."""
+    settings = load_settings(session, caller.account_id)
+    g = settings.guardrails
+    if body.mode is AccountMode.AUTOPILOT and g.autopilot_problem() is not None:
+        raise ConflictError(str(g.autopilot_problem()))
+    changed = PromoterSettings(settings.test, replace(g, mode=body.mode), settings.history_hours)
+    store_settings(
+        session,
+        caller.account_id,
+        changed,
+        now=services.clock.now(),
+        actor=f"api:{caller.account_name}",
+    )
+    return _mode_out(changed.guardrails)

@@ -8,6 +8,17 @@ from typing import Any
 from adflywheel.api.schemas.base import Answer
 
 
+class DecidedCountsOut(Answer):
+    """What became of the hour's decided changes: written (``applied``), recorded as a dry run,
+    waiting for a person's approval, or recorded as a recommendation (recommend mode)."""
+
+    decided: int
+    applied: int
+    dry_run: int
+    awaiting_approval: int
+    recommended: int
+
+
 class CycleReportOut(Answer):
     """One account's hour: the headline figures, then every step's report (``loops``)."""
 
@@ -28,6 +39,8 @@ class CycleReportOut(Answer):
     winners_indexed: int
     winners_promoted: int
     budgets_changed: int
+    budget_changes: DecidedCountsOut
+    promotions: DecidedCountsOut
     total_budget_allocated: int
     loops: dict[str, dict[str, Any]]
     errors: dict[str, str]

@@ -134,6 +134,20 @@ class PromoterHistoryOut(Answer):
     actions: list[PromoterActionOut]
 
 
+class FreezeWindowOut(Answer):
+    start: str
+    end: str
+    campaign: str | None
+
+
+class ModeOut(Answer):
+    """The account's mode: ``recommend`` (decisions shown, nothing written) or ``autopilot``."""
+
+    mode: str
+    autopilot_ready: bool
+    autopilot_missing: str | None
+
+
 class GuardrailsOut(Answer):
     """The account's promoter settings (money in minor units per day; null: no limit)."""
 
@@ -145,8 +159,10 @@ class GuardrailsOut(Answer):
     loser_min_drop: float
     srm_alpha: float
     srm_tolerance: float
+    mode: str
     multiplier: float
     max_variant_budget_minor: int | None
+    max_campaign_budget_minor: int | None
     max_account_budget_minor: int | None
     cooldown_hours: float
     max_changes_per_cycle: int
@@ -156,4 +172,15 @@ class GuardrailsOut(Answer):
     approval_threshold_minor: int | None
     approval_ttl_hours: float
     kill_switch: bool
+    campaign_growth: bool
+    max_growth_per_week: float
+    max_edit_step: float | None
+    edit_dead_band: float
+    min_hours_between_edits: float
+    min_hours_between_increases: float
+    hands_off_hours: float
+    min_daily_budget_minor: int | None
+    excluded_campaigns: list[str]
+    freeze_windows: list[FreezeWindowOut]
+    holdout_share: float
     history_hours: int

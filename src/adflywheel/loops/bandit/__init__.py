@@ -16,6 +16,15 @@ from .allocate import (
     thompson_select,
 )
 from .discount import decay_weights, discounted_totals, variant_from_hourly
+from .edits import (
+    Bounds,
+    EditHistory,
+    EditRules,
+    edit_bounds,
+    in_dead_band,
+    settle,
+    share_out,
+)
 from .evidence import AllocationSettings, CampaignEvidence, RatePrior, VariantEvidence
 from .holdout import (
     ArmSummary,
@@ -30,9 +39,12 @@ from .holdout import (
 __all__ = [
     "AllocationSettings",
     "ArmSummary",
+    "Bounds",
     "CampaignAllocation",
     "CampaignEvidence",
     "CampaignTotals",
+    "EditHistory",
+    "EditRules",
     "HoldoutComparison",
     "RatePrior",
     "RatioEstimate",
@@ -42,9 +54,13 @@ __all__ = [
     "allocate_many",
     "decay_weights",
     "discounted_totals",
+    "edit_bounds",
     "holdout_comparison",
     "holdout_draw",
+    "in_dead_band",
     "in_holdout",
+    "settle",
+    "share_out",
     "thompson_select",
     "variant_from_hourly",
 ]

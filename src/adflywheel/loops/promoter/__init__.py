@@ -19,6 +19,7 @@ from .decide import (
 )
 from .guardrails import (
     Candidate,
+    FreezeWindow,
     Guardrails,
     HeldBack,
     Hold,
@@ -48,6 +49,7 @@ __all__ = [
     "Decision",
     "DecisionSettings",
     "Experiment",
+    "FreezeWindow",
     "Guardrails",
     "HeldBack",
     "Hold",

@@ -9,8 +9,14 @@ the per-variant and per-account ceilings (the change is cut to fit, or held if n
 dry-run, or approval when the increase is above the threshold.
 
 Meta publishes no safe size for a budget change (each one is a "significant edit" that can send
-the ad set back to learning); the "at most +20% per change, 48-72 h apart" rule is a
-practitioner heuristic, offered here as the optional ramp rather than imposed.
+the ad set back to learning); the "at most +20% per change, 48-72 h apart" practitioner rule is
+the default ramp here, and the account's edit rules (``EditRules``, shared with the
+reallocation) bound every change on top of it.
+
+A promotion is funded inside its campaign by default: the winner's raise is taken from the other
+active ad sets of the campaign, so the campaign's total stays what the advertiser planned.
+Growing a campaign's total is the account's explicit choice (``campaign_growth``), bounded by the
+campaign and account ceilings and by ``max_growth_per_week``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
+
+from adflywheel.core.domain import AccountMode
+from adflywheel.loops.bandit.edits import EditRules
 
 
 class Mode(StrEnum):
@@ -38,7 +48,12 @@ class Hold(StrEnum):
     COOLDOWN = "cooldown"
     MAX_CHANGES = "max_changes_per_cycle"
     VARIANT_CEILING = "variant_ceiling"
+    CAMPAIGN_CEILING = "campaign_ceiling"
     ACCOUNT_CEILING = "account_ceiling"
+    EDIT_RULES = "edit_rules"
+    NO_FUNDING = "no_funding_in_campaign"
+    GROWTH_LIMIT = "weekly_growth_limit"
+    LEFT_ALONE = "left_alone"
 
 
 # Modes of past promoter records that count for cooldowns and ramps in live operation.
@@ -48,32 +63,107 @@ LIVE_MODES = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class Guardrails:
-    """Per account. Money in minor units per day; ``None`` means no limit / off."""
+class FreezeWindow:
+    """A period (UTC, ``[start, end)``) in which nothing is written: the whole account, or one
+    campaign (its external id)."""
 
+    start: datetime
+    end: datetime
+    campaign: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("freeze windows need time zones (UTC)")
+        if not self.start < self.end:
+            raise ValueError("a freeze window must end after it starts")
+
+    def covers(self, instant: datetime, campaign: str | None) -> bool:
+        return self.start <= instant < self.end and self.campaign in (None, campaign)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "campaign": self.campaign,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FreezeWindow:
+        unknown = set(data) - {"start", "end", "campaign"}
+        if unknown:
+            raise ValueError(f"unknown freeze window fields: {sorted(unknown)}")
+        return cls(_instant(data["start"]), _instant(data["end"]), data.get("campaign"))
+
+
+def _instant(value: object) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("freeze window times are ISO 8601 strings with a time zone")
+    return datetime.fromisoformat(value)
+
+
+_MONEY = (
+    "max_variant_budget_minor",
+    "max_campaign_budget_minor",
+    "max_account_budget_minor",
+    "approval_threshold_minor",
+    "min_daily_budget_minor",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Guardrails:
+    """Per account. Money in minor units per day; ``None`` means no limit / off.
+
+    The defaults are the safe ones: recommend mode, promotions funded inside their campaign,
+    +20% steps at least 48 h apart, a dead band, increases above 5,000 minor units a day wait
+    for approval. Autopilot needs ``max_account_budget_minor``."""
+
+    mode: AccountMode = AccountMode.RECOMMEND
     multiplier: float = 2.0
     max_variant_budget_minor: int | None = None
+    max_campaign_budget_minor: int | None = None
     max_account_budget_minor: int | None = None
     cooldown_hours: float = 72.0
     max_changes_per_cycle: int = 3
-    ramp_max_step: float | None = None  # e.g. 0.2: at most +20% per change
+    ramp_max_step: float | None = 0.2  # at most +20% per promotion step
     ramp_min_hours: float = 48.0
     dry_run: bool = False
-    approval_threshold_minor: int | None = None  # increases above this wait for approval
+    approval_threshold_minor: int | None = 5_000  # increases above this wait for approval
     approval_ttl_hours: float = 24.0
     kill_switch: bool = False
+    campaign_growth: bool = False  # may a promotion grow its campaign's total?
+    max_growth_per_week: float = 0.2  # of a campaign's total, when growth is allowed
+    # The edit rules every budget writer obeys (``EditRules``); None turns the step off.
+    max_edit_step: float | None = 0.2
+    edit_dead_band: float = 0.05
+    min_hours_between_edits: float = 24.0
+    min_hours_between_increases: float = 48.0
+    hands_off_hours: float = 72.0
+    # Meta's minimum daily budget; None: the platform's answer, else a fallback table.
+    min_daily_budget_minor: int | None = None
+    excluded_campaigns: tuple[str, ...] = ()
+    freeze_windows: tuple[FreezeWindow, ...] = ()
+    holdout_share: float = 0.0  # campaigns left to hold their split, for the holdout report
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", AccountMode(self.mode))
+        object.__setattr__(self, "excluded_campaigns", tuple(self.excluded_campaigns))
+        object.__setattr__(
+            self,
+            "freeze_windows",
+            tuple(
+                w if isinstance(w, FreezeWindow) else FreezeWindow.from_dict(w)
+                for w in self.freeze_windows
+            ),
+        )
         if not (math.isfinite(self.multiplier) and 1.0 < self.multiplier <= 10.0):
             raise ValueError("multiplier must be in (1, 10]")
-        for name in (
-            "max_variant_budget_minor",
-            "max_account_budget_minor",
-            "approval_threshold_minor",
-        ):
+        for name in _MONEY:
             value = getattr(self, name)
             if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
+                isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53
             ):
                 raise ValueError(f"{name} must be a non-negative integer of minor units")
         if not isinstance(self.max_changes_per_cycle, int) or self.max_changes_per_cycle < 0:
@@ -88,6 +178,43 @@ class Guardrails:
             math.isfinite(self.ramp_max_step) and 0 < self.ramp_max_step <= 10
         ):
             raise ValueError("ramp_max_step must be in (0, 10]")
+        if not (math.isfinite(self.max_growth_per_week) and 0 <= self.max_growth_per_week <= 10):
+            raise ValueError("max_growth_per_week must be in [0, 10]")
+        if not (math.isfinite(self.holdout_share) and 0 <= self.holdout_share < 1):
+            raise ValueError("holdout_share must be in [0, 1)")
+        self.edit_rules()  # validates the edit rules
+        problem = self.autopilot_problem()
+        if self.mode is AccountMode.AUTOPILOT and problem is not None:
+            raise ValueError(problem)
+
+    def autopilot_problem(self) -> str | None:
+        """What autopilot would miss with these guardrails (None: nothing)."""
+        if self.max_account_budget_minor is None:
+            return (
+                "autopilot needs an account-wide daily ceiling: set max_account_budget_minor "
+                "(adflywheel accounts guardrails NAME --account-ceiling MINOR)"
+            )
+        return None
+
+    def edit_rules(self) -> EditRules:
+        return EditRules(
+            max_step=self.max_edit_step,
+            dead_band=self.edit_dead_band,
+            min_hours_between_edits=self.min_hours_between_edits,
+            min_hours_between_increases=self.min_hours_between_increases,
+            hands_off_hours=self.hands_off_hours,
+        )
+
+    def frozen(self, instant: datetime, campaign: str | None = None) -> bool:
+        """Nothing may be written now (a freeze window), for the account or this campaign."""
+        return any(w.covers(instant, campaign) for w in self.freeze_windows)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        out["mode"] = self.mode.value
+        out["excluded_campaigns"] = list(self.excluded_campaigns)
+        out["freeze_windows"] = [w.to_dict() for w in self.freeze_windows]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +226,11 @@ class Candidate:
     current_budget_minor: int | None
     adjusted_p_value: float
     lift: float
+    # The most the budget may become this hour whatever the multiplier says (the edit rules,
+    # what the campaign can fund, the campaign ceiling, the weekly growth), and why.
+    cap_minor: int | None = None
+    cap_reason: Hold = Hold.EDIT_RULES
+    cap_detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +347,7 @@ def _plan_one(
         return aim
     if len(actions) >= g.max_changes_per_cycle:
         return _Refusal(Hold.MAX_CHANGES, f"at most {g.max_changes_per_cycle} changes per cycle")
-    sized = _size(current, aim, g, total)
+    sized = _size(current, aim, g, total, c)
     if isinstance(sized, _Refusal):
         return sized
     new, applied = sized
@@ -279,9 +411,11 @@ def _aim(
     return _Aim(max(math.floor(current * g.multiplier), current + 1), "promote")
 
 
-def _size(current: int, aim: _Aim, g: Guardrails, total: int) -> tuple[int, list[str]] | _Refusal:
-    """The new budget: the target cut to one ramp step, then to the variant's and the
-    account's ceilings; with the guardrails that shaped it."""
+def _size(
+    current: int, aim: _Aim, g: Guardrails, total: int, c: Candidate
+) -> tuple[int, list[str]] | _Refusal:
+    """The new budget: the target cut to one ramp step, then to the candidate's cap and the
+    variant's and the account's ceilings; with the guardrails that shaped it."""
     applied = [f"multiplier x{g.multiplier:g}" if aim.rule == "promote" else "ramp continues"]
     new = aim.target
     if g.ramp_max_step is not None:
@@ -289,6 +423,11 @@ def _size(current: int, aim: _Aim, g: Guardrails, total: int) -> tuple[int, list
         if step < new:
             new = step
             applied.append(f"ramp: at most +{g.ramp_max_step:.0%} per change")
+    if c.cap_minor is not None and new > c.cap_minor:
+        new = c.cap_minor
+        applied.append(f"{c.cap_reason.value}: at most {c.cap_minor} ({c.cap_detail})")
+        if new <= current:
+            return _Refusal(c.cap_reason, c.cap_detail)
     if g.max_variant_budget_minor is not None and new > g.max_variant_budget_minor:
         new = g.max_variant_budget_minor
         applied.append(f"capped at the variant ceiling {g.max_variant_budget_minor}")

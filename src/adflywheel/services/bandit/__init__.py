@@ -5,7 +5,8 @@
 - ``policies``: Thompson sampling and the baselines it is measured against.
 - ``baselines``: the policies by name, so one can cross a process boundary as a string.
 - ``step``: the cycle's reallocation, with the priors other loops give new variants.
+- ``edits``: the edit rules' shell: each ad set's edit history and bounds, for every writer.
 - ``holdout``: the holdout report, managed against held-out campaigns from stored actuals.
 """
 
-__all__ = ["baselines", "budgets", "holdout", "policies", "step"]
+__all__ = ["baselines", "budgets", "edits", "holdout", "policies", "step"]

@@ -36,6 +36,14 @@ class CampaignState:
     # budget (by ad set external id) and no ad set goes past the account's ceiling.
     min_budgets: Mapping[str, int] = field(default_factory=dict)
     max_budget_minor: int | None = None
+    # The edit rules' upper bound per ad set (external id), tighter than the ceiling.
+    max_budgets: Mapping[str, int] = field(default_factory=dict)
+
+    def max_for(self, ad_set_external_id: str) -> int | None:
+        """The most this ad set may get: its edit bound, the account's per-variant ceiling."""
+        bounds = [b for b in (self.max_budget_minor, self.max_budgets.get(ad_set_external_id))]
+        known = [b for b in bounds if b is not None]
+        return min(known) if known else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +101,7 @@ def load_campaign_state(
     series: Mapping[int, HourlySeries] | None = None,
     min_budgets: Mapping[str, int] | None = None,
     max_budget_minor: int | None = None,
+    max_budgets: Mapping[str, int] | None = None,
 ) -> CampaignState | None:
     """A campaign as budget policies see it, from the store; None when there is nothing to split
     (no active variant with a budget). Pass ``series`` when it was loaded for many campaigns."""
@@ -116,6 +125,7 @@ def load_campaign_state(
         hourly,
         {k: b for k, b in (min_budgets or {}).items() if k in own},
         max_budget_minor,
+        {k: b for k, b in (max_budgets or {}).items() if k in own},
     )
 
 

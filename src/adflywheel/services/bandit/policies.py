@@ -112,7 +112,7 @@ class ThompsonPolicy:
                     active=is_active(v),
                     current_budget_minor=v.budget_minor,
                     min_budget_minor=campaign.min_budgets.get(v.ad_set_external_id, 0),
-                    max_budget_minor=campaign.max_budget_minor,
+                    max_budget_minor=campaign.max_for(v.ad_set_external_id),
                 )
             )
         return CampaignEvidence(

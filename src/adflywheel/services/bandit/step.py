@@ -4,26 +4,34 @@ floors and the account's ceiling."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
+from adflywheel.core.domain import AccountMode
 from adflywheel.core.loops import Loop
 from adflywheel.cycle.context import CycleContext, CycleStep
-from adflywheel.loops.bandit import RatePrior
+from adflywheel.loops.bandit import Bounds, RatePrior, settle
+from adflywheel.platforms.base import min_daily_budget_floor_minor
 from adflywheel.services.bandit.budgets import (
     BudgetPolicy,
     CampaignState,
+    Proposal,
     apply_budgets,
     finish_stale_pending,
     load_campaign_state,
 )
+from adflywheel.services.bandit.edits import ad_set_bounds, edit_histories
 from adflywheel.services.bandit.policies import PriorProvider, ThompsonPolicy
 from adflywheel.services.compound.serving_priors import ServingPriors
 from adflywheel.services.crosslearn.priors import NichePriors
 from adflywheel.services.promoter.actions import promotion_floors
+from adflywheel.services.promoter.funding import left_alone
 from adflywheel.services.promoter.settings import load_settings
 from adflywheel.store.engine import transaction
+from adflywheel.store.models import Account, AdSet
 from adflywheel.store.queries import campaigns_of, hourly_series
 
 log = logging.getLogger(__name__)
@@ -62,8 +70,11 @@ class LayeredPriors:
 
 
 def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
-    """Each active campaign's total split by the policy; promotion floors and the
-    account's ceiling bound every ad set; nothing moves while the kill switch is on.
+    """Each active campaign's total split by the policy, then settled to the account's edit
+    rules (bounded steps, intervals, dead band, the platform's minimum, hands off what the
+    advertiser changed); promotion floors and the ceilings bound every ad set; nothing moves
+    while the kill switch is on, in a freeze window, for an excluded or held-out campaign. In
+    recommend mode every change is recorded as a recommendation and nothing is written.
 
     Campaigns are isolated from one another. A campaign whose split cannot be decided from its
     data (a ``ValueError``: say, its total is above what its active variants' ceilings allow, or
@@ -74,41 +85,20 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
     ``partial`` and alerted (a retry of the hour re-sends its recorded pending changes)."""
     deps, account_id, hour = ctx.deps, ctx.account_id, ctx.hour
     policy = budget_policy(ctx)
-    finished = finish_stale_pending(deps.factory, deps.platform, account_id, "cycle/", hour)
-    skipped: list[dict[str, Any]] = []
-    with transaction(deps.factory) as session:
-        states: list[CampaignState] = []
-        series = hourly_series(
-            session,
-            account_id,
-            since=hour - timedelta(hours=ctx.options.evidence_window_hours),
-            until=hour,
-        )
-        promoter = load_settings(session, account_id)
-        if promoter.guardrails.kill_switch:
-            return {"policy": policy.name, "skipped": "kill switch is on for this account"}
-        floors = promotion_floors(session, account_id, hour)
-        for campaign in campaigns_of(session, account_id):
-            if campaign.status != "ACTIVE":
-                continue
-            try:
-                state = load_campaign_state(
-                    session,
-                    account_id,
-                    campaign,
-                    hour,
-                    series=series,
-                    min_budgets=floors,
-                    max_budget_minor=promoter.guardrails.max_variant_budget_minor,
-                )
-            except ValueError as error:  # this campaign only; the others go on
-                skipped.append(_campaign_problem(ctx, campaign.id, campaign.external_id, error))
-                continue
-            if state is not None:
-                states.append(state)
+    plan = _plan(ctx)
+    finished = 0
+    if plan.write_mode == "applied":
+        finished = finish_stale_pending(deps.factory, deps.platform, account_id, "cycle/", hour)
+    if plan.stopped is not None:
+        return {
+            "policy": policy.name,
+            "skipped": plan.stopped,
+            "budget_changes": asdict(ChangeCounts()),
+        }
+    counts = ChangeCounts()
     changed = total = reallocated = 0
-    failed: list[dict[str, Any]] = []
-    for state in states:
+    skipped, failed = list(plan.skipped), []
+    for state in plan.states:
         try:
             proposal = policy.propose(state, hour)
         except ValueError as error:  # an undecidable split skips this campaign, not the step
@@ -117,6 +107,7 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
         except Exception as error:  # the others still go; the step fails below
             failed.append(_campaign_problem(ctx, state.campaign_id, state.external_id, error))
             continue
+        proposal = _settled(proposal, state, plan)
         try:
             changes = apply_budgets(
                 deps.factory,
@@ -126,11 +117,12 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
                 actor=f"cycle/{policy.name}",
                 cycle_hour=hour,
                 now=ctx.now,
-                dry_run=ctx.options.dry_run or deps.platform is None,
+                dry_run=plan.write_mode != "applied",
             )
         except Exception as error:  # the others are still applied; the step fails below
             failed.append(_campaign_problem(ctx, state.campaign_id, state.external_id, error))
             continue
+        counts = counts.plus(len(changes), plan.write_mode)
         total += sum(proposal.budgets.values())
         changed += len(changes)
         reallocated += 1
@@ -142,12 +134,146 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
         )
     return {
         "policy": policy.name,
+        "mode": plan.mode,
         "campaigns": reallocated,
         "campaigns_skipped": skipped,
+        "campaigns_left_alone": plan.left_alone,
         "budgets_changed": changed,
+        "budget_changes": asdict(counts),
         "stale_pending_finished": finished,
         "total_budget_minor": total,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeCounts:
+    """What became of this hour's decided changes: written, recorded as a dry run (asked for, or
+    no platform), recorded as a recommendation (recommend mode), or waiting for approval."""
+
+    decided: int = 0
+    applied: int = 0
+    dry_run: int = 0
+    awaiting_approval: int = 0
+    recommended: int = 0
+
+    def plus(self, n: int, how: str) -> ChangeCounts:
+        fields = asdict(self)
+        fields["decided"] += n
+        fields[how] += n
+        return ChangeCounts(**fields)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The hour's reallocation before any policy runs: which campaigns, under which bounds."""
+
+    mode: str
+    write_mode: str  # "applied", "dry_run" or "recommended"
+    stopped: str | None = None
+    states: tuple[CampaignState, ...] = ()
+    bounds: dict[str, Bounds] = field(default_factory=dict)
+    dead_band: float = 0.0
+    skipped: tuple[dict[str, Any], ...] = ()
+    left_alone: tuple[dict[str, str], ...] = ()
+
+
+def _plan(ctx: CycleContext) -> _Plan:
+    deps, account_id, hour = ctx.deps, ctx.account_id, ctx.hour
+    with transaction(deps.factory) as session:
+        account = session.get(Account, account_id)
+        assert account is not None
+        g = load_settings(session, account_id).guardrails
+        write_mode = _write_mode(ctx, g.mode)
+        if g.kill_switch:
+            return _Plan(g.mode.value, write_mode, "kill switch is on for this account")
+        if g.frozen(hour):
+            return _Plan(g.mode.value, write_mode, "a freeze window covers this hour")
+        series = hourly_series(
+            session,
+            account_id,
+            since=hour - timedelta(hours=ctx.options.evidence_window_hours),
+            until=hour,
+        )
+        rules = g.edit_rules()
+        floor = g.min_daily_budget_minor
+        if floor is None:
+            floor = min_daily_budget_floor_minor(deps.platform, account.currency)
+        histories = edit_histories(
+            session, account_id, ctx.now, rules, dry_run=write_mode != "applied"
+        )
+        ad_sets = session.scalars(select(AdSet).where(AdSet.account_id == account_id)).all()
+        bounds = ad_set_bounds(
+            ad_sets,
+            histories,
+            ctx.now,
+            rules,
+            floor_minor=floor,
+            ceiling_minor=g.max_variant_budget_minor,
+        )
+        floors = promotion_floors(session, account_id, hour)
+        states: list[CampaignState] = []
+        skipped: list[dict[str, Any]] = []
+        untouched: list[dict[str, str]] = []
+        for campaign in campaigns_of(session, account_id):
+            if campaign.status != "ACTIVE":
+                continue
+            why = left_alone(g, account_id, campaign.external_id, hour)
+            if why is not None:
+                untouched.append({"external_id": campaign.external_id, "why": why})
+                continue
+            try:
+                state = load_campaign_state(
+                    session,
+                    account_id,
+                    campaign,
+                    hour,
+                    series=series,
+                    min_budgets={
+                        k: min(max(floors.get(k, 0), b.low), b.high) for k, b in bounds.items()
+                    },
+                    max_budget_minor=g.max_variant_budget_minor,
+                    max_budgets={k: b.high for k, b in bounds.items()},
+                )
+            except ValueError as error:  # this campaign only; the others go on
+                skipped.append(_campaign_problem(ctx, campaign.id, campaign.external_id, error))
+                continue
+            if state is not None:
+                states.append(state)
+    return _Plan(
+        g.mode.value,
+        write_mode,
+        None,
+        tuple(states),
+        bounds,
+        rules.dead_band,
+        tuple(skipped),
+        tuple(untouched),
+    )
+
+
+def _write_mode(ctx: CycleContext, mode: AccountMode) -> str:
+    if ctx.options.dry_run or ctx.deps.platform is None:
+        return "dry_run"
+    return "applied" if mode is AccountMode.AUTOPILOT else "recommended"
+
+
+def _settled(proposal: Proposal, state: CampaignState, plan: _Plan) -> Proposal:
+    """The policy's proposal within the edit rules, the campaign's total kept."""
+    current = {
+        v.ad_set_external_id: v.budget_minor or 0
+        for v in state.variants
+        if v.ad_set_external_id in proposal.budgets
+    }
+    bounds = {
+        k: plan.bounds.get(k) or Bounds(current[k], current[k], "unknown budget")
+        for k in proposal.budgets
+    }
+    settled = settle(proposal.budgets, current, bounds, plan.dead_band)
+    held = sorted(k for k in settled if settled[k] != proposal.budgets[k])
+    evidence = dict(proposal.evidence)
+    if held:
+        evidence["edit_rules"] = {k: bounds[k].why for k in held}
+    return Proposal(settled, proposal.reason, evidence)
 
 
 def _campaign_problem(

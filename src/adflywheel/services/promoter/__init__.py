@@ -3,10 +3,12 @@ budgets through the guardrails, record every action with its evidence, approve o
 
 - ``service``: one promotion run (decide, carry out, record).
 - ``actions``: history, approval, one-call rollback, and the floors promotions hold.
-- ``settings``: the account's statistics, guardrails and window.
+- ``settings``: the account's statistics, guardrails, mode and window.
+- ``funding``: how far a winner may rise this hour and which ad sets pay for it; which
+  campaigns are left alone (excluded, frozen, held out).
 - ``step``: the cycle's promotion, after the reallocation.
 
 Private: ``data`` (what the promoter reads), ``report`` (what a run reports).
 """
 
-__all__ = ["actions", "service", "settings", "step"]
+__all__ = ["actions", "funding", "service", "settings", "step"]

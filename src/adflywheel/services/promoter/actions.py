@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adflywheel.core.clock import floor_hour
 from adflywheel.platforms.base import AdPlatform, PlatformError
 from adflywheel.services.promoter.service import (
+    FUND,
     PROMOTE,
     PROMOTER_REASONS,
     RAMP,
@@ -110,11 +111,40 @@ def approve(
             "approved_at": now.isoformat(),
             "decided_hour": floor_hour(now).isoformat(),
         }
+        funding = _funding_of(session, account_id, record.id)
         record.old_budget_minor = current
         record.mode = "pending"
         record_id, external = record.id, ad_set.external_id
+    for fund_id, fund_external in funding:  # the decreases first: never above the plan
+        _write(factory, platform, fund_id, fund_external)
     _write(factory, platform, record_id, external)
     return _out(factory, record_id, already=False)
+
+
+def _funding_of(session: Session, account_id: int, action_id: int) -> list[tuple[int, str]]:
+    """The decreases recorded to fund a promotion awaiting approval, made pending with it; a
+    funder whose budget moved since makes the approval refused (decide again next hour)."""
+    out: list[tuple[int, str]] = []
+    records = session.scalars(
+        select(BudgetChange).where(
+            BudgetChange.account_id == account_id,
+            BudgetChange.reason == FUND,
+            BudgetChange.mode == "pending_approval",
+        )
+    ).all()
+    for fund in records:
+        if fund.evidence.get("funds_action") != action_id:
+            continue
+        ad_set = session.get(AdSet, fund.ad_set_id)
+        assert ad_set is not None
+        if (ad_set.daily_budget_minor or 0) != fund.old_budget_minor:
+            raise PromotionRefusedError(
+                f"the campaign changed since the decision ({ad_set.external_id} moved): "
+                "the promoter decides again next hour"
+            )
+        fund.mode = "pending"
+        out.append((fund.id, ad_set.external_id))
+    return out
 
 
 def rollback(

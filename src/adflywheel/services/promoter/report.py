@@ -10,6 +10,8 @@ from typing import Any
 from adflywheel.loops.promoter import Decision
 
 SUMMARY_KEYS = ("action_id", "variant", "old_budget_minor", "new_budget_minor", "mode")
+# Decided, then not carried out when it came to writing (the plan is re-checked under a lock).
+_HELD_AT_WRITE = frozenset({"platform_error", "budget_moved", "no_platform"})
 
 
 @dataclass(slots=True)
@@ -22,6 +24,7 @@ class PromotionReport:
     promoted: list[dict[str, Any]] = field(default_factory=list)
     held_back: list[dict[str, Any]] = field(default_factory=list)
     reconciled: list[dict[str, Any]] = field(default_factory=list)
+    recommend: bool = False  # recommend mode: the dry runs are the account's recommendations
 
     @property
     def winners(self) -> list[Decision]:
@@ -34,6 +37,8 @@ class PromotionReport:
         for held in self.held_back:
             reasons[held["reason"]] = reasons.get(held["reason"], 0) + 1
         return {
+            "mode": "recommend" if self.recommend else ("dry_run" if self.dry_run else "autopilot"),
+            "promotions": self.counts(),
             "winners_found": full["winners_found"],
             "losers_found": len(full["losers"]),
             "promoted": [{k: p[k] for k in SUMMARY_KEYS} for p in self.promoted],
@@ -41,6 +46,20 @@ class PromotionReport:
             "held_back": reasons,
             "reconciled": self.reconciled,
         }
+
+    def counts(self) -> dict[str, int]:
+        """What became of this run's decided promotions (the cycle report's ``promotions``)."""
+        out = {"decided": 0, "applied": 0, "dry_run": 0, "awaiting_approval": 0, "recommended": 0}
+        held_at_write = [h for h in self.held_back if h["reason"] in _HELD_AT_WRITE]
+        out["decided"] = len(self.promoted) + len(held_at_write)
+        for p in self.promoted:
+            if p["mode"] == "applied":
+                out["applied"] += 1
+            elif p["mode"] == "pending_approval":
+                out["awaiting_approval"] += 1
+            elif p["mode"] == "dry_run":
+                out["recommended" if self.recommend else "dry_run"] += 1
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         allocated = [p for p in self.promoted if p["mode"] in ("applied", "dry_run")]

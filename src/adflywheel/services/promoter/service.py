@@ -12,7 +12,7 @@ so a promotion is never applied twice. Modes: ``applied``, ``dry_run``, ``pendin
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import floor_hour
+from adflywheel.core.domain import AccountMode
 from adflywheel.core.errors import (
     AdflywheelError,
     ConflictError,
@@ -41,13 +42,23 @@ from adflywheel.loops.promoter import (
 )
 from adflywheel.platforms.base import AdPlatform, PlatformError
 from adflywheel.services.promoter.data import CampaignData, campaign_data
+from adflywheel.services.promoter.funding import (
+    CAMPAIGN,
+    GROWTH,
+    Limits,
+    candidate,
+    funders,
+    left_alone,
+    read_limits,
+)
 from adflywheel.services.promoter.report import PromotionReport, decision_out
 from adflywheel.services.promoter.settings import PromoterSettings, load_settings, store_settings
 from adflywheel.store.engine import transaction
 from adflywheel.store.models import Account, AdSet, BudgetChange, Campaign
 
 PROMOTE, RAMP, ROLLBACK = "promoter:promote", "promoter:ramp_step", "promoter:rollback"
-PROMOTER_REASONS = (PROMOTE, RAMP, ROLLBACK)
+FUND = "promoter:fund"  # a decrease that funds a promotion inside its campaign
+PROMOTER_REASONS = (PROMOTE, RAMP, ROLLBACK, FUND)
 
 __all__ = [
     "PROMOTER_REASONS",
@@ -101,7 +112,7 @@ def _history(session: Session, account_id: int, since: datetime) -> list[PastAct
         .join(AdSet, AdSet.id == BudgetChange.ad_set_id)
         .where(
             BudgetChange.account_id == account_id,
-            BudgetChange.reason.in_(PROMOTER_REASONS),
+            BudgetChange.reason.in_((PROMOTE, RAMP, ROLLBACK)),
             BudgetChange.created_at >= since,
         )
     ).all()
@@ -267,9 +278,12 @@ def _carry_out(
     hour: datetime,
     now: datetime,
     actor: str,
+    paid_by: list[tuple[str, int, int]],
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Record one planned change and, when it is to be applied, write it to the platform.
-    Returns (promoted entry, held-back entry), exactly one of them set."""
+    """Record one planned change (and the decreases that fund it, ``paid_by``: ad set, old,
+    new) and, when it is to be applied, write it to the platform: the decreases first, so the
+    campaign never spends more than planned, even for a moment. Returns (promoted entry,
+    held-back entry), exactly one of them set."""
     dry = action.mode is Mode.DRY_RUN
     key = f"promoter:{account_id}:{hour.isoformat()}:{action.ad_set_id}" + (":dry" if dry else "")
     if action.mode is Mode.APPLY and platform is None:
@@ -280,6 +294,9 @@ def _carry_out(
         ad_set = _recheck(session, account_id, action, settings.guardrails, key)
         if isinstance(ad_set, dict):
             return None, ad_set
+        funding = _fund_records(session, account_id, action, paid_by, hour, key, mode, actor, now)
+        if isinstance(funding, dict):
+            return None, funding
         record = _budget_change(
             account_id, ad_set.id, action, decision, settings,
             hour=hour, key=key, mode=mode, actor=actor, now=now,
@@ -287,14 +304,64 @@ def _carry_out(
         session.add(record)
         session.flush()
         record_id = record.id
+        for fund in funding:
+            fund.evidence = {**fund.evidence, "funds_action": record_id}
     if mode == "pending":
         assert platform is not None
         try:
+            for fund_id, external in [(f.id, e) for f, e in zip(funding, paid_by, strict=True)]:
+                write_platform(factory, platform, fund_id, external[0])
             write_platform(factory, platform, record_id, action.ad_set_id)
         except PlatformError as error:
             return None, _held(action, "platform_error", f"{error}; retried next run")
         mode = "applied"
-    return _promoted(record_id, action, decision, mode), None
+    promoted = _promoted(record_id, action, decision, mode)
+    promoted["funded_by"] = [{"ad_set_id": e, "old": o, "new": n} for e, o, n in paid_by]
+    return promoted, None
+
+
+def _fund_records(
+    session: Session,
+    account_id: int,
+    action: PlannedAction,
+    paid_by: list[tuple[str, int, int]],
+    hour: datetime,
+    key: str,
+    mode: str,
+    actor: str,
+    now: datetime,
+) -> list[BudgetChange] | dict[str, Any]:
+    """The records of the decreases that fund a promotion, under the same lock and mode; the
+    held-back entry when a funder's budget moved since the plan."""
+    records: list[BudgetChange] = []
+    for external, old, new in paid_by:
+        ad_set = session.scalar(
+            select(AdSet).where(AdSet.account_id == account_id, AdSet.external_id == external)
+        )
+        assert ad_set is not None
+        if (ad_set.daily_budget_minor or 0) != old:
+            return _held(action, "budget_moved", f"the funding ad set {external} moved")
+        record = BudgetChange(
+            account_id=account_id,
+            ad_set_id=ad_set.id,
+            old_budget_minor=old,
+            new_budget_minor=new,
+            reason=FUND,
+            evidence={
+                "funds_variant": action.variant_id,
+                "funds_ad_set": action.ad_set_id,
+                "decided_hour": hour.isoformat(),
+            },
+            mode=mode,
+            actor=actor,
+            cycle_hour=hour,
+            idempotency_key=f"{key}:fund:{external}",
+            created_at=now,
+        )
+        session.add(record)
+        records.append(record)
+    session.flush()
+    return records
 
 
 # The mode a planned change is recorded in; one to apply starts ``pending`` (see module notes).
@@ -348,6 +415,7 @@ def _budget_change(
             "guardrails": list(action.guardrails),
             "target_minor": action.target_minor,
             "decided_hour": hour.isoformat(),
+            "funding": GROWTH if settings.guardrails.campaign_growth else CAMPAIGN,
             "settings": settings.to_dict(),
         },
         mode=mode,
@@ -401,14 +469,19 @@ def run_promotion(
         settings = load_settings(session, account_id)
         campaigns = _campaigns(session, account_id, campaign_external_id)
     g = settings.guardrails
-    if dry_run and not g.dry_run:
-        g = Guardrails(**{**asdict(g), "dry_run": True})
+    # Recommend mode: every decision recorded and shown, nothing written.
+    recommend = g.mode is AccountMode.RECOMMEND and not dry_run
+    if (dry_run or recommend) and not g.dry_run:
+        g = replace(g, dry_run=True)
     # a dry run writes nothing, not even the completion of an earlier crashed change
     reconciled = reconcile(factory, None if g.dry_run else platform, account_id, hour, g, now)
     data, history, total = _read_state(factory, account_id, campaigns, settings, g, hour, now)
+    with factory() as session:
+        limits = read_limits(session, platform, account_id, g, now)
     decisions = decide([d.experiment for d in data], settings.test)
+    candidates, untouched = _candidates(decisions, data, g, limits, account_id, hour)
     plan = plan_promotions(
-        _candidates(decisions, data),
+        candidates,
         account_budget_minor=total,
         guardrails=g,
         history=history,
@@ -418,15 +491,23 @@ def run_promotion(
     report = PromotionReport(
         hour, g.dry_run, g.kill_switch, [c.external_id for c in campaigns], decisions
     )
+    report.recommend = recommend
     report.reconciled = reconciled
-    report.held_back = [_held(h, h.reason.value, h.detail) for h in plan.held_back]
+    report.held_back = untouched + [_held(h, h.reason.value, h.detail) for h in plan.held_back]
     by_variant = {d.variant_id: d for d in decisions}
+    by_campaign = {d.experiment.key: d for d in data}
     run_settings = PromoterSettings(settings.test, g, settings.history_hours)
     for action in plan.actions:
         decision = by_variant[action.variant_id]
+        paid_by = []
+        if not g.campaign_growth:
+            raise_minor = action.new_budget_minor - action.old_budget_minor
+            campaign = by_campaign[decision.experiment]
+            paid_by = funders(action.ad_set_id, raise_minor, campaign, limits)
         promoted, held = _carry_out(
-            factory, platform, account_id, action, decision, run_settings, hour, now, actor
-        )
+            factory, platform, account_id, action, decision, run_settings, hour, now, actor,
+            paid_by,
+        )  # fmt: skip
         if promoted is not None:
             report.promoted.append(promoted)
         if held is not None:
@@ -458,17 +539,34 @@ def _read_state(
     return data, history, total
 
 
-def _candidates(decisions: list[Decision], data: list[CampaignData]) -> list[Candidate]:
-    """The winners whose variant is active, with their ad set and its budget."""
+def _candidates(
+    decisions: list[Decision],
+    data: list[CampaignData],
+    g: Guardrails,
+    limits: Limits,
+    account_id: int,
+    hour: datetime,
+) -> tuple[list[Candidate], list[dict[str, Any]]]:
+    """The winners whose variant is active, with their ad set, its budget and the cap on its
+    raise; and the held-back entries of winners in campaigns left alone this hour."""
     info = {v.ad_id: v for d in data for v in d.variants.values()}
-    return [
-        Candidate(
-            d.variant_id,
-            info[d.variant_id].ad_set_external_id,
-            info[d.variant_id].budget_minor,
-            d.adjusted_p_value,
-            d.lift,
-        )
-        for d in decisions
-        if d.winner and info[d.variant_id].active
-    ]
+    campaigns = {d.experiment.key: d for d in data}
+    out: list[Candidate] = []
+    untouched: list[dict[str, Any]] = []
+    for d in decisions:
+        v = info[d.variant_id]
+        if not (d.winner and v.active):
+            continue
+        why = left_alone(g, account_id, v.campaign_external_id, hour)
+        if why is not None:
+            untouched.append(
+                {
+                    "variant": d.variant_id,
+                    "ad_set_id": v.ad_set_external_id,
+                    "reason": Hold.LEFT_ALONE.value,
+                    "detail": why,
+                }
+            )
+            continue
+        out.append(candidate(d, v, campaigns[d.experiment], g, limits))
+    return out, untouched

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from adflywheel.core.domain import AccountMode
+from adflywheel.core.settings import Settings
 from adflywheel.loops.promoter import Correction, DecisionSettings, Guardrails
 from adflywheel.store.guardrails import load_guardrails, save_guardrails
 
@@ -27,7 +29,11 @@ class PromoterSettings:
             raise ValueError("history_hours must be in [1, 8760]")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self.test), **asdict(self.guardrails), "history_hours": self.history_hours}
+        return {
+            **asdict(self.test),
+            **self.guardrails.to_dict(),
+            "history_hours": self.history_hours,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PromoterSettings:
@@ -40,11 +46,23 @@ class PromoterSettings:
         test = {k: v for k, v in data.items() if k in test_keys}
         if "correction" in test:
             test["correction"] = Correction(test["correction"])
-        return cls(
-            DecisionSettings(**test),
-            Guardrails(**{k: v for k, v in data.items() if k in guard_keys}),
-            int(data.get("history_hours", 24 * 28)),
+        try:
+            guardrails = Guardrails(**{k: v for k, v in data.items() if k in guard_keys})
+        except (KeyError, TypeError) as error:  # a malformed freeze window, a wrong type
+            raise ValueError(f"invalid guardrails: {error}") from error
+        return cls(DecisionSettings(**test), guardrails, int(data.get("history_hours", 24 * 28)))
+
+
+def new_account_settings(settings: Settings) -> PromoterSettings:
+    """A new account's guardrails from the deployment's defaults (``ADFLYWHEEL_NEW_*``)."""
+    return PromoterSettings(
+        guardrails=Guardrails(
+            mode=AccountMode(settings.new_account_mode),
+            max_account_budget_minor=settings.new_account_ceiling_minor,
+            max_campaign_budget_minor=settings.new_campaign_ceiling_minor,
+            approval_threshold_minor=settings.new_approval_over_minor,
         )
+    )
 
 
 def load_settings(session: Session, account_id: int) -> PromoterSettings:

@@ -1,0 +1,157 @@
+"""The edit rules' shell: when each ad set's budget last changed (from the audit log, hand-made
+changes included) and the bounds every budget writer of the cycle obeys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adflywheel.loops.bandit import Bounds, EditHistory, EditRules, edit_bounds
+from adflywheel.store.models import AdSet, BudgetChange
+
+# Records that changed (or are about to change) a budget on the platform.
+REAL_EDIT_MODES = ("applied", "pending")
+# A change made outside the service, seen at the catalogue sync (actor EXTERNAL).
+OBSERVED, EXTERNAL = "observed", "external"
+
+
+def edit_histories(
+    session: Session,
+    account_id: int,
+    now: datetime,
+    rules: EditRules,
+    *,
+    dry_run: bool = False,
+) -> dict[int, EditHistory]:
+    """Each ad set's last edit, last increase and last hand-made change (by internal ad set
+    id), as far back as a rule can reach. A dry run also counts its own recorded dry-run edits,
+    so a stream of recommendations obeys the rules a real account would."""
+    reach = max(
+        rules.min_hours_between_edits, rules.min_hours_between_increases, rules.hands_off_hours
+    )
+    modes = (*REAL_EDIT_MODES, OBSERVED, *(("dry_run",) if dry_run else ()))
+    rows = session.execute(
+        select(
+            BudgetChange.ad_set_id,
+            BudgetChange.created_at,
+            BudgetChange.old_budget_minor,
+            BudgetChange.new_budget_minor,
+            BudgetChange.actor,
+        ).where(
+            BudgetChange.account_id == account_id,
+            BudgetChange.mode.in_(modes),
+            BudgetChange.created_at > now - timedelta(hours=reach),
+            BudgetChange.created_at <= now,
+        )
+    ).all()
+    last: dict[int, dict[str, datetime]] = {}
+    for ad_set_id, at, old, new, actor in rows:
+        seen = last.setdefault(ad_set_id, {})
+        _latest(seen, "edit", at)
+        if old is None or new > old:
+            _latest(seen, "increase", at)
+        if actor == EXTERNAL:
+            _latest(seen, "external", at)
+    return {
+        ad_set_id: EditHistory(seen.get("edit"), seen.get("increase"), seen.get("external"))
+        for ad_set_id, seen in last.items()
+    }
+
+
+def _latest(seen: dict[str, datetime], what: str, at: datetime) -> None:
+    if what not in seen or at > seen[what]:
+        seen[what] = at
+
+
+def ad_set_bounds(
+    ad_sets: Iterable[AdSet],
+    histories: dict[int, EditHistory],
+    now: datetime,
+    rules: EditRules,
+    *,
+    floor_minor: int,
+    ceiling_minor: int | None,
+) -> dict[str, Bounds]:
+    """The bounds of each ad set with a budget, by external id."""
+    return {
+        a.external_id: edit_bounds(
+            a.daily_budget_minor,
+            histories.get(a.id, EditHistory()),
+            now,
+            rules,
+            floor_minor=floor_minor,
+            ceiling_minor=ceiling_minor,
+        )
+        for a in ad_sets
+        if a.daily_budget_minor is not None
+    }
+
+
+def stored_budgets(session: Session, account_id: int) -> dict[str, int | None]:
+    """Each ad set's daily budget as the service last knew it (by external id)."""
+    rows = session.execute(
+        select(AdSet.external_id, AdSet.daily_budget_minor).where(AdSet.account_id == account_id)
+    ).all()
+    return {external: budget for external, budget in rows}
+
+
+def record_external_edits(
+    session: Session,
+    account_id: int,
+    before: dict[str, int | None],
+    now: datetime,
+    hour: datetime,
+) -> list[dict[str, object]]:
+    """After a catalogue sync: every ad set whose budget the platform reports differently from
+    what the service last knew, and no change of the service's explains, was changed by hand
+    (in Ads Manager). Each is recorded (actor ``external``, mode ``observed``): the new budget is
+    the baseline from now on, and the edit rules leave the ad set alone for ``hands_off_hours``.
+    Returns what was seen."""
+    seen: list[dict[str, object]] = []
+    ad_sets = session.scalars(select(AdSet).where(AdSet.account_id == account_id)).all()
+    for ad_set in ad_sets:
+        old = before.get(ad_set.external_id)
+        new = ad_set.daily_budget_minor
+        if old is None or new is None or old == new or _ours(session, ad_set.id, new, now):
+            continue
+        key = f"external:{account_id}:{hour.isoformat()}:{ad_set.external_id}"
+        if session.scalar(select(BudgetChange.id).where(BudgetChange.idempotency_key == key)):
+            continue
+        session.add(
+            BudgetChange(
+                account_id=account_id,
+                ad_set_id=ad_set.id,
+                old_budget_minor=old,
+                new_budget_minor=new,
+                reason="external_edit",
+                evidence={"seen_at_sync": hour.isoformat()},
+                mode=OBSERVED,
+                actor=EXTERNAL,
+                cycle_hour=hour,
+                idempotency_key=key,
+                created_at=now,
+            )
+        )
+        seen.append({"ad_set_id": ad_set.external_id, "old": old, "new": new})
+    session.flush()
+    return seen
+
+
+def _ours(session: Session, ad_set_id: int, budget: int, now: datetime) -> bool:
+    """A change of the service's (written, maybe not yet marked) explains this budget."""
+    return (
+        session.scalar(
+            select(BudgetChange.id)
+            .where(
+                BudgetChange.ad_set_id == ad_set_id,
+                BudgetChange.mode.in_(REAL_EDIT_MODES),
+                BudgetChange.new_budget_minor == budget,
+                BudgetChange.created_at > now - timedelta(days=2),
+            )
+            .limit(1)
+        )
+        is not None
+    )
