@@ -60,14 +60,14 @@ def test_same_seed_gives_identical_results() -> None:
     assert all_rows(a) == all_rows(b)
     account = a.accounts()[0]
     assert a.platform(account).list_ads() == b.platform(account).list_ads()
-    assert np.array_equal(a.evaluation.true_ctr_array(learning=True), b.evaluation.true_ctr_array())
+    assert np.array_equal(a.evaluation.true_ctr_array(), b.evaluation.true_ctr_array())
 
 
 def test_different_seeds_differ() -> None:
     a, b = SimulatedMarket(small(seed=1)), SimulatedMarket(small(seed=2))
     a.run(3)
     b.run(3)
-    assert not np.array_equal(a.evaluation.true_ctr_array(learning=True), b.evaluation.true_ctr_array())
+    assert not np.array_equal(a.evaluation.true_ctr_array(), b.evaluation.true_ctr_array())
     assert [r.clicks for r in all_rows(a)] != [r.clicks for r in all_rows(b)]
 
 
@@ -320,7 +320,7 @@ def test_hook_opening_lines_differ_by_hook_type() -> None:
 
 def test_truth_is_realistic() -> None:
     market = SimulatedMarket(small(n_accounts=60, campaigns_per_account=2, variants_per_campaign=8))
-    ctr = market.evaluation.true_ctr_array(learning=True)
+    ctr = market.evaluation.true_ctr_array()
     assert 0.008 < ctr.mean() < 0.018
     assert np.percentile(ctr, 1) > 0.002 and np.percentile(ctr, 99) < 0.045
     value = market.evaluation.expected_value_array().reshape(-1, 8)
