@@ -30,7 +30,13 @@ from adflywheel.services.bandit.budgets import BudgetPolicy
 from adflywheel.services.compound.priors import CompoundPriors
 from adflywheel.services.crosslearn.service import set_settings
 from adflywheel.services.promoter.settings import PromoterSettings, store_settings
-from adflywheel.sim.market import Collapse, GeneShift, MarketConfig, SimulatedMarket
+from adflywheel.sim.market import (
+    Collapse,
+    GeneShift,
+    LearningPhase,
+    MarketConfig,
+    SimulatedMarket,
+)
 from adflywheel.sim.metrics import LearningTrace
 from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
@@ -79,6 +85,9 @@ class SimulationSpec:
     # the account ceiling at its starting daily total) or "legacy" (the service before its
     # money-safety rules: no ceiling, promotions x2 growing campaigns, no edit rules).
     guardrails: str = "safe"
+    # The learning phase's penalty (the market's default, 0.2, leaves the market as it is);
+    # None turns the phase off (the null twin: the market as before the phase was modelled).
+    learning_penalty: float | None = LearningPhase().penalty
 
     def market_config(self) -> MarketConfig:
         collapses = (
@@ -96,7 +105,16 @@ class SimulationSpec:
             gene_shift=GeneShift(at_hour=self.drift_day * 24)
             if self.drift_day is not None
             else None,
+            learning_phase=self._learning_phase(),
         )
+
+    def _learning_phase(self) -> LearningPhase | None:
+        if self.learning_penalty is None:
+            return None
+        default = LearningPhase()
+        if self.learning_penalty == default.penalty:
+            return default
+        return LearningPhase(penalty=self.learning_penalty)
 
 
 @dataclass(slots=True)
@@ -248,7 +266,10 @@ def run_reference(spec: SimulationSpec, name: str, on_hour: Callable[[], None]) 
 
 
 def simulated_guardrails(kind: str, starting_total_minor: int) -> Guardrails:
-    """A simulated account's guardrails: on autopilot, explicitly (see ``SimulationSpec``)."""
+    """A simulated account's guardrails: on autopilot, explicitly (see ``SimulationSpec``);
+    ``"recommend"`` is the service's defaults as they are (recommend mode: nothing is written)."""
+    if kind == "recommend":
+        return Guardrails()
     if kind == "safe":
         return Guardrails(mode=AccountMode.AUTOPILOT, max_account_budget_minor=starting_total_minor)
     if kind == "legacy":
@@ -266,15 +287,20 @@ def simulated_guardrails(kind: str, starting_total_minor: int) -> Guardrails:
             min_hours_between_increases=0.0,
             hands_off_hours=0.0,
         )
-    raise ValueError(f"guardrails must be 'safe' or 'legacy', not {kind!r}")
+    raise ValueError(f"guardrails must be 'safe', 'legacy' or 'recommend', not {kind!r}")
 
 
 def run_policy(
-    spec: SimulationSpec, on_hour: Callable[[], None], workdir: Path | None = None
+    spec: SimulationSpec,
+    on_hour: Callable[[], None],
+    workdir: Path | None = None,
+    market: SimulatedMarket | None = None,
 ) -> tuple[RunTotals, list[str], LearningTrace, frozenset[Loop]]:
-    """The policy under test, through the service: store, platform interface and cycle."""
+    """The policy under test, through the service: store, platform interface and cycle.
+    ``market``: a fresh ``SimulatedMarket(spec.market_config())`` the caller keeps, to read its
+    evaluation afterwards (budget writes, learning); by default the run builds its own."""
     policy, loops = resolve_policy(spec.policy, spec.seed)
-    market = SimulatedMarket(spec.market_config())
+    market = market if market is not None else SimulatedMarket(spec.market_config())
     clock = ManualClock(market.current_hour)
     totals, trace = RunTotals(), LearningTrace()
     errors: list[str] = []

@@ -17,8 +17,8 @@ from adflywheel.api.schemas.bandit import (
     ThompsonChoiceOut,
 )
 from adflywheel.core.clock import floor_hour
-from adflywheel.core.domain import Objective
-from adflywheel.core.errors import InvalidInputError
+from adflywheel.core.domain import AccountMode, Objective
+from adflywheel.core.errors import ConflictError, InvalidInputError
 from adflywheel.loops.bandit import (
     AllocationSettings,
     CampaignEvidence,
@@ -29,7 +29,11 @@ from adflywheel.loops.bandit import (
 )
 from adflywheel.platforms.base import PlatformError
 from adflywheel.services.bandit.budgets import apply_budgets, load_campaign_state
+from adflywheel.services.bandit.edits import account_bounds
 from adflywheel.services.bandit.policies import ThompsonPolicy
+from adflywheel.services.bandit.step import settled_proposal
+from adflywheel.services.promoter.actions import promotion_floors
+from adflywheel.services.promoter.settings import load_settings
 from adflywheel.store.catalog import campaign_by_external
 from adflywheel.store.engine import transaction
 
@@ -175,13 +179,38 @@ def reallocate(
     services: ServicesDep,
     dry_run: Annotated[bool, Query(description="Record the proposal; change nothing.")] = False,
 ) -> ReallocationOut:
-    """Thompson reallocation of a stored campaign, written through the account's platform."""
+    """Thompson reallocation of a stored campaign under the account's guardrails (ceilings,
+    promotion floors, edit rules, kill switch, freeze windows), written through the account's
+    platform. In recommend mode, or with ``dry_run``, the proposal is recorded and nothing is
+    written."""
     now = services.clock.now()
     with transaction(services.factory) as session:
         campaign = campaign_by_external(session, caller.account_id, campaign_id)
         if campaign is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no campaign {campaign_id!r}")
-        state = load_campaign_state(session, caller.account_id, campaign, floor_hour(now))
+        g = load_settings(session, caller.account_id).guardrails
+        dry_run = dry_run or g.mode is AccountMode.RECOMMEND
+        if not dry_run and (g.kill_switch or g.frozen(now, campaign_id)):
+            raise ConflictError(
+                "the account's kill switch is on" if g.kill_switch else "a freeze window is on"
+            )
+        platform = None
+        if not dry_run:
+            try:
+                platform = services.platforms(caller.account_id)
+            except PlatformError as error:
+                raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
+        bounds = account_bounds(session, platform, caller.account_id, g, now, dry_run=dry_run)
+        floors = promotion_floors(session, caller.account_id, now)
+        state = load_campaign_state(
+            session,
+            caller.account_id,
+            campaign,
+            floor_hour(now),
+            min_budgets={k: min(max(floors.get(k, 0), b.low), b.high) for k, b in bounds.items()},
+            max_budget_minor=g.max_variant_budget_minor,
+            max_budgets={k: b.high for k, b in bounds.items()},
+        )
     if state is None:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -192,12 +221,7 @@ def reallocate(
         proposal = policy.propose(state, now)
     except ValueError as error:  # the campaign's stored state cannot be split as it stands
         raise InvalidInputError(str(error)) from error
-    platform = None
-    if not dry_run:
-        try:
-            platform = services.platforms(caller.account_id)
-        except PlatformError as error:
-            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
+    proposal = settled_proposal(proposal, state, bounds, g.edit_dead_band)
     changes = apply_budgets(
         services.factory,
         platform,

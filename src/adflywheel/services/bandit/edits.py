@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adflywheel.loops.bandit import Bounds, EditHistory, EditRules, edit_bounds
-from adflywheel.store.models import AdSet, BudgetChange
+from adflywheel.loops.promoter import Guardrails
+from adflywheel.platforms.base import min_daily_budget_floor_minor
+from adflywheel.store.models import Account, AdSet, BudgetChange
 
 # Records that changed (or are about to change) a budget on the platform.
 REAL_EDIT_MODES = ("applied", "pending")
@@ -64,6 +66,35 @@ def edit_histories(
 def _latest(seen: dict[str, datetime], what: str, at: datetime) -> None:
     if what not in seen or at > seen[what]:
         seen[what] = at
+
+
+def account_bounds(
+    session: Session,
+    platform: object | None,
+    account_id: int,
+    g: Guardrails,
+    now: datetime,
+    *,
+    dry_run: bool,
+) -> dict[str, Bounds]:
+    """Every ad set's bounds under the account's guardrails: its edit rules, the platform's
+    minimum daily budget (or the account's own floor) and the per-ad-set ceiling."""
+    account = session.get(Account, account_id)
+    assert account is not None
+    rules = g.edit_rules()
+    floor = g.min_daily_budget_minor
+    if floor is None:
+        floor = min_daily_budget_floor_minor(platform, account.currency)
+    histories = edit_histories(session, account_id, now, rules, dry_run=dry_run)
+    ad_sets = session.scalars(select(AdSet).where(AdSet.account_id == account_id)).all()
+    return ad_set_bounds(
+        ad_sets,
+        histories,
+        now,
+        rules,
+        floor_minor=floor,
+        ceiling_minor=g.max_variant_budget_minor,
+    )
 
 
 def ad_set_bounds(

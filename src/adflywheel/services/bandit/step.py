@@ -8,13 +8,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from adflywheel.core.domain import AccountMode
 from adflywheel.core.loops import Loop
 from adflywheel.cycle.context import CycleContext, CycleStep
 from adflywheel.loops.bandit import Bounds, RatePrior, settle
-from adflywheel.platforms.base import min_daily_budget_floor_minor
 from adflywheel.services.bandit.budgets import (
     BudgetPolicy,
     CampaignState,
@@ -23,7 +20,7 @@ from adflywheel.services.bandit.budgets import (
     finish_stale_pending,
     load_campaign_state,
 )
-from adflywheel.services.bandit.edits import ad_set_bounds, edit_histories
+from adflywheel.services.bandit.edits import account_bounds
 from adflywheel.services.bandit.policies import PriorProvider, ThompsonPolicy
 from adflywheel.services.compound.serving_priors import ServingPriors
 from adflywheel.services.crosslearn.priors import NichePriors
@@ -31,7 +28,7 @@ from adflywheel.services.promoter.actions import promotion_floors
 from adflywheel.services.promoter.funding import left_alone
 from adflywheel.services.promoter.settings import load_settings
 from adflywheel.store.engine import transaction
-from adflywheel.store.models import Account, AdSet
+from adflywheel.store.models import Account
 from adflywheel.store.queries import campaigns_of, hourly_series
 
 log = logging.getLogger(__name__)
@@ -137,7 +134,7 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
         "mode": plan.mode,
         "campaigns": reallocated,
         "campaigns_skipped": skipped,
-        "campaigns_left_alone": plan.left_alone,
+        "campaigns_left_alone": list(plan.left_alone),
         "budgets_changed": changed,
         "budget_changes": asdict(counts),
         "stale_pending_finished": finished,
@@ -194,21 +191,8 @@ def _plan(ctx: CycleContext) -> _Plan:
             since=hour - timedelta(hours=ctx.options.evidence_window_hours),
             until=hour,
         )
-        rules = g.edit_rules()
-        floor = g.min_daily_budget_minor
-        if floor is None:
-            floor = min_daily_budget_floor_minor(deps.platform, account.currency)
-        histories = edit_histories(
-            session, account_id, ctx.now, rules, dry_run=write_mode != "applied"
-        )
-        ad_sets = session.scalars(select(AdSet).where(AdSet.account_id == account_id)).all()
-        bounds = ad_set_bounds(
-            ad_sets,
-            histories,
-            ctx.now,
-            rules,
-            floor_minor=floor,
-            ceiling_minor=g.max_variant_budget_minor,
+        bounds = account_bounds(
+            session, deps.platform, account_id, g, ctx.now, dry_run=write_mode != "applied"
         )
         floors = promotion_floors(session, account_id, hour)
         states: list[CampaignState] = []
@@ -245,7 +229,7 @@ def _plan(ctx: CycleContext) -> _Plan:
         None,
         tuple(states),
         bounds,
-        rules.dead_band,
+        g.edit_dead_band,
         tuple(skipped),
         tuple(untouched),
     )
@@ -258,6 +242,12 @@ def _write_mode(ctx: CycleContext, mode: AccountMode) -> str:
 
 
 def _settled(proposal: Proposal, state: CampaignState, plan: _Plan) -> Proposal:
+    return settled_proposal(proposal, state, plan.bounds, plan.dead_band)
+
+
+def settled_proposal(
+    proposal: Proposal, state: CampaignState, all_bounds: dict[str, Bounds], dead_band: float
+) -> Proposal:
     """The policy's proposal within the edit rules, the campaign's total kept."""
     current = {
         v.ad_set_external_id: v.budget_minor or 0
@@ -265,10 +255,10 @@ def _settled(proposal: Proposal, state: CampaignState, plan: _Plan) -> Proposal:
         if v.ad_set_external_id in proposal.budgets
     }
     bounds = {
-        k: plan.bounds.get(k) or Bounds(current[k], current[k], "unknown budget")
+        k: all_bounds.get(k) or Bounds(current[k], current[k], "unknown budget")
         for k in proposal.budgets
     }
-    settled = settle(proposal.budgets, current, bounds, plan.dead_band)
+    settled = settle(proposal.budgets, current, bounds, dead_band)
     held = sorted(k for k in settled if settled[k] != proposal.budgets[k])
     evidence = dict(proposal.evidence)
     if held:

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from adflywheel.loops.bandit import Bounds, in_holdout, share_out
 from adflywheel.loops.promoter import Candidate, Decision, Guardrails, Hold
-from adflywheel.platforms.base import AdPlatform, min_daily_budget_floor_minor
-from adflywheel.services.bandit.edits import ad_set_bounds, edit_histories
+from adflywheel.platforms.base import AdPlatform
+from adflywheel.services.bandit.edits import account_bounds
 from adflywheel.services.promoter.data import CampaignData, VariantInfo
-from adflywheel.store.models import Account, AdSet, BudgetChange
+from adflywheel.store.models import BudgetChange
 
 PROMOTE_REASONS = ("promoter:promote", "promoter:ramp_step")
 CAMPAIGN, GROWTH = "campaign", "growth"
@@ -44,22 +44,7 @@ def read_limits(
     g: Guardrails,
     now: datetime,
 ) -> Limits:
-    account = session.get(Account, account_id)
-    assert account is not None
-    rules = g.edit_rules()
-    floor = g.min_daily_budget_minor
-    if floor is None:
-        floor = min_daily_budget_floor_minor(platform, account.currency)
-    histories = edit_histories(session, account_id, now, rules, dry_run=g.dry_run)
-    ad_sets = session.scalars(select(AdSet).where(AdSet.account_id == account_id)).all()
-    bounds = ad_set_bounds(
-        ad_sets,
-        histories,
-        now,
-        rules,
-        floor_minor=floor,
-        ceiling_minor=g.max_variant_budget_minor,
-    )
+    bounds = account_bounds(session, platform, account_id, g, now, dry_run=g.dry_run)
     grown: dict[str, int] = {}
     if g.campaign_growth:
         rows = session.execute(

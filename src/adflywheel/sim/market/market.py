@@ -35,6 +35,31 @@ HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetWrite:
+    """One write of an ad set's daily budget, as the market saw it (evaluation only).
+
+    ``hour`` is the market hour at the write (the hour the next ``step`` delivers); ``source`` is
+    ``"platform"`` (through ``SimulatedPlatform``: the service) or ``"bulk"`` (the harness's
+    market-level lever, ``set_budgets_bulk``; only changed budgets are recorded there)."""
+
+    hour: int
+    ad_set_index: int
+    old_minor: int
+    new_minor: int
+    source: str = "platform"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusWrite:
+    """One status write: ``kind`` ``"ad"`` (through the platform) or ``"ad_set"`` (harness)."""
+
+    hour: int
+    index: int
+    kind: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
 class HourTotals:
     """Delivery summed over a set of variants for one hour."""
 
@@ -76,6 +101,10 @@ class SimulatedMarket:
         self._account_index = {a: i for i, a in enumerate(self._world.account_ids)}
         self._ad_set_index: dict[str, int] | None = None
         self._platforms: dict[int, SimulatedPlatform] = {}
+        # Every budget and status write, for evaluation (``evaluation.budget_writes()``): the
+        # log draws no random number and changes no state, so delivery is the same without it.
+        self._budget_writes: list[BudgetWrite] = []
+        self._status_writes: list[StatusWrite] = []
         self._evaluation = MarketTruth(self)
 
     # -- the clock ---------------------------------------------------------------------------
@@ -212,7 +241,7 @@ class SimulatedMarket:
                 i = index.get(ad_set_id)
                 if i is None:
                     raise PlatformError(f"unknown ad set {ad_set_id!r}")
-                self._set_budget(i, check_budget(value))
+                self._set_budget(i, check_budget(value), source="bulk")
             return
         arr = np.asarray(budgets)
         if arr.shape != self._state.budgets.shape:
@@ -226,11 +255,20 @@ class SimulatedMarket:
             edited = significant(phase, self._state.budgets, arr)
             if edited.any():
                 reset(self._state, edited)
+        h = self._state.hour_index
+        for i in np.flatnonzero(arr != self._state.budgets).tolist():
+            old, new = int(self._state.budgets[i]), int(arr[i])
+            self._budget_writes.append(BudgetWrite(h, i, old, new, "bulk"))
         self._state.budgets[:] = arr
 
-    def _set_budget(self, index: int, value: int) -> None:
+    def _set_budget(self, index: int, value: int, source: str = "platform") -> None:
         """One ad set's daily budget (checked); a significant change resets its learning."""
         state, phase = self._state, self.config.learning_phase
+        old_minor = int(state.budgets[index])
+        if source == "platform" or value != old_minor:
+            self._budget_writes.append(
+                BudgetWrite(state.hour_index, index, old_minor, int(value), source)
+            )
         if phase is not None:
             old = state.budgets[index : index + 1]
             if significant(phase, old, np.array([value], dtype=np.int64))[0]:
@@ -243,6 +281,9 @@ class SimulatedMarket:
         """Pause or resume an ad set or its ad; back after a long pause means back in learning."""
         state = self._state
         was_live = state.ad_active & state.ad_set_active
+        for kind, active in (("ad_set", ad_set), ("ad", ad)):
+            if active is not None:
+                self._status_writes.append(StatusWrite(state.hour_index, index, kind, active))
         if ad_set is not None:
             state.ad_set_active[index] = ad_set
         if ad is not None:

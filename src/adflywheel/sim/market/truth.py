@@ -26,7 +26,7 @@ from adflywheel.sim.market.genes import FloatArray, IntArray
 from adflywheel.sim.market.learning import LearningStatus
 
 if TYPE_CHECKING:
-    from adflywheel.sim.market.market import SimulatedMarket
+    from adflywheel.sim.market.market import BudgetWrite, SimulatedMarket, StatusWrite
 
 
 class MarketTruth:
@@ -125,6 +125,28 @@ class MarketTruth:
     def significant_edits_array(self) -> IntArray:
         """Per ad set, how many significant edits (budget or long pause) reset its learning."""
         return self._market._state.significant_edits.copy()
+
+    # -- writes (what the service, or the harness, changed) ------------------------------------
+
+    def budget_writes(self, source: str | None = "platform") -> list[BudgetWrite]:
+        """Every budget write so far, in order (hour, ad set index, old, new): through the
+        platform (``"platform"``, the default: every call, changed or not), the harness's bulk
+        lever (``"bulk"``: changed budgets only), or both (``None``)."""
+        writes = self._market._budget_writes
+        return [w for w in writes if source is None or w.source == source]
+
+    def budget_edits(self, source: str | None = "platform") -> list[BudgetWrite]:
+        """The budget writes that changed a budget (``new != old``)."""
+        return [w for w in self.budget_writes(source) if w.new_minor != w.old_minor]
+
+    def status_writes(self, kind: str | None = "ad") -> list[StatusWrite]:
+        """Every status write so far: ``"ad"`` (through the platform, the default), ``"ad_set"``
+        (the harness's launch schedule), or both (``None``)."""
+        return [w for w in self._market._status_writes if kind is None or w.kind == kind]
+
+    def platform_writes(self) -> int:
+        """How many writes reached the market through the platform (budgets and statuses)."""
+        return len(self.budget_writes("platform")) + len(self.status_writes("ad"))
 
     # -- per campaign --------------------------------------------------------------------------
 
