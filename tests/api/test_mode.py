@@ -16,7 +16,7 @@ MODE, GUARDRAILS = "/api/ml/accounts/me/mode", "/api/ml/accounts/me/guardrails"
 def test_a_new_account_recommends_and_autopilot_needs_a_ceiling(
     client: TestClient, engine: Engine, clock: ManualClock
 ) -> None:
-    _, key = new_account(engine, "acme", clock.now())
+    _, key = new_account(engine, "acme", clock.now(), guardrails=None)
     h = auth(key)
     got = client.get(MODE, headers=h)
     assert got.status_code == 200
@@ -51,7 +51,7 @@ def test_a_new_account_recommends_and_autopilot_needs_a_ceiling(
 def test_a_bad_mode_is_a_422_and_changes_nothing(
     client: TestClient, engine: Engine, clock: ManualClock, body: object
 ) -> None:
-    _, key = new_account(engine, "acme", clock.now())
+    _, key = new_account(engine, "acme", clock.now(), guardrails=None)
     assert client.put(MODE, json=body, headers=auth(key)).status_code == 422
     assert client.get(MODE, headers=auth(key)).json()["mode"] == "recommend"
 
@@ -59,7 +59,7 @@ def test_a_bad_mode_is_a_422_and_changes_nothing(
 def test_guardrails_carry_the_safety_fields_and_validate_them(
     client: TestClient, engine: Engine, clock: ManualClock
 ) -> None:
-    _, key = new_account(engine, "acme", clock.now())
+    _, key = new_account(engine, "acme", clock.now(), guardrails=None)
     h = auth(key)
     defaults = client.get(GUARDRAILS, headers=h).json()
     assert defaults["max_edit_step"] == 0.2 and defaults["edit_dead_band"] == 0.05

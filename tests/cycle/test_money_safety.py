@@ -42,7 +42,7 @@ class Spy:
 
 def _world(engine: Engine) -> tuple[SimulatedMarket, ManualClock, int, Spy]:
     config = MarketConfig(seed=5, n_accounts=1, campaigns_per_account=2, variants_per_campaign=4)
-    market, account_id = simulated_account(engine, config)
+    market, account_id = simulated_account(engine, config, guardrails=None)
     return market, ManualClock(market.current_hour), account_id, Spy(market)
 
 

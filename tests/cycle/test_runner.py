@@ -108,7 +108,10 @@ def test_a_completed_hour_is_not_run_again_and_forcing_never_reapplies_budgets(
     forced = run_cycle(account_id, d, CycleOptions(force=True))
     assert not forced.skipped
     assert forced.steps["reallocate_budgets"]["budgets_changed"] == 0
-    assert count_rows(engine, BudgetChange) == changes
+    # the only new record is the hand-made change, seen at the sync (it is the baseline now)
+    assert count_rows(engine, BudgetChange) == changes + 1
+    by_hand = forced.steps["sync_catalog"]["budgets_changed_by_hand"]
+    assert [(c["ad_set_id"], c["new"]) for c in by_hand] == [(market.ad_set_ids[0], 1)]
     assert market.budgets()[0] == 1  # the hour's decision was not applied a second time
     assert count_rows(engine, CycleRun) == 1
 

@@ -13,13 +13,31 @@ from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.models import Account
 
 
-def new_account(engine: Engine, name: str, now: datetime, **fields: Any) -> tuple[int, str]:
+def new_account(
+    engine: Engine, name: str, now: datetime, *, guardrails: str | None = "legacy", **fields: Any
+) -> tuple[int, str]:
     """Create an account (``fields`` as ``create_account`` takes them); return its id and a
-    fresh API key."""
+    fresh API key. ``guardrails`` as ``set_guardrails`` takes them."""
     with transaction(make_session_factory(engine)) as session:
         account = create_account(session, name, now, **fields)
+        set_guardrails(session, account.id, now, guardrails)
         key = issue_key(session, account, now)
     return key.account_id, key.key
+
+
+def set_guardrails(session: Session, account_id: int, now: datetime, kind: str | None) -> None:
+    """Put a test account on autopilot, explicitly. ``"legacy"``: the guardrails of the service
+    before its money-safety rules (no ceiling, promotions x2 growing campaigns, no edit rules),
+    for tests of mechanics that do not depend on those rules (idempotency, crash safety, the
+    statistics); ``"safe"``: the defaults on autopilot with a ceiling; None: a new account's
+    defaults (recommend mode), as the money-safety tests want."""
+    if kind is None:
+        return
+    from adflywheel.services.promoter.settings import PromoterSettings, store_settings
+    from adflywheel.sim.harness import simulated_guardrails
+
+    g = simulated_guardrails(kind, 2**53 - 1 if kind == "legacy" else 10**9)
+    store_settings(session, account_id, PromoterSettings(guardrails=g), now=now, actor="test")
 
 
 def key_for(factory: sessionmaker[Session], account_id: int, now: datetime) -> str:

@@ -334,11 +334,16 @@ def _candidate(vid: str, budget: int | None = 1000, p: float = 0.001) -> Candida
     return Candidate(vid, f"s-{vid}", budget, p, 0.3)
 
 
+# The planner's mechanics are tested with the ramp and the approval threshold off unless a test
+# sets them (the defaults have both on: test_the_defaults_step_by_twenty_percent).
+MECHANICS = {"ramp_max_step": None, "approval_threshold_minor": None}
+
+
 def _plan(candidates: list[Candidate], total: int = 10_000, history=(), **guards):  # type: ignore[no-untyped-def]
     return plan_promotions(
         candidates,
         account_budget_minor=total,
-        guardrails=Guardrails(**guards),
+        guardrails=Guardrails(**{**MECHANICS, **guards}),
         history=list(history),
         now=NOW,
         cycle_hour=NOW,
@@ -351,7 +356,32 @@ def _past(vid: str, hours_ago: float, mode: str = "applied", **kw) -> PastAction
     return PastAction(f"s-{vid}", at, at.replace(minute=0), mode=mode, **fields)
 
 
-def test_a_winner_is_doubled_by_default() -> None:
+def test_the_defaults_step_by_twenty_percent_toward_double_and_respect_the_cap() -> None:
+    plan = plan_promotions(
+        [_candidate("a")],
+        account_budget_minor=10_000,
+        guardrails=Guardrails(),
+        history=[],
+        now=NOW,
+        cycle_hour=NOW,
+    )
+    (action,) = plan.actions
+    assert (action.new_budget_minor, action.target_minor, action.mode) == (1200, 2000, Mode.APPLY)
+    capped = Candidate("a", "s-a", 1000, 0.001, 0.3, cap_minor=1100, cap_reason=Hold.NO_FUNDING)
+    out = plan_promotions(
+        [capped], account_budget_minor=10_000, guardrails=Guardrails(), history=[], now=NOW,
+        cycle_hour=NOW,
+    )  # fmt: skip
+    assert out.actions[0].new_budget_minor == 1100
+    none = Candidate("a", "s-a", 1000, 0.001, 0.3, cap_minor=1000, cap_reason=Hold.NO_FUNDING)
+    held = plan_promotions(
+        [none], account_budget_minor=10_000, guardrails=Guardrails(), history=[], now=NOW,
+        cycle_hour=NOW,
+    )  # fmt: skip
+    assert held.held_back[0].reason is Hold.NO_FUNDING
+
+
+def test_a_winner_is_doubled_without_the_ramp() -> None:
     plan = _plan([_candidate("a")])
     (action,) = plan.actions
     assert (action.old_budget_minor, action.new_budget_minor, action.mode) == (

@@ -37,6 +37,7 @@ from adflywheel.services.promoter.service import (
     run_promotion,
     store_settings,
 )
+from adflywheel.sim.harness import simulated_guardrails
 from adflywheel.sim.market import MarketConfig, SimulatedMarket
 from adflywheel.store.accounts import create_account
 from adflywheel.store.actuals import upsert_actuals
@@ -102,7 +103,9 @@ class World:
         return [int(b) for b in self.market.budgets()[:3]]
 
     def configure(self, **values: Any) -> None:
-        settings = PromoterSettings.from_dict(values)
+        """Guardrails: the legacy ones (the mechanics tested here) with ``values`` on top."""
+        legacy = PromoterSettings(guardrails=simulated_guardrails("legacy", 2**53 - 1))
+        settings = PromoterSettings.from_dict({**legacy.to_dict(), **values})
         with transaction(self.factory) as session:
             store_settings(session, self.account_id, settings, now=self.clock.now(), actor="test")
 

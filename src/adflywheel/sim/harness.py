@@ -83,7 +83,8 @@ class SimulationSpec:
     drift_day: int | None = None
     # The simulated accounts' guardrails, set explicitly: "safe" (today's defaults on autopilot,
     # the account ceiling at its starting daily total) or "legacy" (the service before its
-    # money-safety rules: no ceiling, promotions x2 growing campaigns, no edit rules).
+    # money-safety rules: no ceiling, promotions x2 growing campaigns, no edit rules) or
+    # "recommend" (the service's defaults as they are: recommend mode, nothing is written).
     guardrails: str = "safe"
     # The learning phase's penalty (the market's default, 0.2, leaves the market as it is);
     # None turns the phase off (the null twin: the market as before the phase was modelled).

@@ -73,6 +73,15 @@ class PromotedOut(Answer):
     mode: str
     rule: str
     guardrails: list[str]
+    funded_by: list[FundingOut] = []  # the decreases that pay for it inside its campaign
+
+
+class FundingOut(Answer):
+    """One ad set's decrease that funds a promotion inside its campaign."""
+
+    ad_set_id: str
+    old: int
+    new: int
 
 
 class HeldBackOut(Answer):

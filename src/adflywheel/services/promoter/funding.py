@@ -86,6 +86,8 @@ def candidate(
     own = lim.bounds.get(v.ad_set_external_id)
     if own is not None:
         cap, detail = own.high, own.why
+        if own.why == "ceiling":
+            reason = Hold.VARIANT_CEILING
     if current is not None:
         for limit, why, text in _campaign_caps(v, current, campaign, g, lim):
             if cap is None or limit < cap:
