@@ -640,3 +640,54 @@ def test_no_sequence_of_cycles_retries_or_crashes_breaks_a_guardrail(
 
 
 APPLIED = ("applied", "rolled_back", "pending")
+
+
+# -- money safety: funded inside the campaign, growth given back ---------------------------------
+
+
+def test_by_default_a_promotion_is_funded_by_the_campaigns_other_ad_sets(world: World) -> None:
+    world.configure(campaign_growth=False, max_edit_step=0.2, ramp_max_step=0.2)
+    before = world.budgets()
+    (promoted,) = world.run()["promoted"]
+    after = world.budgets()
+    assert sum(after) == sum(before)  # the campaign's total is kept
+    assert after[1] == promoted["new_budget_minor"] <= int(before[1] * 1.2)
+    assert after[0] < before[0] and after[2] < before[2]  # the others paid for it
+    funds = [r for r in world.records() if r.reason == "promoter:fund"]
+    assert {r.new_budget_minor for r in funds} == {after[0], after[2]}
+    assert all(r.mode == "applied" for r in world.records())
+    # the decreases were written before the raise: the total never went above the plan
+    order = [ad_set for ad_set, _ in world.platform.writes]
+    assert order[-1] == world.ad_sets[1]
+
+
+def test_growth_is_given_back_when_its_winner_stops_winning(world: World) -> None:
+    from adflywheel.services.promoter.reversal import reverse_faded_growth
+
+    world.configure(campaign_growth=True)
+    before = world.budgets()
+    world.run()
+    grown = world.budgets()
+    assert grown[1] > before[1]
+    world.sync()
+    # a week in which the winner does worse than the control: the always-valid test drops it
+    end = world.clock.now() + 24 * 7 * HOUR
+    worse = [
+        HourlyActual(ad, end - (h + 1) * HOUR, 2000, round(2000 * ctr), 0, 2000)
+        for h in range(24 * 7)
+        for ad, ctr in zip(world.ads, (0.020, 0.012, 0.020), strict=True)
+    ]
+    with transaction(world.factory) as session:
+        upsert_actuals(session, world.account_id, worse, source="test", now=end)
+    world.clock.advance(24 * 7 * HOUR)
+    report = run_promotion(world.factory, world.platform, world.account_id, now=world.clock.now())
+    assert world.ads[1] not in {d.variant_id for d in report.decisions if d.winner}
+    done = reverse_faded_growth(
+        world.factory, world.platform, world.account_id, report, now=world.clock.now(), actor="t"
+    )
+    assert [d["mode"] for d in done] == ["applied"]
+    assert world.budgets()[1] == before[1]
+    again = reverse_faded_growth(
+        world.factory, world.platform, world.account_id, report, now=world.clock.now(), actor="t"
+    )
+    assert again == []  # given back once

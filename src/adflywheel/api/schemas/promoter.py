@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from adflywheel.api.schemas.base import Answer
 
 
@@ -73,7 +75,7 @@ class PromotedOut(Answer):
     mode: str
     rule: str
     guardrails: list[str]
-    funded_by: list[FundingOut] = []  # the decreases that pay for it inside its campaign
+    funded_by: list[FundingOut] = Field(default_factory=list)  # decreases that pay for it
 
 
 class FundingOut(Answer):

@@ -8,7 +8,8 @@ budgets through the guardrails, record every action with its evidence, approve o
   campaigns are left alone (excluded, frozen, held out).
 - ``step``: the cycle's promotion, after the reallocation.
 
-Private: ``data`` (what the promoter reads), ``report`` (what a run reports).
+Private: ``reversal`` (growth given back when its winner stops winning), ``data`` (what the
+promoter reads), ``report`` (what a run reports).
 """
 
 __all__ = ["actions", "funding", "service", "settings", "step"]
