@@ -54,6 +54,7 @@ from adflywheel.cycle.runner import run_cycle
 from adflywheel.platforms.base import PlatformAccount, PlatformAd, PlatformAdSet, PlatformCampaign
 from adflywheel.services.promoter.service import PROMOTER_REASONS
 from adflywheel.services.promoter.settings import load_settings, store_settings
+from adflywheel.sim.harness import simulated_guardrails
 from adflywheel.sim.market import MarketConfig, SimulatedMarket, SimulatedPlatform
 from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
@@ -251,8 +252,12 @@ def build_world(
                 platform_account_id=external,
             )
             settings = load_settings(session, account.id)
+            # On autopilot, explicitly, with the edit rules off: this bench is about crashes and
+            # retries, and wants many writes (the edit rules have their own tests and bench).
             guardrails = replace(
-                settings.guardrails, max_variant_budget_minor=CEILING, cooldown_hours=6.0
+                simulated_guardrails("legacy", 0),
+                max_variant_budget_minor=CEILING,
+                cooldown_hours=6.0,
             )
             store_settings(
                 session,

@@ -127,6 +127,11 @@ def run_demo(
         "video variants, "
         f"{days} days hour by hour, policy [bold]{policy}[/bold] (synthetic data)."
     )
+    console.print(
+        "The simulated accounts run on [bold]autopilot[/bold], set explicitly, with their "
+        "starting daily total as the account ceiling and the default edit rules (a real account "
+        "starts in recommend mode: docs/safety.md). The market models Meta's learning phase."
+    )
     out_dir = settings.data_dir / "demo"
     hours = days * 24 * 3
     with Progress(
