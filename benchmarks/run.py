@@ -29,6 +29,7 @@ MODULES = (
     "bench_drift",
     "bench_cycle_safety",
     "bench_cycle_scale",
+    "bench_safety",
 )
 
 
