@@ -31,6 +31,7 @@ class Spy:
     def __init__(self, market: SimulatedMarket) -> None:
         self.inner = market.platform(market.accounts()[0])
         self.writes: list[tuple[str, int]] = []
+        self.totals: list[int] = []  # the account's daily total after each write
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
@@ -38,6 +39,7 @@ class Spy:
     def set_ad_set_budget(self, ad_set_id: str, daily_budget_minor: int) -> None:
         self.writes.append((ad_set_id, daily_budget_minor))
         self.inner.set_ad_set_budget(ad_set_id, daily_budget_minor)
+        self.totals.append(sum(a.daily_budget_minor or 0 for a in self.inner.list_ad_sets()))
 
 
 def _world(engine: Engine) -> tuple[SimulatedMarket, ManualClock, int, Spy]:
@@ -103,6 +105,7 @@ def test_on_autopilot_every_edit_obeys_the_rules_and_no_total_grows(engine: Engi
     _run(engine, market, clock, spy, account_id, 96)
     assert spy.writes, "autopilot writes"
     assert int(market.budgets().sum()) <= start_total
+    assert max(spy.totals) <= start_total  # not even between two writes of one decision
     # Campaign totals are kept (promotions are funded inside their campaign).
     assert (market.campaign_budget_totals() == start_campaigns).all()
     with make_session_factory(engine)() as session:

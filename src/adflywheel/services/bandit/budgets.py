@@ -157,7 +157,8 @@ def apply_budgets(
     assert platform is not None
     done: list[_Planned] = []
     try:
-        for item in planned:
+        # Decreases first: between two writes the campaign never spends above its total.
+        for item in sorted(planned, key=lambda p: (p.new - (p.old or 0), p.external_id)):
             platform.set_ad_set_budget(item.external_id, item.new)
             done.append(item)
     finally:
