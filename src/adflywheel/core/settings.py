@@ -7,19 +7,21 @@ under ``data_dir``), so a fresh clone needs no services at all.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
-from adflywheel.core.loops import validate_loops
+from adflywheel.core.loops import parse_loops, validate_loops
 
 
 class Settings(BaseSettings):
@@ -58,9 +60,11 @@ class Settings(BaseSettings):
     dask_scheduler: str | None = Field(
         default=None, description="Dask scheduler (tcp://host:8786) for cycles; else a local pool."
     )
-    loops: tuple[int, ...] = Field(
+    # NoDecode: the environment's text reaches ``_loops_from_text`` as is (JSON or a comma list).
+    loops: Annotated[tuple[int, ...], NoDecode] = Field(
         default=(1, 2, 3, 4, 5, 6, 7),
-        description="Loops on by default (1 memory … 7 promoter); per account in the API.",
+        description="Loops on by default (1 memory … 7 promoter): '1,2,3', 'all', 'none' or "
+        "JSON '[1, 2]'; per account in the API.",
     )
     new_account_mode: Literal["recommend", "autopilot"] = Field(
         default="recommend",
@@ -119,6 +123,20 @@ class Settings(BaseSettings):
                 "daily ceiling)"
             )
         return self
+
+    @field_validator("loops", mode="before")
+    @classmethod
+    def _loops_from_text(cls, value: object) -> object:
+        """Text (the environment): JSON (``[1, 2]``), ``1,2,3``, ``2``, ``all`` or ``none``."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError as error:
+                raise ValueError(f"loops: {text!r} is not a JSON list") from error
+        return sorted(int(loop) for loop in parse_loops(text))
 
     @field_validator("loops")
     @classmethod
