@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -44,3 +46,16 @@ def test_junk_loops_are_a_clear_error(
 def test_loops_given_in_code_or_toml_still_work() -> None:
     assert Settings(loops=[3, 1]).loops == (1, 3)
     assert Settings(loops="2,4").loops == (2, 4)
+
+
+def test_settings_from_code_ignore_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ADFLYWHEEL_DATA_DIR", str(tmp_path / "real"))
+    monkeypatch.setenv("ADFLYWHEEL_REDIS_URL", "redis://elsewhere:6379/0")
+    settings = Settings.from_code(data_dir=tmp_path / "scratch")
+    assert settings.data_dir == tmp_path / "scratch" and settings.redis_url is None
+    assert isinstance(settings, Settings)
+    assert Settings(data_dir=tmp_path / "scratch").data_dir == tmp_path / "real"  # unchanged
+    with pytest.raises(ValidationError):
+        Settings.from_code(new_account_mode="autopilot")

@@ -165,6 +165,30 @@ class Settings(BaseSettings):
         # Environment beats values passed in (which come from the TOML file).
         return env_settings, init_settings
 
+    @classmethod
+    def from_code(cls, **values: Any) -> Settings:
+        """Settings from these values and the defaults only: no environment, no file.
+
+        For runs that must stay inside their own folders whatever the environment says (the
+        simulation harness); the same validation as ``Settings(...)``.
+        """
+        return _CodeOnlySettings(**values)
+
+
+class _CodeOnlySettings(Settings):
+    """``Settings`` that read only what the code passes in (see ``Settings.from_code``)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from a TOML file (if any) under the environment.

@@ -306,7 +306,9 @@ def run_policy(
     totals, trace = RunTotals(), LearningTrace()
     errors: list[str] = []
     with _scratch_database(workdir) as (url, folder):
-        settings = Settings(
+        # From code only: ADFLYWHEEL_* in the environment (a real data folder, database, Redis)
+        # must not pull the run's files out of its scratch folder.
+        settings = Settings.from_code(
             data_dir=folder, database_url=url, bandit_seed=spec.seed, scheduler_enabled=False
         )
         engine = make_engine(url)
