@@ -93,7 +93,9 @@ def test_import_csv_loads_hourly_and_daily_rows_idempotently(data_env: dict[str,
     cli("db", "upgrade", env=data_env)
     for path in ("ads_manager_hourly.csv", "ads_manager_daily.csv"):
         first = json.loads(
-            cli("import-csv", str(FIXTURES / path), "--account", "shop", env=data_env).stdout
+            cli(
+                "import-csv", str(FIXTURES / path), "--account", "shop", "--create", env=data_env
+            ).stdout
         )
         again = json.loads(
             cli("import-csv", str(FIXTURES / path), "--account", "shop", env=data_env).stdout
@@ -116,7 +118,7 @@ def test_import_csv_with_a_bad_row_imports_nothing(
     bad.write_text(text.replace(',"1,234",', ",-5,", 1), encoding="utf-8")
     assert ",-5," in bad.read_text()
     assert "Impressions" in header
-    result = cli("import-csv", str(bad), "--account", "shop", env=data_env, check=False)
+    result = cli("import-csv", str(bad), "--account", "shop", "--create", env=data_env, check=False)
     assert result.returncode == 2
     assert "nothing imported" in result.stderr
 

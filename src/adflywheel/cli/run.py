@@ -39,32 +39,94 @@ def serve(
 def import_csv(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-    account: Annotated[str, typer.Option(help="Account name (created if missing).")],
-    timezone: Annotated[str, typer.Option(help="The ad account's time zone (IANA).")] = "UTC",
+    account: Annotated[
+        str, typer.Option(help="Account name: an existing account, or a new one with --create.")
+    ],
+    create: Annotated[
+        bool,
+        typer.Option(
+            "--create",
+            help="Create the account if it does not exist, with the deployment's new-account "
+            "guardrails; its API key is printed once (api_key in the JSON).",
+        ),
+    ] = False,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="The ad account's time zone (IANA); default: the account's own (UTC for a new "
+            "one). Disagreeing with an existing account's zone is an error without --set-timezone."
+        ),
+    ] = None,
+    set_timezone: Annotated[
+        bool,
+        typer.Option(
+            "--set-timezone", help="Change the existing account's time zone to --timezone."
+        ),
+    ] = False,
 ) -> None:
     """Import a Meta Ads Manager CSV export: catalogue and hourly actuals, all or nothing."""
     from adflywheel.core.clock import SystemClock
     from adflywheel.platforms.csv import CsvImportError, CsvPlatform
-    from adflywheel.store.accounts import account_by_name, create_account
+    from adflywheel.services.promoter.settings import new_account_settings, store_settings
+    from adflywheel.store.accounts import (
+        AccountExistsError,
+        NewKey,
+        account_by_name,
+        create_account,
+        issue_key,
+    )
     from adflywheel.store.actuals import BatchRejectedError, upsert_actuals, upsert_daily
     from adflywheel.store.catalog import sync_catalog
     from adflywheel.store.engine import make_session_factory, transaction
 
     engine = checked_engine(ctx)
+    factory = make_session_factory(engine)
     now = SystemClock().now()
+    with factory() as session:
+        existing = account_by_name(session, account)
+        known_zone = existing.timezone if existing is not None else None
+    if known_zone is None and not create:
+        err.print(
+            f"[red]nothing imported:[/red] no account named {account!r}; pass --create to "
+            "create it (its API key is printed once), or check the name"
+        )
+        raise typer.Exit(2)
+    if known_zone is not None and timezone is not None and timezone != known_zone:
+        if not set_timezone:
+            err.print(
+                f"[red]nothing imported:[/red] --timezone {timezone} disagrees with account "
+                f"{account!r}, whose time zone is {known_zone}; leave --timezone out, or pass "
+                f"--set-timezone to change the account's zone to {timezone}"
+            )
+            raise typer.Exit(2)
+    elif set_timezone and timezone is None:
+        err.print("[red]nothing imported:[/red] --set-timezone needs --timezone")
+        raise typer.Exit(2)
+    zone = timezone or known_zone or "UTC"
+    new_key: NewKey | None = None
+    zone_changed_from: str | None = None
     try:
-        platform = CsvPlatform.from_path(path, account_external_id=account, timezone=timezone)
+        platform = CsvPlatform.from_path(path, account_external_id=account, timezone=zone)
         hourly = platform.fetch_insights(
             datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
         )
         daily = platform.fetch_daily(date.min, date.max)
-        with transaction(make_session_factory(engine)) as session:
+        with transaction(factory) as session:
             row = account_by_name(session, account)
             if row is None:
+                if not create:  # deleted meanwhile
+                    raise ValueError(f"no account named {account!r}")
                 info = platform.account()
                 row = create_account(
-                    session, account, now, platform="csv", currency=info.currency, timezone=timezone
+                    session, account, now, platform="csv", currency=info.currency, timezone=zone
                 )
+                initial = new_account_settings(settings_of(ctx))
+                store_settings(session, row.id, initial, now=now, actor="cli:import-csv --create")
+                new_key = issue_key(session, row, now)
+            elif row.timezone != zone:
+                if not set_timezone:  # changed meanwhile
+                    raise ValueError(f"account {account!r}'s time zone is {row.timezone}")
+                zone_changed_from, row.timezone = row.timezone, zone
             sync_catalog(
                 session,
                 row.id,
@@ -75,18 +137,26 @@ def import_csv(
             )
             result = upsert_actuals(session, row.id, hourly, source="csv", now=now)
             daily_result = upsert_daily(session, row.id, daily, source="csv", now=now)
-    except (CsvImportError, BatchRejectedError, ValueError) as error:
+    except (CsvImportError, BatchRejectedError, AccountExistsError, ValueError) as error:
         err.print(f"[red]nothing imported:[/red] {error}")
         raise typer.Exit(2) from error
-    typer.echo(
-        json.dumps(
-            {
-                "account": account,
-                "hourly": result.as_dict(),
-                "daily": daily_result.as_dict(),
-            }
+    output: dict[str, object] = {
+        "account": account,
+        "hourly": result.as_dict(),
+        "daily": daily_result.as_dict(),
+        "timezone": zone,
+        "created": new_key is not None,
+    }
+    if new_key is not None:
+        err.print(
+            f"account {new_key.account_name!r} created (id {new_key.account_id}); its API key "
+            "is api_key in the JSON below (shown this once only)"
         )
-    )
+        output["api_key"] = new_key.key
+    if zone_changed_from is not None:
+        err.print(f"account {account!r}: time zone changed from {zone_changed_from} to {zone}")
+        output["timezone_changed_from"] = zone_changed_from
+    typer.echo(json.dumps(output))
 
 
 @app.command()
