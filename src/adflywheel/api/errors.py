@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import uuid
 
@@ -60,7 +61,10 @@ async def _answer_kind(request: Request, error: Exception) -> JSONResponse:
     status = status_of(error)
     if status is None:
         raise error  # no kind: unexpected, answered as a 500 by ``RequestIds``
-    return JSONResponse({"detail": str(error)}, status_code=status)
+    # A kind that says when to come back (e.g. a busy store) carries ``retry_after`` seconds.
+    retry_after = getattr(error, "retry_after", None)
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after else None
+    return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
 
 
 def install_error_handling(app: FastAPI) -> None:

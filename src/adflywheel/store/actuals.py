@@ -1,26 +1,50 @@
 """Hourly and daily actuals: idempotent, all-or-nothing upserts with every correction recorded.
 
 A batch is checked whole before anything is written (known ads of the caller's account, no
-duplicate (ad, period) rows); then it is split into new, changed and unchanged rows against what
-is stored, and written with batched executemany statements in the caller's transaction.
-Re-sending a batch changes nothing; a corrected row replaces the old one and leaves an
-``ActualRevision`` with the values before and after.
+duplicate (ad, period) rows), then written in the caller's transaction in three steps, every
+writer in the same (variant, period) order so that two batches never deadlock each other:
+
+1. ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` the keys it inserted: the new rows. A row
+   another client inserted meanwhile is a conflict here, never a unique-key error.
+2. The other rows exist: their stored values are read under a row lock (``SELECT ... FOR
+   UPDATE`` on PostgreSQL; on SQLite step 1 already holds the database's write lock), so the
+   diff is against the latest committed values, not a stale read.
+3. Changed rows are written with ``INSERT ... ON CONFLICT DO UPDATE`` and each leaves an
+   ``ActualRevision`` with the values before and after; unchanged rows are not touched.
+
+Why not one ``ON CONFLICT DO UPDATE`` for everything: it cannot tell the values it replaced
+(PostgreSQL before 18 returns only the new row), and a correction must record them. Re-sending
+a batch changes nothing. Large first loads on PostgreSQL still go through ``COPY``, into a
+temporary staging table moved with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (COPY has
+no ON CONFLICT, so it never writes into the real table, where a concurrent row would fail it).
+
+A transient failure caused by a concurrent writer (PostgreSQL: serialisation failure, deadlock,
+lock not available) rolls back to a savepoint and is retried up to ``WRITE_ATTEMPTS`` times;
+when it still fails, or SQLite's write lock is not granted within its busy timeout, the batch
+is refused whole with ``ConcurrentWriteError`` (a ``BusyError``: HTTP 409 with Retry-After).
 """
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from adflywheel.core.domain import ACTUAL_METRICS, DailyActual, HourlyActual
-from adflywheel.core.errors import InvalidInputError
+from adflywheel.core.errors import BusyError, InvalidInputError
 from adflywheel.store.catalog import variant_ids_by_external
 from adflywheel.store.models import ActualRevision, DailyActualRow, HourlyActualRow
+
+log = logging.getLogger(__name__)
 
 METRICS = ACTUAL_METRICS
 
@@ -39,6 +63,19 @@ class BatchRejectedError(InvalidInputError):
         first = "; ".join(f"row {p.row}: {p.reason}" for p in self.problems[:5])
         more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
         super().__init__(f"batch rejected, nothing stored: {first}{more}")
+
+
+class ConcurrentWriteError(BusyError):
+    """Another client kept writing the same rows through every attempt; nothing of this batch
+    was stored. ``retry_after`` (seconds) is sent as HTTP Retry-After."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+WRITE_ATTEMPTS = 5
+RETRY_AFTER_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,94 +175,204 @@ def _upsert(
     known = variant_ids_by_external(session, account_id)
     check_batch([(ad_id, key) for ad_id, key, _ in rows], known)
 
-    period_name = period.key
-    first = min(key for _, key, _ in rows)
-    last = max(key for _, key, _ in rows)
-    metric_columns = [getattr(table, name) for name in METRICS]
-    stored: dict[tuple[int, Any], tuple[int, ...]] = {
-        (record[0], record[1]): tuple(record[2:])
-        for record in session.execute(
-            select(table.variant_id, period, *metric_columns).where(
-                table.account_id == account_id, period >= first, period <= last
+    # One order for every writer: row locks are always taken in (variant, period) order.
+    batch = sorted(
+        ((known[ad_id], key, values) for ad_id, key, values in rows),
+        key=lambda row: (row[0], row[1]),
+    )
+    postgres = session.connection().dialect.name == "postgresql"
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            if not postgres:
+                # SQLite: the first INSERT takes the database's write lock until commit, so
+                # nothing can interleave; a lock not granted within the busy timeout is final.
+                return _write(
+                    session, account_id, batch, table, period, revision_field, source, now
+                )
+            with session.begin_nested():  # a savepoint: a failed attempt undoes only itself
+                return _write(
+                    session, account_id, batch, table, period, revision_field, source, now
+                )
+        except DBAPIError as error:
+            if not _transient(error):
+                raise
+            if not postgres or attempt == WRITE_ATTEMPTS:
+                raise ConcurrentWriteError(
+                    f"actuals of account {account_id} are being written by another client "
+                    f"({attempt} attempt(s)); nothing of this batch was stored, send it again",
+                    retry_after=RETRY_AFTER_SECONDS,
+                ) from error
+            log.info(
+                "actuals write of account %s conflicted (attempt %s): retrying",
+                account_id,
+                attempt,
             )
-        )
-    }
+            time.sleep(random.uniform(0.01, 0.05) * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+
+def _write(
+    session: Session,
+    account_id: int,
+    batch: list[tuple[int, Any, tuple[int, ...]]],
+    table: type[HourlyActualRow] | type[DailyActualRow],
+    period: InstrumentedAttribute[Any],
+    revision_field: str,
+    source: str,
+    now: datetime,
+) -> UpsertResult:
+    period_name = period.key
+    records = [
+        {
+            "variant_id": variant_id,
+            period_name: key,
+            "account_id": account_id,
+            **dict(zip(METRICS, values, strict=True)),
+            "source": source,
+            "updated_at": now,
+        }
+        for variant_id, key, values in batch
+    ]
+    # 1. New rows: INSERT ... ON CONFLICT DO NOTHING, which answers the keys it inserted. A row
+    #    another client inserts meanwhile is a conflict here (never an error) and is diffed below.
+    inserted = _insert_new(session, table, period, records)
+    # 2. The rest exist: read them under a row lock (FOR UPDATE on PostgreSQL; SQLite already
+    #    holds its write lock), so the values diffed are the latest committed ones.
+    existing = [
+        (variant_id, key) for variant_id, key, _ in batch if (variant_id, key) not in inserted
+    ]
+    stored = _locked_values(session, account_id, table, period, existing)
+
+    changed: list[dict[str, Any]] = []
     revisions: list[dict[str, Any]] = []
-    for ad_id, key, values in rows:
-        variant_id = known[ad_id]
-        metrics = dict(zip(METRICS, values, strict=True))
+    for record, (variant_id, key, values) in zip(records, batch, strict=True):
+        if (variant_id, key) in inserted:
+            continue
         previous = stored.get((variant_id, key))
-        if previous is None:
-            inserts.append(
-                {
-                    "variant_id": variant_id,
-                    period_name: key,
-                    "account_id": account_id,
-                    **metrics,
-                    "source": source,
-                    "updated_at": now,
-                }
-            )
-        elif previous != values:
-            updates.append(
-                {
-                    "b_variant": variant_id,
-                    "b_period": key,
-                    **metrics,
-                    "source": source,
-                    "updated_at": now,
-                }
-            )
+        if previous == values:
+            continue
+        changed.append(record)
+        if previous is not None:  # None: deleted meanwhile, written again below
             revisions.append(
                 {
                     "account_id": account_id,
                     "variant_id": variant_id,
                     revision_field: key,
                     "previous": dict(zip(METRICS, previous, strict=True)),
-                    "current": metrics,
+                    "current": dict(zip(METRICS, values, strict=True)),
                     "source": source,
                     "changed_at": now,
                 }
             )
-
-    if inserts:
-        _insert_many(session, table, inserts)
-    if updates:
-        statement = (
-            update(table)
-            .where(table.variant_id == bindparam("b_variant"), period == bindparam("b_period"))
-            .values({name: bindparam(name) for name in (*METRICS, "source", "updated_at")})
+    if changed:
+        # 3. Corrections: INSERT ... ON CONFLICT DO UPDATE on the rows locked above.
+        statement = _dialect_insert(session, table)
+        statement = statement.on_conflict_do_update(
+            index_elements=["variant_id", period_name],
+            set_={
+                name: getattr(statement.excluded, name)
+                for name in (*METRICS, "source", "updated_at")
+            },
         )
-        session.connection().execute(statement, updates)
+        session.connection().execute(statement, changed)
+    if revisions:
         session.execute(insert(ActualRevision), revisions)
     return UpsertResult(
-        received=len(rows),
-        inserted=len(inserts),
-        updated=len(updates),
-        unchanged=len(rows) - len(inserts) - len(updates),
+        received=len(batch),
+        inserted=len(inserted),
+        updated=len(changed),
+        unchanged=len(batch) - len(inserted) - len(changed),
     )
 
 
+def _dialect_insert(session: Session, table: type[HourlyActualRow] | type[DailyActualRow]) -> Any:
+    if session.connection().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 COPY_THRESHOLD = 2_000
+KEY_CHUNK = 500
 
 
-def _insert_many(
+def _insert_new(
     session: Session,
     table: type[HourlyActualRow] | type[DailyActualRow],
-    rows: list[dict[str, Any]],
-) -> None:
-    """Batched INSERTs; on PostgreSQL, large batches go through COPY (several times faster)."""
+    period: InstrumentedAttribute[Any],
+    records: list[dict[str, Any]],
+) -> set[tuple[int, Any]]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING the keys inserted.
+
+    On PostgreSQL a large batch is COPYed (several times faster than INSERTs) into a temporary
+    staging table of the same shape and moved from there with one INSERT ... SELECT ... ON
+    CONFLICT DO NOTHING: COPY itself has no ON CONFLICT and would fail on a row another client
+    wrote meanwhile, so it never writes into the real table. Everything else is a batched
+    (insertmanyvalues) INSERT ... ON CONFLICT DO NOTHING.
+    """
     connection = session.connection()
-    if connection.dialect.name != "postgresql" or len(rows) < COPY_THRESHOLD:
-        session.execute(insert(table), rows)
-        return
-    columns = list(rows[0])
+    if connection.dialect.name != "postgresql" or len(records) < COPY_THRESHOLD:
+        statement = (
+            _dialect_insert(session, table)
+            .on_conflict_do_nothing(index_elements=["variant_id", period.key])
+            .returning(table.variant_id, period)
+        )
+        return {(row[0], row[1]) for row in connection.execute(statement, records)}
+    name = table.__tablename__
+    staging = f"staging_{name}"
+    columns = list(records[0])
+    column_list = ", ".join(columns)
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "
+        f"(LIKE {name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    connection.exec_driver_sql(f"TRUNCATE {staging}")
     raw = connection.connection.dbapi_connection
     assert raw is not None
     cursor = raw.cursor()
-    with cursor.copy(f"COPY {table.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([row[c] for c in columns])
+    with cursor.copy(f"COPY {staging} ({column_list}) FROM STDIN") as copy:
+        for record in records:
+            copy.write_row([record[c] for c in columns])
+    moved = connection.execute(
+        text(
+            f"INSERT INTO {name} ({column_list}) SELECT {column_list} FROM {staging} "
+            f"ORDER BY variant_id, {period.key} "
+            f"ON CONFLICT (variant_id, {period.key}) DO NOTHING "
+            f"RETURNING variant_id, {period.key}"
+        ).columns(table.variant_id, period)
+    )
+    return {(row[0], row[1]) for row in moved}
+
+
+def _locked_values(
+    session: Session,
+    account_id: int,
+    table: type[HourlyActualRow] | type[DailyActualRow],
+    period: InstrumentedAttribute[Any],
+    keys: list[tuple[int, Any]],
+) -> dict[tuple[int, Any], tuple[int, ...]]:
+    """The stored metrics of these (sorted) keys, each row locked until commit."""
+    metric_columns = [getattr(table, name) for name in METRICS]
+    stored: dict[tuple[int, Any], tuple[int, ...]] = {}
+    for start in range(0, len(keys), KEY_CHUNK):
+        chunk = keys[start : start + KEY_CHUNK]
+        query = (
+            select(table.variant_id, period, *metric_columns)
+            .where(table.account_id == account_id, tuple_(table.variant_id, period).in_(chunk))
+            .order_by(table.variant_id, period)
+            .with_for_update()
+        )
+        for record in session.execute(query):
+            stored[(record[0], record[1])] = tuple(record[2:])
+    return stored
+
+
+def _transient(error: DBAPIError) -> bool:
+    """A concurrent writer's doing that a later attempt can get past: a serialisation failure,
+    a deadlock or a lock not available (PostgreSQL), a busy or locked database (SQLite)."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in {"40001", "40P01", "55P03"}:
+        return True
+    message = str(error.orig).lower()
+    return isinstance(error, OperationalError) and (
+        "database is locked" in message or "database table is locked" in message
+    )
