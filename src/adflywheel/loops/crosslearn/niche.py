@@ -18,10 +18,12 @@ from functools import lru_cache
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from adflywheel.loops.crosslearn.taxonomy import TAXONOMY, NicheSpec
+from adflywheel.loops.crosslearn.taxonomy import TAXONOMY, NicheSpec, words
 
 TEMPERATURE = 0.05
-CATEGORY_WEIGHT = 0.4  # share of the score from the declared category, when there is one
+CATEGORY_WEIGHT = 0.3  # share of the score from the declared category, when there is one
+# (0.4 before the taxonomy grew: longer niche documents give lower text similarities, so the
+# category weight fell with them for clear text to still outweigh a declared category)
 MIN_SCORE = 0.02  # below this best score there is no niche signal at all
 MAX_TEXT_CHARS = 200_000
 
@@ -46,6 +48,29 @@ class NicheDetection:
         }
 
 
+# Calls to action and sales words any vertical uses: no niche signal in them.
+GENERIC_WORDS = frozenset(
+    words(
+        "shop buy order book click tap learn more now today tonight free new sale offer deal deals "
+        "limited time miss don discount save off get try start join find best week month year "
+        "online link"
+    )
+)
+_ENGLISH = TfidfVectorizer(stop_words="english").build_analyzer()
+
+
+def _fold(token: str) -> str:
+    """A light plural fold (``boots`` → ``boot``, not ``dress``), the same for text and taxonomy."""
+    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
+        return token[:-1]
+    return token
+
+
+def analyze(text: str) -> list[str]:
+    """Lower-cased English words without stop words or generic sales words, plurals folded."""
+    return [_fold(t) for t in _ENGLISH(text) if t not in GENERIC_WORDS]
+
+
 class NicheDetector:
     """TF-IDF + nearest centroid over a niche taxonomy (the default: ``TAXONOMY``)."""
 
@@ -53,9 +78,7 @@ class NicheDetector:
         if not taxonomy:
             raise ValueError("the taxonomy is empty")
         self.keys = tuple(spec.key for spec in taxonomy)
-        self._vectorizer = TfidfVectorizer(
-            stop_words="english", sublinear_tf=True, ngram_range=(1, 1), lowercase=True
-        )
+        self._vectorizer = TfidfVectorizer(analyzer=analyze, sublinear_tf=True)
         self._centroids = self._vectorizer.fit_transform([s.document() for s in taxonomy])
         self._categories = {
             c.strip().lower(): spec.key for spec in taxonomy for c in spec.categories

@@ -4,7 +4,8 @@ Each niche is described by the words its advertisers use: a short description, k
 platform categories (Meta's page categories) that map to it. The detector turns each niche's
 description into a TF-IDF centroid; nothing here is learned from any account's data, so the
 taxonomy can be read, reviewed and extended by hand. The first six are the simulated market's
-niches (``sim/market/config.py``); the rest cover common verticals outside it.
+niches (``sim/market/config.py``; ``ecommerce_fashion`` is apparel); the rest cover common verticals
+outside it. ``tests/fixtures/niche_texts.json`` is a labelled set of ad texts to check changes on.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ TAXONOMY: tuple[NicheSpec, ...] = (
         words(
             "skin skincare serum face cream moisturiser moisturizer cleanser make-up makeup "
             "glowing complexion breakouts sunscreen facials lines hydrate cosmetic beauty "
-            "lipstick hair shampoo"
+            "lipstick hair shampoo conditioner frizz curls foundation concealer mascara lashes "
+            "brows eyeliner eyeshadow blush nail nails polish manicure retinol collagen "
+            "wrinkles anti-aging fragrance perfume salon dermatologist vegan-beauty glow"
         ),
         ("Beauty, cosmetic & personal care", "Cosmetics store", "Beauty salon", "Skin care"),
     ),
@@ -48,7 +51,9 @@ TAXONOMY: tuple[NicheSpec, ...] = (
         words(
             "workout training gym muscle protein shake run runners 5k fat belly core stamina "
             "strength crunches warm-up cardio lifter resistance band plateau fitness stronger "
-            "leaner"
+            "leaner dumbbells dumbbell weights kettlebell barbell squat deadlift hiit spin "
+            "boxing pilates yoga classes personal trainer marathon pace athletes whey recovery "
+            "reps sweat treadmill"
         ),
         ("Sports & fitness", "Gym/physical fitness centre", "Sports & recreation"),
     ),
@@ -58,8 +63,9 @@ TAXONOMY: tuple[NicheSpec, ...] = (
         "Banking, savings, credit, budgeting, investing and personal-finance apps.",
         words(
             "savings account debt credit card score budgeting budget investing investor "
-            "paycheck fees bank bills nest egg financial advisor cash money loan mortgage "
-            "saved"
+            "paycheck fees bank bills nest egg financial advisor cash money loan loans mortgage "
+            "saved refinance interest rate apr cashback stocks etfs crypto trading portfolio "
+            "retirement pension insurance quotes premiums approved payments tax taxes"
         ),
         ("Financial service", "Bank", "Insurance company", "Investing service"),
     ),
@@ -69,7 +75,11 @@ TAXONOMY: tuple[NicheSpec, ...] = (
         "Clothing, shoes and accessories sold online: style, fit and wardrobe.",
         words(
             "jeans denim dress shirt linen wardrobe closet style fashion fit wear clothes "
-            "capsule sneakerhead stylist fabrics outfit shoes apparel"
+            "capsule sneakerhead stylist fabrics outfit shoes apparel jacket jackets coat "
+            "coats hoodie sweater sweaters knitwear t-shirt shirts tee tees cotton wool merino "
+            "leather boots sneakers trainers heels sandals leggings activewear sizes size xs "
+            "xxl collection trousers pants skirt blouse socks underwear swimwear handbag "
+            "jewellery jewelry sunglasses"
         ),
         ("Clothing store", "Clothing (brand)", "Shoe store", "Fashion designer"),
     ),
@@ -80,7 +90,10 @@ TAXONOMY: tuple[NicheSpec, ...] = (
         words(
             "software dashboard crm project tool reports reporting automate spreadsheets "
             "deadlines pipeline deals sales teams productivity founders marketers admin "
-            "analyst code meetings ship launch app platform"
+            "analyst code meetings ship launch app platform saas cloud backup file sharing "
+            "invoicing payroll accounting businesses business trial integrations api workflow "
+            "schedule scheduling posts engagement analytics reps emails collaboration "
+            "security"
         ),
         ("Software company", "Software", "App page", "Internet company"),
     ),
@@ -90,7 +103,10 @@ TAXONOMY: tuple[NicheSpec, ...] = (
         "Meal kits, groceries, restaurants, coffee, snacks and cooking.",
         words(
             "dinner meal kit cook cooking recipe takeout prep coffee blend sauce pasta "
-            "foodies kitchen restaurant fridge fresh food healthier eat culinary snack order"
+            "foodies restaurant fresh food healthier eat culinary snack snacks pizza burger "
+            "burgers plant-based grocery groceries delivery bread sourdough bakery pastries "
+            "baked beans roasted roast single-origin tea wine beer drinks chocolate cheese "
+            "nuts fruit organic vegan tasty delicious taste craving lunch breakfast bars"
         ),
         ("Food & beverage", "Restaurant", "Grocery store", "Coffee shop"),
     ),
@@ -100,7 +116,9 @@ TAXONOMY: tuple[NicheSpec, ...] = (
         "Flights, hotels, holidays, tours and travel booking.",
         words(
             "travel trip flight flights hotel holiday vacation tour booking beach destination "
-            "luggage resort getaway"
+            "luggage resort resorts getaway all-inclusive cruise islands camper explore "
+            "national parks sightseeing airport airfare book-your-stay stay nights "
+            "cancellation boutique city-break abroad passport adventure backpacking"
         ),
         ("Travel company", "Hotel", "Airline company", "Tour agency"),
     ),
@@ -110,7 +128,9 @@ TAXONOMY: tuple[NicheSpec, ...] = (
         "Online courses, tutoring, languages, certificates and learning apps.",
         words(
             "course courses learn learning class lesson tutor students language certificate "
-            "skills exam study teacher"
+            "skills exam study teacher tutoring maths math bootcamp career degree mba "
+            "university college accredited online-course classes lessons kids coding "
+            "curriculum spanish french english gcse a-level graduate diploma students"
         ),
         ("Education", "Education website", "School", "Tutor/teacher"),
     ),
@@ -120,7 +140,9 @@ TAXONOMY: tuple[NicheSpec, ...] = (
         "Mobile and PC games, streaming and entertainment apps.",
         words(
             "game games play player level levels puzzle quest install free-to-play stream "
-            "streaming rpg battle"
+            "streaming rpg battle gamer gamers gaming console pc playstation xbox nintendo "
+            "open-world royale clans kingdom conquer army multiplayer pre-order download "
+            "addictive esports controller keyboard rgb mouse"
         ),
         ("Video game", "Games/toys", "Entertainment website"),
     ),
@@ -130,7 +152,10 @@ TAXONOMY: tuple[NicheSpec, ...] = (
         "Furniture, decor, bedding, cleaning, appliances and garden products.",
         words(
             "home sofa furniture decor mattress sleep bedding garden cleaning vacuum "
-            "kitchenware lamp rug appliance"
+            "kitchenware lamp rug appliance appliances coffee maker espresso machine blender "
+            "toaster kettle air fryer cookware pans pots kitchen sofa bed bedroom curtains "
+            "linen pillows duvet robot floors rooms living-room planters beds gardening "
+            "tomatoes diy tools renovation interior candle candles storage"
         ),
         ("Home decor", "Furniture store", "Home improvement", "Garden centre"),
     ),
@@ -138,7 +163,11 @@ TAXONOMY: tuple[NicheSpec, ...] = (
         "pets",
         "Pets",
         "Pet food, toys, grooming, vets and accessories for dogs and cats.",
-        words("dog dogs cat cats pet pets puppy kitten treats vet grooming leash litter kibble"),
+        words(
+            "dog dogs cat cats pet pets puppy puppies kitten kittens treats vet vets grooming "
+            "leash litter kibble flea fleas tick chew toys furry paws collar aquarium fish "
+            "bird human-grade"
+        ),
         ("Pet supplies", "Pet service", "Veterinarian"),
     ),
     NicheSpec(
@@ -147,9 +176,23 @@ TAXONOMY: tuple[NicheSpec, ...] = (
         "Supplements, sleep, mental health, telehealth and wellness products.",
         words(
             "health wellness supplement vitamins sleep stress anxiety therapy doctor "
-            "telehealth gut immune mindfulness pain"
+            "telehealth gut immune mindfulness pain therapist licensed online-doctor "
+            "appointment prescription pharmacy probiotics digestion magnesium melatonin "
+            "gummies hearing aids test dental teeth eye glasses contact lenses clinic "
+            "symptoms medical care nurse health-insurance"
         ),
         ("Health/beauty", "Medical & health", "Doctor", "Mental health service"),
+    ),
+    NicheSpec(
+        "auto",
+        "Automotive",
+        "Cars, electric vehicles, dealerships, car buying and selling, parts, tyres and repairs.",
+        words(
+            "car cars vehicle vehicles suv sedan truck hybrid electric ev dealership dealer "
+            "test drive lease tyres tires wheels brakes oil change mechanic garage repair "
+            "parts dash cam mounts seat covers motor motorbike charging mileage trade-in"
+        ),
+        ("Automotive", "Car dealership", "Automotive repair shop", "Motor vehicle company"),
     ),
 )
 NICHE_KEYS: tuple[str, ...] = tuple(spec.key for spec in TAXONOMY)
