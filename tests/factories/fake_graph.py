@@ -280,11 +280,14 @@ class FakeGraph:
         quota_calls: int = 10_000,
         quota_window_s: float = 3600.0,
         async_polls: int = 2,
+        token_in_paging: bool = False,
     ) -> None:
         self.clock = clock or FakeTime()
         self.version, self.token = version, token
         self.quota_calls, self.quota_window_s = quota_calls, quota_window_s
         self.async_polls = async_polls
+        # As Meta does: ``paging.next`` URLs carry the caller's ``access_token`` in their query.
+        self.token_in_paging = token_in_paging
         self.accounts: dict[str, FakeAccount] = {}
         self.faults: list[Fault] = []
         self.requests: list[RequestRecord] = []
@@ -404,7 +407,8 @@ class FakeGraph:
     def _route(
         self, method: str, path: str, params: dict[str, str], auth: str | None, now: float
     ) -> tuple[int, Any, int, dict[str, str]]:
-        """Status 0: close the connection without an answer (a network error)."""
+        """Status 0: close the connection without an answer (a network error); status -1: the
+        same after stalling ``body`` real seconds (a client timeout)."""
         if auth != f"Bearer {self.token}":
             return (*_error(load_fixture("errors.json")["bad_token"]), 0, {})
         for fault in self.faults:
@@ -533,6 +537,8 @@ class FakeGraph:
         }
         if end < len(rows):
             rest = {k: v for k, v in params.items() if k != "after"}
+            if self.token_in_paging:
+                rest["access_token"] = self.token
             paging["next"] = f"{self.base_url}/{self.version}/{path}?" + urlencode(
                 {**rest, "after": cursor}
             )
@@ -613,6 +619,10 @@ class _Handler(BaseHTTPRequestHandler):
         status, body, headers = self.fake.handle(
             method, split.path, query, form, self.headers.get("Authorization")
         )
+        if status == -1:  # a scripted stall: answer nothing for ``body`` real seconds, hang up
+            time.sleep(float(body))
+            self.close_connection = True
+            return
         if status == 0:  # a scripted network error: hang up without a response
             self.close_connection = True
             return

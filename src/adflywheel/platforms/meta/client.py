@@ -10,6 +10,13 @@ The SDK's value (typed params and enums) is small for the handful of endpoints u
 Every request waits until the ``Governor`` allows it, is retried with jittered back-off on
 throttling and transient errors (``ThrottlePolicy.max_retries`` times), and otherwise raises a
 typed ``MetaApiError``. The token travels in the ``Authorization`` header, never in logged URLs.
+
+Secrets never reach error text or logs: Meta's ``paging.next`` URLs carry ``access_token=``, which
+is removed before the URL is followed (the header authenticates); every error the client raises
+has its message scrubbed (the token, the ``appsecret_proof``, and any token/key/secret-like
+parameter or value; ``errors.scrub``); a transport error is wrapped into ``MetaTransientError``
+naming only the method and path, without its cause; and the ``httpx``/``httpcore`` loggers (which
+log request URLs) pass through a scrubbing filter.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import random
 import time
 from collections.abc import Iterator, Mapping
@@ -30,11 +38,36 @@ from adflywheel.platforms.meta.errors import (
     MetaThrottledError,
     MetaTransientError,
     classify,
+    scrub,
 )
 from adflywheel.platforms.meta.throttle import Governor, ThrottlePolicy, retry_after_seconds
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v26.0"
+# Query parameters a followed ``paging.next`` URL loses: the header carries the token, and the
+# proof is added again for this client's own token.
+_DROPPED_PARAMS = ("access_token", "appsecret_proof")
+
+
+class _ScrubSecrets(logging.Filter):
+    """Rewrites a log record's text without secrets (httpx logs every request's full URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = scrub(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+def _install_log_filter() -> None:
+    for name in ("httpx", "httpcore", __name__):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _ScrubSecrets) for f in logger.filters):
+            logger.addFilter(_ScrubSecrets())
+
+
+_install_log_filter()
 
 
 class Timer(Protocol):
@@ -90,6 +123,7 @@ class GraphClient:
             if app_secret
             else None
         )
+        self._secrets = (access_token, self._proof)
         self._http = httpx.Client(
             headers={"Authorization": f"Bearer {access_token}"},
             timeout=timeout_s,
@@ -122,7 +156,7 @@ class GraphClient:
             body = self.request("GET", url, params=query)
             data = body.get("data")
             if not isinstance(data, list):
-                raise MetaApiError(f"{path}: response without a data list")
+                raise self._scrubbed(MetaApiError(f"{path}: response without a data list"))
             yield from data
             paging = body.get("paging")
             following = paging.get("next") if isinstance(paging, dict) else None
@@ -136,8 +170,31 @@ class GraphClient:
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """One call, paced and retried; the decoded JSON object, or a typed error."""
+        """One call, paced and retried; the decoded JSON object, or a typed error whose text
+        carries no secret."""
+        try:
+            return self._request(method, path, params=params, data=data)
+        except MetaApiError as error:
+            raise self._scrubbed(error) from None
+
+    def _scrubbed(self, error: MetaApiError) -> MetaApiError:
+        """The error with this client's secrets (and any secret-like value) masked."""
+        error.args = tuple(
+            scrub(arg, self._secrets) if isinstance(arg, str) else arg for arg in error.args
+        )
+        return error
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         url = httpx.URL(self._url(path))
+        for name in _DROPPED_PARAMS:
+            url = url.copy_remove_param(name)
         query = {k: _encode(v) for k, v in (params or {}).items()}
         form = {k: _encode(v) for k, v in data.items()} if data is not None else None
         if self._proof:
@@ -152,7 +209,10 @@ class GraphClient:
             try:
                 response = self._http.request(method, url, data=form)
             except httpx.TransportError as exc:
-                error: MetaApiError = MetaTransientError(f"{method} {path}: {exc!r}")
+                # Not ``exc`` itself nor its repr: httpx errors carry the request and its URL.
+                error: MetaApiError = MetaTransientError(
+                    f"{method} {url.path}: {type(exc).__name__}: {scrub(str(exc), self._secrets)}"
+                )
             else:
                 now = self.timer.monotonic()
                 self.governor.observe(response.headers, now)
@@ -186,7 +246,8 @@ class GraphClient:
         if path.startswith(("http://", "https://")):
             # A ``paging.next`` URL: follow it only on our own Graph host (it gets our token).
             if not path.startswith(self.root.rsplit("/", 1)[0] + "/"):
-                raise MetaApiError(f"refusing to follow a paging URL off the Graph host: {path}")
+                host = httpx.URL(path).host
+                raise MetaApiError(f"refusing to follow a paging URL off the Graph host: {host}")
             return path
         return f"{self.root}/{path.lstrip('/')}"
 

@@ -7,7 +7,8 @@ pages (see docs/meta.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from adflywheel.platforms.base import PlatformRefusedError, PlatformUnavailableError
@@ -22,6 +23,33 @@ PERMISSION_CODES = frozenset({3, 10, 294, *range(200, 300)})
 NOT_FOUND_SUBCODES = frozenset({33})
 # "Please reduce the amount of data you're asking for" (1/99) and the sync timeout (100/1504018).
 REDUCE_DATA = frozenset({(1, 99), (100, 1504018)})
+
+# Secrets in error text: a query or form parameter (``name=value``) or a JSON member
+# (``"name": "value"``) whose name says token, key, secret, proof, password or signature; a
+# bearer credential; anything shaped like a Meta access token (they start with "EAA").
+_SECRET_NAME = r"[\w.-]*(?:token|key|secret|proof|password|passwd|signature)[\w.-]*"
+_SECRET_PARAM = re.compile(
+    rf"(?P<name>\b{_SECRET_NAME})(?P<sep>=|%3D)(?P<value>[^\s&#\"',;)}}\]]+)", re.IGNORECASE
+)
+_SECRET_MEMBER = re.compile(
+    rf"""(?P<name>["']{_SECRET_NAME}["']\s*:\s*)(?P<quote>["'])(?P<value>[^"']*)(?P=quote)""",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"(?P<scheme>\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+_META_TOKEN = re.compile(r"\bEAA[A-Za-z0-9_-]{6,}")
+MASK = "***"
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with secret values replaced by ``***``: each of ``secrets`` (the client's own
+    token and appsecret_proof) wherever it appears, and any value that looks like one."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, MASK)
+    text = _SECRET_PARAM.sub(lambda m: f"{m['name']}{m['sep']}{MASK}", text)
+    text = _SECRET_MEMBER.sub(lambda m: f"{m['name']}{m['quote']}{MASK}{m['quote']}", text)
+    text = _BEARER.sub(lambda m: f"{m['scheme']}{MASK}", text)
+    return _META_TOKEN.sub(MASK, text)
 
 
 class MetaApiError(PlatformRefusedError):
@@ -44,7 +72,8 @@ class MetaApiError(PlatformRefusedError):
         tags += [f"HTTP {http_status}" if http_status is not None else None]
         tags += [f"fbtrace_id {fbtrace_id}" if fbtrace_id else None]
         detail = ", ".join(t for t in tags if t)
-        super().__init__(f"Meta: {message}" + (f" ({detail})" if detail else ""))
+        # Graph may echo a request (its URL, its token) in a message: never keep a secret.
+        super().__init__(scrub(f"Meta: {message}" + (f" ({detail})" if detail else "")))
 
     def alert_details(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adflywheel.platforms.base import PlatformRefusedError, minor_unit_exponent
+from adflywheel.platforms.meta.errors import scrub
 
 HOURLY_BREAKDOWN = "hourly_stats_aggregated_by_advertiser_time_zone"
 # Three-second video views: Meta reports them as an action, not as a field of their own.
@@ -34,7 +35,11 @@ _HOUR = re.compile(r"^(\d{2}):00:00 - (\d{2}):59:59$")
 
 
 class MetaDataError(PlatformRefusedError):
-    """Meta sent a value the service cannot read exactly; names the field and the value."""
+    """Meta sent a value the service cannot read exactly; names the field and the value (with
+    anything secret-like masked: the value may be a whole Graph answer)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))
 
 
 def currency_exponent(currency: str) -> int:
