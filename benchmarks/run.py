@@ -17,6 +17,7 @@ MODULES = (
     "bench_simulator",
     "bench_ingestion",
     "bench_bandit",
+    "bench_many_variants",
     "bench_policies",
     "bench_promoter",
     "bench_dna",

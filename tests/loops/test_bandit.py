@@ -78,7 +78,9 @@ alloc_settings = st.builds(
     AllocationSettings,
     n_draws=st.just(200),
     floor_share=st.sampled_from([0.0, 0.05, 0.2, 0.4]),
+    max_floor_total=st.sampled_from([0.0, 0.05, 0.2, 1.0]),
     min_impressions=st.sampled_from([0.0, 1000.0, 20_000.0]),
+    max_gated_share=st.sampled_from([0.0, 0.3, 0.5, 1.0]),
     max_change_fraction=st.sampled_from([None, 0.0, 0.2, 0.5, 2.0]),
 )
 
@@ -91,11 +93,18 @@ def expected_box(
     live = [v for v in campaign.variants if v.active]
     n = len(live)
     box: dict[str, tuple[float, float]] = {}
+    pins = {
+        v.id: float(v.current_budget_minor or 0) or total / n
+        for v in live
+        if v.gate_impressions < s.min_impressions
+    }
+    held = sum(pins.values())
+    give = min(1.0, s.max_gated_share * total / held) if held > 0 else 1.0
     for v in live:
         low, high = float(v.min_budget_minor), float(min(v.max_budget_minor or total, total))
         cur = v.current_budget_minor or 0
-        if v.gate_impressions < s.min_impressions:
-            lo = hi = float(cur) if cur > 0 else total / n
+        if v.id in pins:
+            lo, hi = pins[v.id] * give, pins[v.id]
         elif cur > 0 and s.max_change_fraction is not None:
             lo, hi = cur * (1 - s.max_change_fraction), cur * (1 + s.max_change_fraction)
         else:
@@ -103,7 +112,7 @@ def expected_box(
         lo2 = min(max(low, lo), high)
         box[v.id] = (lo2, max(min(high, hi), lo2))
     caps_ok = sum(b[0] for b in box.values()) <= total <= sum(b[1] for b in box.values())
-    floor = min(s.floor_share * total, total / n)
+    floor = min(min(s.floor_share, s.max_floor_total / n) * total, total / n)
     floors = {k: min(max(lo, floor), hi) for k, (lo, hi) in box.items()}
     floors_ok = sum(floors.values()) <= total
     return box, caps_ok, floors, floors_ok
@@ -395,6 +404,8 @@ def test_objective_summaries_are_in_natural_units() -> None:
         (lambda: AllocationSettings(n_draws=0), "n_draws"),
         (lambda: AllocationSettings(floor_share=1.0), "floor_share"),
         (lambda: AllocationSettings(max_change_fraction=-0.1), "max_change_fraction"),
+        (lambda: AllocationSettings(max_floor_total=1.5), "max_floor_total"),
+        (lambda: AllocationSettings(max_gated_share=-0.1), "max_gated_share"),
     ],
 )
 def test_bad_evidence_is_rejected_with_a_message(build: object, message: str) -> None:

@@ -24,7 +24,8 @@ class VariantAllocation(NamedTuple):
     """One variant's new budget and the evidence behind it (for the audit log and the API).
 
     ``target_share`` is the floored P(best) share; ``share`` is ``budget_minor / total`` after
-    bounds, caps and rounding. ``gated``: below the minimum of evidence, budget not reallocated.
+    bounds, caps and rounding. ``gated``: below the minimum of evidence: budget held (never
+    raised; lowered only when the gated variants together hold more than ``max_gated_share``).
     The objective is in its natural unit (CTR as a fraction; clicks or conversions per major
     currency unit; revenue per unit of spend). Intervals are central, of ``interval`` mass.
     (Named tuples, not dataclasses: ten thousand campaigns build 100k of them per reallocation.)
@@ -120,7 +121,7 @@ def _allocate_group(
     post = pack(layout, objective, settings)
     active = post.active
     p_best = probability_best(post, settings.n_draws, rng, settings.chunk_elements)
-    shares = floored_shares(p_best, active, settings.floor_share)
+    shares = floored_shares(p_best, active, settings.floor_share, settings.max_floor_total)
 
     total = np.asarray(totals, dtype=np.int64)
     grid, variants = layout.grid, layout.variants
@@ -135,6 +136,8 @@ def _allocate_group(
         ),
         max_change_fraction=settings.max_change_fraction,
         floor_share=settings.floor_share,
+        max_floor_total=settings.max_floor_total,
+        max_gated_share=settings.max_gated_share,
     )
     box = feasible_box(inputs)
     t_col = total[:, None].astype(np.float64)

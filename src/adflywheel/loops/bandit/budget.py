@@ -6,8 +6,22 @@ Precedence, strongest first (a weaker rule gives way only as far as needed to st
 2. per-variant minimum and maximum budgets (integers: they hold exactly);
 3. the change cap ``|new - current| <= max_change_fraction * current``, and the evidence gate
    (a variant below ``min_impressions`` keeps its current budget, or the fair share ``total / n``
-   if it is new): a gated variant is simply one whose change cap is 0;
-4. the floor ``floor_share * total`` per active variant.
+   if it is new): a gated variant is simply one whose change cap is 0 — while the gated
+   variants' held budgets together are at most ``max_gated_share * total``; beyond that each
+   gated variant's interval is [its held budget × ``max_gated_share * total / Σ held``, its held
+   budget]: never raised on thin evidence, lowered only as far as keeps the gated variants
+   together at that share, where their P(best) says so;
+4. the floor ``min(floor_share, max_floor_total / n) * total`` per active variant (n active), so
+   that the floors together never take more than ``max_floor_total`` of the budget.
+
+Why these scale with the number of variants n (issue #15): a floor per variant and a gate per
+variant reserve budget in proportion to n, so at 50+ variants they took the whole total and the
+split was uniform however clear the evidence. Both reservations are now bounded in total, and
+both bounds are wide enough that the campaigns of 5–10 variants the defaults were tuned on are
+unchanged (a 2% floor reaches 0.2 only at 10 variants). The change cap stays relative to each
+variant's current budget: that is what Meta's learning phase responds to, and the hours it takes
+a variant to climb from its floor to a share s grow with log(s / floor) — with log n, not n
+(about 14 hourly steps from 0.1% to 30% at the default 0.5).
 
 Each layer intersects its per-variant interval with the box left by the stronger layers. If the
 layer's intervals cannot all hold at once (say the total itself moved by more than the cap), every
@@ -32,19 +46,30 @@ IntArray = NDArray[np.int64]
 _BISECTION_STEPS = 80  # halves κ's bracket to ~1e-24 of its width: far below a minor unit
 
 
-def floored_shares(p_best: FloatArray, active: BoolArray, floor_share: float) -> FloatArray:
-    """``f + (1 - n·f) · p`` on active variants (uniform if ``n·f >= 1``); rows sum to 1.
+def variant_floor(n: FloatArray, floor_share: float, max_floor_total: float) -> FloatArray:
+    """The per-variant floor share at ``n`` active variants: ``min(floor_share, max_floor_total
+    / n)``, so the floors together take at most ``max_floor_total`` (and never more than 1)."""
+    floor: FloatArray = np.minimum(floor_share, max_floor_total / np.maximum(n, 1.0))
+    return floor
+
+
+def floored_shares(
+    p_best: FloatArray, active: BoolArray, floor_share: float, max_floor_total: float = 1.0
+) -> FloatArray:
+    """``f + (1 - n·f) · p`` on active variants, ``f = variant_floor(n, …)`` (uniform if
+    ``n·f >= 1``); rows sum to 1.
 
     The additive floor (GrowthBook's, PR #6145) keeps exploration without the bias of
     clip-and-renormalise.
     """
     n = active.sum(axis=1, keepdims=True).astype(np.float64)
     n_safe = np.maximum(n, 1.0)
-    mass = np.clip(1.0 - n * floor_share, 0.0, 1.0)
+    floor_share_n = variant_floor(n, floor_share, max_floor_total)
+    mass = np.clip(1.0 - n * floor_share_n, 0.0, 1.0)
     p = np.where(active, p_best, 0.0)
     p_sum = p.sum(axis=1, keepdims=True)
     p = np.where(p_sum > 0, p / np.where(p_sum > 0, p_sum, 1.0), active / n_safe)
-    shares = np.where(mass > 0, floor_share + mass * p, 1.0 / n_safe)
+    shares = np.where(mass > 0, floor_share_n + mass * p, 1.0 / n_safe)
     return np.where(active, shares, 0.0)
 
 
@@ -60,6 +85,8 @@ class BudgetInputs:
     max_budget: FloatArray  # +inf when unbounded
     max_change_fraction: float | None
     floor_share: float
+    max_floor_total: float = 1.0  # 1.0: the floors are not bounded in total (before issue #15)
+    max_gated_share: float = 1.0  # 1.0: a gated variant is always held (before issue #15)
 
 
 def _tighten(
@@ -107,11 +134,15 @@ def feasible_box(inp: BudgetInputs) -> Box:
         lo = np.where(capped, inp.current * (1.0 - inp.max_change_fraction), lo)
         hi = np.where(capped, inp.current * (1.0 + inp.max_change_fraction), hi)
     gated = active & inp.gated
-    lo = np.where(gated, pinned, lo)
+    held = np.where(gated, pinned, 0.0).sum(axis=1, keepdims=True)
+    allowed = inp.max_gated_share * t_col
+    give = np.where(held > allowed, allowed / np.where(held > 0, held, 1.0), 1.0)
+    lo = np.where(gated, pinned * give, lo)
     hi = np.where(gated, pinned, hi)
     lower, upper, cap_relaxed = _tighten(lower, upper, lo, hi, total)
 
-    floor = np.where(active, np.minimum(inp.floor_share * t_col, t_col / n_active), 0.0)
+    floor_share = variant_floor(n_active.astype(np.float64), inp.floor_share, inp.max_floor_total)
+    floor = np.where(active, np.minimum(floor_share * t_col, t_col / n_active), 0.0)
     lower, upper, floor_relaxed = _tighten(lower, upper, floor, np.full_like(hi, np.inf), total)
     return Box(lower, upper, cap_relaxed, floor_relaxed)
 

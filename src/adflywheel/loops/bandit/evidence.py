@@ -150,9 +150,23 @@ class CampaignEvidence:
 class AllocationSettings:
     """Knobs of the allocator. Defaults suit hourly reallocation of video ads on Meta.
 
-    ``floor_share``: every active variant keeps at least this share (exploration never stops).
-    ``min_impressions``: below this a variant's budget is not moved (GrowthBook: 100 units per arm;
-    an ad needs ~1,000 impressions before its CTR means anything).
+    ``floor_share``: every active variant keeps at least this share (exploration never stops)...
+    ``max_floor_total``: ...as long as the floors of the campaign's ``n`` active variants together
+    take at most this share of its budget: the per-variant floor is
+    ``min(floor_share, max_floor_total / n)``. Without the bound a 2% floor gives 50 variants the
+    whole budget and the split is uniform however clear the evidence (issue #15). At the default
+    0.2 nothing changes for a 2% floor up to 10 variants, nor for the core's 5% up to 4; the
+    service bounds them at 5% (``THOMPSON_SETTINGS``: measured in benchmarks/RESULTS.md, the
+    floors' share of the budget costs about a third of itself in clicks against plain Thompson).
+    ``min_impressions``: below this a variant is gated: its budget is held, never raised on thin
+    evidence (GrowthBook: 100 units per arm; an ad needs ~1,000 impressions before its CTR means
+    anything).
+    ``max_gated_share``: the evidence gate holds a gated variant exactly at its current budget
+    (or the fair share ``total / n`` if new) only while the gated variants' held budgets together
+    stay within this share of the total; beyond it each may be lowered, in proportion, to what
+    keeps the gated variants' total at this share (never raised). Without it a campaign of
+    hundreds of variants with a few new ones, or all of them young, is frozen at ``total / n``
+    each. At the default 0.5 a campaign with most of its budget on proven variants is unchanged.
     ``max_change_fraction``: a budget moves at most this fraction of its current value per
     reallocation (``None``: no cap). Meta resets the learning phase on large edits.
     ``max_prior_impressions``: cap on a model prior's strength.
@@ -166,7 +180,9 @@ class AllocationSettings:
 
     n_draws: int = 1000
     floor_share: float = 0.05
+    max_floor_total: float = 0.2
     min_impressions: float = 1000.0
+    max_gated_share: float = 0.5
     max_change_fraction: float | None = 0.5
     max_prior_impressions: float = 2000.0
     default_prior_strength: float = 100.0
@@ -187,6 +203,9 @@ class AllocationSettings:
             raise bad("n_draws", "a positive integer")
         if not 0.0 <= self.floor_share < 1.0:
             raise bad("floor_share", "in [0, 1)")
+        for name in ("max_floor_total", "max_gated_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise bad(name, "in [0, 1]")
         if not (math.isfinite(self.min_impressions) and self.min_impressions >= 0):
             raise bad("min_impressions", "a finite number >= 0")
         if self.max_change_fraction is not None and not (
