@@ -691,3 +691,38 @@ def test_growth_is_given_back_when_its_winner_stops_winning(world: World) -> Non
         world.factory, world.platform, world.account_id, report, now=world.clock.now(), actor="t"
     )
     assert again == []  # given back once
+
+
+def run_at(world: World, when: datetime, **kw: Any) -> dict[str, Any]:
+    """A replay (``cycle --as-of``): the run's ``now`` is ``when``, whatever the clock says."""
+    return run_promotion(world.factory, world.platform, world.account_id, now=when, **kw).as_dict()
+
+
+def test_a_dry_run_now_puts_no_cooldown_on_a_later_replay_of_an_earlier_hour(
+    world: World,
+) -> None:
+    """Issue #16: a dry run never consumes a cooldown or any state a later real run reads, and
+    no run reads records dated after its own ``now`` (a replay sees the past as it was)."""
+    world.configure(ramp_max_step=None)
+    now = world.clock.now()
+    earlier = now - 3 * HOUR
+    assert world.run(dry_run=True)["promoted"][0]["mode"] == "dry_run"
+    # A dry-run replay of an earlier hour does not see the dry run made after it either ...
+    replayed = run_at(world, earlier, dry_run=True)
+    assert replayed["held_back"] == [] and replayed["promoted"][0]["mode"] == "dry_run"
+    # ... and the real replay of that hour promotes.
+    real = run_at(world, earlier)
+    assert real["held_back"] == [] and real["promoted"][0]["mode"] == "applied"
+    assert [r.mode for r in world.records()] == ["dry_run", "dry_run", "applied"]
+
+
+def test_a_real_replay_of_an_earlier_hour_still_sees_a_later_real_promotion(world: World) -> None:
+    """The other side: a real change made after the replayed hour is the platform's state (the
+    budget is doubled already), so the replay is held, never doubling twice."""
+    now = world.clock.now()
+    assert world.run()["promoted"][0]["mode"] == "applied"
+    world.sync()
+    doubled = world.budgets()
+    replay = run_at(world, now - 3 * HOUR)
+    assert replay["promoted"] == [] and replay["held_back"][0]["reason"] == "cooldown"
+    assert world.budgets() == doubled and len(world.records()) == 1

@@ -273,8 +273,16 @@ class Plan:
     held_back: tuple[HeldBack, ...]
 
 
-def _counted(action: PastAction, dry_run: bool) -> bool:
-    return action.mode in LIVE_MODES or (dry_run and action.mode == "dry_run")
+def _counted(action: PastAction, dry_run: bool, now: datetime) -> bool:
+    """Does a past record count for cooldowns, ramps and idempotence in a run at ``now``?
+
+    Live records always do (a real change made after a replayed hour is the platform's state:
+    counting it is what stops a replay doubling twice). Dry-run records (also recommend mode's)
+    count only for dry runs, and only when made at or before ``now``: a dry run "now" must not
+    cool down a later ``--as-of`` replay of an earlier hour."""
+    if action.mode in LIVE_MODES:
+        return True
+    return dry_run and action.mode == "dry_run" and action.at <= now
 
 
 def plan_promotions(
@@ -335,7 +343,7 @@ def _plan_one(
             Hold.KILL_SWITCH, "the account's kill switch stops automatic budget changes"
         )
     mine = sorted(
-        (a for a in history if a.ad_set_id == c.ad_set_id and _counted(a, g.dry_run)),
+        (a for a in history if a.ad_set_id == c.ad_set_id and _counted(a, g.dry_run, now)),
         key=lambda a: a.at,
     )
     promotions = [a for a in mine if a.kind == "promote"]
