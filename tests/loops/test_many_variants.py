@@ -139,13 +139,15 @@ def test_small_campaigns_are_unchanged(n: int, max_floor_total: float) -> None:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_conservation_is_exact_at_hundreds_of_variants(seed: int) -> None:
+@pytest.mark.parametrize("pause", [False, True])
+def test_conservation_is_exact_at_hundreds_of_variants(seed: int, pause: bool) -> None:
     gen = rng(seed)
     campaigns, totals = [], []
+    minimum_of: dict[str, list[int]] = {}
     for c in range(4):
         n = int(gen.integers(50, 300))
         imps = gen.integers(0, 30_000, size=n)
-        minimum = gen.integers(0, 50, size=n)
+        minimum = gen.integers(0, 50, size=n) * (1 + 200 * pause)
         variants = tuple(
             VariantEvidence(
                 f"v{i}",
@@ -159,15 +161,21 @@ def test_conservation_is_exact_at_hundreds_of_variants(seed: int) -> None:
             for i in range(n)
         )
         campaigns.append(CampaignEvidence(f"c{c}", variants))
-        totals.append(int(gen.integers(sum(minimum) + 1, 3_000_000)))
+        minimum_of[f"c{c}"] = [v.min_budget_minor for v in variants if v.active]
+        # with pausing, the total is a third to all of the minimums' sum (up to 50 × 201 each)
+        low, high = (sum(minimum) // 3, sum(minimum)) if pause else (sum(minimum), 3_000_000)
+        totals.append(int(gen.integers(low + 1, high + 1)))
+    s = replace(FAST, pause_tail_below_minimum=pause)
     for result, total, campaign in zip(
-        allocate_many(campaigns, totals, FAST, rng(seed)), totals, campaigns, strict=True
+        allocate_many(campaigns, totals, s, rng(seed)), totals, campaigns, strict=True
     ):
         budgets = result.budgets()
         assert sum(budgets.values()) == total
+        assert bool(result.paused) == (pause and sum(minimum_of[campaign.id]) > total)
         for v in campaign.variants:
-            assert budgets[v.id] >= (v.min_budget_minor if v.active else 0)
-            assert v.active or budgets[v.id] == 0
+            running = v.active and v.id not in result.paused
+            assert budgets[v.id] >= (v.min_budget_minor if running else 0)
+            assert running or budgets[v.id] == 0
 
 
 @pytest.mark.slow  # ~5 s: 48 reallocations of 2 × 80 variants and the reference's draws
@@ -184,3 +192,28 @@ def test_settings_default_bounds() -> None:
     core = AllocationSettings()
     assert (core.max_floor_total, core.max_gated_share) == (0.2, 0.5)
     assert THOMPSON_SETTINGS.max_floor_total == 0.05
+
+
+def test_a_tail_that_does_not_fit_meta_minimums_is_paused_and_named() -> None:
+    # 10 ad sets with a minimum daily budget of 1,000 under a total of 5,500: five can run.
+    rates = [0.010, 0.002, 0.009, 0.003, 0.008, 0.001, 0.007, 0.004, 0.006, 0.005]
+    variants = tuple(
+        VariantEvidence(f"v{i}", 100_000, round(100_000 * r), 100_000, min_budget_minor=1_000)
+        for i, r in enumerate(rates)
+    )
+    campaign = CampaignEvidence("c", variants)
+    with pytest.raises(ValueError, match="below the sum of the active variants' minimum"):
+        allocate_campaign(campaign, 5_500, FAST, rng())
+    s = replace(FAST, pause_tail_below_minimum=True)
+    result = allocate_campaign(campaign, 5_500, s, rng())
+    budgets = result.budgets()
+    assert sum(budgets.values()) == 5_500
+    assert set(result.paused) == {"v1", "v3", "v5", "v7", "v9"}  # the five worst
+    assert all(budgets[v] == 0 and not result.variant(v).active for v in result.paused)
+    running = [v for v in budgets if v not in result.paused]
+    assert all(budgets[v] >= 1_000 for v in running)
+    assert set(result.held_at_minimum) == set(running) - {"v0"}  # the best takes the rest
+    assert budgets["v0"] == 1_500
+    fits = allocate_campaign(campaign, 20_000, s, rng())  # everything fits: nothing paused
+    assert fits.paused == () and sum(fits.budgets().values()) == 20_000
+    assert set(fits.held_at_minimum) == {f"v{i}" for i in range(1, 10)}

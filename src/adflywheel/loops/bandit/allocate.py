@@ -8,6 +8,7 @@ pack → P(best) by Monte Carlo → floored shares → bounded, capped, integer 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from numbers import Integral
 from typing import NamedTuple
 
@@ -48,7 +49,14 @@ class VariantAllocation(NamedTuple):
 
 class CampaignAllocation(NamedTuple):
     """A campaign's reallocation. ``cap_relaxed``/``floor_relaxed`` say that the change cap (or
-    evidence gate) or the floor could not hold for every variant and gave way proportionally."""
+    evidence gate) or the floor could not hold for every variant and gave way proportionally.
+
+    ``held_at_minimum``: active variants whose P(best) share of the total is below their minimum
+    budget (Meta's minimum daily budget of an ad set, say), held at that minimum. ``paused``:
+    with ``AllocationSettings.pause_tail_below_minimum``, the variants paused because the active
+    variants' minimums did not fit under the total (least likely to be best first); their rows
+    say ``active=False`` and budget 0, and the caller must pause their ad sets.
+    """
 
     campaign_id: str
     objective: Objective
@@ -58,6 +66,8 @@ class CampaignAllocation(NamedTuple):
     interval: float
     cap_relaxed: bool
     floor_relaxed: bool
+    held_at_minimum: tuple[str, ...] = ()
+    paused: tuple[str, ...] = ()
 
     def budgets(self) -> dict[str, int]:
         return {v.variant_id: v.budget_minor for v in self.variants}
@@ -149,6 +159,8 @@ def _allocate_group(
     budgets = round_to_total(amounts, total, hard_min, hard_max)
     share = np.where(t_col > 0, budgets / np.maximum(t_col, 1.0), shares)
 
+    held = active & (inputs.min_budget > 0) & (budgets <= inputs.min_budget)
+    held &= shares * t_col < inputs.min_budget
     ctr_mean, ctr_low, ctr_high = post.ctr_summary(settings.interval)
     if objective is Objective.CTR:
         mean, low, high = ctr_mean, ctr_low, ctr_high
@@ -160,6 +172,7 @@ def _allocate_group(
         for x in (p_best, shares, share, budgets, mean, low, high, ctr_mean, ctr_low, ctr_high)
     ]
     gated = (inputs.gated & active)[r, c].tolist()
+    held_cells = held[r, c].tolist()
     rows = [
         VariantAllocation(v.id, v.active, g, *values)
         for v, g, *values in zip(variants, gated, *columns, strict=True)
@@ -178,6 +191,11 @@ def _allocate_group(
                 interval=settings.interval,
                 cap_relaxed=bool(box.cap_relaxed[i]),
                 floor_relaxed=bool(box.floor_relaxed[i]),
+                held_at_minimum=tuple(
+                    v.id
+                    for v, h in zip(campaign.variants, held_cells[start:stop], strict=True)
+                    if h
+                ),
             )
         )
         start = stop
@@ -195,6 +213,9 @@ def allocate_many(
     Campaigns are grouped by objective (fixed order, so a seed reproduces the result) and each
     group is computed in one vectorised pass.
     """
+    paused: list[tuple[str, ...]] = [()] * len(campaigns)
+    if settings.pause_tail_below_minimum and len(campaigns) == len(total_budgets):
+        campaigns, paused = _pause_tail(campaigns, total_budgets, settings, rng)
     totals = _check_inputs(campaigns, total_budgets)
     results: list[CampaignAllocation | None] = [None] * len(campaigns)
     for objective in Objective:
@@ -205,8 +226,61 @@ def allocate_many(
             [campaigns[i] for i in idx], [totals[i] for i in idx], objective, settings, rng
         )
         for i, allocation in zip(idx, group, strict=True):
-            results[i] = allocation
+            results[i] = allocation._replace(paused=paused[i]) if paused[i] else allocation
     return [r for r in results if r is not None]
+
+
+def _pause_tail(
+    campaigns: Sequence[CampaignEvidence],
+    totals: Sequence[int],
+    settings: AllocationSettings,
+    rng: np.random.Generator,
+) -> tuple[list[CampaignEvidence], list[tuple[str, ...]]]:
+    """Where the active variants' minimum budgets exceed the total, make the variants least
+    likely to be best inactive (ties, as among variants that are never best: the lower posterior
+    mean of the objective, then the later one) until the others' minimums fit; a variant
+    without a minimum frees nothing and is never paused. Other campaigns pass unchanged."""
+    out = list(campaigns)
+    paused: list[tuple[str, ...]] = [()] * len(campaigns)
+    over = [
+        i
+        for i, (c, t) in enumerate(zip(campaigns, totals, strict=True))
+        if isinstance(c, CampaignEvidence)
+        and isinstance(t, Integral)
+        and sum(v.min_budget_minor for v in c.variants if v.active) > int(t) >= 0
+    ]
+    for objective in Objective:
+        idx = [i for i in over if campaigns[i].objective is objective]
+        if not idx:
+            continue
+        group = [campaigns[i] for i in idx]
+        post = pack(Layout.of(group), objective, settings)
+        p_best = probability_best(post, settings.n_draws, rng, settings.chunk_elements)
+        means = post.means()
+        for row, i in enumerate(idx):
+            campaign = campaigns[i]
+            excess = sum(v.min_budget_minor for v in campaign.variants if v.active) - int(totals[i])
+            order = sorted(
+                (float(p_best[row, col]), float(means[row, col]), -col)
+                for col, v in enumerate(campaign.variants)
+                if v.active and v.min_budget_minor > 0
+            )
+            stop: set[int] = set()
+            for _, _, neg_col in order:
+                if excess <= 0:
+                    break
+                stop.add(-neg_col)
+                excess -= campaign.variants[-neg_col].min_budget_minor
+            out[i] = CampaignEvidence(
+                campaign.id,
+                tuple(
+                    replace(v, active=False) if col in stop else v
+                    for col, v in enumerate(campaign.variants)
+                ),
+                campaign.objective,
+            )
+            paused[i] = tuple(campaign.variants[col].id for col in sorted(stop))
+    return out, paused
 
 
 def allocate_campaign(

@@ -167,6 +167,11 @@ class AllocationSettings:
     keeps the gated variants' total at this share (never raised). Without it a campaign of
     hundreds of variants with a few new ones, or all of them young, is frozen at ``total / n``
     each. At the default 0.5 a campaign with most of its budget on proven variants is unchanged.
+    ``pause_tail_below_minimum``: when the active variants' minimum budgets (Meta's minimum daily
+    budget per ad set) do not all fit under the campaign's total: ``False`` refuses the campaign
+    (``ValueError``; the cycle skips and alerts it), ``True`` pauses the variants least likely to
+    be best until the others' minimums fit and names them (``CampaignAllocation.paused``). Either
+    way a variant whose share is below its minimum is held at it (``held_at_minimum``).
     ``max_change_fraction``: a budget moves at most this fraction of its current value per
     reallocation (``None``: no cap). Meta resets the learning phase on large edits.
     ``max_prior_impressions``: cap on a model prior's strength.
@@ -183,6 +188,7 @@ class AllocationSettings:
     max_floor_total: float = 0.2
     min_impressions: float = 1000.0
     max_gated_share: float = 0.5
+    pause_tail_below_minimum: bool = False
     max_change_fraction: float | None = 0.5
     max_prior_impressions: float = 2000.0
     default_prior_strength: float = 100.0
