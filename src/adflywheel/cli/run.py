@@ -167,7 +167,13 @@ def cycle(
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="Run as of this hour, ISO 8601 UTC; default: now."),
+        typer.Option(
+            "--as-of",
+            help="Run the cycle as the hourly scheduler would have at this instant (ISO 8601 "
+            "with an offset, e.g. 2026-11-25T10:00Z): the hours that ended by then are final "
+            "and fetched, the last being the one just closed (10:00 or 10:30: 09:00-10:00); "
+            "the cycle's hour (hour_start) is the one it falls in (10:00). Default: now.",
+        ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Re-run a completed hour.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Record decisions, apply nothing.")] = False,
