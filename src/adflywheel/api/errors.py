@@ -3,7 +3,10 @@
 A deliberate error (an ``AdflywheelError`` of a kind) answers with its kind's status and
 ``{"detail": <message>}``, the body FastAPI gives an ``HTTPException``. Anything else is a bug: a
 500 whose body carries only the request id, so the traceback in the log can be found without
-the client learning what broke. Every response, errors included, carries ``X-Request-ID``: the
+the client learning what broke. A request that fails validation is a 422 whose body can always
+be written as JSON: each error's ``loc``, ``msg`` and ``type``, with its ``input`` only when that is
+plain, short and finite (FastAPI's own handler echoes ``NaN``, ``1e400`` or a lone surrogate and
+then fails to encode its answer). Every response, errors included, carries ``X-Request-ID``: the
 caller's own when it sent a usable one, otherwise a fresh one.
 """
 
@@ -14,8 +17,11 @@ import logging
 import math
 import re
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -67,9 +73,66 @@ async def _answer_kind(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
 
 
+# An echoed input longer than this (characters of its JSON) is left out of the answer.
+_MAX_ECHO_CHARS = 200
+
+
+def _safe_text(value: object, limit: int = _MAX_ECHO_CHARS) -> str:
+    """``value`` as text that encodes to UTF-8 (lone surrogates replaced), at most ``limit``."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _json_safe(value: Any, depth: int = 0) -> bool:
+    """True for a value ``json.dumps`` writes as standard JSON (finite numbers, UTF-8 strings)."""
+    if value is None or isinstance(value, bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if depth > 3:
+        return False
+    if isinstance(value, list | tuple):
+        return all(_json_safe(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_safe(k) for k in value) and all(
+            _json_safe(v, depth + 1) for v in value.values()
+        )
+    return False
+
+
+def _safe_error(error: dict[str, Any]) -> dict[str, Any]:
+    loc: Sequence[object] = error.get("loc", ())
+    safe: dict[str, Any] = {
+        "loc": [part if isinstance(part, int) else _safe_text(part) for part in loc],
+        "msg": _safe_text(error.get("msg", ""), 1000),
+        "type": _safe_text(error.get("type", "value_error")),
+    }
+    if "input" in error:
+        value = error["input"]
+        if _json_safe(value) and len(json.dumps(value)) <= _MAX_ECHO_CHARS:
+            safe["input"] = value
+        else:
+            safe["input_type"] = type(value).__name__
+    return safe
+
+
+async def _answer_invalid(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse({"detail": [_safe_error(dict(e)) for e in error.errors()]}, status_code=422)
+
+
 def install_error_handling(app: FastAPI) -> None:
-    """Map the error kinds to statuses, and give every response a request id."""
+    """Map the error kinds to statuses, answer invalid requests with a JSON-safe 422, and give
+    every response a request id."""
     app.add_exception_handler(AdflywheelError, _answer_kind)
+    app.add_exception_handler(RequestValidationError, _answer_invalid)
     app.add_middleware(RequestIds)
 
 

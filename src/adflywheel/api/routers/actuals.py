@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
 from adflywheel.api.schemas.actuals import StoredActualOut, StoredActualsOut
 from adflywheel.api.schemas.base import UpsertCountsOut
+from adflywheel.api.schemas.types import (
+    EARLIEST,
+    ExternalId,
+    HourlyCount,
+    HourlyMoney,
+    QueryExternalId,
+    QueryTimestamp,
+    Timestamp,
+)
 from adflywheel.core.clock import is_hour_aligned
 from adflywheel.core.domain import HourlyActual
 from adflywheel.store.actuals import BatchRejectedError, upsert_actuals
@@ -20,23 +28,28 @@ from adflywheel.store.models import HourlyActualRow
 
 router = APIRouter(prefix="/api/ml/actuals", tags=["actuals"])
 
-Count = Annotated[int, Field(ge=0, strict=True)]
+# Actuals may be sent for the current hour and, for clients a little ahead of UTC, the next
+# day; never for hours further ahead.
+MAX_AHEAD = timedelta(days=1)
 
 
 class ActualIn(BaseModel):
-    """One ad's delivery in one UTC hour. Money in minor units (314 = $3.14)."""
+    """One ad's delivery in one UTC hour. Money in minor units (314 = $3.14). Counts are at
+    most 10**12 and money 10**13 per row (docs/security.md, "Input limits")."""
 
     model_config = ConfigDict(extra="forbid")
 
-    ad_id: str = Field(min_length=1, max_length=100)
-    hour_start: AwareDatetime = Field(description="Start of the hour, with a timezone.")
-    impressions: Count
-    clicks: Count
-    link_clicks: Count = 0
-    spend_minor: Count
-    conversions: Count = 0
-    revenue_minor: Count = 0
-    video_views: Count = 0
+    ad_id: ExternalId
+    hour_start: Timestamp = Field(
+        description="Start of the hour, ISO 8601 with a timezone; from 2004 to a day ahead."
+    )
+    impressions: HourlyCount
+    clicks: HourlyCount
+    link_clicks: HourlyCount = 0
+    spend_minor: HourlyMoney
+    conversions: HourlyCount = 0
+    revenue_minor: HourlyMoney = 0
+    video_views: HourlyCount = 0
 
     @field_validator("hour_start")
     @classmethod
@@ -75,13 +88,27 @@ def post_actuals(
             status.HTTP_413_CONTENT_TOO_LARGE,
             detail=f"batch has {len(batch.rows)} rows; the limit is {limit}: split it",
         )
+    now = services.clock.now()
+    latest = now + MAX_AHEAD
+    too_late = [
+        {
+            "loc": ["body", "rows", i, "hour_start"],
+            "msg": f"hour_start must be between {EARLIEST.date()} and {latest.isoformat()} "
+            "(a day ahead of now)",
+            "type": "value_error",
+        }
+        for i, row in enumerate(batch.rows)
+        if row.hour_start > latest
+    ]
+    if too_late:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=too_late)
     try:
         result = upsert_actuals(
             session,
             caller.account_id,
             [row.to_domain() for row in batch.rows],
             source="api",
-            now=services.clock.now(),
+            now=now,
         )
     except BatchRejectedError as error:
         raise HTTPException(
@@ -103,9 +130,9 @@ def post_actuals(
 def get_actuals(
     caller: CallerDep,
     session: SessionDep,
-    ad_id: Annotated[str, Query(min_length=1)],
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    ad_id: QueryExternalId,
+    since: QueryTimestamp = None,
+    until: QueryTimestamp = None,
 ) -> StoredActualsOut:
     """An ad's hourly rows in ``[since, until)``."""
     variant = variant_by_external(session, caller.account_id, ad_id)

@@ -16,6 +16,7 @@ from adflywheel.api.schemas.bandit import (
     ReallocationOut,
     ThompsonChoiceOut,
 )
+from adflywheel.api.schemas.types import Count, ExternalId, PathExternalId, Seed
 from adflywheel.core.clock import floor_hour
 from adflywheel.core.domain import AccountMode, Objective
 from adflywheel.core.errors import ConflictError, InvalidInputError
@@ -39,18 +40,18 @@ from adflywheel.store.engine import transaction
 
 router = APIRouter(prefix="/api/ml", tags=["budget"])
 
-Count = Annotated[int, Field(ge=0, strict=True)]
+_INPUT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PriorIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
     rate: float = Field(gt=0.0, lt=1.0, description="Predicted CTR, a fraction.")
     strength: float = Field(gt=0.0, description="Worth this many impressions (capped).")
 
 
 class BudgetVariantIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=1, max_length=100)
+    model_config = _INPUT
+    id: ExternalId
     impressions: Count
     clicks: Count
     spend_minor: Count
@@ -92,10 +93,10 @@ class BudgetVariantIn(BaseModel):
 
 
 class VariantsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
     objective: Objective = Objective.CTR
     variants: list[BudgetVariantIn] = Field(min_length=1, max_length=1000)
-    seed: int | None = None
+    seed: Seed | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> VariantsIn:
@@ -174,7 +175,7 @@ def select_variant(request: VariantsIn) -> ThompsonChoiceOut:
 
 @router.post("/campaigns/{campaign_id}/reallocate")
 def reallocate(
-    campaign_id: str,
+    campaign_id: PathExternalId,
     caller: CallerDep,
     services: ServicesDep,
     dry_run: Annotated[bool, Query(description="Record the proposal; change nothing.")] = False,

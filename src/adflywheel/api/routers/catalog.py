@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,6 +14,14 @@ from adflywheel.api.schemas.catalog import (
     VariantOut,
     VariantTotalsOut,
 )
+from adflywheel.api.schemas.types import (
+    CallToAction,
+    Count,
+    ExternalId,
+    LongText,
+    Name,
+    PathExternalId,
+)
 from adflywheel.core.domain import Creative, Objective, Status, per_dollar, safe_rate
 from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
 from adflywheel.store.catalog import campaign_by_external, sync_catalog, variant_by_external
@@ -23,45 +29,47 @@ from adflywheel.store.queries import VariantTotals, campaigns_of, variant_totals
 
 router = APIRouter(prefix="/api/ml", tags=["catalog"])
 
-Id = Annotated[str, Field(min_length=1, max_length=100)]
-Budget = Annotated[int, Field(ge=0, strict=True)]
+# Every string fits its column (store/models.py) and every budget is at most 2**53 - 1.
+Id = ExternalId
+Budget = Count
+_INPUT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class CampaignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
     id: Id
-    name: str = ""
+    name: Name = ""
     status: Status = Status.ACTIVE
     objective: Objective = Objective.CLICKS_PER_DOLLAR
     daily_budget_minor: Budget | None = None
 
 
 class AdSetIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
     id: Id
     campaign_id: Id
-    name: str = ""
+    name: Name = ""
     status: Status = Status.ACTIVE
     daily_budget_minor: Budget | None = None
 
 
 class AdIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
     id: Id
     ad_set_id: Id
     campaign_id: Id
-    name: str = ""
+    name: Name = ""
     status: Status = Status.ACTIVE
     is_control: bool = False
-    headline: str = ""
-    primary_text: str = ""
-    description: str = ""
-    call_to_action: str = ""
-    video_uri: str | None = None
+    headline: LongText = ""
+    primary_text: LongText = ""
+    description: LongText = ""
+    call_to_action: CallToAction = ""
+    video_uri: LongText | None = None
 
 
 class CatalogIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
     campaigns: list[CampaignIn] = Field(default_factory=list)
     ad_sets: list[AdSetIn] = Field(default_factory=list)
     ads: list[AdIn] = Field(default_factory=list)
@@ -148,7 +156,9 @@ def list_campaigns(caller: CallerDep, session: SessionDep) -> CampaignListOut:
 
 
 @router.get("/campaigns/{campaign_id}")
-def get_campaign(campaign_id: str, caller: CallerDep, session: SessionDep) -> CampaignOut:
+def get_campaign(
+    campaign_id: PathExternalId, caller: CallerDep, session: SessionDep
+) -> CampaignOut:
     campaign = campaign_by_external(session, caller.account_id, campaign_id)
     if campaign is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no campaign {campaign_id!r}")
@@ -163,7 +173,7 @@ def get_campaign(campaign_id: str, caller: CallerDep, session: SessionDep) -> Ca
 
 
 @router.get("/variants/{ad_id}")
-def get_variant(ad_id: str, caller: CallerDep, session: SessionDep) -> VariantOut:
+def get_variant(ad_id: PathExternalId, caller: CallerDep, session: SessionDep) -> VariantOut:
     variant = variant_by_external(session, caller.account_id, ad_id)
     if variant is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no ad {ad_id!r}")

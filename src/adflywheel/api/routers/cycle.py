@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
 from adflywheel.api.schemas.cycle import AllAccountsCycleOut, CycleReportOut, PowerOut
+from adflywheel.api.schemas.types import Timestamp
 from adflywheel.core.errors import InvalidInputError
 from adflywheel.core.loops import validate_loops
 from adflywheel.cycle.context import CycleOptions
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/api/ml", tags=["self-learning cycle"])
 
 class CycleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    as_of: AwareDatetime | None = Field(
+    as_of: Timestamp | None = Field(
         None, description="Run as of this hour (ISO 8601 with offset); default: the current hour."
     )
     force: bool = Field(False, description="Re-run a completed hour (budgets never twice).")

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from adflywheel.api.schemas.monitor import (
     RetrainRecordOut,
     ValidationOut,
 )
+from adflywheel.api.schemas.types import MAX_ROW_ID, ExternalId, QueryTimestamp
 from adflywheel.core.clock import floor_hour
 from adflywheel.loops.monitor import RetrainPolicy, ctr_interval
 from adflywheel.services.monitor.scoring import (
@@ -51,7 +52,7 @@ SERVED_MODELS = MonitorSettings().served_models
 
 class ValidateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ad_id: str = Field(min_length=1, max_length=100, description="The ad's platform id.")
+    ad_id: ExternalId = Field(description="The ad's platform id.")
     model_name: str | None = Field(
         None,
         max_length=100,
@@ -60,7 +61,9 @@ class ValidateIn(BaseModel):
             "any model's newest when the ad has no served prediction)."
         ),
     )
-    prediction_id: int | None = Field(None, ge=1, description="A specific stored prediction.")
+    prediction_id: int | None = Field(
+        None, ge=1, le=MAX_ROW_ID, description="A specific stored prediction."
+    )
 
 
 @router.post("/validate-prediction")
@@ -191,10 +194,10 @@ def accuracy_history(
     caller: CallerDep,
     session: SessionDep,
     model_name: Annotated[str | None, Query(max_length=100)] = None,
-    model_version_id: Annotated[int | None, Query(ge=1)] = None,
+    model_version_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     scope: Annotated[Literal["model", "version", "segment"] | None, Query()] = None,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    since: QueryTimestamp = None,
+    until: QueryTimestamp = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AccuracyHistoryOut:
     """Scored windows, newest first: accuracy, calibration with its interval, log-loss, NE, AUC

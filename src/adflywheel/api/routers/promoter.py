@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
@@ -27,6 +27,14 @@ from adflywheel.api.schemas.promoter import (
     PromoterHistoryOut,
     PromotionReportOut,
     StatisticalTestOut,
+)
+from adflywheel.api.schemas.types import (
+    Count,
+    ExternalId,
+    PathRowId,
+    QueryTimestamp,
+    Timestamp,
+    integral,
 )
 from adflywheel.core.domain import AccountMode
 from adflywheel.core.errors import ConflictError, InvalidInputError
@@ -51,13 +59,13 @@ from adflywheel.store.accounts import Caller
 
 router = APIRouter(prefix="/api/ml", tags=["auto-promoter"])
 
-Count = Annotated[int, Field(ge=0, strict=True)]
-Id = Annotated[str, Field(min_length=1, max_length=100)]
+Id = ExternalId
+_INPUT = ConfigDict(extra="forbid", allow_inf_nan=False)
 _T, _G = DecisionSettings(), Guardrails()
 
 
 class PeriodIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
     impressions: Count
     clicks: Count
     intended_share: float | None = Field(
@@ -66,7 +74,7 @@ class PeriodIn(BaseModel):
 
 
 class ExperimentVariantIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
     id: Id
     impressions: Count
     clicks: Count
@@ -94,8 +102,8 @@ class ExperimentVariantIn(BaseModel):
 class EvaluateIn(BaseModel):
     """Cumulative counts per variant (and optionally per allocation period)."""
 
-    model_config = ConfigDict(extra="forbid")
-    control_id: str | None = None
+    model_config = _INPUT
+    control_id: Id | None = None
     variants: list[ExperimentVariantIn] = Field(min_length=1, max_length=1000)
     min_impressions: Count = _T.min_impressions
     confidence: float = Field(_T.confidence, ge=0.5, lt=1.0)
@@ -175,7 +183,7 @@ def _platform(services: Services, account_id: int) -> AdPlatform | None:
 
 
 class AutoPromoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
     campaign_id: Id | None = Field(None, description="One campaign; all active ones when absent.")
     dry_run: bool = Field(False, description="Propose and record only, whatever the settings.")
 
@@ -203,7 +211,7 @@ def promotion_history(
     caller: CallerDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    since: AwareDatetime | None = None,
+    since: QueryTimestamp = None,
 ) -> PromoterHistoryOut:
     return PromoterHistoryOut(
         actions=[
@@ -244,7 +252,7 @@ def _act(
 
 @router.post("/auto-promote/{action_id}/rollback")
 def rollback_action(
-    action_id: int, caller: CallerDep, services: ServicesDep
+    action_id: PathRowId, caller: CallerDep, services: ServicesDep
 ) -> PromoterActionResultOut:
     """Restore the budget the action replaced, through the platform, as an audited change."""
     return _act(rollback, action_id, caller, services)
@@ -252,23 +260,24 @@ def rollback_action(
 
 @router.post("/auto-promote/{action_id}/approve")
 def approve_action(
-    action_id: int, caller: CallerDep, services: ServicesDep
+    action_id: PathRowId, caller: CallerDep, services: ServicesDep
 ) -> PromoterActionResultOut:
     """Apply a change that waits for approval, if the guardrails still allow it."""
     return _act(approve, action_id, caller, services)
 
 
-Minor = Annotated[int, Field(ge=0, strict=True)]
-Money = Annotated[int, Field(ge=0, lt=2**53, strict=True)]  # minor units a day
+Minor = Count
+# minor units a day; integral floats (467164.0) are taken as integers
+Money = Annotated[int, BeforeValidator(integral), Field(ge=0, lt=2**53, strict=True)]
 
 
 class FreezeWindowIn(BaseModel):
     """Nothing is written in ``[start, end)`` (UTC), for the account or one campaign."""
 
-    model_config = ConfigDict(extra="forbid")
-    start: AwareDatetime
-    end: AwareDatetime
-    campaign: str | None = Field(None, min_length=1, max_length=100)
+    model_config = _INPUT
+    start: Timestamp
+    end: Timestamp
+    campaign: Id | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> FreezeWindowIn:
@@ -281,7 +290,7 @@ class GuardrailsIn(BaseModel):
     """The account's promoter settings; a PUT replaces them all (absent fields take defaults).
     Money in minor units per day; null means no limit."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
     min_impressions: Minor = _T.min_impressions
     confidence: float = Field(_T.confidence, ge=0.5, lt=1.0)
     min_lift: float = Field(_T.min_lift, ge=0.0, le=100.0)
@@ -310,9 +319,7 @@ class GuardrailsIn(BaseModel):
     min_hours_between_increases: float = Field(_G.min_hours_between_increases, ge=0, le=8760)
     hands_off_hours: float = Field(_G.hands_off_hours, ge=0, le=8760)
     min_daily_budget_minor: Money | None = None
-    excluded_campaigns: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
-        default_factory=list, max_length=1000
-    )
+    excluded_campaigns: list[Id] = Field(default_factory=list, max_length=1000)
     freeze_windows: list[FreezeWindowIn] = Field(default_factory=list, max_length=100)
     holdout_share: float = Field(_G.holdout_share, ge=0, lt=1)
     history_hours: int = Field(24 * 28, ge=1, le=8760, strict=True)
@@ -353,7 +360,7 @@ def put_guardrails(
 
 
 class ModeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
     mode: AccountMode
 
 

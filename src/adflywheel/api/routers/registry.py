@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
 from adflywheel.api.schemas.registry import GateDecisionOut, ModelEventOut, ModelListingOut
+from adflywheel.api.schemas.types import PathRowId
 from adflywheel.services.compound import training as registry_service
 from adflywheel.services.compound.training import MODEL_NAME, TrainOptions
 
@@ -81,7 +82,11 @@ async def train(body: TrainIn, caller: CallerDep, services: ServicesDep) -> Gate
 
 @router.post("/models/{version_id}/promote")
 def promote(
-    version_id: int, body: MoveIn, caller: CallerDep, session: SessionDep, services: ServicesDep
+    version_id: PathRowId,
+    body: MoveIn,
+    caller: CallerDep,
+    session: SessionDep,
+    services: ServicesDep,
 ) -> ModelEventOut:
     """Make one of the caller's versions the champion without the gate (recorded as manual)."""
     event = registry_service.promote(
