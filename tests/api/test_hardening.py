@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from adflywheel.api.app import create_app
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.settings import Settings
+from adflywheel.loops.dna.fingerprint import VECTOR_LENGTH
 from adflywheel.store.models import Campaign, HourlyActualRow, Variant
 from tests.factories.clock import T0
 from tests.factories.helpers import auth, count_rows, new_account, row, small_catalog
@@ -340,3 +341,28 @@ def test_a_chunked_body_over_the_limit_gets_413(small_client: TestClient, engine
     assert response.status_code == 413, response.text
     assert "limit" in response.json()["detail"]
     assert count_rows(engine, Campaign) == 0
+
+
+# -- the other loops' inputs: the same rules -----------------------------------------------
+
+
+def test_other_loops_refuse_non_finite_nul_and_surrogates(
+    client: TestClient, key: str, engine: Engine
+) -> None:
+    s = '"\\ud800"'
+    vector = ", ".join(["NaN"] * VECTOR_LENGTH)
+    for method, url, body in (
+        ("POST", "/api/ml/rag/search-winners", '{"vector": [@]}'.replace("@", vector)),
+        ("POST", "/api/ml/rag/search-winners", '{"text": "@"}'.replace("@", "nul\\u0000")),
+        ("POST", "/api/ml/rag/search-winners", '{"ad_id": @}'.replace("@", s)),
+        ("POST", "/api/ml/cross-learning/detect-niche", '{"category": "a\\u0000"}'),
+        ("POST", "/api/ml/cross-learning/detect-niche", '{"texts": [@]}'.replace("@", s)),
+        ("POST", "/api/ml/cross-learning/contribute", '{"declared_category": "a\\u0000"}'),
+        ("POST", "/api/ml/compound/predict", '{"ad_id": "a\\u0000"}'),
+        ("POST", "/api/ml/compound/predict", '{"features": {}, "text": @}'.replace("@", s)),
+    ):
+        response = _raw(client, method, url, body, key)
+        assert response.status_code == 422, (url, body, response.status_code, response.text)
+        response.json()
+    response = client.post("/api/ml/variants/a%001/dna", json={}, headers=auth(key))
+    assert response.status_code in (404, 422), response.text

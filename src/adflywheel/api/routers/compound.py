@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from adflywheel.api.deps import CallerDep, ServicesDep
 from adflywheel.api.schemas.compound import CompoundPredictionOut, WeightsHistoryOut
+from adflywheel.api.schemas.types import AdText, ExternalId
 from adflywheel.core.clock import floor_hour
 from adflywheel.loops.dna.fingerprint import DNA_VERSION, Dna
 from adflywheel.services.compound import service as compound_service
@@ -31,13 +32,13 @@ class PredictIn(BaseModel):
     or a creative not launched yet: its ``dna`` (a DNA document or its genes) or ``features``
     (as for ``/creative-dna/extract``), with its ad ``text``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    variant_id: str | None = Field(None, min_length=1, max_length=100)
-    ad_id: str | None = Field(None, min_length=1, max_length=100)
+    variant_id: ExternalId | None = None
+    ad_id: ExternalId | None = None
     dna: dict[str, Any] | None = None
     features: dict[str, Any] | None = None
-    text: str = Field("", max_length=5_000)
+    text: AdText = ""
 
     @model_validator(mode="after")
     def _one_subject(self) -> PredictIn:

@@ -19,6 +19,7 @@ from adflywheel.api.schemas.crosslearn import (
     NicheDetectionOut,
     NichePatternOut,
 )
+from adflywheel.api.schemas.types import AdText, Category
 from adflywheel.loops.crosslearn.taxonomy import BY_KEY, NICHE_KEYS
 from adflywheel.services.crosslearn import service as service
 from adflywheel.store.engine import transaction
@@ -32,10 +33,8 @@ MAX_TEXT_CHARS = 5_000
 class DetectBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    category: str | None = Field(default=None, max_length=100)
-    texts: list[Annotated[str, Field(max_length=MAX_TEXT_CHARS)]] = Field(
-        default_factory=list, max_length=MAX_TEXTS
-    )
+    category: Category | None = None
+    texts: list[AdText] = Field(default_factory=list, max_length=MAX_TEXTS)
     store: bool = True
 
 
@@ -43,7 +42,7 @@ class ContributeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     opt_in: bool | None = None
-    declared_category: str | None = Field(default=None, max_length=100)
+    declared_category: Category | None = None
     contribute: bool = True
 
 

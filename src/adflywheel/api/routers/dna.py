@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 
 from adflywheel.api.deps import CallerDep, ServicesDep
 from adflywheel.api.schemas.dna import DnaPatternsOut, DnaScoreOut, ExtractedDnaOut, StoredDnaOut
+from adflywheel.api.schemas.types import PathExternalId
 from adflywheel.loops.dna.fingerprint import Dna
 from adflywheel.services.dna import service as dna_service
 from adflywheel.store.catalog import variant_by_external
@@ -155,7 +156,7 @@ def patterns(
 
 @router.post("/variants/{ad_id}/dna")
 async def variant_dna(
-    ad_id: str, request: Request, caller: CallerDep, services: ServicesDep
+    ad_id: PathExternalId, request: Request, caller: CallerDep, services: ServicesDep
 ) -> StoredDnaOut:
     """Extract and store an ad's DNA: from an uploaded video (multipart ``video``, optional
     ``text``), from JSON features, or, with an empty JSON object, from the features and text

@@ -8,13 +8,14 @@ can never appear; an ad id of another account is simply "no such ad" (404).
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from adflywheel.api.deps import CallerDep, ServicesDep
 from adflywheel.api.schemas.memory import IndexedWinnerOut, MemoryStatsOut, WinnerSearchOut
+from adflywheel.api.schemas.types import AdText, ExternalId
 from adflywheel.loops.dna.fingerprint import DNA_VERSION, VECTOR_LENGTH
 from adflywheel.services.dna import service as dna_service
 from adflywheel.services.memory import service as memory_service
@@ -30,21 +31,21 @@ class SearchRequest(BaseModel):
     version), ``features`` (genes/pre-extracted features, with optional ``text``), or ``text``
     alone (its DNA: the hook read from the opening line)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     k: int = Field(default=10, ge=1, le=memory_service.MAX_K)
-    ad_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    ad_id: ExternalId | None = None
     vector: list[float] | None = Field(
         default=None, min_length=VECTOR_LENGTH, max_length=VECTOR_LENGTH
     )
     features: dict[str, Any] | None = None
-    text: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] | None = None
+    text: AdText | None = None
 
 
 class IndexWinnerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ad_id: str = Field(min_length=1, max_length=100)
+    ad_id: ExternalId
 
 
 def _unprocessable(message: str) -> HTTPException:

@@ -101,4 +101,8 @@ ExternalId = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(
 Name = Annotated[str, Field(max_length=400), AfterValidator(clean)]
 """A campaign, ad set or ad name: ``String(400)``."""
 CallToAction = Annotated[str, Field(max_length=60), AfterValidator(clean)]
+Category = Annotated[str, Field(max_length=100), AfterValidator(clean)]
+"""A declared category (``String(100)``)."""
 LongText = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(clean)]
+AdText = Annotated[str, Field(max_length=5_000), AfterValidator(clean)]
+"""An ad's text given to a calculation (DNA, search, prediction, niche): 5,000 characters."""
