@@ -366,3 +366,15 @@ def test_other_loops_refuse_non_finite_nul_and_surrogates(
         response.json()
     response = client.post("/api/ml/variants/a%001/dna", json={}, headers=auth(key))
     assert response.status_code in (404, 422), response.text
+
+
+def test_dna_features_with_nul_or_surrogates_are_refused(client: TestClient, key: str) -> None:
+    for body in (
+        '{"features": {"x": "\\u0000"}}',
+        '{"features": {"x": "\\ud800"}}',
+        '{"features": {"\\u0000": 1}}',
+        '{"features": {"duration_s": 5}, "text": "a\\u0000"}',
+    ):
+        response = _raw(client, "POST", "/api/ml/variants/a1/dna", body, key)
+        assert response.status_code == 422, (body, response.status_code, response.text)
+        response.json()

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 
 from adflywheel.api.deps import CallerDep, ServicesDep
 from adflywheel.api.schemas.dna import DnaPatternsOut, DnaScoreOut, ExtractedDnaOut, StoredDnaOut
-from adflywheel.api.schemas.types import PathExternalId
+from adflywheel.api.schemas.types import PathExternalId, unclean_string
 from adflywheel.loops.dna.fingerprint import Dna
 from adflywheel.services.dna import service as dna_service
 from adflywheel.store.catalog import variant_by_external
@@ -69,6 +69,12 @@ async def _read_request(request: Request, limit: int) -> tuple[bytes | None, dic
             ) from error
         if not isinstance(body, dict):
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "send a JSON object")
+        problem = unclean_string(body)
+        if problem is not None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                [{"loc": ["body"], "msg": problem, "type": "value_error"}],
+            )
         features: Any = body.get("features", body)
         text_in: Any = body.get("text", body.get("primary_text", ""))
         if not isinstance(features, dict) or not isinstance(text_in, str):
@@ -88,6 +94,12 @@ def _text(text: str) -> str:
     if len(text) > MAX_TEXT_CHARS:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"text exceeds {MAX_TEXT_CHARS} characters"
+        )
+    problem = unclean_string(text)
+    if problem is not None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"loc": ["body", "text"], "msg": problem, "type": "value_error"}],
         )
     return text
 

@@ -54,6 +54,25 @@ def clean(value: str) -> str:
     return value
 
 
+def unclean_string(value: Any) -> str | None:
+    """The reason ``clean`` refuses the first string (key or value) inside a parsed JSON
+    value, or None when every string in it is clean."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                clean(item)
+            except ValueError as error:
+                return f"a string {error}"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 def _iso_string(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 string with a time zone")
