@@ -44,7 +44,20 @@ def test_detect_niche_is_about_the_caller_only(client: TestClient, engine: Engin
     # A what-if with extra text is answered but not stored.
     what_if = client.post(
         f"{BASE}/detect-niche",
-        json={"category": "Bank", "texts": ["open a savings account"]},
+        json={
+            "category": "Bank",
+            "texts": [
+                "open a savings account",
+                "compare credit cards and personal loans",
+                "invest in low-cost index funds",
+                "refinance your mortgage at a lower rate",
+                "budgeting app for your money",
+                "earn interest on your savings",
+                "get a loan approved in minutes",
+                "your bank account, with no fees",
+                "trade stocks and ETFs",
+            ],
+        },
         headers=auth(fitness_key),
     ).json()
     assert what_if["niche"] == "finance" and what_if["stored"] is False
