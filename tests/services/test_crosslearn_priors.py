@@ -17,7 +17,7 @@ from adflywheel.services.crosslearn import service as service
 from adflywheel.services.crosslearn.priors import NichePriors, NicheView, new_variant_priors
 from adflywheel.store.crosslearn import current_niche
 from adflywheel.store.engine import make_session_factory, transaction
-from adflywheel.store.models import Campaign
+from adflywheel.store.models import Campaign, Variant
 from adflywheel.store.queries import HourlySeries, VariantTotals
 from tests.factories.crosslearn_data import load_account, market_now
 
@@ -124,6 +124,11 @@ def test_no_prior_when_the_accounts_own_niche_has_no_pattern(engine: Engine) -> 
     _publish_fitness(engine)
     other, _ = load_account(engine, 7, name="software", with_actuals=False)
     with transaction(factory) as session:
+        # A software company's ads (the simulated market's texts are all fitness ones).
+        for variant in session.scalars(select(Variant).where(Variant.account_id == other)):
+            variant.headline = "The CRM your sales team will actually use"
+            variant.primary_text = "Automate your pipeline, integrations and reports. Free trial."
+            variant.description = "B2B software, SaaS"
         service.set_settings(session, other, market_now(), declared="Software company")
     with factory() as session:
         assert current_niche(session, other) == "saas"
