@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from adflywheel.core.clock import ManualClock
 from adflywheel.store.engine import make_session_factory
 from adflywheel.store.models import ActualRevision, HourlyActualRow
 from tests.factories.clock import T0
@@ -160,9 +161,13 @@ def test_catalog_with_a_dangling_reference_stores_nothing(client: TestClient, ke
     assert ids == ["c1"]
 
 
-def test_health_and_openapi(client: TestClient) -> None:
+def test_health_and_openapi(client: TestClient, engine: Engine, clock: ManualClock) -> None:
     health = client.get("/health")
     assert health.status_code == 200
-    assert health.json()["status"] == "ok"
+    assert health.json() == {"status": "ok"}  # nothing about the deployment without a key
+    assert client.get("/health", headers=auth("afw_not-a-key")).json() == {"status": "ok"}
+    _, key = new_account(engine, "probe", clock.now())
+    detailed = client.get("/health", headers=auth(key)).json()
+    assert detailed["status"] == "ok" and detailed["schema_revision"] and detailed["database"]
     paths = client.get("/openapi.json").json()["paths"]
     assert "/api/ml/actuals" in paths

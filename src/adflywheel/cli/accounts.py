@@ -127,3 +127,87 @@ def _change_guardrails(
                 session, account_id, updated, now=SystemClock().now(), actor=f"cli:{command}"
             )
     typer.echo(json.dumps(updated.guardrails.to_dict(), sort_keys=True))
+
+
+@accounts_app.command("list")
+def accounts_list(ctx: typer.Context) -> None:
+    """Every account with its mode and its keys' first characters (never a key): JSON lines."""
+    import json
+
+    from adflywheel.services.promoter.settings import load_settings
+    from adflywheel.store.accounts import account_keys
+    from adflywheel.store.engine import make_session_factory
+    from adflywheel.store.models import Account
+
+    with make_session_factory(checked_engine(ctx))() as session:
+        from sqlalchemy import select
+
+        for account in session.scalars(select(Account).order_by(Account.id)):
+            keys = account_keys(session, account.id)
+            line = {
+                "id": account.id,
+                "name": account.name,
+                "currency": account.currency,
+                "timezone": account.timezone,
+                "mode": load_settings(session, account.id).guardrails.mode.value,
+                "keys": [
+                    {
+                        "prefix": k.prefix,
+                        "admin": k.is_admin,
+                        "created_at": k.created_at.isoformat(),
+                        "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                    }
+                    for k in keys
+                ],
+            }
+            typer.echo(json.dumps(line, sort_keys=True))
+
+
+@accounts_app.command("rotate-key")
+def accounts_rotate_key(
+    ctx: typer.Context,
+    name: str,
+    admin: Annotated[bool, typer.Option(help="The new key may act for every account.")] = False,
+) -> None:
+    """Issue a new key and revoke every other key of the account, in one transaction; the new
+    key is printed this once only."""
+    from adflywheel.core.clock import SystemClock
+    from adflywheel.store.accounts import issue_key, revoke_keys
+    from adflywheel.store.engine import make_session_factory, transaction
+    from adflywheel.store.models import Account
+
+    account_id = account_id_of(ctx, name)
+    now = SystemClock().now()
+    with transaction(make_session_factory(checked_engine(ctx))) as session:
+        revoked = revoke_keys(session, account_id, now)
+        account = session.get(Account, account_id)
+        assert account is not None
+        key = issue_key(session, account, now, admin=admin)
+    err.print(f"account {name!r}: {revoked} key(s) revoked; its new API key:")
+    typer.echo(key.key)
+
+
+@accounts_app.command("revoke-key")
+def accounts_revoke_key(
+    ctx: typer.Context,
+    name: str,
+    prefix: Annotated[
+        str | None, typer.Option(help="Revoke the active keys starting with this (see list).")
+    ] = None,
+    all_keys: Annotated[bool, typer.Option("--all", help="Revoke every active key.")] = False,
+) -> None:
+    """Revoke one key (by the first characters `accounts list` shows) or all of them."""
+    from adflywheel.core.clock import SystemClock
+    from adflywheel.store.accounts import KEY_PREFIX, revoke_keys
+    from adflywheel.store.engine import make_session_factory, transaction
+
+    if all_keys == (prefix is not None):
+        raise fail("give --prefix PREFIX or --all")
+    if prefix is not None and (not prefix.startswith(KEY_PREFIX) or len(prefix) < 8):
+        raise fail(f"a prefix starts with {KEY_PREFIX!r} and has at least 8 characters")
+    account_id = account_id_of(ctx, name)
+    with transaction(make_session_factory(checked_engine(ctx))) as session:
+        revoked = revoke_keys(session, account_id, SystemClock().now(), prefix=prefix)
+    if revoked == 0:
+        raise fail(f"no active key of {name!r} matches")
+    err.print(f"account {name!r}: {revoked} key(s) revoked")

@@ -102,3 +102,35 @@ def authenticate(session: Session, key: str) -> Caller | None:
 
 def account_by_name(session: Session, name: str) -> Account | None:
     return session.scalar(select(Account).where(Account.name == name))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What may be shown of a key: its first characters, never the key or its hash."""
+
+    prefix: str
+    is_admin: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def account_keys(session: Session, account_id: int) -> list[KeyInfo]:
+    rows = session.scalars(
+        select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.id)
+    ).all()
+    return [KeyInfo(r.key_prefix, r.is_admin, r.created_at, r.revoked_at) for r in rows]
+
+
+def revoke_keys(
+    session: Session, account_id: int, now: datetime, *, prefix: str | None = None
+) -> int:
+    """Revoke the account's active keys (only those starting with ``prefix`` when given);
+    returns how many. A revoked key authenticates nothing from then on."""
+    query = select(ApiKey).where(ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None))
+    revoked = 0
+    for key in session.scalars(query):
+        if prefix is None or key.key_prefix.startswith(prefix):
+            key.revoked_at = now
+            revoked += 1
+    session.flush()
+    return revoked
