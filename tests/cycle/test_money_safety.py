@@ -19,6 +19,7 @@ from adflywheel.services.promoter.settings import PromoterSettings, load_setting
 from adflywheel.sim.market import MarketConfig, SimulatedMarket
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.models import BudgetChange
+from tests.factories.clock import T0
 from tests.factories.market import simulated_account
 
 pytestmark = pytest.mark.db
@@ -65,15 +66,7 @@ def _set(engine: Engine, account_id: int, **fields: object) -> None:
     with transaction(factory) as session:
         current = load_settings(session, account_id)
         g = replace(current.guardrails, **fields)  # type: ignore[arg-type]
-        store_settings(
-            session, account_id, PromoterSettings(current.test, g), now=replace_now(), actor="t"
-        )
-
-
-def replace_now():
-    from datetime import UTC, datetime
-
-    return datetime(2026, 1, 1, tzinfo=UTC)
+        store_settings(session, account_id, PromoterSettings(current.test, g), now=T0, actor="t")
 
 
 def test_a_new_account_recommends_and_writes_nothing(engine: Engine) -> None:

@@ -30,6 +30,7 @@ import logging
 import random
 import time
 from collections.abc import Hashable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -183,13 +184,10 @@ def _upsert(
     postgres = session.connection().dialect.name == "postgresql"
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
-            if not postgres:
-                # SQLite: the first INSERT takes the database's write lock until commit, so
-                # nothing can interleave; a lock not granted within the busy timeout is final.
-                return _write(
-                    session, account_id, batch, table, period, revision_field, source, now
-                )
-            with session.begin_nested():  # a savepoint: a failed attempt undoes only itself
+            # PostgreSQL: a savepoint, so a failed attempt undoes only itself. SQLite: the first
+            # INSERT takes the database's write lock until commit, so nothing can interleave;
+            # a lock not granted within the busy timeout is final.
+            with session.begin_nested() if postgres else nullcontext():
                 return _write(
                     session, account_id, batch, table, period, revision_field, source, now
                 )

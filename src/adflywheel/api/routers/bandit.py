@@ -30,7 +30,7 @@ from adflywheel.loops.bandit import (
 )
 from adflywheel.platforms.base import PlatformError
 from adflywheel.services.bandit.budgets import apply_budgets, load_campaign_state
-from adflywheel.services.bandit.edits import account_bounds
+from adflywheel.services.bandit.edits import account_bounds, minimums
 from adflywheel.services.bandit.policies import ThompsonPolicy
 from adflywheel.services.bandit.step import settled_proposal
 from adflywheel.services.promoter.actions import promotion_floors
@@ -208,7 +208,7 @@ def reallocate(
             caller.account_id,
             campaign,
             floor_hour(now),
-            min_budgets={k: min(max(floors.get(k, 0), b.low), b.high) for k, b in bounds.items()},
+            min_budgets=minimums(floors, bounds),
             max_budget_minor=g.max_variant_budget_minor,
             max_budgets={k: b.high for k, b in bounds.items()},
         )

@@ -41,7 +41,7 @@ class CampaignState:
 
     def max_for(self, ad_set_external_id: str) -> int | None:
         """The most this ad set may get: its edit bound, the account's per-variant ceiling."""
-        bounds = [b for b in (self.max_budget_minor, self.max_budgets.get(ad_set_external_id))]
+        bounds = (self.max_budget_minor, self.max_budgets.get(ad_set_external_id))
         known = [b for b in bounds if b is not None]
         return min(known) if known else None
 

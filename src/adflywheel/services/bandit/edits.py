@@ -97,6 +97,12 @@ def account_bounds(
     )
 
 
+def minimums(floors: dict[str, int], bounds: dict[str, Bounds]) -> dict[str, int]:
+    """Each ad set's minimum for the allocator: its promotion floor, raised to its edit bound's
+    low end and kept within its high end (the edit rules rank above a floor)."""
+    return {k: min(max(floors.get(k, 0), b.low), b.high) for k, b in bounds.items()}
+
+
 def ad_set_bounds(
     ad_sets: Iterable[AdSet],
     histories: dict[int, EditHistory],

@@ -20,7 +20,7 @@ from adflywheel.services.bandit.budgets import (
     finish_stale_pending,
     load_campaign_state,
 )
-from adflywheel.services.bandit.edits import account_bounds
+from adflywheel.services.bandit.edits import account_bounds, minimums
 from adflywheel.services.bandit.policies import PriorProvider, ThompsonPolicy
 from adflywheel.services.compound.serving_priors import ServingPriors
 from adflywheel.services.crosslearn.priors import NichePriors
@@ -212,9 +212,7 @@ def _plan(ctx: CycleContext) -> _Plan:
                     campaign,
                     hour,
                     series=series,
-                    min_budgets={
-                        k: min(max(floors.get(k, 0), b.low), b.high) for k, b in bounds.items()
-                    },
+                    min_budgets=minimums(floors, bounds),
                     max_budget_minor=g.max_variant_budget_minor,
                     max_budgets={k: b.high for k, b in bounds.items()},
                 )
