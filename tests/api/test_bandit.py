@@ -14,14 +14,22 @@ from adflywheel.core.settings import Settings
 from adflywheel.sim.market import MarketConfig, SimulatedMarket
 from adflywheel.store.engine import make_session_factory
 from adflywheel.store.models import AdSet, BudgetChange
+from tests.factories.clock import T0
 from tests.factories.helpers import auth, new_account, row, small_catalog
+
+
+@pytest.fixture
+def calculator(engine: Engine, client: TestClient) -> TestClient:
+    """A client that sends an account's key: the calculators need one (they cost CPU)."""
+    client.headers.update(auth(new_account(engine, "calc", T0)[1]))
+    return client
 
 
 def variants(*specs: tuple[str, int, int, int]) -> list[dict[str, Any]]:
     return [{"id": i, "impressions": n, "clicks": c, "spend_minor": s} for i, n, c, s in specs]
 
 
-def test_allocate_answers_the_contract_and_conserves_the_total(client: TestClient) -> None:
+def test_allocate_answers_the_contract_and_conserves_the_total(calculator: TestClient) -> None:
     body = {
         "total_budget_minor": 10_001,
         "objective": "ctr",
@@ -30,7 +38,7 @@ def test_allocate_answers_the_contract_and_conserves_the_total(client: TestClien
         ),
         "seed": 5,
     }
-    response = client.post("/api/ml/budget/allocate", json=body)
+    response = calculator.post("/api/ml/budget/allocate", json=body)
     assert response.status_code == 200, response.text
     out = response.json()["variants"]
     assert [v["id"] for v in out] == ["a", "b", "c"]
@@ -44,11 +52,11 @@ def test_allocate_answers_the_contract_and_conserves_the_total(client: TestClien
     assert c["gated"] and abs(c["budget_minor"] - 10_001 / 3) < 2
     assert a["interval"][0] < a["mean"] < a["interval"][1]
     assert abs(a["mean"] - 0.03) < 0.002
-    again = client.post("/api/ml/budget/allocate", json=body).json()["variants"]
+    again = calculator.post("/api/ml/budget/allocate", json=body).json()["variants"]
     assert again == out
 
 
-def test_a_prior_steers_a_new_variant(client: TestClient) -> None:
+def test_a_prior_steers_a_new_variant(calculator: TestClient) -> None:
     body: dict[str, Any] = {
         "total_budget_minor": 10_000,
         "variants": [
@@ -63,7 +71,9 @@ def test_a_prior_steers_a_new_variant(client: TestClient) -> None:
         ],
         "seed": 1,
     }
-    out = {v["id"]: v for v in client.post("/api/ml/budget/allocate", json=body).json()["variants"]}
+    out = {
+        v["id"]: v for v in calculator.post("/api/ml/budget/allocate", json=body).json()["variants"]
+    }
     assert out["new"]["p_best"] > 0.9
     assert out["new"]["mean"] > out["old"]["mean"]
 
@@ -118,16 +128,16 @@ def test_a_prior_steers_a_new_variant(client: TestClient) -> None:
     ],
 )
 def test_bad_allocation_requests_get_a_clear_4xx(
-    client: TestClient, body: dict[str, Any], needle: str
+    calculator: TestClient, body: dict[str, Any], needle: str
 ) -> None:
-    response = client.post("/api/ml/budget/allocate", json=body)
+    response = calculator.post("/api/ml/budget/allocate", json=body)
     assert response.status_code == 422, response.text
     assert needle in response.text
 
 
-def test_thompson_select_prefers_the_better_variant(client: TestClient) -> None:
+def test_thompson_select_prefers_the_better_variant(calculator: TestClient) -> None:
     picks = [
-        client.post(
+        calculator.post(
             "/api/ml/thompson/select",
             json={"variants": variants(("a", 5_000, 250, 1), ("b", 5_000, 50, 1)), "seed": s},
         ).json()["variant_id"]
@@ -238,3 +248,12 @@ def test_reallocate_without_a_connected_platform_is_a_conflict(
         ).status_code
         == 200
     )
+
+
+@pytest.mark.parametrize("path", ["/api/ml/budget/allocate", "/api/ml/thompson/select"])
+def test_the_calculators_need_a_key(client: TestClient, path: str) -> None:
+    body = {"total_budget_minor": 100, "variants": variants(("a", 10, 1, 5))}
+    response = client.post(path, json=body)
+    assert response.status_code == 401, response.text
+    wrong = client.post(path, json=body, headers=auth("afw_not-a-key"))
+    assert wrong.status_code == 401, wrong.text

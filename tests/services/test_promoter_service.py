@@ -390,7 +390,7 @@ def test_the_stateless_contract(api: tuple[TestClient, str]) -> None:
              "periods": None},
         ],
     }  # fmt: skip
-    assert client.post("/api/ml/auto-promote/evaluate", json=body).status_code == 200
+    assert client.post("/api/ml/auto-promote/evaluate", json=body).status_code == 401
     response = client.post("/api/ml/auto-promote/evaluate", json=body, headers=auth(key))
     assert response.status_code == 200, response.text
     out = response.json()

@@ -120,8 +120,9 @@ class AllocateIn(VariantsIn):
 
 
 @router.post("/budget/allocate")
-def allocate(request: AllocateIn) -> AllocationOut:
-    """Budget shares by the probability of being best; budgets sum exactly to the total."""
+def allocate(request: AllocateIn, _: CallerDep) -> AllocationOut:
+    """Budget shares by the probability of being best; budgets sum exactly to the total. Reads
+    no account's data, but costs CPU in proportion to variants × draws: it needs a key."""
     try:
         settings = AllocationSettings(
             n_draws=request.n_draws,
@@ -162,7 +163,7 @@ def allocate(request: AllocateIn) -> AllocationOut:
 
 
 @router.post("/thompson/select")
-def select_variant(request: VariantsIn) -> ThompsonChoiceOut:
+def select_variant(request: VariantsIn, _: CallerDep) -> ThompsonChoiceOut:
     """One variant drawn by Thompson sampling, for a serving decision."""
     try:
         chosen = thompson_select(

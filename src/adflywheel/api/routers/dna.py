@@ -173,8 +173,9 @@ async def variant_dna(
     """Extract and store an ad's DNA: from an uploaded video (multipart ``video``, optional
     ``text``), from JSON features, or, with an empty JSON object, from the features and text
     the ad already has. The ad's primary text is the default text. Nothing is stored on error."""
-    data, features, text = await _read_request(request, _limit(services))
+    # Whose ad it is comes first: another account's id is a 404 whatever the body.
     known = await run_in_threadpool(_variant_inputs, services, caller.account_id, ad_id)
+    data, features, text = await _read_request(request, _limit(services))
     text = text or known["text"]
     source = "video" if data is not None else "features"
     if data is None and not features:

@@ -145,10 +145,11 @@ class EvaluateIn(BaseModel):
 
 
 @router.post("/auto-promote/evaluate")
-def evaluate(body: EvaluateIn) -> EvaluationOut:
+def evaluate(body: EvaluateIn, _: CallerDep) -> EvaluationOut:
     """Which variants are winners, from counts alone (nothing is stored or changed). Safe to call
     every hour with cumulative counts: the test is always-valid. Like the other stateless
-    calculators (``/budget/allocate``), it reads no account's data and needs no key."""
+    calculators (``/budget/allocate``), it reads no account's data but needs a key (it costs
+    CPU)."""
     try:
         settings = DecisionSettings(
             min_impressions=body.min_impressions,

@@ -78,11 +78,11 @@ def approve(
     actor: str,
 ) -> dict[str, Any]:
     """Apply a change that waits for approval, if the guardrails still allow it now."""
+    with factory() as session:  # whose action it is comes first: another's is unknown (404)
+        _action(session, account_id, action_id)
+        settings = load_settings(session, account_id)
     if platform is None:
         raise NoPlatformError("no ad platform is configured for this account")
-    with factory() as session:
-        settings = load_settings(session, account_id)
-        _action(session, account_id, action_id)
     g = settings.guardrails
     reconcile(factory, platform, account_id, floor_hour(now), g, now)
     with transaction(factory) as session:
@@ -157,11 +157,11 @@ def rollback(
     actor: str,
 ) -> dict[str, Any]:
     """Restore the budget the action replaced; returns the rollback's own record."""
+    with factory() as session:  # whose action it is comes first: another's is unknown (404)
+        _action(session, account_id, action_id)
+        settings = load_settings(session, account_id)
     if platform is None:
         raise NoPlatformError("no ad platform is configured for this account")
-    with factory() as session:
-        settings = load_settings(session, account_id)
-        _action(session, account_id, action_id)
     hour = floor_hour(now)
     reconcile(factory, platform, account_id, hour, settings.guardrails, now)
     key = f"promoter-rollback:{action_id}"
