@@ -23,6 +23,7 @@ def serve(
     """Serve the HTTP API (refuses to start on a schema it does not know)."""
     import uvicorn
 
+    from adflywheel.api.access_log import log_config
     from adflywheel.api.app import create_app
     from adflywheel.store.engine import SchemaError
 
@@ -32,7 +33,12 @@ def serve(
     except SchemaError as error:
         err.print(f"[red]refusing to start:[/red] {error}")
         raise typer.Exit(2) from error
-    uvicorn.run(application, host=host or settings.host, port=port or settings.port)
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=log_config(),  # the access log without query strings (docs/security.md)
+    )
 
 
 @app.command("import-csv")
