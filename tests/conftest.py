@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -67,7 +68,20 @@ POSTGRES_URL = (
     if SERVER_URL
     else None
 )
+
+def _worker_redis(url: str | None) -> str | None:
+    """Under pytest-xdist each worker gets a Redis database of its own (the given number minus
+    the worker's), since the tests flush theirs."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(base - int(worker[2:])) % 16}"))
+
+
 REDIS_URL, REDIS_PROBLEM = _service("ADFLYWHEEL_TEST_REDIS_URL", _redis_problem)
+REDIS_URL = _worker_redis(REDIS_URL)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
