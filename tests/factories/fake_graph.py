@@ -6,7 +6,8 @@ exercised end to end: the ``/act_X`` account, its ``campaigns``/``adsets``/``ads
 runs (POST → poll → results), the account's ``min_daily_budget`` (or none),
 ``daily_budget``/``status`` writes, cursor pagination with
 ``paging.next``, the usage headers computed from a rolling call count, throttling with an
-advertised regain time, "reduce the amount of data" above a row limit, token checks, and faults
+advertised regain time, "reduce the amount of data" above a row limit, token checks (several
+accepted tokens, ``debug_token`` with a configurable expiry), and faults
 scripted per request (every error code, bare HTTP statuses with ``Retry-After``, connections
 dropped without an answer, partial failures mid-pagination).
 
@@ -281,9 +282,13 @@ class FakeGraph:
         quota_window_s: float = 3600.0,
         async_polls: int = 2,
         token_in_paging: bool = False,
+        token_expires_at: int = 0,
     ) -> None:
         self.clock = clock or FakeTime()
         self.version, self.token = version, token
+        # Accepted tokens and what ``debug_token`` says of each: (is_valid, expires_at in unix
+        # seconds, 0 = never). More are added with ``allow``.
+        self.tokens: dict[str, tuple[bool, int]] = {token: (True, token_expires_at)}
         self.quota_calls, self.quota_window_s = quota_calls, quota_window_s
         self.async_polls = async_polls
         # As Meta does: ``paging.next`` URLs carry the caller's ``access_token`` in their query.
@@ -329,6 +334,11 @@ class FakeGraph:
     def add(self, account: FakeAccount) -> FakeAccount:
         self.accounts[account.id] = account
         return account
+
+    def allow(self, token: str, *, expires_at: int = 0, valid: bool = True) -> None:
+        """Accept another token (an account's own), or change what ``debug_token`` says of one;
+        an invalid token is refused as Graph refuses an expired one."""
+        self.tokens[token] = (valid, expires_at)
 
     def fail(self, method: str, path: str, error: str | dict[str, Any], **kw: Any) -> Fault:
         """Script a fault: ``error`` names an entry of fixtures/meta/errors.json, or is one."""
@@ -409,7 +419,8 @@ class FakeGraph:
     ) -> tuple[int, Any, int, dict[str, str]]:
         """Status 0: close the connection without an answer (a network error); status -1: the
         same after stalling ``body`` real seconds (a client timeout)."""
-        if auth != f"Bearer {self.token}":
+        valid = {f"Bearer {t}" for t, (ok, _) in self.tokens.items() if ok}
+        if auth not in valid:
             return (*_error(load_fixture("errors.json")["bad_token"]), 0, {})
         for fault in self.faults:
             if fault.times > 0 and fault.method == method and re.search(fault.path, path):
@@ -429,6 +440,22 @@ class FakeGraph:
     def _dispatch(self, method: str, path: str, params: dict[str, str]) -> tuple[int, Any]:
         parts = path.strip("/").split("/")
         head = parts[0]
+        if head == "debug_token" and method == "GET":
+            known = self.tokens.get(params.get("input_token", ""))
+            if known is None:  # as Graph: an unknown token is reported invalid, not an error
+                return 200, {"data": {"is_valid": False, "expires_at": 0, "scopes": []}}
+            ok, expires = known
+            return 200, {
+                "data": {
+                    "app_id": "1000",
+                    "type": "SYSTEM_USER",
+                    "application": "fake",
+                    "is_valid": ok,
+                    "expires_at": expires,
+                    "data_access_expires_at": 0,
+                    "scopes": ["ads_read", "ads_management"],
+                }
+            }
         if head.startswith("act_"):
             acc = self.accounts.get(head)
             if acc is None:

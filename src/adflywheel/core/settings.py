@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     meta_app_secret: SecretStr | None = Field(
         default=None, description="App secret: requests then carry appsecret_proof."
     )
+    token_encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="Fernet keys (comma separated) for per-account Meta tokens at rest: the "
+        "first encrypts, all decrypt; without it no per-account token can be stored.",
+    )
+    meta_token_warn_days: int = Field(
+        default=7, ge=1, le=365, description="Warn when a Meta token expires within this many days."
+    )
     dask_scheduler: str | None = Field(
         default=None, description="Dask scheduler (tcp://host:8786) for cycles; else a local pool."
     )

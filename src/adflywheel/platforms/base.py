@@ -305,6 +305,35 @@ class MinimumBudget(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class TokenStatus:
+    """What the platform says of its access token: valid, and when it expires (None: never)."""
+
+    valid: bool
+    expires_at: datetime | None
+
+    def expires_within(self, now: datetime, days: int) -> bool:
+        return self.expires_at is not None and self.expires_at - now <= dt.timedelta(days=days)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+        }
+
+
+@runtime_checkable
+class ExpiringToken(Protocol):
+    """A platform whose access token expires (Meta): the fetch job asks at most daily and warns
+    ``token_warn_days`` ahead."""
+
+    token_warn_days: int
+
+    def token_status(self) -> TokenStatus:
+        """The token's validity and expiry, asked of the platform."""
+        ...
+
+
 def min_daily_budget_floor_minor(
     platform: object | None, currency: str, objective: str | None = None
 ) -> int:

@@ -1,18 +1,19 @@
 """Actuals fetch runs and per-account data freshness (loop 6), and Meta connections.
 
 - ``meta_connections``: which Meta ad account (``act_<digits>``) an account reads and writes, and
-  optionally the name of the environment variable holding its token. Tokens are never stored
-  here: one deployment-wide token comes from ``ADFLYWHEEL_META_ACCESS_TOKEN`` (settings), a
-  per-account one from the named variable — so a database dump leaks no credentials.
+  optionally the name of the environment variable holding its token, or the account's own token
+  *encrypted* (Fernet, keys from the environment: ``platforms/meta/tokens.py``) — never in plain
+  text, so a database dump without the keys leaks no credentials. Also the token's expiry from
+  Graph's ``debug_token`` and when that was last asked (at most daily: the expiry warning).
 - ``fetch_freshness``: one row per account, overwritten by every fetch: when it last ran and last
   succeeded, the newest hour seen, the hours known complete, the last status, error and counts.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from adflywheel.store.models import Base
@@ -29,6 +30,15 @@ class MetaConnection(Base):
     token_env: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The account's own token, Fernet-encrypted; its fingerprint (first hex of a SHA-256) to
+    # tell tokens apart in listings without showing one.
+    token_ciphertext: Mapped[str | None] = mapped_column(Text)
+    token_fingerprint: Mapped[str | None] = mapped_column(String(16))
+    # What Graph's debug_token said of the token in use, and when: expires_at None with a
+    # check means "never expires".
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    token_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    token_valid: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class FetchFreshness(Base):
@@ -71,6 +81,79 @@ def connect_meta(
 
 def meta_connection(session: Session, account_id: int) -> MetaConnection | None:
     return session.get(MetaConnection, account_id)
+
+
+def store_meta_token(
+    session: Session, account_id: int, ciphertext: str | None, fingerprint: str | None
+) -> MetaConnection:
+    """Set (or with None, clear) the account's own encrypted token; its last check is
+    forgotten, since it was about another token."""
+    row = session.get(MetaConnection, account_id)
+    if row is None:
+        raise LookupError(f"account {account_id} is not connected to Meta")
+    row.token_ciphertext, row.token_fingerprint = ciphertext, fingerprint
+    row.token_expires_at = row.token_checked_at = row.token_valid = None
+    session.flush()
+    return row
+
+
+def claim_token_check(
+    session: Session, account_id: int, now: datetime, every: timedelta
+) -> tuple[bool, datetime | None]:
+    """Take the account's token check if none was made within ``every``: stamps it now and
+    says whether it was taken, with the previous stamp (to put back if the check fails). Not
+    taken when not due or the account has no row. One atomic update, so two fetches at once
+    never both check (nor warn twice)."""
+    row = session.get(MetaConnection, account_id)
+    if row is None:
+        return False, None
+    previous = row.token_checked_at
+    claimed = session.execute(
+        update(MetaConnection)
+        .where(
+            MetaConnection.account_id == account_id,
+            or_(
+                MetaConnection.token_checked_at.is_(None),
+                MetaConnection.token_checked_at <= now - every,
+            ),
+        )
+        .values(token_checked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(row)
+    return claimed.rowcount == 1, previous  # type: ignore[attr-defined]
+
+
+def unclaim_token_check(session: Session, account_id: int, previous: datetime | None) -> None:
+    """Put the last check's stamp back (the check failed: try again at the next fetch)."""
+    session.execute(
+        update(MetaConnection)
+        .where(MetaConnection.account_id == account_id)
+        .values(token_checked_at=previous)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_token_check(
+    session: Session, account_id: int, now: datetime, *, valid: bool, expires_at: datetime | None
+) -> MetaConnection | None:
+    """Keep what debug_token said of the account's token (None: the account has no row)."""
+    row = session.get(MetaConnection, account_id)
+    if row is not None:
+        row.token_valid, row.token_expires_at, row.token_checked_at = valid, expires_at, now
+        session.flush()
+    return row
+
+
+def encrypted_tokens(session: Session) -> list[MetaConnection]:
+    """Every connection holding its own encrypted token (key rotation), locked for update."""
+    query = (
+        select(MetaConnection)
+        .where(MetaConnection.token_ciphertext.is_not(None))
+        .order_by(MetaConnection.account_id)
+        .with_for_update()
+    )
+    return list(session.scalars(query))
 
 
 def freshness_of(session: Session, account_id: int) -> FetchFreshness | None:

@@ -144,6 +144,10 @@ class GraphClient:
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.request("GET", path, params=params)
 
+    def debug_token(self) -> dict[str, Any]:
+        """Graph's ``debug_token`` about this client's own token (its validity and expiry)."""
+        return self.get("debug_token", {"input_token": self._secrets[0]})
+
     def post(self, path: str, data: Mapping[str, Any]) -> dict[str, Any]:
         return self.request("POST", path, data=data)
 

@@ -2,8 +2,11 @@
 becomes a ``MetaPlatform``; connecting an account writes that row.
 
 The row holds the ad account and, optionally, the name of the environment variable with the
-account's token; the token itself is read from the environment when the client is built, so a
-database dump leaks no credentials (docs/meta.md).
+account's token, or the account's own token encrypted (``tokens.py``; it wins over both
+variables). A plain token is read from the environment, or decrypted, only when the client is
+built, so a database dump leaks no credentials (docs/meta.md, docs/security.md). The connection
+the registry compares and keeps carries the ciphertext, never the token: a changed token (or a
+re-encryption) rebuilds the platform.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from adflywheel.core.settings import Settings
 from adflywheel.platforms.base import PlatformError
 from adflywheel.platforms.meta.client import GraphClient
 from adflywheel.platforms.meta.platform import MetaPlatform, ad_account_path
+from adflywheel.platforms.meta.tokens import TokenCipher
 from adflywheel.store.engine import transaction
 from adflywheel.store.fetching import connect_meta, meta_connection
 from adflywheel.store.models import Account
 
-# The stored connection: the ad account (act_<digits>) and the token's variable, if any.
-MetaSpec = tuple[str, str | None]
+# The stored connection: the ad account (act_<digits>), the token's variable if any, and the
+# account's own token as ciphertext if any (never the plain token).
+MetaSpec = tuple[str, str | None, str | None]
 
 
 class MetaConnectionKind:
@@ -32,16 +37,33 @@ class MetaConnectionKind:
 
     def connection(self, session: Session, account_id: int) -> MetaSpec | None:
         row = meta_connection(session, account_id)
-        return (row.ad_account_id, row.token_env) if row is not None else None
+        if row is None:
+            return None
+        return (row.ad_account_id, row.token_env, row.token_ciphertext)
 
     def build(self, settings: Settings, connection: MetaSpec) -> MetaPlatform:
-        ad_account_id, token_env = connection
-        return MetaPlatform(meta_client(settings, token_env), ad_account_path(ad_account_id))
+        ad_account_id, token_env, ciphertext = connection
+        token = (
+            TokenCipher(settings.token_encryption_keys).decrypt(
+                ciphertext, owner=f"for {ad_account_id}"
+            )
+            if ciphertext
+            else None
+        )
+        return MetaPlatform(
+            meta_client(settings, token_env, token=token),
+            ad_account_path(ad_account_id),
+            token_warn_days=settings.meta_token_warn_days,
+        )
 
 
-def meta_client(settings: Settings, token_env: str | None = None) -> GraphClient:
-    """A Graph client from settings; the token from ``token_env`` or the deployment's token."""
-    token = os.environ.get(token_env) if token_env else None
+def meta_client(
+    settings: Settings, token_env: str | None = None, *, token: str | None = None
+) -> GraphClient:
+    """A Graph client from settings; the token given (an account's own, decrypted), else from
+    ``token_env``, else the deployment's token."""
+    if token is None and token_env:
+        token = os.environ.get(token_env)
     if token is None and settings.meta_access_token is not None:
         token = settings.meta_access_token.get_secret_value()
     if not token:

@@ -17,7 +17,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adflywheel.core.clock import ensure_utc
 from adflywheel.core.domain import Creative, DailyActual, HourlyActual, Objective, Status
-from adflywheel.platforms.base import PlatformAccount, PlatformAd, PlatformAdSet, PlatformCampaign
+from adflywheel.platforms.base import (
+    PlatformAccount,
+    PlatformAd,
+    PlatformAdSet,
+    PlatformCampaign,
+    TokenStatus,
+)
 from adflywheel.platforms.meta.client import GraphClient
 from adflywheel.platforms.meta.errors import MetaApiError
 from adflywheel.platforms.meta.insights import InsightsOptions, InsightsReader
@@ -29,6 +35,7 @@ from adflywheel.platforms.meta.parse import (
     currency_exponent,
     parse_row,
 )
+from adflywheel.platforms.meta.tokens import parse_debug_token
 
 _SALES_OBJECTIVES = frozenset({"OUTCOME_SALES", "CONVERSIONS", "PRODUCT_CATALOG_SALES"})
 _ACCOUNT_FIELDS = "name,currency,timezone_name,account_status"
@@ -88,8 +95,10 @@ class MetaPlatform:
         *,
         options: InsightsOptions | None = None,
         is_control: Callable[[str], bool] | None = None,
+        token_warn_days: int = 7,
     ) -> None:
         self.client = client
+        self.token_warn_days = token_warn_days
         self.path = ad_account_path(ad_account_id)
         self.options = options or InsightsOptions()
         self.reader = InsightsReader(client, self.path, self.options)
@@ -99,6 +108,10 @@ class MetaPlatform:
         self._min_daily_budget_read = False  # ``None`` is an answer too: read it once
         self._quarantined: list[InsightRow] = []
         self._lock = threading.Lock()
+
+    def token_status(self) -> TokenStatus:
+        """Graph's ``debug_token`` on this platform's token: valid, and when it expires."""
+        return parse_debug_token(self.client.debug_token())
 
     # -- catalogue --------------------------------------------------------------------------
 

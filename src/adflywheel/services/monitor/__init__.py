@@ -5,6 +5,7 @@ prediction whose window has closed, watch drift and data health, retrain when ne
 - ``service``: validation, drift, the circuit breaker, the retrain decision.
 - ``scoring``: stored predictions against the actuals of their closed window.
 - ``step``: the cycle's validation (and retrain through loop 5's gate).
+- ``token_check``: the platform token's expiry, asked at most daily after a fetch, and its warning.
 """
 
-__all__ = ["fetch", "scoring", "service", "step"]
+__all__ = ["fetch", "scoring", "service", "step", "token_check"]

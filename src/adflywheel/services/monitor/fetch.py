@@ -18,6 +18,9 @@ A row whose counts contradict each other (Meta's all-clicks above impressions on
 row) is quarantined by the platform: skipped, counted in the report, alerted once per row
 (``actuals_quarantined``, whose payload is the record the data-health breaker reads as
 implausible counts) — the rest of the account's fetch goes on.
+
+After a successful fetch the platform's token is checked, at most daily (``token_check.py``):
+one that expires soon raises a ``token_expiring`` alert.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from adflywheel.platforms.base import (
 )
 from adflywheel.platforms.registry import PlatformResolver
 from adflywheel.services.alerts import AlertKind, AlertSink, quarantined_rows
+from adflywheel.services.monitor.token_check import check_token
 from adflywheel.store.actuals import upsert_actuals, upsert_daily
 from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import transaction
@@ -138,6 +142,7 @@ def fetch_account_actuals(
         raise
     if fresh_quarantine:
         _alert_quarantine(sink, account_id, platform.name, fresh_quarantine, len(pulled.held))
+    check_token(factory, platform, account_id, clock, sink)  # at most daily; never fails this
     return {
         "account_id": account_id,
         "status": "ok",
