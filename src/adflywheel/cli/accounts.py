@@ -1,4 +1,4 @@
-"""``adflywheel accounts``: accounts and their API keys."""
+"""``adflywheel accounts``: accounts, their API keys and their own Meta tokens (``meta_tokens``)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ from typing import Annotated
 
 import typer
 
+from adflywheel.cli import meta_tokens
 from adflywheel.cli.common import account_id_of, checked_engine, err, fail, settings_of
 
-accounts_app = typer.Typer(help="Accounts and API keys.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts, API keys and Meta tokens.", no_args_is_help=True)
+accounts_app.command("set-meta-token")(meta_tokens.set_meta_token)
+accounts_app.command("clear-meta-token")(meta_tokens.clear_meta_token)
+accounts_app.command("rotate-token-key")(meta_tokens.rotate_token_key)
 
 
 @accounts_app.command("create")
@@ -131,14 +135,18 @@ def _change_guardrails(
 
 @accounts_app.command("list")
 def accounts_list(ctx: typer.Context) -> None:
-    """Every account with its mode and its keys' first characters (never a key): JSON lines."""
+    """Every account with its mode, its keys' first characters (never a key) and its Meta
+    token's source, fingerprint and expiry (never the token): JSON lines."""
     import json
 
+    from adflywheel.core.clock import SystemClock
+    from adflywheel.services.monitor.token_check import token_summary
     from adflywheel.services.promoter.settings import load_settings
     from adflywheel.store.accounts import account_keys
     from adflywheel.store.engine import make_session_factory
     from adflywheel.store.models import Account
 
+    now, warn_days = SystemClock().now(), settings_of(ctx).meta_token_warn_days
     with make_session_factory(checked_engine(ctx))() as session:
         from sqlalchemy import select
 
@@ -159,6 +167,7 @@ def accounts_list(ctx: typer.Context) -> None:
                     }
                     for k in keys
                 ],
+                "meta_token": token_summary(session, account.id, now, warn_days),
             }
             typer.echo(json.dumps(line, sort_keys=True))
 
