@@ -69,6 +69,7 @@ POSTGRES_URL = (
     else None
 )
 
+
 def _worker_redis(url: str | None) -> str | None:
     """Under pytest-xdist each worker gets a Redis database of its own (the given number minus
     the worker's), since the tests flush theirs."""
