@@ -38,6 +38,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_config=log_config(),  # the access log without query strings (docs/security.md)
+        timeout_keep_alive=settings.keep_alive_s,
     )
 
 

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="Redis for locks and caches.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    keep_alive_s: int = Field(
+        default=75,
+        gt=0,
+        le=3600,
+        description="Idle keep-alive of served connections: longer than clients' and proxies' "
+        "own (httpx 5 s, nginx 60 s), so a client never sends on a connection the server is "
+        "closing (the load test saw that race when both were 5 s).",
+    )
     max_actuals_batch_rows: int = Field(default=50_000, ge=1)
     max_request_bytes: int = Field(default=20_000_000, ge=1024)
     bandit_seed: int = Field(default=0, description="Seed of the Thompson draws (reproducible).")
