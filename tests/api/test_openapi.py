@@ -5,6 +5,8 @@ client only the request id (which every response carries)."""
 from __future__ import annotations
 
 import inspect
+import json
+import re
 import types
 from typing import Any, Union, get_args, get_origin
 
@@ -15,7 +17,12 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from adflywheel.core.errors import AdflywheelError, ConflictError, NotFoundError
+from adflywheel.core.errors import (
+    AdflywheelError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+)
 from adflywheel.services.memory import service as memory_service
 from tests.factories.clock import T0
 from tests.factories.helpers import auth, new_account
@@ -113,3 +120,125 @@ def test_the_request_id_is_echoed_or_made(client: TestClient, key: str) -> None:
     assert unusable.headers["X-Request-ID"] != "x" * 200
     refused = client.get(STATS)  # errors carry it too
     assert refused.status_code == 401 and refused.headers["X-Request-ID"]
+
+
+# -- issue #17: the document tells the truth ----------------------------------------------
+
+
+def _document(client: TestClient) -> dict[str, Any]:
+    document = client.get("/openapi.json").json()
+    assert isinstance(document, dict)
+    return document
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def _url(path: str, operation: dict[str, Any]) -> str:
+    """``path`` with each path parameter given a value of its type (an id that exists or not)."""
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path":
+            kind = parameter["schema"].get("type")
+            path = path.replace("{" + parameter["name"] + "}", "1" if kind == "integer" else "a1")
+    return path
+
+
+def _observe(client: TestClient, method: str, url: str, headers: dict[str, str]) -> int:
+    body = {} if method in ("POST", "PUT") else None
+    return client.request(method, url, json=body, headers=headers).status_code
+
+
+def test_every_route_documents_its_500_and_every_keyed_route_its_401(
+    client: TestClient, key: str
+) -> None:
+    """What a request without a key observes is documented: 401 where the route depends on the
+    key (derived from the dependency graph), never where it does not (``/health``)."""
+    for method, path, operation in _operations(_document(client)):
+        documented = set(operation["responses"])
+        assert "500" in documented, (method, path)
+        status = _observe(client, method, _url(path, operation), {})
+        assert str(status) in documented, (method, path, status)
+        assert (status == 401) == ("401" in documented), (method, path, status)
+
+
+def test_what_each_route_answers_to_an_empty_request_is_documented(
+    client: TestClient, key: str
+) -> None:
+    observed = {}
+    for method, path, operation in _operations(_document(client)):
+        status = _observe(client, method, _url(path, operation), auth(key))
+        assert str(status) in operation["responses"], (method, path, status)
+        observed[(method, path)] = status
+    assert 500 not in observed.values()
+
+
+def test_every_422_is_the_list_form_and_says_so(client: TestClient) -> None:
+    document = _document(client)
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    for method, path, operation in _operations(document):
+        answers = operation["responses"]
+        if "422" in answers:
+            schema = answers["422"]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ValidationErrorOut"}, (method, path)
+        assert answers["500"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/InternalErrorOut"
+        }
+        for answer in answers.values():  # every response carries the request id
+            assert answer["headers"]["X-Request-ID"]["required"] is True
+
+
+def test_every_reference_and_link_resolves(client: TestClient) -> None:
+    document = _document(client)
+    text = json.dumps(document)
+    for name in set(re.findall(r'"#/components/schemas/([^"]+)"', text)):
+        assert name in document["components"]["schemas"], name
+    ids = {operation["operationId"] for _, _, operation in _operations(document)}
+    links = [
+        link
+        for _, _, operation in _operations(document)
+        for link in operation["responses"].get("200", {}).get("links", {}).values()
+    ]
+    assert len(links) >= 6
+    assert all(link["operationId"] in ids for link in links)
+
+
+def _is_list_422(response: Any) -> None:
+    assert response.status_code == 422, (response.status_code, response.text)
+    detail = response.json()["detail"]
+    assert isinstance(detail, list) and detail
+    for error in detail:
+        assert {"loc", "msg", "type"} <= set(error) and isinstance(error["msg"], str)
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        # an HTTPException(422, "<message>") in a router
+        ("GET", "/api/ml/accuracy?since=2026-11-02T10:00:00Z&until=2026-11-01T10:00:00Z", None),
+        ("POST", "/api/ml/rag/search-winners", {}),
+        ("POST", "/api/ml/creative-dna/extract", []),
+        # an InvalidInputError from a router or a service
+        ("PUT", "/api/ml/power", {"loops": [9]}),
+    ],
+)
+def test_a_422_given_as_one_message_is_the_list_form_too(
+    client: TestClient, key: str, method: str, url: str, body: Any
+) -> None:
+    """Regression (issue #17): these answered ``{"detail": "<message>"}`` where the document
+    (and every other 422) has a list of errors."""
+    _is_list_422(client.request(method, url, json=body, headers=auth(key)))
+
+
+def test_an_invalid_input_error_from_a_service_is_the_list_form(
+    client: TestClient, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(memory_service, "search_winners", fail_with(InvalidInputError("k is 0")))
+    response = client.post(SEARCH, json={"ad_id": "a1"}, headers=auth(key))
+    _is_list_422(response)
+    assert response.json()["detail"] == [{"loc": [], "msg": "k is 0", "type": "value_error"}]

@@ -11,6 +11,7 @@ from adflywheel import __version__
 from adflywheel.api.deps import Services
 from adflywheel.api.errors import install_error_handling
 from adflywheel.api.limits import BodySizeLimit
+from adflywheel.api.openapi import install_openapi
 from adflywheel.api.routers import (
     actuals,
     bandit,
@@ -90,4 +91,5 @@ def create_app(
     app.include_router(monitor.router)
     app.include_router(fetch.router)
     app.include_router(cycle.router)
+    install_openapi(app)
     return app

@@ -4,10 +4,12 @@ A deliberate error (an ``AdflywheelError`` of a kind) answers with its kind's st
 ``{"detail": <message>}``, the body FastAPI gives an ``HTTPException``. Anything else is a bug: a
 500 whose body carries only the request id, so the traceback in the log can be found without
 the client learning what broke. A request that fails validation is a 422 whose body can always
-be written as JSON: each error's ``loc``, ``msg`` and ``type``, with its ``input`` only when that is
-plain, short and finite (FastAPI's own handler echoes ``NaN``, ``1e400`` or a lone surrogate and
-then fails to encode its answer). Every response, errors included, carries ``X-Request-ID``: the
-caller's own when it sent a usable one, otherwise a fresh one.
+be written as JSON: each error's ``loc``, ``msg`` and ``type``, with its ``input`` only when that
+is plain, short and finite (FastAPI's own handler echoes ``NaN``, ``1e400`` or a lone surrogate
+and then fails to encode its answer). Every 422 has that list form, one raised with a message
+(an ``InvalidInputError``, an ``HTTPException``) too, as the OpenAPI document says
+(``api/openapi.py``). Every response, errors included, carries ``X-Request-ID``: the caller's
+own when it sent a usable one, otherwise a fresh one.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adflywheel.core.errors import (
@@ -70,7 +74,24 @@ async def _answer_kind(request: Request, error: Exception) -> JSONResponse:
     # A kind that says when to come back (e.g. a busy store) carries ``retry_after`` seconds.
     retry_after = getattr(error, "retry_after", None)
     headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after else None
-    return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
+    detail: object = _as_errors(str(error)) if status == 422 else str(error)
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _as_errors(message: str) -> list[dict[str, Any]]:
+    """A 422 given as one message, in the list form of every 422: about the request as a whole
+    (an empty ``loc``), since the message alone does not say which field."""
+    return [{"loc": [], "msg": _safe_text(message, 1000), "type": "value_error"}]
+
+
+async def _answer_http(request: Request, error: Exception) -> Response:
+    """FastAPI's answer to an ``HTTPException``, but a 422 is always the list form."""
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 422 and isinstance(error.detail, str):
+        return JSONResponse(
+            {"detail": _as_errors(error.detail)}, status_code=422, headers=error.headers
+        )
+    return await http_exception_handler(request, error)
 
 
 # An echoed input longer than this (characters of its JSON) is left out of the answer.
@@ -132,6 +153,7 @@ def install_error_handling(app: FastAPI) -> None:
     """Map the error kinds to statuses, answer invalid requests with a JSON-safe 422, and give
     every response a request id."""
     app.add_exception_handler(AdflywheelError, _answer_kind)
+    app.add_exception_handler(StarletteHTTPException, _answer_http)
     app.add_exception_handler(RequestValidationError, _answer_invalid)
     app.add_middleware(RequestIds)
 

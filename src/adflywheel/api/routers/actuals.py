@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import select
 
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
+from adflywheel.api.openapi import kinds
 from adflywheel.api.schemas.actuals import StoredActualOut, StoredActualsOut
 from adflywheel.api.schemas.base import UpsertCountsOut
 from adflywheel.api.schemas.types import (
@@ -77,7 +78,7 @@ class ActualsBatch(BaseModel):
     rows: list[ActualIn] = Field(min_length=1)
 
 
-@router.post("")
+@router.post("", responses=kinds(409))
 def post_actuals(
     batch: ActualsBatch, caller: CallerDep, services: ServicesDep, session: SessionDep
 ) -> UpsertCountsOut:
@@ -126,7 +127,7 @@ def post_actuals(
     )
 
 
-@router.get("")
+@router.get("", responses=kinds(404))
 def get_actuals(
     caller: CallerDep,
     session: SessionDep,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adflywheel.api.deps import CallerDep, ServicesDep
+from adflywheel.api.openapi import kinds
 from adflywheel.api.schemas.bandit import (
     AllocatedVariantOut,
     AllocationOut,
@@ -174,7 +175,7 @@ def select_variant(request: VariantsIn, _: CallerDep) -> ThompsonChoiceOut:
     return ThompsonChoiceOut(variant_id=chosen, objective=request.objective.value)
 
 
-@router.post("/campaigns/{campaign_id}/reallocate")
+@router.post("/campaigns/{campaign_id}/reallocate", responses=kinds(409, 502))
 def reallocate(
     campaign_id: PathExternalId,
     caller: CallerDep,

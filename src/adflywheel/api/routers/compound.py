@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from adflywheel.api.deps import CallerDep, ServicesDep
+from adflywheel.api.openapi import kinds
 from adflywheel.api.schemas.compound import CompoundPredictionOut, WeightsHistoryOut
 from adflywheel.api.schemas.types import AdText, ExternalId
 from adflywheel.core.clock import floor_hour
@@ -83,7 +84,7 @@ def _no_model(reason: str) -> dict[str, Any]:
     }
 
 
-@router.post("/predict", response_model_exclude_unset=True)
+@router.post("/predict", response_model_exclude_unset=True, responses=kinds(404))
 def predict(body: PredictIn, caller: CallerDep, services: ServicesDep) -> CompoundPredictionOut:
     """The compound CTR prediction over the next 24 hours: ``prediction``, a 90% ``interval``,
     ``confidence`` (share of the account's between-ad uncertainty removed, 0–1), ``models_used``,

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
+from adflywheel.api.openapi import kinds
 from adflywheel.api.schemas.cycle import AllAccountsCycleOut, CycleReportOut, PowerOut
 from adflywheel.api.schemas.types import Timestamp
 from adflywheel.core.errors import InvalidInputError
@@ -54,7 +55,7 @@ def runner_for(services: Services) -> CycleRunner:
     )
 
 
-@router.post("/self-learning-cycle")
+@router.post("/self-learning-cycle", responses=kinds(403, 409))
 def self_learning_cycle(
     services: ServicesDep, caller: CallerDep, body: Annotated[CycleIn | None, Body()] = None
 ) -> CycleReportOut | AllAccountsCycleOut:

@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from adflywheel.api.deps import CallerDep, ServicesDep
+from adflywheel.api.openapi import kinds
 from adflywheel.api.schemas.dna import DnaPatternsOut, DnaScoreOut, ExtractedDnaOut, StoredDnaOut
 from adflywheel.api.schemas.types import PathExternalId, unclean_string
 from adflywheel.loops.dna.fingerprint import Dna
@@ -24,6 +25,33 @@ router = APIRouter(prefix="/api/ml", tags=["creative-dna"])
 
 MAX_VIDEO_BYTES = 50_000_000
 MAX_TEXT_CHARS = 5_000
+
+# These routes read their body by hand (JSON features or a multipart upload), so FastAPI knows
+# neither the body nor what refusing it answers: both are declared here.
+READS_BODY = kinds(400, 413, 415, 422)
+BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "Pre-extracted features, flat or as {features, text}",
+                }
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "video": {"type": "string", "format": "binary"},
+                        "text": {"type": "string", "maxLength": MAX_TEXT_CHARS},
+                    },
+                    "required": ["video"],
+                }
+            },
+        },
+    }
+}
 
 
 def _limit(services: Any) -> int:
@@ -110,7 +138,12 @@ async def _extract(data: bytes | None, features: dict[str, Any], text: str) -> D
     return dna_service.extract_from_features(features, text)
 
 
-@router.post("/creative-dna/extract", response_model_exclude_unset=True)
+@router.post(
+    "/creative-dna/extract",
+    response_model_exclude_unset=True,
+    responses=READS_BODY,
+    openapi_extra=BODY,
+)
 async def extract(request: Request, caller: CallerDep, services: ServicesDep) -> ExtractedDnaOut:
     """The DNA of a creative: JSON features (``{"features": {...}, "text": "..."}`` or a flat
     object), or multipart with the file in ``video`` and the ad text in ``text``. Includes the
@@ -126,7 +159,12 @@ def _score(services: Any, account_id: int, dna: Dna) -> dict[str, Any]:
         return dna_service.score(session, account_id, dna)
 
 
-@router.post("/creative-dna/score", response_model_exclude_unset=True)
+@router.post(
+    "/creative-dna/score",
+    response_model_exclude_unset=True,
+    responses=READS_BODY | kinds(404),
+    openapi_extra=BODY,
+)
 async def score(request: Request, caller: CallerDep, services: ServicesDep) -> DnaScoreOut:
     """Win probability and its reasons for a creative given as JSON features (and text), as a
     video upload, or as ``{"ad_id": ...}`` (an ad of this account, by its stored DNA)."""
@@ -166,7 +204,7 @@ def patterns(
     return DnaPatternsOut.model_validate(found)
 
 
-@router.post("/variants/{ad_id}/dna")
+@router.post("/variants/{ad_id}/dna", responses=READS_BODY, openapi_extra=BODY)
 async def variant_dna(
     ad_id: PathExternalId, request: Request, caller: CallerDep, services: ServicesDep
 ) -> StoredDnaOut:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict
 
 from adflywheel.api.deps import CallerDep, ServicesDep
+from adflywheel.api.openapi import kinds
 from adflywheel.api.schemas.actuals import AccountFreshnessOut, FetchOut
 from adflywheel.platforms.base import (
     PlatformError,
@@ -28,7 +29,7 @@ class FetchIn(BaseModel):
     sync_catalog: bool = True
 
 
-@router.post("/fetch")
+@router.post("/fetch", responses=kinds(409, 502, 503))
 def fetch_actuals(
     caller: CallerDep, services: ServicesDep, request: FetchIn | None = None
 ) -> FetchOut:
@@ -76,7 +77,7 @@ def fetch_actuals(
     return FetchOut.model_validate(fetched)
 
 
-@router.get("/freshness")
+@router.get("/freshness", responses=kinds(404))
 def get_freshness(caller: CallerDep, services: ServicesDep) -> AccountFreshnessOut:
     """When the caller's actuals were last fetched, how far they are complete, the last error."""
     record = freshness(services.factory, caller.account_id)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from adflywheel.api.deps import CallerDep, ServicesDep
+from adflywheel.api.openapi import kinds
 from adflywheel.api.schemas.memory import IndexedWinnerOut, MemoryStatsOut, WinnerSearchOut
 from adflywheel.api.schemas.types import AdText, ExternalId
 from adflywheel.loops.dna.fingerprint import DNA_VERSION, VECTOR_LENGTH
@@ -82,7 +83,7 @@ def _query_vector(body: SearchRequest) -> tuple[list[float] | None, dict[str, An
     return list(dna.vector), dna.genes
 
 
-@router.post("/search-winners", response_model_exclude_unset=True)
+@router.post("/search-winners", response_model_exclude_unset=True, responses=kinds(404))
 def search_winners(
     body: SearchRequest, caller: CallerDep, services: ServicesDep
 ) -> WinnerSearchOut:
@@ -103,7 +104,7 @@ def search_winners(
     )
 
 
-@router.post("/index-winner", response_model_exclude_unset=True)
+@router.post("/index-winner", response_model_exclude_unset=True, responses=kinds(404))
 def index_winner(
     body: IndexWinnerRequest, caller: CallerDep, services: ServicesDep
 ) -> IndexedWinnerOut:

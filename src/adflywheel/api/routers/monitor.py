@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
+from adflywheel.api.openapi import kinds
 from adflywheel.api.schemas.monitor import (
     AccuracyHistoryOut,
     AccuracySnapshotOut,
@@ -66,7 +67,7 @@ class ValidateIn(BaseModel):
     )
 
 
-@router.post("/validate-prediction")
+@router.post("/validate-prediction", responses=kinds(404, 409))
 def validate_prediction(
     body: ValidateIn, caller: CallerDep, services: ServicesDep, session: SessionDep
 ) -> ValidationOut:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
+from adflywheel.api.openapi import kinds
 from adflywheel.api.schemas.promoter import (
     DecisionOut,
     EvaluationOut,
@@ -189,7 +190,7 @@ class AutoPromoteIn(BaseModel):
     dry_run: bool = Field(False, description="Propose and record only, whatever the settings.")
 
 
-@router.post("/auto-promote", response_model_exclude_unset=True)
+@router.post("/auto-promote", response_model_exclude_unset=True, responses=kinds(404, 409))
 def auto_promote(
     caller: CallerDep, services: ServicesDep, body: AutoPromoteIn | None = None
 ) -> PromotionReportOut:
@@ -251,7 +252,7 @@ def _act(
     return PromoterActionResultOut.model_validate(result)
 
 
-@router.post("/auto-promote/{action_id}/rollback")
+@router.post("/auto-promote/{action_id}/rollback", responses=kinds(409, 502, 503))
 def rollback_action(
     action_id: PathRowId, caller: CallerDep, services: ServicesDep
 ) -> PromoterActionResultOut:
@@ -259,7 +260,7 @@ def rollback_action(
     return _act(rollback, action_id, caller, services)
 
 
-@router.post("/auto-promote/{action_id}/approve")
+@router.post("/auto-promote/{action_id}/approve", responses=kinds(409, 502, 503))
 def approve_action(
     action_id: PathRowId, caller: CallerDep, services: ServicesDep
 ) -> PromoterActionResultOut:
@@ -337,7 +338,7 @@ def get_guardrails(caller: CallerDep, session: SessionDep) -> GuardrailsOut:
     return _settings_out(load_settings(session, caller.account_id))
 
 
-@router.put("/accounts/me/guardrails")
+@router.put("/accounts/me/guardrails", responses=kinds(409))
 def put_guardrails(
     body: GuardrailsIn, caller: CallerDep, services: ServicesDep, session: SessionDep
 ) -> GuardrailsOut:
@@ -377,7 +378,7 @@ def get_mode(caller: CallerDep, session: SessionDep) -> ModeOut:
     return _mode_out(load_settings(session, caller.account_id).guardrails)
 
 
-@router.put("/accounts/me/mode")
+@router.put("/accounts/me/mode", responses=kinds(409))
 def put_mode(
     body: ModeIn, caller: CallerDep, services: ServicesDep, session: SessionDep
 ) -> ModeOut:

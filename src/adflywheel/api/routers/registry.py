@@ -14,7 +14,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from adflywheel.api.deps import CallerDep, ServicesDep, SessionDep
-from adflywheel.api.schemas.registry import GateDecisionOut, ModelEventOut, ModelListingOut
+from adflywheel.api.openapi import DESCRIPTIONS, kinds
+from adflywheel.api.schemas.registry import (
+    GateDecisionOut,
+    ModelEventOut,
+    ModelListingOut,
+    NotTrainedOut,
+)
 from adflywheel.api.schemas.types import PathRowId
 from adflywheel.services.compound import training as registry_service
 from adflywheel.services.compound.training import MODEL_NAME, TrainOptions
@@ -53,7 +59,9 @@ def list_models(
     return ModelListingOut.model_validate(listing)
 
 
-@router.post("/models/train")
+@router.post(
+    "/models/train", responses={409: {"model": NotTrainedOut, "description": DESCRIPTIONS[409]}}
+)
 async def train(body: TrainIn, caller: CallerDep, services: ServicesDep) -> GateDecisionOut:
     """Train a challenger on the caller's data up to now and run the promotion gate."""
     options = TrainOptions(
@@ -80,7 +88,7 @@ async def train(body: TrainIn, caller: CallerDep, services: ServicesDep) -> Gate
     return GateDecisionOut.model_validate(decision.as_dict())
 
 
-@router.post("/models/{version_id}/promote")
+@router.post("/models/{version_id}/promote", responses=kinds(409))
 def promote(
     version_id: PathRowId,
     body: MoveIn,
@@ -100,7 +108,7 @@ def promote(
     return ModelEventOut.model_validate(registry_service.event_out(event))
 
 
-@router.post("/models/rollback")
+@router.post("/models/rollback", responses=kinds(404, 409))
 def rollback(
     body: MoveIn,
     caller: CallerDep,

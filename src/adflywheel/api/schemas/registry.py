@@ -65,3 +65,15 @@ class GateDecisionOut(Answer):
     champion_after_version_id: int | None
     evidence: dict[str, Any]
     synthetic: bool
+
+
+class NotTrainedDetailOut(GateDecisionOut):
+    """Why no model was trained (``insufficient_data``), with the gate's evidence."""
+
+    message: str
+
+
+class NotTrainedOut(Answer):
+    """The 409 of ``POST /models/train``: its detail is the gate's decision, not a message."""
+
+    detail: NotTrainedDetailOut
