@@ -26,8 +26,10 @@ is below 10**11 impressions, so this is no real limit, and a sum over every hour
 MAX_HOURLY_MONEY = 10**13
 """Spend or revenue of one ad in one hour, in minor units (100 billion dollars); its sum over
 every hour since 2004 stays below 2.2e18 < 2**63."""
-MAX_ROW_ID = 2**63 - 1
-"""A stored row's id (path and query ids): above it the database cannot even compare."""
+MAX_ROW_ID = 2**31 - 1
+"""A stored row's id (path, query and body ids): the id columns are ``Integer``, 32-bit on
+PostgreSQL, which refuses to even compare a larger parameter (a 500 before issue #17's fuzzing
+found it); no row can have a larger id, so a larger one is refused at the edge."""
 MAX_TEXT = 100_000
 """A free-text column without a declared length (headline, primary text, description, URI)."""
 
