@@ -14,8 +14,10 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
+from adflywheel.api.app import create_app
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.settings import Settings
 from adflywheel.platforms.base import PlatformError
@@ -25,8 +27,10 @@ from adflywheel.platforms.meta.tokens import TokenCipher, TokenKeyError, fingerp
 from adflywheel.platforms.registry import connected_platforms
 from adflywheel.services.alerts import AlertSink
 from adflywheel.services.monitor.fetch import fetch_account_actuals, fetch_accounts
+from adflywheel.store.accounts import issue_key
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.fetching import connect_meta, meta_connection, store_meta_token
+from adflywheel.store.models import Account
 from adflywheel.store.monitoring import Alert
 from tests.factories.fake_graph import FakeGraph, FakeTime, fixture_account
 from tests.factories.helpers import new_account
@@ -226,3 +230,24 @@ def test_the_deployment_token_is_checked_too_and_a_failed_check_never_fails_the_
     _fetch(engine, graph, account_id, clock)
     [alert] = _token_alerts(engine, account_id)
     assert alert.payload["token"] == "environment" and alert.payload["fingerprint"] is None
+
+
+def test_the_freshness_route_shows_the_warning_and_never_the_token(
+    engine: Engine, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("adflywheel.services.alerts.httpx.post", Webhook())
+    expires = AS_OF + dt.timedelta(days=3)
+    graph.allow(OWN, expires_at=int(expires.timestamp()))
+    account_id = _connected(engine)
+    with transaction(make_session_factory(engine)) as session:
+        key = issue_key(session, session.get(Account, account_id), AS_OF).key
+    clock = ManualClock(AS_OF)
+    _fetch(engine, graph, account_id, clock)
+    client = TestClient(create_app(_settings(engine, graph), clock=clock))
+    answer = client.get("/api/ml/actuals/freshness", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200, answer.text
+    token = answer.json()["meta_token"]
+    assert token["source"] == "account" and token["fingerprint"] == fingerprint(OWN)
+    assert token["expires_at"] == expires.isoformat() and token["valid"] is True
+    assert "3.0 days" in token["warning"]
+    assert OWN not in answer.text

@@ -17,6 +17,7 @@ from adflywheel.platforms.base import (
 )
 from adflywheel.services.alerts import AlertSink
 from adflywheel.services.monitor.fetch import fetch_account_actuals, freshness
+from adflywheel.services.monitor.token_check import token_summary
 from adflywheel.store.actuals import BatchRejectedError
 from adflywheel.store.catalog import UnknownReferenceError
 
@@ -79,11 +80,21 @@ def fetch_actuals(
 
 @router.get("/freshness", responses=kinds(404))
 def get_freshness(caller: CallerDep, services: ServicesDep) -> AccountFreshnessOut:
-    """When the caller's actuals were last fetched, how far they are complete, the last error."""
+    """When the caller's actuals were last fetched, how far they are complete, the last error,
+    and the state of its Meta token (a warning before it expires)."""
     record = freshness(services.factory, caller.account_id)
     if record is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             detail=f"account {caller.account_id} has never fetched actuals from a platform",
         )
-    return AccountFreshnessOut.model_validate({"account_id": caller.account_id, **record})
+    with services.factory() as session:
+        token = token_summary(
+            session,
+            caller.account_id,
+            services.clock.now(),
+            services.settings.meta_token_warn_days,
+        )
+    return AccountFreshnessOut.model_validate(
+        {"account_id": caller.account_id, **record, "meta_token": token}
+    )

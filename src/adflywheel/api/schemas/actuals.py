@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from adflywheel.api.schemas.base import Answer, CatalogCountsOut, UpsertCountsOut
 
 
@@ -57,8 +59,25 @@ class FreshnessOut(Answer):
     seconds: float
 
 
+class MetaTokenOut(Answer):
+    """The Meta token the account's fetches use, never the token itself: where it comes from,
+    its fingerprint, what Graph's token check last said, and a warning when a person must act
+    (expired, invalid, or expiring within ``meta_token_warn_days``)."""
+
+    source: str = Field(description="account (stored encrypted), env (token_env) or deployment")
+    fingerprint: str | None
+    token_env: str | None
+    checked_at: str | None
+    valid: bool | None
+    expires_at: str | None = Field(description="UTC; null: never expires, or not checked yet")
+    warning: str | None
+
+
 class AccountFreshnessOut(Answer):
     account_id: int
+    meta_token: MetaTokenOut | None = Field(
+        None, description="The account's Meta connection's token; null without one."
+    )
     platform: str
     status: str
     last_attempt_at: str
