@@ -268,6 +268,26 @@ def test_prior_steers_a_new_variant_then_gives_way_to_data() -> None:
     assert result.variant("predicted").ctr_mean < 0.007
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize(
+    ("rate", "strength"), [(0.9999999999999999, 5e-324), (0.5, 5e-324), (1e-300, 1e-10)]
+)
+def test_a_prior_too_weak_to_register_leaves_every_figure_finite(
+    rate: float, strength: float
+) -> None:
+    """Regression (issue #17, found by Schemathesis through /budget/allocate): pseudo-counts that
+    underflow to a denormal or 0 gave NaN draws, means and intervals (``null`` in the answer)."""
+    s = replace(FAST, min_impressions=0)
+    weak = (variant("weak", 0, 0, prior=RatePrior(rate, strength)), variant("plain", 0, 0))
+    for objective in Objective:
+        result = allocate_campaign(CampaignEvidence("c", weak, objective), 1_000, s, rng())
+        for v in result.variants:
+            figures = (v.p_best, v.objective_mean, v.objective_low, v.objective_high)
+            figures += (v.ctr_mean, v.ctr_low, v.ctr_high)
+            assert all(math.isfinite(x) for x in figures), (objective, v)
+        assert sum(v.budget_minor for v in result.variants) == 1_000
+
+
 def test_gated_variant_keeps_current_budget_or_gets_fair_share() -> None:
     s = replace(FAST, min_impressions=1000, max_change_fraction=None, floor_share=0.0)
     variants = (

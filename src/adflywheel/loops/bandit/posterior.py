@@ -132,6 +132,11 @@ class Layout:
         return out
 
 
+_MIN_PSEUDO_COUNT = 1e-300
+"""The least pseudo-count of a prior: no evidence at all, but a shape whose log-space draws stay
+finite (``log(u) / a`` overflows below about 1e-306)."""
+
+
 def pack(layout: Layout, objective: Objective, settings: AllocationSettings) -> PackedPosteriors:
     """Turn evidence objects into padded posterior arrays (one pass over the variants)."""
     variants, column = layout.variants, layout.grid
@@ -153,10 +158,14 @@ def pack(layout: Layout, objective: Objective, settings: AllocationSettings) -> 
 
     has_prior = ~np.isnan(prior_rate)
     n0 = np.where(has_prior, np.minimum(prior_n, settings.max_prior_impressions), m)
+    n0 = np.maximum(n0, _MIN_PSEUDO_COUNT)
     rate0 = np.where(has_prior, prior_rate, pooled_ctr[:, None])
-    alpha0 = rate0 * n0
+    # A prior too weak to register (a strength or rate·n0 underflowing to a denormal or 0, e.g.
+    # a strength of 5e-324) would leave a shape parameter that makes draws, means and intervals
+    # NaN or infinite: each is floored at a pseudo-count that is no evidence at all.
+    alpha0 = np.maximum(rate0 * n0, _MIN_PSEUDO_COUNT)
     ctr_a = alpha0 + clicks
-    ctr_b = (1.0 - rate0) * n0 + (imps - clicks)
+    ctr_b = np.maximum((1.0 - rate0) * n0, _MIN_PSEUDO_COUNT) + (imps - clicks)
 
     ones = np.ones_like(ctr_a)
     if objective is Objective.CTR:
@@ -166,7 +175,7 @@ def pack(layout: Layout, objective: Objective, settings: AllocationSettings) -> 
         if objective is Objective.CLICKS_PER_DOLLAR:
             a = ctr_a
         else:
-            a = pooled_cvr[:, None] * alpha0 + convs
+            a = np.maximum(pooled_cvr[:, None] * alpha0, _MIN_PSEUDO_COUNT) + convs
         scale = ones * float(10**settings.currency_exponent)
         if objective is Objective.REVENUE_PER_DOLLAR:
             # Revenue per minor unit spent is unit-free: it *is* revenue per dollar (ROAS).
