@@ -4,8 +4,9 @@ On a fresh SQLite file and a fresh PostgreSQL database (``ADFLYWHEEL_BENCH_DATAB
 default the local server), each with one account, its small catalogue, a day of actuals and a
 promotion awaiting approval (``tests/factories/fuzz.py``), no ad platform:
 
-* ``stateless``: every operation, ``10 ×`` the examples of ``tests/api/test_schemathesis.py``,
-  positive and negative, deterministic (a fixed seed);
+* ``stateless``: every operation, Schemathesis' coverage phase (boundaries, each constraint
+  broken once, unsupported methods) then ``10 ×`` the random examples of
+  ``tests/api/test_schemathesis.py``, positive and negative, deterministic (a fixed seed);
 * ``stateful``: Schemathesis' state machine along the document's OpenAPI links (``LINKS`` in
   ``api/openapi.py``: catalogue → campaign → variant, actuals → their ad, promoter run or history
   → approve/rollback of its action, models → promote).
@@ -85,7 +86,12 @@ def _one(kind: str, *, stateful: bool, examples: int) -> dict[str, Any]:
         try:
             app, key = fuzz_app(engine, Path(scratch) / "data")
             result = run_fuzz(
-                app, key, max_examples=examples, stateful=stateful, max_steps=STATEFUL_STEPS
+                app,
+                key,
+                max_examples=examples,
+                stateful=stateful,
+                max_steps=STATEFUL_STEPS,
+                coverage=not stateful,
             )
         finally:
             engine.dispose()

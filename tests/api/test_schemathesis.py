@@ -1,9 +1,11 @@
 """Issue #17: Schemathesis over the whole API with an account's key, on SQLite and PostgreSQL:
 no 5xx, every status documented, every body and header as the OpenAPI document says.
 
-The stateless run here is bounded (deterministic, ``CI_EXAMPLES`` per operation, well under a
-minute and a half per store on two cores); ``benchmarks/bench_fuzz.py`` runs ten times as many
-examples and the stateful run along the document's links.
+The stateless run here is bounded: Schemathesis' coverage phase (boundary values, each
+constraint broken once, unsupported methods) then ``CI_EXAMPLES`` random cases per operation,
+positive and negative, deterministic; about 25-40 s per store on two cores.
+``benchmarks/bench_fuzz.py`` runs ten times as many examples and the stateful run along the
+document's links.
 """
 
 from __future__ import annotations
@@ -36,15 +38,15 @@ def _report(result: FuzzResult) -> str:
 
 def test_a_stateless_run_over_every_operation_finds_nothing(engine: Engine, tmp_path: Path) -> None:
     app, key = fuzz_app(engine, tmp_path / "data")
-    result = run_fuzz(app, key, max_examples=CI_EXAMPLES, exclude=SLOW_OPERATIONS)
+    result = run_fuzz(app, key, max_examples=CI_EXAMPLES, exclude=SLOW_OPERATIONS, coverage=True)
     assert result.errors == []
     assert result.failures == {}, _report(result)
     with TestClient(app) as client:
         paths = client.get("/openapi.json").json()["paths"]
     documented = {f"{m.upper()} {p}" for p, item in paths.items() for m in item}
     excluded = {f"{m} {p}" for m, p in SLOW_OPERATIONS}
-    assert set(result.cases) == documented - excluded  # every operation was exercised
-    assert result.total_cases >= 10 * len(result.cases)
+    assert documented - excluded <= set(result.cases)  # every operation was exercised
+    assert result.total_cases >= 10 * len(documented)
 
 
 def _fail_with(error: Exception) -> Any:

@@ -108,7 +108,9 @@ def _seed() -> list[tuple[str, str, Any]]:
     ]
 
 
-def _config(key: str, *, max_examples: int, stateful: bool, max_steps: int) -> schemathesis.Config:
+def _config(
+    key: str, *, max_examples: int, stateful: bool, max_steps: int, coverage: bool = False
+) -> schemathesis.Config:
     checks: dict[str, Any] = {"enabled": False} | {name: {"enabled": True} for name in CHECKS}
     checks["not_a_server_error"]["expected-statuses"] = [*NOT_SERVER_ERRORS, *PLATFORM_ANSWERS]
     return schemathesis.Config.from_dict(
@@ -129,7 +131,7 @@ def _config(key: str, *, max_examples: int, stateful: bool, max_steps: int) -> s
             },
             "phases": {
                 "examples": {"enabled": False},
-                "coverage": {"enabled": False},
+                "coverage": {"enabled": coverage},
                 "fuzzing": {"enabled": not stateful},
                 "stateful": {"enabled": stateful, "max-steps": max_steps},
             },
@@ -146,9 +148,13 @@ def run_fuzz(
     max_steps: int = 20,
     exclude: dict[tuple[str, str], str] | None = None,
     only: tuple[str, str] | None = None,
+    coverage: bool = False,
 ) -> FuzzResult:
-    """A stateless (or stateful) run over every operation but ``exclude``'s (or ``only`` one)."""
-    config = _config(key, max_examples=max_examples, stateful=stateful, max_steps=max_steps)
+    """A stateless (or stateful) run over every operation but ``exclude``'s (or ``only`` one);
+    with ``coverage``, first Schemathesis' deterministic boundary and negative cases."""
+    config = _config(
+        key, max_examples=max_examples, stateful=stateful, max_steps=max_steps, coverage=coverage
+    )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
     for method, path in exclude or {}:
         schema = schema.exclude(method=method, path=path)
