@@ -112,8 +112,9 @@ def derived_statuses(route: APIRoute) -> set[int]:
     return found
 
 
-# Which answer feeds which request, for a stateful fuzzer: (method, path) of the source, its
-# status, and links by name to (method, path) of the target with the target's parameters.
+# Which answer feeds which request, for a stateful fuzzer: from the 200 of the source (method,
+# path), links by name to a target (method, path) with the target's parameters, taken from the
+# source's request or answer.
 Link = tuple[str, str, dict[str, str]]
 LINKS: dict[tuple[str, str], dict[str, Link]] = {
     ("PUT", "/api/ml/catalog"): {
