@@ -26,8 +26,9 @@ lint: $(STAMP)
 export ADFLYWHEEL_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export ADFLYWHEEL_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
+# On every core (pytest-xdist): each worker has its own databases and Redis database.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 # The pure tier: no database, no Redis, nothing slow (seconds, not minutes).
 test-fast: $(STAMP)
