@@ -11,7 +11,7 @@ promotion awaiting approval (``tests/factories/fuzz.py``), no ad platform:
   ``api/openapi.py``: catalogue → campaign → variant, actuals → their ad, promoter run or history
   → approve/rollback of its action, models → promote).
 
-Checks: no 5xx but the documented 503 of "no platform", every status documented, content type,
+Checks: no 5xx, every status documented, content type,
 body schema and headers as documented. Writes ``benchmarks/out/fuzz/results.json``.
 
 Run: ``python -m benchmarks.bench_fuzz [--quick]`` (quick: 20 examples, 20 scenarios).

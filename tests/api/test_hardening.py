@@ -380,3 +380,19 @@ def test_dna_features_with_nul_or_surrogates_are_refused(client: TestClient, key
         response = _raw(client, "POST", "/api/ml/variants/a1/dna", body, key)
         assert response.status_code == 422, (body, response.status_code, response.text)
         response.json()
+
+
+def test_a_mixing_sd_too_small_to_square_is_refused(client: TestClient, key: str) -> None:
+    """Found by Schemathesis: 5e-324 squared is 0, and the confidence sequence divided by it."""
+    body = {
+        "control_id": "a",
+        "variants": [
+            {"id": "a", "impressions": 1000, "clicks": 10},
+            {"id": "b", "impressions": 1000, "clicks": 20},
+        ],
+        "mixing_sd": 5e-324,
+    }
+    response = client.post("/api/ml/auto-promote/evaluate", json=body, headers=auth(key))
+    _is_422_json(response)
+    body["mixing_sd"] = 0.001
+    assert client.post("/api/ml/auto-promote/evaluate", json=body, headers=auth(key)).is_success

@@ -44,7 +44,7 @@ def create_app(
 ) -> FastAPI:
     """The service. ``platforms`` gives the ad platform of an account; by default an account
     with a stored connection (``platforms/registry.py``) gets its platform's client and the
-    others none (their writes answer 409/503).
+    others none (their writes answer 409).
     With ``scheduler`` (what ``adflywheel serve`` passes unless disabled) the cycle runs hourly
     in-process."""
     engine = make_engine(settings.resolved_database_url)

@@ -2,7 +2,7 @@
 rollback, and the account's guardrails.
 
 The ad platform of an account comes from the app's ``PlatformResolver``. When the account has
-no connected platform, the calls that must write (apply, approve, rollback) answer 503, and
+no connected platform, the calls that must write (apply, approve, rollback) answer 409, and
 everything else still works (evaluation, dry-run, approval mode, history, settings).
 """
 
@@ -63,6 +63,9 @@ router = APIRouter(prefix="/api/ml", tags=["auto-promoter"])
 Id = ExternalId
 _INPUT = ConfigDict(extra="forbid", allow_inf_nan=False)
 _T, _G = DecisionSettings(), Guardrails()
+# The mSPRT's mixing sd on the log-ratio scale: below 0.001 it means "no effect is plausible"
+# and its square underflows (a 5e-324 sd divided by zero in the confidence sequence).
+MIN_MIXING_SD = 1e-3
 
 
 class PeriodIn(BaseModel):
@@ -110,7 +113,7 @@ class EvaluateIn(BaseModel):
     confidence: float = Field(_T.confidence, ge=0.5, lt=1.0)
     min_lift: float = Field(_T.min_lift, ge=0.0, le=100.0)
     correction: Correction = _T.correction
-    mixing_sd: float | None = Field(None, gt=0, le=5)
+    mixing_sd: float | None = Field(None, ge=MIN_MIXING_SD, le=5)
 
     @model_validator(mode="after")
     def _consistent(self) -> EvaluateIn:
@@ -177,7 +180,7 @@ def evaluate(body: EvaluateIn, _: CallerDep) -> EvaluationOut:
 
 def _platform(services: Services, account_id: int) -> AdPlatform | None:
     """None when the account has no platform that can write: raises it would apply are then
-    held back (dry runs and approvals are still recorded), and approve or rollback answer 503."""
+    held back (dry runs and approvals are still recorded), and approve or rollback answer 409."""
     try:
         return services.platforms(account_id)
     except PlatformError:
@@ -252,7 +255,7 @@ def _act(
     return PromoterActionResultOut.model_validate(result)
 
 
-@router.post("/auto-promote/{action_id}/rollback", responses=kinds(409, 502, 503))
+@router.post("/auto-promote/{action_id}/rollback", responses=kinds(409, 502))
 def rollback_action(
     action_id: PathRowId, caller: CallerDep, services: ServicesDep
 ) -> PromoterActionResultOut:
@@ -260,7 +263,7 @@ def rollback_action(
     return _act(rollback, action_id, caller, services)
 
 
-@router.post("/auto-promote/{action_id}/approve", responses=kinds(409, 502, 503))
+@router.post("/auto-promote/{action_id}/approve", responses=kinds(409, 502))
 def approve_action(
     action_id: PathRowId, caller: CallerDep, services: ServicesDep
 ) -> PromoterActionResultOut:
@@ -297,7 +300,7 @@ class GuardrailsIn(BaseModel):
     confidence: float = Field(_T.confidence, ge=0.5, lt=1.0)
     min_lift: float = Field(_T.min_lift, ge=0.0, le=100.0)
     correction: Correction = _T.correction
-    mixing_sd: float | None = Field(None, gt=0, le=5)
+    mixing_sd: float | None = Field(None, ge=MIN_MIXING_SD, le=5)
     loser_min_drop: float = Field(_T.loser_min_drop, ge=0, le=1)
     srm_alpha: float = Field(_T.srm_alpha, gt=0, lt=0.5)
     srm_tolerance: float = Field(_T.srm_tolerance, gt=0, le=1)

@@ -25,7 +25,6 @@ from adflywheel.core.errors import (
     AdflywheelError,
     ConflictError,
     NotFoundError,
-    UnavailableError,
     UpstreamError,
 )
 from adflywheel.loops.promoter import (
@@ -88,8 +87,9 @@ class PromotionRefusedError(PromotionError, ConflictError):
     """The action's state or the guardrails forbid the request now."""
 
 
-class NoPlatformError(PromotionError, UnavailableError):
-    """The account has no ad platform to write the change to."""
+class NoPlatformError(PromotionError, ConflictError):
+    """The account has no ad platform to write the change to: a 409, as for a fetch or a
+    reallocation without one (the service is not unavailable; the account is not connected)."""
 
 
 class PlatformRefusedError(PromotionError, UpstreamError):
