@@ -48,6 +48,34 @@ class AccountMode(StrEnum):
     AUTOPILOT = "autopilot"
 
 
+class BudgetStructure(StrEnum):
+    """Where a campaign's money is set, which decides what the service can move (issue #16).
+
+    *ad_set_budgets*: every active ad set has its own budget and one active ad, so an ad's
+    evidence moves its own budget. *ad_set_budgets_multi_ad*: ad set budgets, but some ad set
+    holds several active ads that share its budget. *campaign_budget*: no ad set has a budget
+    (Advantage campaign budget / CBO): Meta splits the campaign's budget itself. *mixed*: some
+    active ad sets have budgets and others do not."""
+
+    AD_SET_BUDGETS = "ad_set_budgets"
+    AD_SET_BUDGETS_MULTI_AD = "ad_set_budgets_multi_ad"
+    CAMPAIGN_BUDGET = "campaign_budget"
+    MIXED = "mixed"
+
+
+def budget_structure(ad_sets: list[tuple[int | None, int]]) -> BudgetStructure:
+    """The structure of a campaign from its active ad sets' ``(daily budget or None, active
+    ads)``; with no active ad set, from no budget at all (nothing can be moved)."""
+    budgeted = [ads for budget, ads in ad_sets if budget is not None]
+    if not budgeted:
+        return BudgetStructure.CAMPAIGN_BUDGET
+    if len(budgeted) < len(ad_sets):
+        return BudgetStructure.MIXED
+    if any(ads > 1 for ads in budgeted):
+        return BudgetStructure.AD_SET_BUDGETS_MULTI_AD
+    return BudgetStructure.AD_SET_BUDGETS
+
+
 class Objective(StrEnum):
     """What a campaign's budget allocation maximises."""
 

@@ -15,6 +15,7 @@ from adflywheel.core.clock import Clock
 from adflywheel.core.errors import BusyError, ConflictError, InvalidInputError
 from adflywheel.core.loops import INFO, Loop
 from adflywheel.core.settings import Settings
+from adflywheel.cycle.outcomes import CampaignLedger
 from adflywheel.platforms.base import AdPlatform
 
 if TYPE_CHECKING:  # the services implement steps on this context; it only names their policy
@@ -60,6 +61,8 @@ class CycleReport:
     loops_active: list[int] = field(default_factory=list)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # Every active campaign's outcome this hour (``cycle/outcomes.py``).
+    campaigns: list[dict[str, Any]] = field(default_factory=list)
 
     def headline(self) -> dict[str, Any]:
         """The figures the contract names, gathered from the steps that produce them."""
@@ -98,6 +101,7 @@ class CycleReport:
             "power_level": len(self.loops_active),
             "loops_active": self.loops_active,
             **self.headline(),
+            "campaigns": self.campaigns,
             "loops": self.steps,
             "errors": self.errors,
         }
@@ -138,6 +142,8 @@ class CycleContext:
     options: CycleOptions
     loops: frozenset[Loop]
     earlier: dict[str, dict[str, Any]]
+    # Where the steps that act on campaigns note each one's outcome.
+    campaigns: CampaignLedger = field(default_factory=CampaignLedger)
 
 
 StepRun = Callable[[CycleContext], dict[str, Any]]

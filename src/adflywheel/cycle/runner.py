@@ -44,9 +44,11 @@ from adflywheel.cycle.context import (
     CycleReport,
 )
 from adflywheel.cycle.locks import redis_account_lock, renew_redis_lock
+from adflywheel.cycle.outcomes import CampaignLedger
 from adflywheel.cycle.power import active_loops
 from adflywheel.store.engine import transaction
 from adflywheel.store.models import Account, CycleRun
+from adflywheel.store.queries import campaign_structures
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,10 @@ def _run_cycle(
         with deps.factory() as session:
             loops = active_loops(session, account_id, deps.settings.loops, options.loops)
         report.loops_active = sorted(loops)
-        context = CycleContext(account_id, hour, now, clock, deps, options, loops, report.steps)
+        ledger = CampaignLedger()
+        context = CycleContext(
+            account_id, hour, now, clock, deps, options, loops, report.steps, ledger
+        )
         for step in steps.STEPS:
             name, loop = step.name, None if step.loop is None else int(step.loop)
             outcome: dict[str, Any]
@@ -109,7 +114,10 @@ def _run_cycle(
         if options.dry_run:  # a dry run never leaves the hour claimed behind it
             _give_back(deps.factory, claim)
         raise
-    report.status = "partial" if report.errors else "completed"
+    with deps.factory() as session:
+        report.campaigns = ledger.report(campaign_structures(session, account_id))
+    # Completed: every campaign acted on or deliberately held.
+    report.status = "partial" if report.errors or ledger.any_failed() else "completed"
     if options.dry_run:
         _give_back(deps.factory, claim)
     else:
@@ -136,6 +144,7 @@ def _skipped(report: CycleReport, previous: dict[str, Any]) -> CycleReport:
     report.loops_active = list(previous.get("loops_active", []))
     report.steps = dict(previous.get("loops", previous.get("steps", {})))
     report.errors = dict(previous.get("errors", {}))
+    report.campaigns = list(previous.get("campaigns", []))
     return report
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from adflywheel.core.domain import ACTUAL_METRICS
+from adflywheel.core.domain import ACTUAL_METRICS, BudgetStructure, budget_structure
 from adflywheel.store.models import AdSet, Campaign, HourlyActualRow, Variant
 
 
@@ -94,6 +94,31 @@ def campaigns_of(session: Session, account_id: int) -> list[Campaign]:
             select(Campaign).where(Campaign.account_id == account_id).order_by(Campaign.id)
         )
     )
+
+
+def campaign_structures(session: Session, account_id: int) -> dict[str, BudgetStructure]:
+    """Each active campaign's budget structure from the catalogue (its active ad sets' budgets
+    and active ads), by platform id, in the order campaigns were created."""
+    active_ads = (
+        select(Variant.ad_set_id, func.count().label("ads"))
+        .where(Variant.account_id == account_id, Variant.status == "ACTIVE")
+        .group_by(Variant.ad_set_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Campaign.external_id, AdSet.daily_budget_minor, active_ads.c.ads)
+        .select_from(Campaign)
+        .outerjoin(AdSet, and_(AdSet.campaign_id == Campaign.id, AdSet.status == "ACTIVE"))
+        .outerjoin(active_ads, active_ads.c.ad_set_id == AdSet.id)
+        .where(Campaign.account_id == account_id, Campaign.status == "ACTIVE")
+        .order_by(Campaign.id, AdSet.id)
+    ).all()
+    ad_sets: dict[str, list[tuple[int | None, int]]] = {}
+    for campaign, budget, ads in rows:
+        found = ad_sets.setdefault(campaign, [])
+        if ads:  # an ad set without an active ad spends nothing: it does not shape the campaign
+            found.append((budget, int(ads)))
+    return {campaign: budget_structure(sets) for campaign, sets in ad_sets.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@ loop did this hour and differs per loop: each stays an open object."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from adflywheel.api.schemas.base import Answer
 
@@ -17,6 +19,32 @@ class DecidedCountsOut(Answer):
     dry_run: int
     awaiting_approval: int
     recommended: int
+
+
+class ReasonOut(Answer):
+    code: str = Field(
+        description="kill_switch, freeze, excluded, holdout, structure, "
+        "no_budget, undecidable, no_change, edit_rules, dry_run, no_platform, "
+        "awaiting_approval, loop_off, or error (failed)"
+    )
+    message: str
+
+
+class ChangeOut(Answer):
+    object_id: str = Field(description="The ad set (budget) or ad (status) changed.")
+    kind: Literal["budget", "status"]
+    old: int | str | None
+    new: int | str
+
+
+class CampaignOutcomeOut(Answer):
+    """What became of one active campaign this hour (docs/safety.md, "Campaign outcomes")."""
+
+    campaign_id: str
+    structure: Literal["ad_set_budgets", "ad_set_budgets_multi_ad", "campaign_budget", "mixed"]
+    outcome: Literal["acted", "recommended", "held", "failed"]
+    reason: ReasonOut | None
+    changes: list[ChangeOut]
 
 
 class CycleReportOut(Answer):
@@ -42,6 +70,9 @@ class CycleReportOut(Answer):
     budget_changes: DecidedCountsOut
     promotions: DecidedCountsOut
     total_budget_allocated: int
+    campaigns: list[CampaignOutcomeOut] = Field(
+        default_factory=list, description="Every active campaign's outcome this hour."
+    )
     loops: dict[str, dict[str, Any]]
     errors: dict[str, str]
 

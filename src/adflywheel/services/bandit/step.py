@@ -8,9 +8,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from adflywheel.core.domain import AccountMode
+from adflywheel.core.domain import AccountMode, BudgetStructure
 from adflywheel.core.loops import Loop
 from adflywheel.cycle.context import CycleContext, CycleStep
+from adflywheel.cycle.outcomes import Change, HoldCode, Outcome
 from adflywheel.loops.bandit import Bounds, RatePrior, settle
 from adflywheel.services.bandit.budgets import (
     BudgetPolicy,
@@ -29,7 +30,7 @@ from adflywheel.services.promoter.funding import left_alone
 from adflywheel.services.promoter.settings import load_settings
 from adflywheel.store.engine import transaction
 from adflywheel.store.models import Account
-from adflywheel.store.queries import campaigns_of, hourly_series
+from adflywheel.store.queries import campaign_structures, campaigns_of, hourly_series
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
     if plan.write_mode == "applied":
         finished = finish_stale_pending(deps.factory, deps.platform, account_id, "cycle/", hour)
     if plan.stopped is not None:
+        for campaign in plan.structures:
+            ctx.campaigns.note(campaign, Outcome.HELD, plan.stopped_code, plan.stopped)
         return {
             "policy": policy.name,
             "skipped": plan.stopped,
@@ -95,14 +98,18 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
     counts = ChangeCounts()
     changed = total = reallocated = 0
     skipped, failed = list(plan.skipped), []
+    for problem in plan.skipped:
+        _note_skipped(ctx, plan, problem)
     for state in plan.states:
         try:
             proposal = policy.propose(state, hour)
         except ValueError as error:  # an undecidable split skips this campaign, not the step
             skipped.append(_campaign_problem(ctx, state.campaign_id, state.external_id, error))
+            _note_skipped(ctx, plan, skipped[-1])
             continue
         except Exception as error:  # the others still go; the step fails below
             failed.append(_campaign_problem(ctx, state.campaign_id, state.external_id, error))
+            _note_failed(ctx, failed[-1])
             continue
         proposal = _settled(proposal, state, plan)
         try:
@@ -118,7 +125,9 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
             )
         except Exception as error:  # the others are still applied; the step fails below
             failed.append(_campaign_problem(ctx, state.campaign_id, state.external_id, error))
+            _note_failed(ctx, failed[-1])
             continue
+        _note_changes(ctx, plan, state.external_id, proposal, changes)
         counts = counts.plus(len(changes), plan.write_mode)
         total += sum(proposal.budgets.values())
         changed += len(changes)
@@ -166,7 +175,9 @@ class _Plan:
 
     mode: str
     write_mode: str  # "applied", "dry_run" or "recommended"
+    structures: dict[str, BudgetStructure]  # every active campaign's, by platform id
     stopped: str | None = None
+    stopped_code: HoldCode | None = None
     states: tuple[CampaignState, ...] = ()
     bounds: dict[str, Bounds] = field(default_factory=dict)
     dead_band: float = 0.0
@@ -181,10 +192,13 @@ def _plan(ctx: CycleContext) -> _Plan:
         assert account is not None
         g = load_settings(session, account_id).guardrails
         write_mode = _write_mode(ctx, g.mode)
+        structures = campaign_structures(session, account_id)
         if g.kill_switch:
-            return _Plan(g.mode.value, write_mode, "kill switch is on for this account")
+            stop = "kill switch is on for this account"
+            return _Plan(g.mode.value, write_mode, structures, stop, HoldCode.KILL_SWITCH)
         if g.frozen(hour):
-            return _Plan(g.mode.value, write_mode, "a freeze window covers this hour")
+            stop = "a freeze window covers this hour"
+            return _Plan(g.mode.value, write_mode, structures, stop, HoldCode.FREEZE)
         series = hourly_series(
             session,
             account_id,
@@ -204,6 +218,7 @@ def _plan(ctx: CycleContext) -> _Plan:
             why = left_alone(g, account_id, campaign.external_id, hour)
             if why is not None:
                 untouched.append({"external_id": campaign.external_id, "why": why})
+                ctx.campaigns.note(campaign.external_id, Outcome.HELD, _LEFT_ALONE[why], why)
                 continue
             try:
                 state = load_campaign_state(
@@ -221,9 +236,13 @@ def _plan(ctx: CycleContext) -> _Plan:
                 continue
             if state is not None:
                 states.append(state)
+            else:
+                _note_nothing_to_split(ctx, campaign.external_id, structures)
     return _Plan(
         g.mode.value,
         write_mode,
+        structures,
+        None,
         None,
         tuple(states),
         bounds,
@@ -231,6 +250,75 @@ def _plan(ctx: CycleContext) -> _Plan:
         tuple(skipped),
         tuple(untouched),
     )
+
+
+_LEFT_ALONE = {
+    "excluded by the account": HoldCode.EXCLUDED,
+    "in a freeze window": HoldCode.FREEZE,
+    "held out (the holdout keeps its split)": HoldCode.HOLDOUT,
+}
+_SHARED_BUDGETS = {
+    BudgetStructure.AD_SET_BUDGETS_MULTI_AD: "ad sets with several ads share one budget",
+    BudgetStructure.CAMPAIGN_BUDGET: "a campaign budget (CBO): no ad set budget to move",
+    BudgetStructure.MIXED: "some ad sets have budgets and others share the campaign's",
+}
+
+
+def _note_nothing_to_split(
+    ctx: CycleContext, campaign: str, structures: dict[str, BudgetStructure]
+) -> None:
+    structure = structures.get(campaign)
+    if structure is BudgetStructure.CAMPAIGN_BUDGET:
+        ctx.campaigns.note(campaign, Outcome.HELD, HoldCode.STRUCTURE, _SHARED_BUDGETS[structure])
+    else:
+        ctx.campaigns.note(
+            campaign, Outcome.HELD, HoldCode.NO_BUDGET, "no active ad with a budget to split"
+        )
+
+
+def _note_skipped(ctx: CycleContext, plan: _Plan, problem: dict[str, Any]) -> None:
+    """A split that could not be decided: the structure's fault, or the data's and bounds'."""
+    campaign = problem["external_id"]
+    structure = plan.structures.get(campaign)
+    if structure in _SHARED_BUDGETS:
+        message = f"{_SHARED_BUDGETS[structure]} ({problem['reason']})"
+        ctx.campaigns.note(campaign, Outcome.HELD, HoldCode.STRUCTURE, message)
+    else:
+        ctx.campaigns.note(campaign, Outcome.HELD, HoldCode.UNDECIDABLE, problem["reason"])
+
+
+def _note_failed(ctx: CycleContext, problem: dict[str, Any]) -> None:
+    ctx.campaigns.note(problem["external_id"], Outcome.FAILED, HoldCode.ERROR, problem["reason"])
+
+
+def _note_changes(
+    ctx: CycleContext, plan: _Plan, campaign: str, proposal: Proposal, changes: list[Any]
+) -> None:
+    """Acted (written), recommended, or held: for a dry run, no platform, or no change."""
+    made = [
+        Change(c.ad_set_external_id, "budget", c.old_budget_minor, c.new_budget_minor)
+        for c in changes
+    ]
+    if not made:
+        held = proposal.evidence.get("edit_rules")
+        if held:
+            message = "waiting for the edit rules: " + ", ".join(
+                f"{k} ({why})" for k, why in sorted(held.items())
+            )
+            ctx.campaigns.note(campaign, Outcome.HELD, HoldCode.EDIT_RULES, message)
+        else:
+            message = "the split keeps today's budgets (or moves less than the dead band)"
+            ctx.campaigns.note(campaign, Outcome.HELD, HoldCode.NO_CHANGE, message)
+    elif plan.write_mode == "applied":
+        ctx.campaigns.note(campaign, Outcome.ACTED, changes=made)
+    elif plan.write_mode == "recommended":
+        ctx.campaigns.note(campaign, Outcome.RECOMMENDED, changes=made)
+    elif ctx.deps.platform is None:
+        message = "no connected platform: the changes are recorded, not written"
+        ctx.campaigns.note(campaign, Outcome.HELD, HoldCode.NO_PLATFORM, message, made)
+    else:
+        message = "a dry run: the changes are recorded, not written"
+        ctx.campaigns.note(campaign, Outcome.HELD, HoldCode.DRY_RUN, message, made)
 
 
 def _write_mode(ctx: CycleContext, mode: AccountMode) -> str:
