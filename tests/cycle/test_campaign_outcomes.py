@@ -108,8 +108,7 @@ def test_each_structure_gets_an_outcome_and_none_is_skipped_silently(
     rows = _actuals([a["id"] for a in catalog["ads"]], 24)
     assert client.post("/api/ml/actuals", json={"rows": rows}, headers=auth(key)).is_success
     deps = CycleDeps(make_session_factory(engine), ManualClock(T0), None, settings=Settings())
-    # The reallocation alone: what the promoter does with a shared ad set is item 1's work.
-    report = run_cycle(account_id, deps, CycleOptions(loops=frozenset({2}))).as_dict()
+    report = run_cycle(account_id, deps, CycleOptions(loops=LOOPS)).as_dict()
     outcomes = {c["campaign_id"]: c for c in report["campaigns"]}
     assert list(outcomes) == ["abo", "multi", "cbo"]
     assert outcomes["abo"]["structure"] == "ad_set_budgets"
@@ -123,6 +122,10 @@ def test_each_structure_gets_an_outcome_and_none_is_skipped_silently(
         held = outcomes[shared]
         assert held["outcome"] == "held" and held["reason"]["code"] == "structure", held
         assert held["changes"] == []
+    # The clear winner in the shared ad set is not promoted: its ad set's budget is not its own.
+    assert report["loops"]["auto_promote"]["held_back"].get("shared_budget", 0) >= 1
+    promoted = [p["variant"] for p in report["loops"]["auto_promote"]["promoted"]]
+    assert not [v for v in promoted if not v.startswith("abo-")], promoted
     assert report["status"] == "completed"
 
 

@@ -54,6 +54,9 @@ class Hold(StrEnum):
     NO_FUNDING = "no_funding_in_campaign"
     GROWTH_LIMIT = "weekly_growth_limit"
     LEFT_ALONE = "left_alone"
+    # The winner's ad set budget is shared (several ads, or a campaign budget): raising it would
+    # promote its other ads with it (issue #16).
+    SHARED_BUDGET = "shared_budget"
 
 
 # Modes of past promoter records that count for cooldowns and ramps in live operation.

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import floor_hour
-from adflywheel.core.domain import AccountMode
+from adflywheel.core.domain import AccountMode, BudgetStructure
 from adflywheel.core.errors import (
     AdflywheelError,
     ConflictError,
@@ -54,6 +54,7 @@ from adflywheel.services.promoter.report import PromotionReport, decision_out
 from adflywheel.services.promoter.settings import PromoterSettings, load_settings, store_settings
 from adflywheel.store.engine import transaction
 from adflywheel.store.models import Account, AdSet, BudgetChange, Campaign
+from adflywheel.store.queries import campaign_structures
 
 PROMOTE, RAMP, ROLLBACK = "promoter:promote", "promoter:ramp_step", "promoter:rollback"
 FUND = "promoter:fund"  # a decrease that funds a promotion inside its campaign
@@ -478,8 +479,9 @@ def run_promotion(
     data, history, total = _read_state(factory, account_id, campaigns, settings, g, hour, now)
     with factory() as session:
         limits = read_limits(session, platform, account_id, g, now)
+        structures = campaign_structures(session, account_id)
     decisions = decide([d.experiment for d in data], settings.test)
-    candidates, untouched = _candidates(decisions, data, g, limits, account_id, hour)
+    candidates, untouched = _candidates(decisions, data, g, limits, account_id, hour, structures)
     plan = plan_promotions(
         candidates,
         account_budget_minor=total,
@@ -546,9 +548,11 @@ def _candidates(
     limits: Limits,
     account_id: int,
     hour: datetime,
+    structures: dict[str, BudgetStructure],
 ) -> tuple[list[Candidate], list[dict[str, Any]]]:
     """The winners whose variant is active, with their ad set, its budget and the cap on its
-    raise; and the held-back entries of winners in campaigns left alone this hour."""
+    raise; and the held-back entries of winners in campaigns left alone this hour or whose ad
+    set budget is shared (one ad's win is not its ad set's: the other ads would ride along)."""
     info = {v.ad_id: v for d in data for v in d.variants.values()}
     campaigns = {d.experiment.key: d for d in data}
     out: list[Candidate] = []
@@ -565,6 +569,19 @@ def _candidates(
                     "ad_set_id": v.ad_set_external_id,
                     "reason": Hold.LEFT_ALONE.value,
                     "detail": why,
+                }
+            )
+            continue
+        structure = structures.get(v.campaign_external_id)
+        if structure is not None and structure is not BudgetStructure.AD_SET_BUDGETS:
+            untouched.append(
+                {
+                    "variant": d.variant_id,
+                    "ad_set_id": v.ad_set_external_id,
+                    "campaign_id": v.campaign_external_id,
+                    "reason": Hold.SHARED_BUDGET.value,
+                    "detail": f"the campaign's structure is {structure.value}: the ad set's "
+                    "budget is not this ad's alone",
                 }
             )
             continue

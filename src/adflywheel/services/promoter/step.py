@@ -8,6 +8,7 @@ from typing import Any
 from adflywheel.core.loops import Loop
 from adflywheel.cycle.context import CycleContext, CycleStep
 from adflywheel.cycle.outcomes import Change, HoldCode, Outcome
+from adflywheel.loops.promoter.guardrails import Hold
 from adflywheel.services.promoter.report import PromotionReport
 from adflywheel.services.promoter.reversal import reverse_faded_growth
 from adflywheel.services.promoter.service import run_promotion
@@ -36,7 +37,14 @@ def auto_promote(ctx: CycleContext) -> dict[str, Any]:
 
 def _note_promotions(ctx: CycleContext, report: PromotionReport) -> None:
     """Each promotion, with the decreases that fund it, as its campaign's changes: the ad set
-    (the unit that has a budget) is what is promoted."""
+    (the unit that has a budget) is what is promoted. A campaign with a shared ad set budget is
+    held for its structure; any other campaign evaluated is held with nothing to promote (the
+    reallocation's reason, noted first, stays)."""
+    for h in report.held_back:
+        if h["reason"] == Hold.SHARED_BUDGET.value:
+            ctx.campaigns.note(h["campaign_id"], Outcome.HELD, HoldCode.STRUCTURE, h["detail"])
+    for campaign in report.campaigns:
+        ctx.campaigns.note(campaign, Outcome.HELD, HoldCode.NO_CHANGE, "no winner to promote")
     for p in report.promoted:
         changes = [Change(p["ad_set_id"], "budget", p["old_budget_minor"], p["new_budget_minor"])]
         changes += [Change(f["ad_set_id"], "budget", f["old"], f["new"]) for f in p["funded_by"]]
