@@ -31,6 +31,8 @@ class LearningTrace:
     doubled_at: dict[int, int | None] = field(default_factory=dict)
     # Per cycle step: how often it ran ok, failed or was off, and its total seconds.
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Campaign-hours by outcome ("acted", "recommended", "failed", "held: <code>").
+    campaign_outcomes: dict[str, int] = field(default_factory=dict)
     _start_budgets: np.ndarray | None = None
     _best: np.ndarray | None = None
 
@@ -45,6 +47,10 @@ class LearningTrace:
         hour = self.hours
         self.hours += 1
         for report in reports:
+            for campaign in report.get("campaigns", []):
+                reason = campaign.get("reason") or {}
+                key = campaign["outcome"] + (f": {reason['code']}" if reason else "")
+                self.campaign_outcomes[key] = self.campaign_outcomes.get(key, 0) + 1
             loops = report.get("loops", {})
             for name, outcome in loops.items():
                 stat = self.steps.setdefault(

@@ -71,6 +71,11 @@ def render_loops(console: Console, result: SimulationResult) -> None:
             f"{stat['seconds']:.1f}",
         )
     console.print(table)
+    outcomes = sorted(result.trace.campaign_outcomes.items(), key=lambda kv: -kv[1])
+    console.print(
+        "campaign-hours by outcome (docs/safety.md): "
+        + (", ".join(f"{k} {v}" for k, v in outcomes) or "none")
+    )
     learned = result.summary()
     figures = {
         key: learned.get(key)
