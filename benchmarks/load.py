@@ -41,6 +41,7 @@ import numpy as np
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from adflywheel.core.domain import ACTUAL_METRICS
 from adflywheel.store.accounts import create_account, issue_key
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 from adflywheel.store.models import ActualRevision, HourlyActualRow, Variant
@@ -48,15 +49,6 @@ from adflywheel.store.models import ActualRevision, HourlyActualRow, Variant
 ROOT = Path(__file__).resolve().parent.parent
 # The service's clock: fixed, so the hours posted and the cycle's hours are the same every run.
 NOW = datetime(2026, 11, 4, 12, tzinfo=UTC)
-METRICS = (
-    "impressions",
-    "clicks",
-    "link_clicks",
-    "spend_minor",
-    "conversions",
-    "revenue_minor",
-    "video_views",
-)
 OPERATIONS = ("actuals", "allocate", "predict", "read", "cycle")
 # The mix each client draws from (the cycle only from its account's cycle client).
 WEIGHTS = {"actuals": 0.40, "allocate": 0.20, "predict": 0.15, "read": 0.25}
@@ -514,7 +506,7 @@ def check_rows(
             account_id, ad = ad_of[r.variant_id]
             key = (index_of[account_id], ad, r.hour_start.astimezone(UTC))
             by_variant[(r.variant_id, r.hour_start)] = key
-            stored[key] = {m: getattr(r, m) for m in METRICS}
+            stored[key] = {m: getattr(r, m) for m in ACTUAL_METRICS}
         revisions = session.scalars(select(ActualRevision).order_by(ActualRevision.id)).all()
     problems += [f"duplicate row {d}" for d in duplicates]
     missing = expected.keys() - stored.keys()
@@ -529,7 +521,7 @@ def check_rows(
     broken = 0
     for (variant_id, hour), chain in chains.items():
         row_key = by_variant.get((variant_id, hour))
-        last = {m: chain[-1].current.get(m) for m in METRICS}
+        last = {m: chain[-1].current.get(m) for m in ACTUAL_METRICS}
         links = all(b.previous == a.current for a, b in itertools.pairwise(chain))
         if row_key is None or not links or last != stored[row_key]:
             broken += 1

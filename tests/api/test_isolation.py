@@ -149,7 +149,7 @@ def world(
     ]
     posted = client.post("/api/ml/actuals", json={"rows": rows}, headers=auth(owner_key))
     assert posted.is_success, posted.text
-    yield client, owner_key, intruder_key, _owner_records(engine, owner_id)
+    yield client, owner_key, intruder_key, {"owner": owner_id, **_owner_records(engine, owner_id)}
 
 
 def _owner_records(engine: Engine, owner_id: int) -> dict[str, int]:
@@ -229,8 +229,8 @@ def _request(
 def test_no_route_lets_one_account_reach_another(
     world: tuple[TestClient, str, str, dict[str, int]], engine: Engine
 ) -> None:
-    client, owner_key, intruder_key, ids = world
-    owner_id = _account_of(client, owner_key)
+    client, _, intruder_key, ids = world
+    owner_id = ids["owner"]
     before = _snapshot(engine, owner_id)
     checked, problems = 0, []
     for method, path, operation in operations(client):
@@ -269,15 +269,3 @@ def test_the_owners_ids_are_real(world: tuple[TestClient, str, str, dict[str, in
         answer = client.request(method, url, params=query, json=body, headers=auth(owner_key))
         assert answer.status_code != 404, (method, path, answer.text)
         assert answer.status_code not in (500, 502), (method, path, answer.text)
-
-
-def _account_of(client: TestClient, key: str) -> int:
-    from adflywheel.api.deps import Services
-    from adflywheel.store.accounts import authenticate
-
-    services = client.app.state.services  # type: ignore[attr-defined]
-    assert isinstance(services, Services)
-    with services.factory() as session:
-        caller = authenticate(session, key)
-    assert caller is not None
-    return caller.account_id

@@ -9,9 +9,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
 
-import httpx
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
@@ -34,6 +32,7 @@ from adflywheel.store.models import Account
 from adflywheel.store.monitoring import Alert
 from tests.factories.fake_graph import FakeGraph, FakeTime, fixture_account
 from tests.factories.helpers import new_account
+from tests.factories.webhook import Webhook
 
 pytestmark = pytest.mark.db
 
@@ -129,15 +128,6 @@ def test_a_wrong_or_missing_key_is_a_clear_per_account_error(
     assert results[account_id]["status"] == "no_platform"
     assert "cannot be decrypted" in results[account_id]["error"]
     assert OWN not in json.dumps(results)
-
-
-class Webhook:
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def __call__(self, url: str, **kwargs: Any) -> httpx.Response:
-        self.sent.append({"url": url, **kwargs})
-        return httpx.Response(200, request=httpx.Request("POST", url))
 
 
 def _token_alerts(engine: Engine, account_id: int) -> list[Alert]:

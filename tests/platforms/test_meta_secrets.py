@@ -37,6 +37,7 @@ from adflywheel.store.fetching import FetchFreshness
 from adflywheel.store.monitoring import Alert
 from tests.factories.fake_graph import FakeGraph, FakeTime, fixture_account
 from tests.factories.helpers import auth, new_account
+from tests.factories.webhook import Webhook
 
 SECRET = "EAAB-SECRET-TOKEN-123"
 APP_SECRET = "app-secret-456"
@@ -98,17 +99,6 @@ def _platform(graph: FakeGraph) -> MetaPlatform:
         timeout_s=0.3,
     )
     return MetaPlatform(client, "act_1001", options=InsightsOptions(page_size=1))
-
-
-class Webhook:
-    """Stands in for ``httpx.post`` in the alert sink: records what would be sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def __call__(self, url: str, **kwargs: Any) -> httpx.Response:
-        self.sent.append({"url": url, **kwargs})
-        return httpx.Response(200, request=httpx.Request("POST", url))
 
 
 def _assert_clean(where: str, text: str) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -27,6 +28,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from adflywheel.core.clock import Clock
 from adflywheel.store.engine import transaction
 from adflywheel.store.monitoring import Alert
+
+# What sends an alert: ``(kind, message, details)``; details may name ``account_id``. The
+# ``AlertSink`` in production, a recorder in tests.
+AlertFn = Callable[[str, str, dict[str, Any]], None]
 
 log = logging.getLogger("adflywheel.services.alerts")
 

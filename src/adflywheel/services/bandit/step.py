@@ -14,6 +14,7 @@ from adflywheel.cycle.context import CycleContext, CycleStep
 from adflywheel.cycle.outcomes import Change, HoldCode, Outcome
 from adflywheel.loops.bandit import Bounds, RatePrior, settle
 from adflywheel.services.bandit.budgets import (
+    AppliedChange,
     BudgetPolicy,
     CampaignState,
     Proposal,
@@ -215,10 +216,11 @@ def _plan(ctx: CycleContext) -> _Plan:
         for campaign in campaigns_of(session, account_id):
             if campaign.status != "ACTIVE":
                 continue
-            why = left_alone(g, account_id, campaign.external_id, hour)
-            if why is not None:
+            alone = left_alone(g, account_id, campaign.external_id, hour)
+            if alone is not None:
+                code, why = alone
                 untouched.append({"external_id": campaign.external_id, "why": why})
-                ctx.campaigns.note(campaign.external_id, Outcome.HELD, _LEFT_ALONE[why], why)
+                ctx.campaigns.note(campaign.external_id, Outcome.HELD, code, why)
                 continue
             try:
                 state = load_campaign_state(
@@ -252,11 +254,6 @@ def _plan(ctx: CycleContext) -> _Plan:
     )
 
 
-_LEFT_ALONE = {
-    "excluded by the account": HoldCode.EXCLUDED,
-    "in a freeze window": HoldCode.FREEZE,
-    "held out (the holdout keeps its split)": HoldCode.HOLDOUT,
-}
 _SHARED_BUDGETS = {
     BudgetStructure.AD_SET_BUDGETS_MULTI_AD: "ad sets with several ads share one budget",
     BudgetStructure.CAMPAIGN_BUDGET: "a campaign budget (CBO): no ad set budget to move",
@@ -292,7 +289,11 @@ def _note_failed(ctx: CycleContext, problem: dict[str, Any]) -> None:
 
 
 def _note_changes(
-    ctx: CycleContext, plan: _Plan, campaign: str, proposal: Proposal, changes: list[Any]
+    ctx: CycleContext,
+    plan: _Plan,
+    campaign: str,
+    proposal: Proposal,
+    changes: list[AppliedChange],
 ) -> None:
     """Acted (written), recommended, or held: for a dry run, no platform, or no change."""
     made = [

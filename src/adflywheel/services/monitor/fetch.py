@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,7 +46,7 @@ from adflywheel.platforms.base import (
     Quarantining,
 )
 from adflywheel.platforms.registry import PlatformResolver
-from adflywheel.services.alerts import AlertKind, AlertSink, quarantined_rows
+from adflywheel.services.alerts import AlertFn, AlertKind, AlertSink, quarantined_rows
 from adflywheel.services.monitor.token_check import check_token
 from adflywheel.store.actuals import upsert_actuals, upsert_daily
 from adflywheel.store.catalog import sync_catalog
@@ -60,8 +60,6 @@ from adflywheel.store.fetching import (
 from adflywheel.store.models import Account
 
 log = logging.getLogger(__name__)
-# The alert sink's callable form ``(kind, message, details)``; details may name ``account_id``.
-AlertFn = Callable[[str, str, dict[str, Any]], None]
 
 
 class FetchError(PlatformError):

@@ -46,7 +46,7 @@ from adflywheel.loops.monitor import (
     page_hinkley_update,
     stream_statistics,
 )
-from adflywheel.services.alerts import quarantined_rows
+from adflywheel.services.alerts import AlertFn, quarantined_rows
 from adflywheel.services.monitor.scoring import (
     REFERENCE,
     group_scores,
@@ -64,7 +64,6 @@ log = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
 Retrain = Callable[[sessionmaker[Session], int, datetime, str], dict[str, Any]]
-AlertFn = Callable[[str, str, dict[str, Any]], None]
 # Attempts that start the cooldown (a failed or refused retrain is not retried every hour).
 _ATTEMPTED = ("running", "retrained", "refused", "not_retrained", "failed")
 # What the retrain function may say: a new model serves (``retrained``), or the registry's gate

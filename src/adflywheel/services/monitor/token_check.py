@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import Clock
 from adflywheel.platforms.base import AdPlatform, ExpiringToken, TokenStatus
+from adflywheel.services.alerts import AlertFn
 from adflywheel.store.engine import transaction
 from adflywheel.store.fetching import (
     claim_token_check,
@@ -31,7 +31,6 @@ from adflywheel.store.fetching import (
 )
 
 log = logging.getLogger(__name__)
-AlertFn = Callable[[str, str, dict[str, Any]], None]
 CHECK_EVERY = dt.timedelta(days=1)
 ALERT_KIND = "token_expiring"
 

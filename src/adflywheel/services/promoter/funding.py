@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adflywheel.cycle.outcomes import HoldCode
 from adflywheel.loops.bandit import Bounds, in_holdout, share_out
 from adflywheel.loops.promoter import Candidate, Decision, Guardrails, Hold
 from adflywheel.platforms.base import AdPlatform
@@ -64,14 +65,17 @@ def read_limits(
     return Limits(bounds, grown)
 
 
-def left_alone(g: Guardrails, account_id: int, campaign: str, hour: datetime) -> str | None:
-    """Why this campaign's budgets are not to be touched this hour (None: they may be)."""
+def left_alone(
+    g: Guardrails, account_id: int, campaign: str, hour: datetime
+) -> tuple[HoldCode, str] | None:
+    """Why this campaign's budgets are not to be touched this hour, as the report's code and in
+    words (None: they may be)."""
     if campaign in g.excluded_campaigns:
-        return "excluded by the account"
+        return HoldCode.EXCLUDED, "excluded by the account"
     if g.frozen(hour, campaign):
-        return "in a freeze window"
+        return HoldCode.FREEZE, "in a freeze window"
     if g.holdout_share > 0 and in_holdout(account_id, campaign, g.holdout_share):
-        return "held out (the holdout keeps its split)"
+        return HoldCode.HOLDOUT, "held out (the holdout keeps its split)"
     return None
 
 

@@ -561,14 +561,14 @@ def _candidates(
         v = info[d.variant_id]
         if not (d.winner and v.active):
             continue
-        why = left_alone(g, account_id, v.campaign_external_id, hour)
-        if why is not None:
+        alone = left_alone(g, account_id, v.campaign_external_id, hour)
+        if alone is not None:
             untouched.append(
                 {
                     "variant": d.variant_id,
                     "ad_set_id": v.ad_set_external_id,
                     "reason": Hold.LEFT_ALONE.value,
-                    "detail": why,
+                    "detail": alone[1],
                 }
             )
             continue
