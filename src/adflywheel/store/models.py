@@ -251,3 +251,25 @@ class CycleRun(Base):
     # Wall-clock end of the claim: a "running" row past it belongs to a crashed run and is
     # taken over by the next one (the claim is the database lock; the lease makes it crash-safe).
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AdStatusChange(Base):
+    """Every ad status the service changed or proposed (it only ever pauses), with why: the
+    audit log of pausing clear losers inside ad sets whose ads share a budget."""
+
+    __tablename__ = "ad_status_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
+    old_status: Mapped[str] = mapped_column(String(16))
+    new_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(60))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # "pending" (recorded, not yet written), "applied", "dry_run", "recommended"; "abandoned":
+    # a pending pause of an earlier hour that was never written (the next hour decides again).
+    mode: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(100))
+    cycle_hour: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
