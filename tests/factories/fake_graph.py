@@ -3,11 +3,12 @@
 Real HTTP (``http.server`` in a thread, 127.0.0.1, an ephemeral port) so the real httpx client is
 exercised end to end: the ``/act_X`` account, its ``campaigns``/``adsets``/``ads`` edges, sync
 ``insights`` (level=ad, time_range, time_increment=1, the hourly breakdown, fields), async report
-runs (POST → poll → results), the account's ``min_daily_budget`` (or none),
-``daily_budget``/``status`` writes, cursor pagination with
-``paging.next``, the usage headers computed from a rolling call count, throttling with an
-advertised regain time, "reduce the amount of data" above a row limit, token checks (several
-accepted tokens, ``debug_token`` with a configurable expiry), and faults
+runs (POST → poll → results), the account's ``min_daily_budget`` (or none), the catalogue
+edges answering only the fields asked for (``daily_budget``/``lifetime_budget`` among them),
+``daily_budget``/``status`` writes (refused on an object with a lifetime budget), cursor
+pagination with ``paging.next``, the usage headers computed from a rolling call count,
+throttling with an advertised regain time, "reduce the amount of data" above a row limit, token
+checks (several accepted tokens, ``debug_token`` with a configurable expiry), and faults
 scripted per request (every error code, bare HTTP statuses with ``Retry-After``, connections
 dropped without an answer, partial failures mid-pagination).
 
@@ -476,7 +477,11 @@ class FakeGraph:
                 return 200, node
             edge = parts[1] if len(parts) == 2 else ""
             if method == "GET" and edge in ("campaigns", "adsets", "ads"):
-                return 200, self._page(getattr(acc, edge), params, path)
+                page = self._page(getattr(acc, edge), params, path)
+                if "fields" in params:  # as Graph: only the fields asked for, and the id
+                    keep = {"id", *_top_level_fields(params["fields"])}
+                    page["data"] = [{k: v for k, v in i.items() if k in keep} for i in page["data"]]
+                return 200, page
             if edge == "insights":
                 spec = _insights_spec(params)
                 rows = acc.rows(*spec)
@@ -523,6 +528,13 @@ class FakeGraph:
                     if "daily_budget" in params:
                         if kind == "ad" or not re.fullmatch(r"[1-9]\d*", params["daily_budget"]):
                             raise _GraphError(400, 100, "(#100) Invalid parameter")
+                        if item.get("lifetime_budget") not in (None, "", "0"):
+                            raise _GraphError(
+                                400,
+                                100,
+                                "(#100) Invalid parameter",
+                                user_msg="This budget is a lifetime budget, not a daily one",
+                            )
                         if int(params["daily_budget"]) < (1 if acc.currency == "JPY" else 100):
                             raise _GraphError(
                                 400,
@@ -604,6 +616,22 @@ class _GraphError(Exception):
             "this operation.",
             subcode=33,
         )
+
+
+def _top_level_fields(fields: str) -> list[str]:
+    """``"id,creative{title,body},name"`` → ``["id", "creative", "name"]``."""
+    names, depth, current = [], 0, ""
+    for char in fields + ",":
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            names.append(current.strip())
+            current = ""
+        elif depth == 0:
+            current += char
+    return [n for n in names if n]
 
 
 def _error(spec: dict[str, Any]) -> tuple[int, Any]:

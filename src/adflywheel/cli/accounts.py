@@ -135,8 +135,9 @@ def _change_guardrails(
 
 @accounts_app.command("list")
 def accounts_list(ctx: typer.Context) -> None:
-    """Every account with its mode, its keys' first characters (never a key) and its Meta
-    token's source, fingerprint and expiry (never the token): JSON lines."""
+    """Every account with its mode, its keys' first characters (never a key), its Meta
+    token's source, fingerprint and expiry (never the token) and each active campaign's budget
+    structure (where its money is set): JSON lines."""
     import json
 
     from adflywheel.core.clock import SystemClock
@@ -145,6 +146,7 @@ def accounts_list(ctx: typer.Context) -> None:
     from adflywheel.store.accounts import account_keys
     from adflywheel.store.engine import make_session_factory
     from adflywheel.store.models import Account
+    from adflywheel.store.queries import campaign_structures
 
     now, warn_days = SystemClock().now(), settings_of(ctx).meta_token_warn_days
     with make_session_factory(checked_engine(ctx))() as session:
@@ -168,6 +170,10 @@ def accounts_list(ctx: typer.Context) -> None:
                     for k in keys
                 ],
                 "meta_token": token_summary(session, account.id, now, warn_days),
+                "campaigns": [
+                    {"campaign_id": campaign, "structure": structure.value}
+                    for campaign, structure in campaign_structures(session, account.id).items()
+                ],
             }
             typer.echo(json.dumps(line, sort_keys=True))
 

@@ -85,6 +85,7 @@ def import_csv(
     from adflywheel.store.actuals import BatchRejectedError, upsert_actuals, upsert_daily
     from adflywheel.store.catalog import sync_catalog
     from adflywheel.store.engine import make_session_factory, transaction
+    from adflywheel.store.queries import campaign_structures
 
     engine = checked_engine(ctx)
     factory = make_session_factory(engine)
@@ -144,16 +145,32 @@ def import_csv(
             )
             result = upsert_actuals(session, row.id, hourly, source="csv", now=now)
             daily_result = upsert_daily(session, row.id, daily, source="csv", now=now)
+            structures = campaign_structures(session, row.id)
     except (CsvImportError, BatchRejectedError, AccountExistsError, ValueError) as error:
         err.print(f"[red]nothing imported:[/red] {error}")
         raise typer.Exit(2) from error
+    known = bool(platform.budget_levels())
     output: dict[str, object] = {
         "account": account,
         "hourly": result.as_dict(),
         "daily": daily_result.as_dict(),
         "timezone": zone,
         "created": new_key is not None,
+        # Each active campaign's budget structure, as the budget columns of the file show it.
+        "campaigns": [
+            {"campaign_id": c, "structure": s.value if known else "unknown"}
+            for c, s in structures.items()
+        ],
     }
+    if not known:
+        note = (
+            "the export has no budget columns ('Campaign budget' and 'Campaign budget type', or "
+            "'Ad set budget' and 'Ad set budget type'), so where each campaign's money is set "
+            "is unknown; with no ad set budget stored, the cycle moves none (it reports them "
+            "as campaign_budget). Export again with those columns to tell."
+        )
+        err.print(f"[yellow]note:[/yellow] {note}")
+        output["structure_note"] = note
     if new_key is not None:
         err.print(
             f"account {new_key.account_name!r} created (id {new_key.account_id}); its API key "

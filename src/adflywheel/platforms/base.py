@@ -185,6 +185,8 @@ class PlatformCampaign:
     status: Status = Status.ACTIVE
     objective: Objective = Objective.CLICKS_PER_DOLLAR
     daily_budget_minor: int | None = None
+    # A budget for the whole run (Meta's ``lifetime_budget``): never moved as a daily one.
+    lifetime_budget_minor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,8 @@ class PlatformAdSet:
     name: str
     status: Status = Status.ACTIVE
     daily_budget_minor: int | None = None
+    # The ad set has a budget of its own, but for its whole run: not one to move as a daily one.
+    lifetime_budget_minor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "video_views": ("3-second video plays", "Video plays"),
     "budget": ("Ad set budget",),
     "budget_type": ("Ad set budget type",),
+    "campaign_budget": ("Campaign budget",),
+    "campaign_budget_type": ("Campaign budget type",),
     "delivery": ("Delivery", "Ad delivery"),
     "headline": ("Headline",),
     "body": ("Body", "Primary text"),
@@ -69,6 +71,12 @@ _REQUIRED: tuple[tuple[str, ...], ...] = (
     ("campaign_id", "campaign_name"),
 )
 _ACTIVE_DELIVERY = frozenset({"active", "learning", "learning limited"})
+# The budget levels an export can show, by the (amount, type) columns that show them; with
+# neither, the file cannot tell where the money is set (the budget structure is unknown).
+BUDGET_COLUMNS: dict[str, tuple[str, str]] = {
+    "campaign": ("campaign_budget", "campaign_budget_type"),
+    "ad_set": ("budget", "budget_type"),
+}
 _CURRENCY_SUFFIX = re.compile(r"^(?P<base>.*?)\s*\((?P<code>[A-Z]{3})\)$")
 _NUMBER = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -163,6 +171,15 @@ class _Row:
         return value
 
 
+def _budget_cell(row: _Row, amount: str, of_type: str, exponent: int) -> str:
+    """A budget as ``"daily:<minor>"`` or ``"lifetime:<minor>"``; any other type (an ad set
+    "Using campaign budget") as ``"none"``: that level holds no budget of its own."""
+    period = _norm(row.text(of_type))
+    if period not in ("daily", "lifetime"):
+        return "none"
+    return f"{period}:{row.money(amount, exponent)}"
+
+
 def _local_to_utc(
     naive: dt.datetime, tz: ZoneInfo, second: bool
 ) -> tuple[dt.datetime | None, bool]:
@@ -201,6 +218,7 @@ class CsvPlatform:
         self._daily: dict[tuple[str, dt.date], tuple[int, DailyActual]] = {}
         self._parents: dict[tuple[str, str], tuple[str, int]] = {}  # (kind, id) -> (parent, row)
         self._latest: dict[tuple[str, str, str], tuple[_Key, str]] = {}
+        self._columns: frozenset[str] = frozenset()  # the fields the header has
         self._load(text.removeprefix("\ufeff"), currency)
 
     @classmethod
@@ -262,6 +280,7 @@ class CsvPlatform:
         if not records:
             raise CsvImportError(self._source, 1, None, "empty file: no header row")
         cols, header = self._resolve_header(records[0], currency)
+        self._columns = frozenset(cols)
         for num, cells in enumerate(records[1:], start=2):
             if not any(c.strip() for c in cells):
                 continue  # blank line, e.g. at the end of the file
@@ -415,10 +434,14 @@ class CsvPlatform:
         if delivery:
             status = Status.ACTIVE if delivery in _ACTIVE_DELIVERY else Status.PAUSED
             self._offer(("ad", ad_id, "status"), key, status.value)
-        if row.text("budget_type") and row.text("budget") not in ("", "-"):
-            daily = _norm(row.text("budget_type")) == "daily"
-            budget = str(row.money("budget", self._exp)) if daily else "none"
-            self._offer(("ad set", ad_set, "budget"), key, budget)
+        for kind, ident, (amount, of_type) in (
+            ("campaign", campaign, BUDGET_COLUMNS["campaign"]),
+            ("ad set", ad_set, BUDGET_COLUMNS["ad_set"]),
+        ):
+            if row.text(of_type) and row.text(amount) not in ("", "-"):
+                self._offer(
+                    (kind, ident, "budget"), key, _budget_cell(row, amount, of_type, self._exp)
+                )
 
     def _offer(self, slot: tuple[str, str, str], key: _Key, value: str) -> None:
         """Keep the value from the latest-dated row; empty cells never overwrite."""
@@ -427,6 +450,23 @@ class CsvPlatform:
 
     def _get(self, kind: str, ident: str, attr: str) -> str:
         return self._latest.get((kind, ident, attr), ((dt.date.min, 0), ""))[1]
+
+    def _budgets(self, kind: str, ident: str) -> tuple[int | None, int | None]:
+        """The (daily, lifetime) budget the latest row gave, in minor units."""
+        found = self._get(kind, ident, "budget")
+        period, _, amount = found.partition(":")
+        if not amount.isdigit():
+            return None, None
+        return (int(amount), None) if period == "daily" else (None, int(amount))
+
+    def budget_levels(self) -> frozenset[str]:
+        """Which budget levels the export has columns for (``"campaign"``, ``"ad_set"``): with
+        none, where the money is set (the budget structure) cannot be told from the file."""
+        return frozenset(
+            level
+            for level, columns in BUDGET_COLUMNS.items()
+            if all(c in self._columns for c in columns)
+        )
 
     # -- the AdPlatform interface ----------------------------------------------------------------
 
@@ -464,14 +504,15 @@ class CsvPlatform:
         out = []
         for (kind, ad_set), (campaign, _) in sorted(self._parents.items()):
             if kind == "ad set":
-                budget = self._get("ad set", ad_set, "budget")
+                daily, lifetime = self._budgets("ad set", ad_set)
                 out.append(
                     PlatformAdSet(
                         external_id=ad_set,
                         campaign_id=campaign,
                         name=self._get("ad set", ad_set, "name") or ad_set,
                         status=Status.ACTIVE if ad_set in active else Status.PAUSED,
-                        daily_budget_minor=int(budget) if budget.isdigit() else None,
+                        daily_budget_minor=daily,
+                        lifetime_budget_minor=lifetime,
                     )
                 )
         return out
@@ -479,14 +520,19 @@ class CsvPlatform:
     def list_campaigns(self) -> list[PlatformCampaign]:
         ad_sets = self.list_ad_sets()
         active = {s.campaign_id for s in ad_sets if s.status is Status.ACTIVE}
-        return [
-            PlatformCampaign(
-                external_id=c,
-                name=self._get("campaign", c, "name") or c,
-                status=Status.ACTIVE if c in active else Status.PAUSED,
+        out = []
+        for c in sorted({s.campaign_id for s in ad_sets}):
+            daily, lifetime = self._budgets("campaign", c)
+            out.append(
+                PlatformCampaign(
+                    external_id=c,
+                    name=self._get("campaign", c, "name") or c,
+                    status=Status.ACTIVE if c in active else Status.PAUSED,
+                    daily_budget_minor=daily,
+                    lifetime_budget_minor=lifetime,
+                )
             )
-            for c in sorted({s.campaign_id for s in ad_sets})
-        ]
+        return out
 
     def fetch_insights(self, start: dt.datetime, end: dt.datetime) -> list[HourlyActual]:
         """Hourly rows starting in ``[start, end)``; a daily-only file gives ``[]``."""

@@ -51,6 +51,7 @@ def sync_catalog(
         row.status = pc.status.value
         row.objective = pc.objective.value
         row.daily_budget_minor = pc.daily_budget_minor
+        row.lifetime_budget_minor = pc.lifetime_budget_minor
     session.flush()
 
     existing_ad_sets = {
@@ -70,6 +71,7 @@ def sync_catalog(
         ad_set_row.name = pa.name
         ad_set_row.status = pa.status.value
         ad_set_row.daily_budget_minor = pa.daily_budget_minor
+        ad_set_row.lifetime_budget_minor = pa.lifetime_budget_minor
     session.flush()
 
     existing_ads = {

@@ -79,6 +79,8 @@ class Campaign(Base):
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
     objective: Mapped[str] = mapped_column(String(40), default="clicks_per_dollar")
     daily_budget_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # A campaign budget for the whole run (CBO with a lifetime budget): never a daily one.
+    lifetime_budget_minor: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class AdSet(Base):
@@ -92,6 +94,8 @@ class AdSet(Base):
     name: Mapped[str] = mapped_column(String(400), default="")
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
     daily_budget_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # The ad set's own budget for its whole run: it has a budget, but not one to move daily.
+    lifetime_budget_minor: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Variant(Base):

@@ -98,7 +98,10 @@ def campaigns_of(session: Session, account_id: int) -> list[Campaign]:
 
 def campaign_structures(session: Session, account_id: int) -> dict[str, BudgetStructure]:
     """Each active campaign's budget structure from the catalogue (its active ad sets' budgets
-    and active ads), by platform id, in the order campaigns were created."""
+    and active ads), by platform id, in the order campaigns were created.
+
+    An ad set with a lifetime budget counts as budgeted: the money is set on it, not on the
+    campaign, even though the service cannot move it as a daily budget."""
     active_ads = (
         select(Variant.ad_set_id, func.count().label("ads"))
         .where(Variant.account_id == account_id, Variant.status == "ACTIVE")
@@ -106,7 +109,11 @@ def campaign_structures(session: Session, account_id: int) -> dict[str, BudgetSt
         .subquery()
     )
     rows = session.execute(
-        select(Campaign.external_id, AdSet.daily_budget_minor, active_ads.c.ads)
+        select(
+            Campaign.external_id,
+            func.coalesce(AdSet.daily_budget_minor, AdSet.lifetime_budget_minor),
+            active_ads.c.ads,
+        )
         .select_from(Campaign)
         .outerjoin(AdSet, and_(AdSet.campaign_id == Campaign.id, AdSet.status == "ACTIVE"))
         .outerjoin(active_ads, active_ads.c.ad_set_id == AdSet.id)

@@ -25,7 +25,12 @@ from adflywheel.api.schemas.types import (
 from adflywheel.core.domain import Creative, Objective, Status, per_dollar, safe_rate
 from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
 from adflywheel.store.catalog import campaign_by_external, sync_catalog, variant_by_external
-from adflywheel.store.queries import VariantTotals, campaigns_of, variant_totals
+from adflywheel.store.queries import (
+    VariantTotals,
+    campaign_structures,
+    campaigns_of,
+    variant_totals,
+)
 
 router = APIRouter(prefix="/api/ml", tags=["catalog"])
 
@@ -42,6 +47,7 @@ class CampaignIn(BaseModel):
     status: Status = Status.ACTIVE
     objective: Objective = Objective.CLICKS_PER_DOLLAR
     daily_budget_minor: Budget | None = None
+    lifetime_budget_minor: Budget | None = None
 
 
 class AdSetIn(BaseModel):
@@ -51,6 +57,7 @@ class AdSetIn(BaseModel):
     name: Name = ""
     status: Status = Status.ACTIVE
     daily_budget_minor: Budget | None = None
+    lifetime_budget_minor: Budget | None = None
 
 
 class AdIn(BaseModel):
@@ -97,11 +104,25 @@ def put_catalog(
         session,
         caller.account_id,
         [
-            PlatformCampaign(c.id, c.name, c.status, c.objective, c.daily_budget_minor)
+            PlatformCampaign(
+                c.id,
+                c.name,
+                c.status,
+                c.objective,
+                c.daily_budget_minor,
+                lifetime_budget_minor=c.lifetime_budget_minor,
+            )
             for c in catalog.campaigns
         ],
         [
-            PlatformAdSet(a.id, a.campaign_id, a.name, a.status, a.daily_budget_minor)
+            PlatformAdSet(
+                a.id,
+                a.campaign_id,
+                a.name,
+                a.status,
+                a.daily_budget_minor,
+                lifetime_budget_minor=a.lifetime_budget_minor,
+            )
             for a in catalog.ad_sets
         ],
         [
@@ -141,6 +162,8 @@ def _totals(t: VariantTotals) -> VariantTotalsOut:
 
 @router.get("/campaigns")
 def list_campaigns(caller: CallerDep, session: SessionDep) -> CampaignListOut:
+    """Every campaign with its budgets and, when active, its budget structure."""
+    structures = campaign_structures(session, caller.account_id)
     return CampaignListOut(
         campaigns=[
             CampaignSummaryOut(
@@ -149,6 +172,8 @@ def list_campaigns(caller: CallerDep, session: SessionDep) -> CampaignListOut:
                 status=c.status,
                 objective=c.objective,
                 daily_budget_minor=c.daily_budget_minor,
+                lifetime_budget_minor=c.lifetime_budget_minor,
+                structure=structures.get(c.external_id),
             )
             for c in campaigns_of(session, caller.account_id)
         ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from adflywheel.api.schemas.base import Answer
 
 
@@ -11,6 +13,12 @@ class CampaignSummaryOut(Answer):
     status: str
     objective: str
     daily_budget_minor: int | None
+    lifetime_budget_minor: int | None = None
+    # Where the campaign's money is set (core.domain.BudgetStructure), from the catalogue; None
+    # for a campaign that is not active (it spends nothing, so nothing is moved in it).
+    structure: (
+        Literal["ad_set_budgets", "ad_set_budgets_multi_ad", "campaign_budget", "mixed"] | None
+    ) = None
 
 
 class CampaignListOut(Answer):

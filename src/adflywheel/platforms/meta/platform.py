@@ -1,8 +1,8 @@
 """``MetaPlatform``: one Meta ad account behind the ``AdPlatform`` interface.
 
 Reads the account (currency, IANA time zone) once and its minimum daily budget once, lists
-campaigns, ad sets and ads with their budgets and effective status, reads hourly delivery
-(advertiser-time-zone breakdown, placed in UTC) and daily conversions, and writes
+campaigns, ad sets and ads with their budgets (daily and lifetime) and effective status, reads
+hourly delivery (advertiser-time-zone breakdown, placed in UTC) and daily conversions, and writes
 ``daily_budget`` (minor units) and ad status.
 """
 
@@ -76,11 +76,19 @@ def _min_daily_budget(raw: object) -> int | None:
     return value if value > 0 else None
 
 
-def _budget(item: dict[str, Any], where: str) -> int | None:
-    raw = item.get("daily_budget")
-    if raw in (None, "", "0"):
-        return None  # no daily budget here (lifetime budget, or the campaign holds it: CBO)
-    return count(raw, f"{where}: daily_budget")
+# Where Meta keeps an object's money: a daily or a lifetime budget, on the campaign (Advantage
+# campaign budget, CBO) or on each ad set, never both. The budget structure follows from which.
+_CAMPAIGN_FIELDS = "id,name,status,effective_status,objective,daily_budget,lifetime_budget"
+_AD_SET_FIELDS = "id,name,campaign_id,status,effective_status,daily_budget,lifetime_budget"
+
+
+def _budget(item: dict[str, Any], field: str, where: str) -> int | None:
+    """``daily_budget`` or ``lifetime_budget`` in minor units; ``None`` when Meta leaves it out
+    or sends 0 (the other kind of budget is set, or the campaign holds it)."""
+    raw = item.get(field)
+    if raw in (None, "", "0", 0):
+        return None
+    return count(raw, f"{where}: {field}")
 
 
 class MetaPlatform:
@@ -152,7 +160,7 @@ class MetaPlatform:
 
     def list_campaigns(self) -> list[PlatformCampaign]:
         out = []
-        for c in self._list("campaigns", "id,name,status,effective_status,objective,daily_budget"):
+        for c in self._list("campaigns", _CAMPAIGN_FIELDS):
             where = f"campaign {c.get('id')}"
             out.append(
                 PlatformCampaign(
@@ -162,22 +170,23 @@ class MetaPlatform:
                     objective=Objective.CONVERSIONS_PER_DOLLAR
                     if c.get("objective") in _SALES_OBJECTIVES
                     else Objective.CLICKS_PER_DOLLAR,
-                    daily_budget_minor=_budget(c, where),
+                    daily_budget_minor=_budget(c, "daily_budget", where),
+                    lifetime_budget_minor=_budget(c, "lifetime_budget", where),
                 )
             )
         return out
 
     def list_ad_sets(self) -> list[PlatformAdSet]:
-        fields = "id,name,campaign_id,status,effective_status,daily_budget"
         return [
             PlatformAdSet(
                 external_id=_ref(s, "id", "ad set"),
                 campaign_id=_ref(s, "campaign_id", "ad set"),
                 name=str(s.get("name", "")),
                 status=_status(s),
-                daily_budget_minor=_budget(s, f"ad set {s.get('id')}"),
+                daily_budget_minor=_budget(s, "daily_budget", f"ad set {s.get('id')}"),
+                lifetime_budget_minor=_budget(s, "lifetime_budget", f"ad set {s.get('id')}"),
             )
-            for s in self._list("adsets", fields)
+            for s in self._list("adsets", _AD_SET_FIELDS)
         ]
 
     def list_ads(self) -> list[PlatformAd]:
