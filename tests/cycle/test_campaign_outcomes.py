@@ -17,6 +17,7 @@ from adflywheel.core.settings import Settings
 from adflywheel.cycle.context import CycleDeps, CycleOptions
 from adflywheel.cycle.outcomes import CampaignLedger, Change, HoldCode, Outcome
 from adflywheel.cycle.runner import run_cycle
+from adflywheel.services.promoter.service import run_promotion
 from adflywheel.sim.market import MarketConfig, SimulatedMarket
 from adflywheel.store.engine import make_session_factory
 from tests.factories.clock import T0
@@ -57,11 +58,13 @@ def test_the_stronger_outcome_wins_and_every_change_is_kept() -> None:
 
 
 def _three_structures() -> dict[str, Any]:
-    """One campaign of each structure: one ad per ad set, two ads in one ad set, a CBO."""
+    """One campaign of each structure: one ad per ad set, two ads sharing an ad set's budget
+    beside an ad set of one, a CBO."""
     ad_sets = [
         {"id": "abo-s1", "campaign_id": "abo", "daily_budget_minor": 5_000},
         {"id": "abo-s2", "campaign_id": "abo", "daily_budget_minor": 5_000},
         {"id": "multi-s1", "campaign_id": "multi", "daily_budget_minor": 5_000},
+        {"id": "multi-s2", "campaign_id": "multi", "daily_budget_minor": 5_000},
         {"id": "cbo-s1", "campaign_id": "cbo"},
         {"id": "cbo-s2", "campaign_id": "cbo"},
     ]
@@ -70,6 +73,7 @@ def _three_structures() -> dict[str, Any]:
         ("abo-a2", "abo-s2", "abo"),
         ("multi-a1", "multi-s1", "multi"),
         ("multi-a2", "multi-s1", "multi"),
+        ("multi-a3", "multi-s2", "multi"),
         ("cbo-a1", "cbo-s1", "cbo"),
         ("cbo-a2", "cbo-s2", "cbo"),
     ]
@@ -118,14 +122,23 @@ def test_each_structure_gets_an_outcome_and_none_is_skipped_silently(
     abo = outcomes["abo"]
     assert abo["outcome"] == "held" and abo["reason"]["code"] == "no_platform", abo
     assert {c["object_id"] for c in abo["changes"]} == {"abo-s1", "abo-s2"}
-    for shared in ("multi", "cbo"):
-        held = outcomes[shared]
-        assert held["outcome"] == "held" and held["reason"]["code"] == "structure", held
-        assert held["changes"] == []
-    # The clear winner in the shared ad set is not promoted: its ad set's budget is not its own.
-    assert report["loops"]["auto_promote"]["held_back"].get("shared_budget", 0) >= 1
-    promoted = [p["variant"] for p in report["loops"]["auto_promote"]["promoted"]]
-    assert not [v for v in promoted if not v.startswith("abo-")], promoted
+    # Two ads sharing an ad set: the budget moves between ad sets on ad-set-level evidence.
+    multi = outcomes["multi"]
+    assert multi["outcome"] == "held" and multi["reason"]["code"] == "no_platform", multi
+    assert {c["object_id"] for c in multi["changes"]} == {"multi-s1", "multi-s2"}
+    grown = {c["object_id"]: c["new"] - c["old"] for c in multi["changes"]}
+    assert grown["multi-s1"] > 0 > grown["multi-s2"], grown  # its two ads together do better
+    cbo = outcomes["cbo"]
+    assert cbo["outcome"] == "held" and cbo["reason"]["code"] == "structure", cbo
+    assert cbo["changes"] == []
+    # The promoter judges the multi-ad campaign's ad sets, never one ad of a shared ad set.
+    auto = report["loops"]["auto_promote"]
+    multi_ads = {"multi-a1", "multi-a2", "multi-a3"}
+    again = run_promotion(deps.factory, None, account_id, now=T0, dry_run=True)
+    judged = {d.variant_id for d in again.decisions if d.experiment == "multi"}
+    assert judged == {"multi-s1", "multi-s2"}, judged
+    assert not multi_ads & {p["variant"] for p in auto["promoted"]}
+    assert auto["held_back"].get("shared_budget", 0) == 0
     assert report["status"] == "completed"
 
 

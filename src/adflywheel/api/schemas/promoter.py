@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -64,6 +64,10 @@ class PromotedOut(Answer):
 
     action_id: int
     variant: str
+    unit: Literal["ad", "ad_set"] = Field(
+        description="what won: an ad, or an ad set whose ads share its budget and were judged "
+        "together (then ``variant`` is the ad set's id)"
+    )
     ad_set_id: str
     campaign_id: str
     old_budget_minor: int

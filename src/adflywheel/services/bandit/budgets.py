@@ -8,7 +8,7 @@ key, so the same decision is never applied twice (a retried hour finds its key a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.platforms.base import AdPlatform
+from adflywheel.services.bandit.arms import ad_set_arms, reclaim_from_paused
 from adflywheel.store.engine import transaction
 from adflywheel.store.models import AdSet, BudgetChange, Campaign
 from adflywheel.store.queries import HourlySeries, VariantTotals, hourly_series, variant_totals
@@ -38,6 +39,12 @@ class CampaignState:
     max_budget_minor: int | None = None
     # The edit rules' upper bound per ad set (external id), tighter than the ceiling.
     max_budgets: Mapping[str, int] = field(default_factory=dict)
+    # Arms that stand for an ad set of several ads (by the arm's variant id, see ``ad_set_arms``):
+    # a prior predicted for one creative does not describe their mix.
+    pooled: frozenset[int] = frozenset()
+    # Paused arms' budgets as they are to be lowered (by ad set external id): what they give
+    # up is in ``total_budget_minor``, so the campaign's total is kept (see ``reclaimed``).
+    reclaimed: Mapping[str, int] = field(default_factory=dict)
 
     def max_for(self, ad_set_external_id: str) -> int | None:
         """The most this ad set may get: its edit bound, the account's per-variant ceiling."""
@@ -102,31 +109,45 @@ def load_campaign_state(
     min_budgets: Mapping[str, int] | None = None,
     max_budget_minor: int | None = None,
     max_budgets: Mapping[str, int] | None = None,
+    total_budget_minor: int | None = None,
 ) -> CampaignState | None:
-    """A campaign as budget policies see it, from the store; None when there is nothing to split
-    (no active variant with a budget). Pass ``series`` when it was loaded for many campaigns."""
+    """A campaign as budget policies see it, from the store: one arm per ad set with a daily
+    budget (``ad_set_arms``); None when there is nothing to split (no active arm with a budget).
+    Pass ``series`` when it was loaded for many campaigns, and ``total_budget_minor`` to split a
+    total other than today's active budgets (the campaign's target, see ``targets``)."""
     variants = variant_totals(session, account_id, campaign_id=campaign.id, until=until)
-    # Only what active variants may spend is split: a paused ad set keeps its budget untouched
-    # (pausing one variant must not silently raise the others' spend).
-    total = sum(v.budget_minor or 0 for v in variants if is_active(v))
-    if total <= 0:
-        return None
     if series is None:
         since = until - timedelta(hours=evidence_window_hours)
         series = hourly_series(session, account_id, since=since, until=until)
-    hourly = {v.variant_id: series[v.variant_id] for v in variants if v.variant_id in series}
-    own = {v.ad_set_external_id for v in variants}
-    return CampaignState(
+    arms, hourly, pooled = ad_set_arms(variants, series)
+    # Only what active arms may spend is split, plus what paused arms give up (``reclaimed``).
+    active = [v for v in arms if is_active(v)]
+    active_total = sum(v.budget_minor or 0 for v in active)
+    if active_total <= 0:
+        return None
+    own = {v.ad_set_external_id for v in arms}
+    lows = {k: b for k, b in (min_budgets or {}).items() if k in own}
+    highs = {k: b for k, b in (max_budgets or {}).items() if k in own}
+    state = CampaignState(
         campaign.id,
         campaign.external_id,
         campaign.objective,
-        total,
-        variants,
+        active_total,
+        arms,
         hourly,
-        {k: b for k, b in (min_budgets or {}).items() if k in own},
+        lows,
         max_budget_minor,
-        {k: b for k, b in (max_budgets or {}).items() if k in own},
+        highs,
+        frozenset(pooled),
     )
+    paused = {v.ad_set_external_id: v.budget_minor or 0 for v in arms if not is_active(v)}
+    room = [state.max_for(v.ad_set_external_id) for v in active]
+    absorbable = None if None in room else sum(r or 0 for r in room) - active_total
+    give_up = reclaim_from_paused(paused, lows, absorbable)
+    if not give_up:
+        return state
+    total = active_total + sum(paused[k] - b for k, b in give_up.items())
+    return replace(state, total_budget_minor=total, reclaimed=give_up)
 
 
 def apply_budgets(

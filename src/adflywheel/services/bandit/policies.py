@@ -112,7 +112,7 @@ class ThompsonPolicy:
                     self.settings.half_life_hours,
                     convs,
                     revenue,
-                    prior=priors.get(v.variant_id),
+                    prior=None if v.variant_id in campaign.pooled else priors.get(v.variant_id),
                     active=is_active(v),
                     current_budget_minor=v.budget_minor,
                     min_budget_minor=campaign.min_budgets.get(v.ad_set_external_id, 0),

@@ -20,6 +20,7 @@ from adflywheel.services.bandit.budgets import (
     Proposal,
     apply_budgets,
     finish_stale_pending,
+    is_active,
     load_campaign_state,
 )
 from adflywheel.services.bandit.edits import account_bounds, minimums
@@ -99,6 +100,7 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
     counts = ChangeCounts()
     changed = total = reallocated = 0
     skipped, failed = list(plan.skipped), []
+    restoring: list[dict[str, Any]] = []
     for problem in plan.skipped:
         _note_skipped(ctx, plan, problem)
     for state in plan.states:
@@ -129,6 +131,8 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
             _note_failed(ctx, failed[-1])
             continue
         _note_changes(ctx, plan, state.external_id, proposal, changes)
+        if state.reclaimed:
+            restoring.append(_restoring(state, proposal))
         counts = counts.plus(len(changes), plan.write_mode)
         total += sum(proposal.budgets.values())
         changed += len(changes)
@@ -149,6 +153,23 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
         "budget_changes": asdict(counts),
         "stale_pending_finished": finished,
         "total_budget_minor": total,
+        "paused_budgets_reclaimed": restoring,
+    }
+
+
+def _restoring(state: CampaignState, proposal: Proposal) -> dict[str, Any]:
+    """How far a campaign with paused ad sets is from spending its whole total again."""
+    total = sum(v.budget_minor or 0 for v in state.variants)
+    paused = {v.ad_set_external_id for v in state.variants if not is_active(v)}
+    current = {v.ad_set_external_id: v.budget_minor or 0 for v in state.variants}
+    after = {**current, **proposal.budgets}
+    active = sum(b for k, b in after.items() if k not in paused)
+    return {
+        "campaign": state.external_id,
+        "campaign_total_minor": total,
+        "active_minor": active,
+        "active_share": round(active / total, 4) if total else 0.0,
+        "paused_ad_sets": sorted(paused),
     }
 
 
@@ -335,7 +356,12 @@ def _settled(proposal: Proposal, state: CampaignState, plan: _Plan) -> Proposal:
 def settled_proposal(
     proposal: Proposal, state: CampaignState, all_bounds: dict[str, Bounds], dead_band: float
 ) -> Proposal:
-    """The policy's proposal within the edit rules, the campaign's total kept."""
+    """The policy's proposal within the edit rules, the campaign's total kept (over its active
+    ad sets and the paused ones whose budget it reclaims)."""
+    if state.reclaimed:
+        budgets = {**proposal.budgets, **state.reclaimed}
+        evidence = {**proposal.evidence, "reclaimed_from_paused": dict(state.reclaimed)}
+        proposal = Proposal(budgets, proposal.reason, evidence)
     current = {
         v.ad_set_external_id: v.budget_minor or 0
         for v in state.variants

@@ -33,6 +33,7 @@ class VariantInfo:
     campaign_external_id: str
     budget_minor: int | None
     active: bool
+    unit: str = "ad"  # "ad_set" when the ad set's ads are judged together (see ``pooling``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from adflywheel.loops.promoter import Decision
 
-SUMMARY_KEYS = ("action_id", "variant", "old_budget_minor", "new_budget_minor", "mode")
+SUMMARY_KEYS = ("action_id", "variant", "unit", "old_budget_minor", "new_budget_minor", "mode")
 # Decided, then not carried out when it came to writing (the plan is re-checked under a lock).
 _HELD_AT_WRITE = frozenset({"platform_error", "budget_moved", "no_platform"})
 

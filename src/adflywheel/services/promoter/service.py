@@ -50,6 +50,7 @@ from adflywheel.services.promoter.funding import (
     left_alone,
     read_limits,
 )
+from adflywheel.services.promoter.pooling import pooled_by_ad_set
 from adflywheel.services.promoter.report import PromotionReport, decision_out
 from adflywheel.services.promoter.settings import PromoterSettings, load_settings, store_settings
 from adflywheel.store.engine import transaction
@@ -433,6 +434,7 @@ def _promoted(
     return {
         "action_id": record_id,
         "variant": action.variant_id,
+        "unit": "ad_set" if action.variant_id == action.ad_set_id else "ad",
         "ad_set_id": action.ad_set_id,
         "campaign_id": decision.experiment,
         "old_budget_minor": action.old_budget_minor,
@@ -531,11 +533,15 @@ def _read_state(
     since = hour - timedelta(hours=settings.history_hours)
     horizon = timedelta(hours=max(g.cooldown_hours, g.ramp_min_hours, g.approval_ttl_hours) + 1)
     with factory() as session:
+        structures = campaign_structures(session, account_id)
         data: list[CampaignData] = []
         for campaign in campaigns:
             found = campaign_data(session, account_id, campaign, since=since, until=hour)
-            if found is not None:
-                data.append(found)
+            if found is None:
+                continue
+            if structures.get(campaign.external_id) is BudgetStructure.AD_SET_BUDGETS_MULTI_AD:
+                found = pooled_by_ad_set(found)  # the ad set, which has the budget, is the unit
+            data.append(found)
         history = _history(session, account_id, now - horizon)
         total = _account_total(session, account_id)
     return data, history, total
@@ -551,8 +557,9 @@ def _candidates(
     structures: dict[str, BudgetStructure],
 ) -> tuple[list[Candidate], list[dict[str, Any]]]:
     """The winners whose variant is active, with their ad set, its budget and the cap on its
-    raise; and the held-back entries of winners in campaigns left alone this hour or whose ad
-    set budget is shared (one ad's win is not its ad set's: the other ads would ride along)."""
+    raise; and the held-back entries of winners in campaigns left alone this hour or without ad
+    set budgets to raise (a campaign budget, or a mix). Where ads share ad sets' budgets, the
+    promoter has judged ad sets (``pooling``), so those winners are ad sets and go on."""
     info = {v.ad_id: v for d in data for v in d.variants.values()}
     campaigns = {d.experiment.key: d for d in data}
     out: list[Candidate] = []
@@ -573,7 +580,8 @@ def _candidates(
             )
             continue
         structure = structures.get(v.campaign_external_id)
-        if structure is not None and structure is not BudgetStructure.AD_SET_BUDGETS:
+        promotable = (BudgetStructure.AD_SET_BUDGETS, BudgetStructure.AD_SET_BUDGETS_MULTI_AD)
+        if structure is not None and structure not in promotable:
             untouched.append(
                 {
                     "variant": d.variant_id,
