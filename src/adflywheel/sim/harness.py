@@ -31,6 +31,7 @@ from adflywheel.services.compound.priors import CompoundPriors
 from adflywheel.services.crosslearn.service import set_settings
 from adflywheel.services.promoter.settings import PromoterSettings, store_settings
 from adflywheel.sim.market import (
+    AdvertiserPause,
     Collapse,
     GeneShift,
     LearningPhase,
@@ -89,6 +90,15 @@ class SimulationSpec:
     # The learning phase's penalty (the market's default, 0.2, leaves the market as it is);
     # None turns the phase off (the null twin: the market as before the phase was modelled).
     learning_penalty: float | None = LearningPhase().penalty
+    # Budget structures (MarketConfig.structures, cycled over campaigns): the default is one ad
+    # per ad set with its own budget, the market as it always was.
+    structures: tuple[str, ...] = ("ad_set_budgets",)
+    ads_per_ad_set: int = 3
+    campaign_budget_ads_per_ad_set: int = 1
+    # The advertiser pausing ad sets mid-run (MarketConfig.advertiser_pauses).
+    advertiser_pauses: tuple[AdvertiserPause, ...] = ()
+    # Keep each hour's true value per ad (``market.evaluation.value_at``), for benchmarks.
+    record_truth: bool = False
 
     def market_config(self) -> MarketConfig:
         collapses = (
@@ -107,6 +117,11 @@ class SimulationSpec:
             if self.drift_day is not None
             else None,
             learning_phase=self._learning_phase(),
+            structures=self.structures,
+            ads_per_ad_set=self.ads_per_ad_set,
+            campaign_budget_ads_per_ad_set=self.campaign_budget_ads_per_ad_set,
+            advertiser_pauses=self.advertiser_pauses,
+            record_truth=self.record_truth,
         )
 
     def _learning_phase(self) -> LearningPhase | None:
@@ -332,8 +347,9 @@ def run_policy(
                     category=info.category,
                 )
                 account_ids[external] = account.id
+                # Campaigns report their ad sets' budgets summed, or their campaign budget (CBO).
                 starting_total = sum(
-                    a.daily_budget_minor or 0 for a in market.platform(external).list_ad_sets()
+                    c.daily_budget_minor or 0 for c in market.platform(external).list_campaigns()
                 )
                 guardrails = simulated_guardrails(spec.guardrails, starting_total)
                 store_settings(

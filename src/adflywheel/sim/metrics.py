@@ -79,9 +79,10 @@ class LearningTrace:
                     self.false_promotions += 1
         if self._start_budgets is None or self._best is None:
             return
-        budgets = market.budgets()
+        budgets, ad_set_of = market.budgets(), market.ad_set_of
         for campaign, ad in enumerate(self._best):
-            if self.doubled_at[campaign] is None and budgets[ad] >= 2 * self._start_budgets[ad]:
+            s = ad_set_of[ad]  # budgets are per ad set (the ad itself, one ad per ad set)
+            if self.doubled_at[campaign] is None and budgets[s] >= 2 * self._start_budgets[s]:
                 self.doubled_at[campaign] = hour
 
     def _truly_better(self, market: SimulatedMarket, ad_id: str) -> bool:

@@ -10,7 +10,10 @@ evaluation code reads the truth through ``SimulatedMarket.evaluation``.
 from adflywheel.core.domain import HOOK_TYPES
 from adflywheel.sim.market.config import (
     NICHES,
+    STRUCTURES,
+    AdvertiserPause,
     Collapse,
+    DeliverySplit,
     GeneShift,
     LearningPhase,
     MarketConfig,
@@ -20,6 +23,7 @@ from adflywheel.sim.market.genes import ASPECTS, NUMERIC_GENES
 from adflywheel.sim.market.learning import LearningStatus
 from adflywheel.sim.market.market import (
     AccountStructure,
+    AdPause,
     CampaignStructure,
     HourTotals,
     SimulatedMarket,
@@ -32,9 +36,13 @@ __all__ = [
     "HOOK_TYPES",
     "NICHES",
     "NUMERIC_GENES",
+    "STRUCTURES",
     "AccountStructure",
+    "AdPause",
+    "AdvertiserPause",
     "CampaignStructure",
     "Collapse",
+    "DeliverySplit",
     "GeneEffects",
     "GeneShift",
     "HourTotals",

@@ -59,6 +59,50 @@ class GeneShift:
             raise ValueError("top_k must be >= 1")
 
 
+@dataclass(frozen=True, slots=True)
+class AdvertiserPause:
+    """The advertiser pauses an ad set at hour ``at_hour`` (hours since the start), as in Ads
+    Manager: its budget stays on the ad set (on a campaign budget, on the campaign). With
+    ``until_hour`` the advertiser turns it back on at that hour. ``ad_set_index`` is a global ad
+    set index (see ``SimulatedMarket.ad_set_ids``)."""
+
+    at_hour: int
+    ad_set_index: int
+    until_hour: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.at_hour < 0 or self.ad_set_index < 0:
+            raise ValueError("at_hour and ad_set_index must be >= 0")
+        if self.until_hour is not None and self.until_hour <= self.at_hour:
+            raise ValueError("until_hour must be after at_hour")
+
+
+# Meta's budget structures of a campaign (the names the cycle report uses).
+Structure = Literal["ad_set_budgets", "ad_set_budgets_multi_ad", "campaign_budget"]
+STRUCTURES: tuple[str, ...] = ("ad_set_budgets", "ad_set_budgets_multi_ad", "campaign_budget")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySplit:
+    """How Meta splits one budget over several ads (an ad set's) or ad sets (a campaign's), as the
+    market assumes it (docs/simulated-market.md, "Budget structures"). Meta publishes no rule.
+
+    Each ad's share is proportional to ``estimate ** gamma``, where the estimate is the ad's true
+    expected objective per dollar (the creative's own, without the learning penalty) times
+    ``exp(sd * z)``: ``z`` a fixed standard normal per ad and ``sd = initial_sd / sqrt(1 +
+    impressions / sharpen_impressions)``, so Meta's guess starts noisy and sharpens as the ad
+    delivers. An ad set's estimate (for a campaign budget) is its ads' estimates averaged by
+    their shares. Fixed before any measurement; not tuned on the service's results."""
+
+    gamma: float = 3.0
+    initial_sd: float = 0.3
+    sharpen_impressions: float = 10_000.0
+
+    def __post_init__(self) -> None:
+        if self.gamma < 0 or self.initial_sd < 0 or self.sharpen_impressions <= 0:
+            raise ValueError("gamma and initial_sd must be >= 0, sharpen_impressions > 0")
+
+
 LearningResult = Literal["clicks", "link_clicks", "conversions"]
 
 
@@ -145,6 +189,20 @@ class MarketConfig:
     learning_phase: LearningPhase | None = LearningPhase()
     id_prefix: str = "sim"
     currency: str = "USD"
+    # Budget structure of each campaign, cycled over global campaign indices (campaign c has
+    # ``structures[c % len(structures)]``): "ad_set_budgets" (one ad per ad set, each ad set its
+    # own budget: the market as it always was), "ad_set_budgets_multi_ad" (``ads_per_ad_set``
+    # ads share each ad set's budget) or "campaign_budget" (CBO: the campaign has the budget, its
+    # ad sets of ``campaign_budget_ads_per_ad_set`` ads each have none). A campaign still has
+    # ``variants_per_campaign`` ads; only their grouping into ad sets changes.
+    structures: tuple[str, ...] = ("ad_set_budgets",)
+    ads_per_ad_set: int = 3
+    campaign_budget_ads_per_ad_set: int = 1
+    delivery_split: DeliverySplit = DeliverySplit()
+    advertiser_pauses: tuple[AdvertiserPause, ...] = ()
+    # Keep each hour's true expected objective per ad (``evaluation.value_at``), as long as the
+    # delivery history (``retention_hours``): for benchmarks that judge pauses afterwards.
+    record_truth: bool = False
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -175,6 +233,14 @@ class MarketConfig:
                 raise ValueError(f"{name} must be >= 0")
         if self.drift_half_life_hours <= 0 or self.audience_days <= 0:
             raise ValueError("drift_half_life_hours and audience_days must be > 0")
+        if not self.structures or set(self.structures) - set(STRUCTURES):
+            raise ValueError(f"structures must be a non-empty tuple of {STRUCTURES}")
+        if self.ads_per_ad_set < 1 or self.campaign_budget_ads_per_ad_set < 1:
+            raise ValueError("ads_per_ad_set and campaign_budget_ads_per_ad_set must be >= 1")
+        n_ad_sets = sum(self.ad_sets_in(c) for c in range(self.n_campaigns))
+        for p in self.advertiser_pauses:
+            if p.ad_set_index >= n_ad_sets:
+                raise ValueError(f"advertiser pause ad_set_index {p.ad_set_index} out of range")
         n_campaigns = self.n_accounts * self.campaigns_per_account
         for c in self.collapses:
             if c.ad_index is not None and c.ad_index >= n_campaigns * self.variants_per_campaign:
@@ -189,3 +255,25 @@ class MarketConfig:
     @property
     def n_variants(self) -> int:
         return self.n_campaigns * self.variants_per_campaign
+
+    def structure_of(self, campaign_index: int) -> str:
+        """The budget structure of a campaign (global index)."""
+        return self.structures[campaign_index % len(self.structures)]
+
+    def ads_per_ad_set_in(self, campaign_index: int) -> int:
+        structure = self.structure_of(campaign_index)
+        if structure == "ad_set_budgets_multi_ad":
+            return self.ads_per_ad_set
+        if structure == "campaign_budget":
+            return self.campaign_budget_ads_per_ad_set
+        return 1
+
+    def ad_sets_in(self, campaign_index: int) -> int:
+        """How many ad sets a campaign has (its ads grouped in order, the last group smaller)."""
+        per = self.ads_per_ad_set_in(campaign_index)
+        return -(-self.variants_per_campaign // per)
+
+    @property
+    def default_structures(self) -> bool:
+        """Every campaign one ad per ad set with its own budget (the market as it always was)."""
+        return set(self.structures) == {"ad_set_budgets"}

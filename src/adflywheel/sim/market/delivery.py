@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from adflywheel.core.domain import Objective
 from adflywheel.sim.market.genes import FloatArray, IntArray
+from adflywheel.sim.market.structures import split_spend
 from adflywheel.sim.market.world import World, sigmoid
 
 BoolArray = NDArray[np.bool_]
@@ -39,7 +40,12 @@ _PACING, _CPM, _ROUNDING, _CLICKS, _LINKS, _CONVERSIONS, _REVENUE, _VIEWS, _DRIF
 
 @dataclass(slots=True)
 class MarketState:
-    """Everything that changes hour to hour; budgets and statuses are the policy's levers."""
+    """Everything that changes hour to hour; budgets and statuses are the policy's levers.
+
+    Per ad (flat ad order): ``ad_active``, ``cum_impressions``, ``drift``, ``multiplier``,
+    ``spent_today``; per ad set: ``budgets``, ``ad_set_active`` and the learning phase; per
+    campaign: ``campaign_budgets`` (campaign budgets, CBO; 0 for a campaign without one, whose
+    ad sets have the budgets; a CBO campaign's ad sets have budget 0)."""
 
     budgets: IntArray  # daily_budget_minor per ad set
     ad_active: BoolArray
@@ -48,6 +54,7 @@ class MarketState:
     drift: FloatArray
     multiplier: FloatArray  # scheduled collapses, multiplicative on CTR
     spent_today: IntArray
+    campaign_budgets: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     hour_index: int = 0
     applied_collapses: set[int] = field(default_factory=set)
     collapsed: dict[int, int] = field(default_factory=dict)  # variant index -> hour collapsed
@@ -61,27 +68,37 @@ class MarketState:
 
     @classmethod
     def initial(cls, world: World) -> MarketState:
-        n = int(world.account_of.shape[0])
+        n, m = int(world.account_of.shape[0]), world.n_ad_sets
         cfg = world.config
-        base, extra = divmod(cfg.campaign_daily_budget_minor, cfg.variants_per_campaign)
-        per_campaign = np.full(cfg.variants_per_campaign, base, dtype=np.int64)
-        per_campaign[:extra] += 1  # exact split: the campaign total is conserved
+        total = cfg.campaign_daily_budget_minor
+        budgets = np.zeros(m, dtype=np.int64)
+        campaign_budgets = np.zeros(cfg.n_campaigns, dtype=np.int64)
+        bounds = world.campaign_ad_set_start.tolist()
+        for c in range(cfg.n_campaigns):
+            if world.campaign_budgeted[c]:
+                campaign_budgets[c] = total
+                continue
+            lo, hi = bounds[c], bounds[c + 1]
+            base, extra = divmod(total, hi - lo)
+            budgets[lo:hi] = base
+            budgets[lo : lo + extra] += 1  # exact split: the campaign total is conserved
         phase = cfg.learning_phase
         launch = LEARNING if phase is not None and phase.start_in_learning else EXITED
         return cls(
-            budgets=np.tile(per_campaign, cfg.n_campaigns),
+            budgets=budgets,
             ad_active=np.ones(n, dtype=np.bool_),
-            ad_set_active=np.ones(n, dtype=np.bool_),
+            ad_set_active=np.ones(m, dtype=np.bool_),
             cum_impressions=np.zeros(n),
             drift=np.zeros(n),
             multiplier=np.ones(n),
             spent_today=np.zeros(n, dtype=np.int64),
-            learning=np.full(n, launch, dtype=np.int8),
-            learning_events=np.zeros(n, dtype=np.int64),
-            learning_hours=np.zeros(n, dtype=np.int64),
-            dark_since=np.full(n, -1, dtype=np.int64),
-            hours_in_learning=np.zeros(n, dtype=np.int64),
-            significant_edits=np.zeros(n, dtype=np.int64),
+            campaign_budgets=campaign_budgets,
+            learning=np.full(m, launch, dtype=np.int8),
+            learning_events=np.zeros(m, dtype=np.int64),
+            learning_hours=np.zeros(m, dtype=np.int64),
+            dark_since=np.full(m, -1, dtype=np.int64),
+            hours_in_learning=np.zeros(m, dtype=np.int64),
+            significant_edits=np.zeros(m, dtype=np.int64),
         )
 
 
@@ -118,12 +135,13 @@ def expected_cpm(world: World, hour_index: int) -> FloatArray:
 
 
 def learning_factor(world: World, state: MarketState) -> FloatArray | None:
-    """Multiplier of each ad set's CTR from the learning phase now: ``1 - penalty`` while
+    """Multiplier of each ad's CTR from its ad set's learning phase now: ``1 - penalty`` while
     learning or learning limited, 1 out of it; None when the phase does not touch delivery."""
     phase = world.config.learning_phase
     if phase is None or not phase.penalised:
         return None
-    out: FloatArray = np.where(state.learning != EXITED, 1.0 - phase.penalty, 1.0)
+    learning = state.learning if world.one_ad_per_ad_set else state.learning[world.ad_set_of]
+    out: FloatArray = np.where(learning != EXITED, 1.0 - phase.penalty, 1.0)
     return out
 
 
@@ -150,17 +168,21 @@ def deliver(world: World, state: MarketState) -> HourRecord:
     """Deliver the state's current hour at its budgets and statuses; updates the state's
     cumulative impressions and spend today, not the hour (the market owns the calendar)."""
     cfg, h = world.config, state.hour_index
-    n = int(state.budgets.shape[0])
     if (cfg.start.hour + h) % 24 == 0:
         state.spent_today[:] = 0
 
-    live = state.ad_active & state.ad_set_active & (state.budgets > 0)
+    n = int(state.ad_active.shape[0])
     pacing = np.clip(
         hour_stream(cfg.seed, h, _PACING).normal(PACING_MEAN, PACING_SD, n), 0.0, PACING_MAX
     )
-    room = np.maximum(state.budgets - state.spent_today, 0)
-    spend = np.minimum(np.floor(state.budgets * pacing / 24.0).astype(np.int64), room)
-    spend = np.where(live, spend, 0)
+    if cfg.default_structures:  # one ad per ad set with its own budget: as it always was
+        live = state.ad_active & state.ad_set_active & (state.budgets > 0)
+        room = np.maximum(state.budgets - state.spent_today, 0)
+        spend = np.minimum(np.floor(state.budgets * pacing / 24.0).astype(np.int64), room)
+        spend = np.where(live, spend, 0)
+    else:
+        value = expected_value(world, state, cfg.objective, learning=False)
+        spend = split_spend(world, state, pacing, value)
 
     # Mean-corrected lognormal noise on CPM so that E[impressions] = spend * 1000 / expected CPM.
     noise = hour_stream(cfg.seed, h, _CPM).normal(CPM_NOISE_SD**2 / 2.0, CPM_NOISE_SD, n)

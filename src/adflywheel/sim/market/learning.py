@@ -1,6 +1,7 @@
 """Meta's learning phase in the simulated market (synthetic data): per ad set state and penalty.
 
-States per ad set (flat order, one variant per ad set): ``EXITED`` (delivers at full
+States per ad set (flat ad set order; one ad per ad set unless the campaign's structure groups
+several): ``EXITED`` (delivers at full
 efficiency), ``LEARNING`` (since launch or the last significant edit) and ``LIMITED`` (the
 learning window of delivery passed without enough results). The rules and the assumptions are
 in ``LearningPhase`` (config.py) and docs/simulated-market.md.
@@ -59,19 +60,47 @@ def reset(state: MarketState, mask: BoolArray | int) -> None:
     state.significant_edits[mask] += 1
 
 
-def status_live(state: MarketState) -> BoolArray:
-    """Ad sets whose status lets them deliver (the ad set and its ad active; budget aside)."""
-    out: BoolArray = state.ad_active & state.ad_set_active
+def status_live(state: MarketState, ad_set_start: IntArray | None = None) -> BoolArray:
+    """Ad sets whose status lets them deliver (the ad set and one of its ads active; budget
+    aside). ``ad_set_start``: each ad set's first ad, when ad sets hold several ads."""
+    ads = state.ad_active
+    if ad_set_start is not None:
+        ads = np.logical_or.reduceat(ads, ad_set_start)
+    out: BoolArray = ads & state.ad_set_active
     return out
 
 
-def status_changed(phase: LearningPhase | None, state: MarketState, was_live: BoolArray) -> None:
+def campaign_edit(
+    phase: LearningPhase | None,
+    state: MarketState,
+    campaign: int,
+    new: int,
+    ad_sets: slice,
+) -> None:
+    """A campaign budget (CBO) edit: when significant by the same rule as an ad set's budget,
+    every ad set of the campaign is back in learning (an assumption: Meta says a budget change
+    is a significant edit, not how a campaign's is shared out)."""
+    if phase is None:
+        return
+    old = state.campaign_budgets[campaign : campaign + 1]
+    if significant(phase, old, np.array([new], dtype=np.int64))[0]:
+        mask = np.zeros(state.learning.shape[0], dtype=np.bool_)
+        mask[ad_sets] = True
+        reset(state, mask)
+
+
+def status_changed(
+    phase: LearningPhase | None,
+    state: MarketState,
+    was_live: BoolArray,
+    ad_set_start: IntArray | None = None,
+) -> None:
     """After a status change: remember when ad sets went dark; an ad set that comes back after
     ``pause_reset_hours`` or more dark is back in learning (Meta: pausing for 7 days or more
     is a significant edit); shorter pauses change nothing."""
     if phase is None:
         return
-    live = status_live(state)
+    live = status_live(state, ad_set_start)
     h = state.hour_index
     went_dark = was_live & ~live
     state.dark_since[went_dark] = h
@@ -83,17 +112,25 @@ def status_changed(phase: LearningPhase | None, state: MarketState, was_live: Bo
         state.dark_since[back] = -1
 
 
-def after_delivery(phase: LearningPhase | None, state: MarketState, record: HourRecord) -> None:
+def after_delivery(
+    phase: LearningPhase | None,
+    state: MarketState,
+    record: HourRecord,
+    ad_set_start: IntArray | None = None,
+) -> None:
     """Count the hour just delivered: results and hours of the learning window of live ad sets,
     their exits (``learning_events`` results) and their falls into learning limited (the window
     spent without them). Dark hours (paused) do not use up the window; live hours at a budget
     of 0 do. ``hours_in_learning`` counts the hours an ad set spent money while in the phase."""
     if phase is None:
         return
-    live = status_live(state)
-    state.hours_in_learning += (record.spend_minor > 0) & (state.learning != EXITED)
+    live = status_live(state, ad_set_start)
+    spend, results = record.spend_minor, getattr(record, phase.result)
+    if ad_set_start is not None:  # an ad set's results are its ads'
+        spend = np.add.reduceat(spend, ad_set_start)
+        results = np.add.reduceat(results.astype(np.int64), ad_set_start)
+    state.hours_in_learning += (spend > 0) & (state.learning != EXITED)
     learning = live & (state.learning == LEARNING)
-    results = getattr(record, phase.result)
     state.learning_events += np.where(learning, results, 0)
     state.learning_hours += learning
     exited = learning & (state.learning_events >= phase.learning_events)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from adflywheel.core.domain import Objective
-from adflywheel.platforms.base import PlatformError, check_budget
+from adflywheel.platforms.base import PlatformError, PlatformRefusedError, check_budget
 from adflywheel.sim.market.config import MarketConfig
 from adflywheel.sim.market.delivery import (
     HourRecord,
@@ -26,37 +26,30 @@ from adflywheel.sim.market.delivery import (
     expected_value,
 )
 from adflywheel.sim.market.genes import IntArray
-from adflywheel.sim.market.learning import after_delivery, reset, significant, status_changed
+from adflywheel.sim.market.learning import (
+    after_delivery,
+    campaign_edit,
+    reset,
+    significant,
+    status_changed,
+    status_live,
+)
 from adflywheel.sim.market.platform import SimulatedPlatform
+from adflywheel.sim.market.records import AdPause, BudgetWrite, CampaignBudgetWrite, StatusWrite
 from adflywheel.sim.market.truth import MarketTruth
 from adflywheel.sim.market.world import World, build_world
 
 HOUR = timedelta(hours=1)
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetWrite:
-    """One write of an ad set's daily budget, as the market saw it (evaluation only).
-
-    ``hour`` is the market hour at the write (the hour the next ``step`` delivers); ``source`` is
-    ``"platform"`` (through ``SimulatedPlatform``: the service) or ``"bulk"`` (the harness's
-    market-level lever, ``set_budgets_bulk``; only changed budgets are recorded there)."""
-
-    hour: int
-    ad_set_index: int
-    old_minor: int
-    new_minor: int
-    source: str = "platform"
-
-
-@dataclass(frozen=True, slots=True)
-class StatusWrite:
-    """One status write: ``kind`` ``"ad"`` (through the platform) or ``"ad_set"`` (harness)."""
-
-    hour: int
-    index: int
-    kind: str
-    active: bool
+__all__ = [
+    "AccountStructure",
+    "AdPause",
+    "BudgetWrite",
+    "CampaignBudgetWrite",
+    "CampaignStructure",
+    "HourTotals",
+    "SimulatedMarket",
+    "StatusWrite",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +68,18 @@ class HourTotals:
 
 @dataclass(frozen=True, slots=True)
 class CampaignStructure:
-    """One campaign's ids; ``variant_indices`` index the market's flat arrays (``ad_ids``)."""
+    """One campaign's ids; ``variant_indices`` index the market's flat ad arrays (``ad_ids``),
+    ``ad_set_indices`` its flat ad set arrays (``ad_set_ids``, ``budgets()``); ``ad_set_of``
+    gives each of its ads' ad set id. ``structure`` is its budget structure (config.py)."""
 
     campaign_id: str
     campaign_index: int
     ad_set_ids: tuple[str, ...]
     ad_ids: tuple[str, ...]
     variant_indices: range
+    structure: str = "ad_set_budgets"
+    ad_set_indices: range = range(0)
+    ad_set_of: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +103,14 @@ class SimulatedMarket:
         # log draws no random number and changes no state, so delivery is the same without it.
         self._budget_writes: list[BudgetWrite] = []
         self._status_writes: list[StatusWrite] = []
+        self._campaign_budget_writes: list[CampaignBudgetWrite] = []
+        self._ad_pauses: list[AdPause] = []
+        self._applied_pauses: set[tuple[int, bool]] = set()
+        # Each hour's true value per ad (``config.record_truth``), kept like the history.
+        self._truth_history: dict[int, np.ndarray] = {}
+        self._start_campaign_totals = self.campaign_budget_totals()
+        # Ad sets hold several ads: sums over an ad set's ads (None: one ad per ad set).
+        self._ad_set_start = None if self._world.one_ad_per_ad_set else self._world.ad_set_start
         self._evaluation = MarketTruth(self)
 
     # -- the clock ---------------------------------------------------------------------------
@@ -125,13 +131,17 @@ class SimulatedMarket:
     def step(self) -> HourTotals:
         """Deliver one hour at the current budgets and statuses, then advance the clock."""
         self._apply_due_collapses()
-        record = deliver(self._world, self._state)
-        after_delivery(self.config.learning_phase, self._state, record)
+        self._apply_advertiser_pauses()
         h = self._state.hour_index
+        if self.config.record_truth:
+            self._truth_history[h] = self._true_values()
+        record = deliver(self._world, self._state)
+        after_delivery(self.config.learning_phase, self._state, record, self._ad_set_start)
         self._history[h] = record
         retention = self.config.retention_hours
         if retention is not None:
             self._history.pop(h - retention, None)
+            self._truth_history.pop(h - retention, None)
         advance_drift(self._world, self._state)
         self._state.hour_index = h + 1
         return self.last_hour_totals()
@@ -161,6 +171,20 @@ class SimulatedMarket:
             for t in targets.tolist():
                 state.collapsed.setdefault(int(t), state.hour_index)
             state.applied_collapses.add(i)
+
+    def _apply_advertiser_pauses(self) -> None:
+        """Scheduled advertiser pauses (and resumes) whose hour has come, as Ads Manager would:
+        the ad set's status only; its budget stays where it is."""
+        h, done = self._state.hour_index, self._applied_pauses
+        for i, pause in enumerate(self.config.advertiser_pauses):
+            for active, at in ((False, pause.at_hour), (True, pause.until_hour)):
+                if at is not None and at <= h and (i, active) not in done:
+                    done.add((i, active))
+                    self._set_status(pause.ad_set_index, ad_set=active, source="advertiser")
+
+    def _true_values(self) -> np.ndarray:
+        """True expected objective per dollar of every ad now (creative's own, no penalty)."""
+        return expected_value(self._world, self._state, self.config.objective, learning=False)
 
     # -- accounts and the platform interface --------------------------------------------------
 
@@ -200,8 +224,24 @@ class SimulatedMarket:
         """Global campaign index of every variant (a copy)."""
         return self._world.campaign_of.copy()
 
+    @property
+    def ad_set_of(self) -> IntArray:
+        """Global ad set index of every ad (a copy; ``arange`` with one ad per ad set)."""
+        return self._world.ad_set_of.copy()
+
+    @property
+    def ad_set_campaign(self) -> IntArray:
+        """Global campaign index of every ad set (a copy)."""
+        return self._world.ad_set_campaign.copy()
+
+    def structure_of(self, campaign_index: int) -> str:
+        """A campaign's budget structure: ``ad_set_budgets``, ``ad_set_budgets_multi_ad`` or
+        ``campaign_budget`` (CBO)."""
+        return self.config.structure_of(campaign_index)
+
     def campaign_structure(self) -> list[AccountStructure]:
         w, v = self._world, self.config.variants_per_campaign
+        bounds = w.campaign_ad_set_start.tolist()
         out: list[AccountStructure] = []
         for a, account_id in enumerate(w.account_ids):
             campaigns = []
@@ -209,32 +249,45 @@ class SimulatedMarket:
                 a * self.config.campaigns_per_account, (a + 1) * self.config.campaigns_per_account
             ):
                 idx = range(c * v, (c + 1) * v)
+                sets = range(bounds[c], bounds[c + 1])
                 campaigns.append(
                     CampaignStructure(
                         campaign_id=w.campaign_ids[c],
                         campaign_index=c,
-                        ad_set_ids=w.ad_set_ids[idx.start : idx.stop],
+                        ad_set_ids=w.ad_set_ids[sets.start : sets.stop],
                         ad_ids=w.ad_ids[idx.start : idx.stop],
                         variant_indices=idx,
+                        structure=self.config.structure_of(c),
+                        ad_set_indices=sets,
+                        ad_set_of=tuple(w.ad_set_ids[int(s)] for s in w.ad_set_of[idx]),
                     )
                 )
             out.append(AccountStructure(account_id=account_id, campaigns=tuple(campaigns)))
         return out
 
     def budgets(self) -> IntArray:
-        """Current daily budget (minor) of every ad set, in flat order (a copy)."""
+        """Current daily budget (minor) of every ad set, in flat ad set order (a copy); 0 for
+        the ad sets of a campaign budget (CBO), which have none."""
         return self._state.budgets.copy()
 
+    def campaign_budgets(self) -> IntArray:
+        """Current campaign budget (minor) of every campaign (a copy): CBO campaigns' budgets,
+        0 for a campaign whose ad sets have the budgets."""
+        return self._state.campaign_budgets.copy()
+
     def campaign_budget_totals(self) -> IntArray:
-        """Sum of each campaign's ad set budgets (minor)."""
-        out: IntArray = self._state.budgets.reshape(-1, self.config.variants_per_campaign).sum(
-            axis=1
+        """Each campaign's daily budget: the sum of its ad set budgets, or its campaign budget."""
+        w = self._world
+        out: IntArray = (
+            np.add.reduceat(self._state.budgets, w.campaign_ad_set_start[:-1])
+            + self._state.campaign_budgets
         )
         return out
 
     def set_budgets_bulk(self, budgets: Mapping[str, int] | IntArray) -> None:
-        """Set many ad set budgets at once: a mapping ad set id -> minor, or a full flat array.
-        Each ad set whose budget changes significantly goes back into learning."""
+        """Set many ad set budgets at once: a mapping ad set id -> minor, or a full flat array
+        (one entry per ad set; 0 for a CBO campaign's ad sets, which have no budget). Each ad
+        set whose budget changes significantly goes back into learning."""
         if isinstance(budgets, Mapping):
             index = self._ad_set_lookup()
             for ad_set_id, value in budgets.items():
@@ -250,6 +303,9 @@ class SimulatedMarket:
             raise TypeError("budgets must be integers (minor units)")
         if (arr < 0).any():
             raise ValueError("budgets must be >= 0")
+        cbo = self._world.campaign_budgeted[self._world.ad_set_campaign]
+        if (arr[cbo] != 0).any():
+            raise PlatformRefusedError("the ad sets of a campaign budget (CBO) have no budget")
         phase = self.config.learning_phase
         if phase is not None:
             edited = significant(phase, self._state.budgets, arr)
@@ -261,8 +317,18 @@ class SimulatedMarket:
             self._budget_writes.append(BudgetWrite(h, i, old, new, "bulk"))
         self._state.budgets[:] = arr
 
+    def _is_campaign_budget_ad_set(self, index: int) -> bool:
+        w = self._world
+        return bool(w.campaign_budgeted[int(w.ad_set_campaign[index])])
+
     def _set_budget(self, index: int, value: int, source: str = "platform") -> None:
-        """One ad set's daily budget (checked); a significant change resets its learning."""
+        """One ad set's daily budget (checked); a significant change resets its learning. The
+        ad set of a campaign budget (CBO) has none: refused, as Meta refuses it."""
+        if self._is_campaign_budget_ad_set(index):
+            raise PlatformRefusedError(
+                f"ad set {self._world.ad_set_ids[index]!r} is in a campaign with a campaign "
+                "budget (CBO): set the campaign's budget instead"
+            )
         state, phase = self._state, self.config.learning_phase
         old_minor = int(state.budgets[index])
         if source == "platform" or value != old_minor:
@@ -275,20 +341,81 @@ class SimulatedMarket:
                 reset(state, index)
         state.budgets[index] = value
 
+    def _set_campaign_budget(self, campaign: int, value: int, source: str = "platform") -> None:
+        """A CBO campaign's daily budget (checked); a significant change puts all its ad sets
+        back into learning. A campaign whose ad sets have the budgets: refused."""
+        w, state = self._world, self._state
+        if not w.campaign_budgeted[campaign]:
+            raise PlatformRefusedError(
+                f"campaign {w.campaign_ids[campaign]!r} has no campaign budget: its ad sets "
+                "have the budgets"
+            )
+        old_minor = int(state.campaign_budgets[campaign])
+        self._campaign_budget_writes.append(
+            CampaignBudgetWrite(state.hour_index, campaign, old_minor, int(value), source)
+        )
+        bounds = w.campaign_ad_set_start
+        sets = slice(int(bounds[campaign]), int(bounds[campaign + 1]))
+        campaign_edit(self.config.learning_phase, state, campaign, value, sets)
+        state.campaign_budgets[campaign] = value
+
+    def set_campaign_budget(self, campaign_id: str, daily_budget_minor: int) -> None:
+        """Set a CBO campaign's daily budget (not part of ``AdPlatform``; for experiments)."""
+        try:
+            c = self._world.campaign_ids.index(campaign_id)
+        except ValueError:
+            raise PlatformError(f"unknown campaign {campaign_id!r}") from None
+        self._set_campaign_budget(c, check_budget(daily_budget_minor), source="bulk")
+
     def _set_status(
-        self, index: int, *, ad_set: bool | None = None, ad: bool | None = None
+        self,
+        index: int,
+        *,
+        ad_set: bool | None = None,
+        ad: bool | None = None,
+        source: str | None = None,
     ) -> None:
-        """Pause or resume an ad set or its ad; back after a long pause means back in learning."""
+        """Pause or resume an ad set (``index`` an ad set index) or an ad (an ad index; give
+        one of the two); back after a long pause means back in learning."""
+        if ad_set is not None and ad is not None:
+            raise ValueError("give ad_set or ad, not both")
         state = self._state
-        was_live = state.ad_active & state.ad_set_active
+        was_live = status_live(state, self._ad_set_start)
         for kind, active in (("ad_set", ad_set), ("ad", ad)):
             if active is not None:
-                self._status_writes.append(StatusWrite(state.hour_index, index, kind, active))
+                self._status_writes.append(
+                    StatusWrite(state.hour_index, index, kind, active, source)
+                )
         if ad_set is not None:
             state.ad_set_active[index] = ad_set
         if ad is not None:
+            if not ad and state.ad_active[index]:
+                self._judge_pause(index)
             state.ad_active[index] = ad
-        status_changed(self.config.learning_phase, state, was_live)
+        status_changed(self.config.learning_phase, state, was_live, self._ad_set_start)
+
+    def _judge_pause(self, ad: int) -> None:
+        """Record a pause of an active ad with the truth of this hour (evaluation only)."""
+        self._apply_due_collapses()
+        w, state = self._world, self._state
+        values = self._true_values()
+        c, s = int(w.campaign_of[ad]), int(w.ad_set_of[ad])
+        same = w.campaign_of == c if w.campaign_budgeted[c] else w.ad_set_of == s
+        siblings = same & state.ad_active & state.ad_set_active[w.ad_set_of]
+        siblings[ad] = False
+        best: int | None = None
+        if siblings.any():
+            best = int(np.flatnonzero(siblings)[np.argmax(values[siblings])])
+        self._ad_pauses.append(
+            AdPause(
+                hour=state.hour_index,
+                ad_index=ad,
+                ad_set_index=s,
+                value=float(values[ad]),
+                best_sibling_index=best,
+                best_sibling_value=None if best is None else float(values[best]),
+            )
+        )
 
     def set_ad_set_status(self, ad_set_id: str, active: bool) -> None:
         """Pause or resume an ad set (not part of ``AdPlatform``; for experiments)."""

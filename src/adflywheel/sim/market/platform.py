@@ -42,10 +42,16 @@ class SimulatedPlatform:
         self._a = account_index
         w = market._world
         self._slice = w.account_slice(account_index)
+        self._set_slice = w.ad_set_slice(account_index)
         self._offset = self._slice.start
         ids = range(self._slice.start, self._slice.stop)
-        self._ad_sets = {w.ad_set_ids[i]: i for i in ids}
+        sets = range(self._set_slice.start, self._set_slice.stop)
+        self._ad_sets = {w.ad_set_ids[i]: i for i in sets}
         self._ads = {w.ad_ids[i]: i for i in ids}
+        first = account_index * market.config.campaigns_per_account
+        self._campaigns = {
+            w.campaign_ids[c]: c for c in range(first, first + market.config.campaigns_per_account)
+        }
         self._creatives: list[tuple[Creative, dict[str, float | str]]] | None = None
 
     def account(self) -> PlatformAccount:
@@ -59,9 +65,10 @@ class SimulatedPlatform:
         )
 
     def list_campaigns(self) -> list[PlatformCampaign]:
-        """Budgets live on ad sets; a campaign reports the sum of its ad sets' budgets."""
+        """A campaign with a campaign budget (CBO) reports it; any other reports the sum of its
+        ad sets' budgets (the budgets live on its ad sets)."""
         w, cfg = self._market._world, self._market.config
-        totals = self._market._state.budgets[self._slice].reshape(-1, cfg.variants_per_campaign)
+        totals = self._market.campaign_budget_totals()
         first = self._a * cfg.campaigns_per_account
         brand = w.account_brand[self._a]
         return [
@@ -70,25 +77,31 @@ class SimulatedPlatform:
                 name=f"{brand} | Prospecting {c + 1}",
                 status=Status.ACTIVE,
                 objective=cfg.objective,
-                daily_budget_minor=int(totals[c].sum()),
+                daily_budget_minor=int(totals[first + c]),
             )
             for c in range(cfg.campaigns_per_account)
         ]
 
     def list_ad_sets(self) -> list[PlatformAdSet]:
-        w, state = self._market._world, self._market._state
-        v = self._market.config.variants_per_campaign
+        """Ad sets with their budgets; the ad sets of a campaign budget (CBO) have none."""
+        w, state, cfg = self._market._world, self._market._state, self._market.config
         brand = w.account_brand[self._a]
-        return [
-            PlatformAdSet(
-                external_id=w.ad_set_ids[i],
-                campaign_id=w.campaign_ids[int(w.campaign_of[i])],
-                name=f"{brand} | Prospecting {(i - self._offset) // v + 1} | Variant {i % v + 1}",
-                status=Status.ACTIVE if state.ad_set_active[i] else Status.PAUSED,
-                daily_budget_minor=int(state.budgets[i]),
+        first = self._a * cfg.campaigns_per_account
+        out = []
+        for s in range(self._set_slice.start, self._set_slice.stop):
+            c = int(w.ad_set_campaign[s])
+            k = s - int(w.campaign_ad_set_start[c])
+            label = "Variant" if cfg.structure_of(c) == "ad_set_budgets" else "Ad set"
+            out.append(
+                PlatformAdSet(
+                    external_id=w.ad_set_ids[s],
+                    campaign_id=w.campaign_ids[c],
+                    name=f"{brand} | Prospecting {c - first + 1} | {label} {k + 1}",
+                    status=Status.ACTIVE if state.ad_set_active[s] else Status.PAUSED,
+                    daily_budget_minor=None if w.campaign_budgeted[c] else int(state.budgets[s]),
+                )
             )
-            for i in range(self._slice.start, self._slice.stop)
-        ]
+        return out
 
     def list_ads(self) -> list[PlatformAd]:
         w, state = self._market._world, self._market._state
@@ -100,7 +113,7 @@ class SimulatedPlatform:
             ads.append(
                 PlatformAd(
                     external_id=w.ad_ids[i],
-                    ad_set_id=w.ad_set_ids[i],
+                    ad_set_id=w.ad_set_ids[int(w.ad_set_of[i])],
                     campaign_id=w.campaign_ids[int(w.campaign_of[i])],
                     name=f"{w.account_brand[self._a]} video {i - self._offset + 1}",
                     status=Status.ACTIVE if state.ad_active[i] else Status.PAUSED,
@@ -183,12 +196,23 @@ class SimulatedPlatform:
         return rows
 
     def set_ad_set_budget(self, ad_set_id: str, daily_budget_minor: int) -> None:
-        """Takes effect from the next delivered hour."""
+        """Takes effect from the next delivered hour. The ad set of a campaign budget (CBO) has
+        no budget of its own: ``PlatformRefusedError``, as Meta refuses it."""
         value = check_budget(daily_budget_minor)
         i = self._ad_sets.get(ad_set_id)
         if i is None:
             raise PlatformError(f"unknown ad set {ad_set_id!r} in this account")
         self._market._set_budget(i, value)
+
+    def set_campaign_budget(self, campaign_id: str, daily_budget_minor: int) -> None:
+        """A campaign budget (CBO) campaign's daily budget, from the next delivered hour; Meta
+        splits it over the campaign's active ad sets. A campaign whose ad sets have the budgets
+        is ``PlatformRefusedError``."""
+        value = check_budget(daily_budget_minor)
+        c = self._campaigns.get(campaign_id)
+        if c is None:
+            raise PlatformError(f"unknown campaign {campaign_id!r} in this account")
+        self._market._set_campaign_budget(c, value)
 
     def min_daily_budget_minor(self) -> int:
         """The smallest positive daily budget (minor units) the market accepts for an ad set

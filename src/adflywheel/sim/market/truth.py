@@ -26,7 +26,13 @@ from adflywheel.sim.market.genes import FloatArray, IntArray
 from adflywheel.sim.market.learning import LearningStatus
 
 if TYPE_CHECKING:
-    from adflywheel.sim.market.market import BudgetWrite, SimulatedMarket, StatusWrite
+    from adflywheel.sim.market.market import SimulatedMarket
+    from adflywheel.sim.market.records import (
+        AdPause,
+        BudgetWrite,
+        CampaignBudgetWrite,
+        StatusWrite,
+    )
 
 
 class MarketTruth:
@@ -83,7 +89,7 @@ class MarketTruth:
         """Conversions per link click per variant (static)."""
         return self._market._world.cvr.copy()
 
-    # -- the learning phase (per ad set; one ad per ad set, so in the same flat order) --------
+    # -- the learning phase (per ad set, in flat ad set order: ``market.ad_set_ids``) ----------
 
     def learning_array(self) -> BoolArray:
         """Whether each ad set is in the learning phase now (learning or learning limited):
@@ -93,7 +99,8 @@ class MarketTruth:
         return out
 
     def learning_factor_array(self) -> FloatArray:
-        """Multiplier of each ad set's CTR from the learning phase now (1 out of it)."""
+        """Multiplier of each ad's CTR from its ad set's learning phase now (1 out of it), in
+        flat ad order."""
         m = self._market
         factor = learning_factor(m._world, m._state)
         return np.ones(m.config.n_variants) if factor is None else factor
@@ -161,8 +168,8 @@ class MarketTruth:
         ``learning``, the learning phase's penalty counts (the best to deliver the next hour)."""
         value = self.expected_value_array(objective, learning)
         if only_active:
-            state = self._market._state
-            value = np.where(state.ad_active & state.ad_set_active, value, -1.0)
+            state, w = self._market._state, self._market._world
+            value = np.where(state.ad_active & state.ad_set_active[w.ad_set_of], value, -1.0)
         v = self._market.config.variants_per_campaign
         offsets = np.arange(self._market.config.n_campaigns, dtype=np.int64) * v
         out: IntArray = value.reshape(-1, v).argmax(axis=1).astype(np.int64) + offsets
@@ -180,13 +187,83 @@ class MarketTruth:
         return {c: a for c, a in pairs.items() if c.startswith(account_id + "_")}
 
     def oracle_budgets(self, objective: Objective | str | None = None) -> IntArray:
-        """Flat budgets that put each campaign's whole current total on its best ad set now:
-        best by what it delivers now, the learning phase's penalty included, so the oracle
-        moves only to an ad set that beats the current one even while learning."""
-        m = self._market
-        out = np.zeros(m.config.n_variants, dtype=np.int64)
+        """Flat ad set budgets that put each campaign's whole current total on the ad set of
+        its best ad now: best by what it delivers now, the learning phase's penalty included,
+        so the oracle moves only to an ad set that beats the current one even while learning.
+        A campaign budget (CBO) has no ad set budgets to move: its ad sets stay at 0 and its
+        budget where it is (the oracle is no upper reference for those campaigns; nor, with
+        several ads per ad set, does it choose how Meta splits the ad set's budget)."""
+        m, w = self._market, self._market._world
+        out = np.zeros(w.n_ad_sets, dtype=np.int64)
         best = self.best_index_per_campaign(objective, only_active=True, learning=True)
-        out[best] = m.campaign_budget_totals()
+        abo = ~w.campaign_budgeted
+        out[w.ad_set_of[best[abo]]] = m.campaign_budget_totals()[abo]
+        return out
+
+    # -- budget structures: shared budgets, pauses, campaign totals ---------------------------
+
+    def structures(self, account_id: str | None = None) -> dict[str, str]:
+        """Campaign id -> its budget structure (``ad_set_budgets``, ``ad_set_budgets_multi_ad``
+        or ``campaign_budget``)."""
+        m = self._market
+        return {
+            cid: m.config.structure_of(c)
+            for c, cid in enumerate(m.campaign_ids)
+            if account_id is None or cid.startswith(account_id + "_")
+        }
+
+    def value_at(self, hour_index: int) -> FloatArray | None:
+        """Each ad's true expected objective per dollar (the campaigns' objective; the
+        creative's own, without the learning penalty) at the start of ``hour_index``, as
+        recorded with ``MarketConfig.record_truth`` (None when not recorded or not retained).
+        Siblings in one ad set share their learning state, so it compares them fairly."""
+        values = self._market._truth_history.get(hour_index)
+        return None if values is None else values.copy()
+
+    def delivery_shares_array(self, objective: Objective | str | None = None) -> FloatArray:
+        """Each ad's share of its budget holder's spend the next hour by the market's split rule
+        (structures.py): its ad set's, or its campaign's for CBO; 1 for a lone active ad."""
+        from adflywheel.sim.market.structures import delivery_shares
+
+        m = self._market
+        value = self.expected_value_array(objective or m.config.objective)
+        return delivery_shares(m._world, m._state, value)
+
+    def ad_pauses(self) -> list[AdPause]:
+        """Every pause of an active ad through the platform (the service's), with the truth of
+        that hour: the paused ad's value and its best active sibling's (``AdPause.is_false``)."""
+        return list(self._market._ad_pauses)
+
+    def false_pauses(self, tolerance: float = 0.0) -> list[AdPause]:
+        """The pauses of ads that were truly not worse than their best active sibling."""
+        return [p for p in self._market._ad_pauses if p.is_false(tolerance)]
+
+    def campaign_budget_writes(self, source: str | None = "platform") -> list[CampaignBudgetWrite]:
+        """Every campaign budget (CBO) write so far: through the platform, the market's
+        ``set_campaign_budget`` (``"bulk"``), or both (``None``)."""
+        writes = self._market._campaign_budget_writes
+        return [w for w in writes if source is None or w.source == source]
+
+    def intended_campaign_totals(self) -> IntArray:
+        """Each campaign's daily budget at the start (its ad set budgets summed, paused ad sets
+        included, or its campaign budget): what the advertiser meant it to spend."""
+        return self._market._start_campaign_totals.copy()
+
+    def campaign_spend_array(self, hour_index: int) -> IntArray | None:
+        """What each campaign spent (minor) in ``hour_index`` (None when not retained)."""
+        record = self._market.history(hour_index)
+        if record is None:
+            return None
+        v = self._market.config.variants_per_campaign
+        out: IntArray = record.spend_minor.reshape(-1, v).sum(axis=1)
+        return out
+
+    def ad_set_spend_array(self, hour_index: int) -> IntArray | None:
+        """What each ad set spent (minor) in ``hour_index`` (None when not retained)."""
+        record = self._market.history(hour_index)
+        if record is None:
+            return None
+        out: IntArray = np.add.reduceat(record.spend_minor, self._market._world.ad_set_start)
         return out
 
     # -- genes and structure -------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The static part of the simulated market (synthetic data): who exists and their hidden truth.
 
-Accounts sit in niches; each account has campaigns of variants, one variant per ad set. Everything
+Accounts sit in niches; each account has campaigns of variants (ads), grouped into ad sets by the
+campaign's budget structure (one ad per ad set unless ``MarketConfig.structures`` says). Everything
 that does not change hour to hour is drawn here once from the seed: genes, base logit CTR, CPM,
 link-click share, conversion rate, order value, view rate and audience size. Arrays are flat over
 all variants, laid out account by account, campaign by campaign, so an account's variants are one
@@ -13,6 +14,7 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from adflywheel.sim.market.config import MarketConfig
 from adflywheel.sim.market.effects import EffectModel
@@ -94,6 +96,29 @@ class World:
     campaign_ids: tuple[str, ...]
     ad_set_ids: tuple[str, ...]
     ad_ids: tuple[str, ...]
+    # Budget structures: ads are grouped into ad sets in order, ad sets into campaigns in order,
+    # so an ad set's ads and a campaign's ad sets are contiguous. One ad per ad set by default
+    # (then ``ad_set_of`` is ``arange(n)``).
+    ad_set_of: IntArray  # (n,) global ad set index of every ad
+    ad_set_start: IntArray  # (m,) first ad of every ad set
+    ad_set_campaign: IntArray  # (m,) global campaign index of every ad set
+    campaign_ad_set_start: IntArray  # (C + 1,) campaign c has ad sets [start[c], start[c + 1])
+    campaign_budgeted: NDArray[np.bool_]  # (C,) the campaign has the budget (CBO)
+    estimate_z: FloatArray  # (n,) fixed noise of Meta's estimate of each ad (DeliverySplit)
+
+    @property
+    def n_ad_sets(self) -> int:
+        return int(self.ad_set_start.shape[0])
+
+    @property
+    def one_ad_per_ad_set(self) -> bool:
+        return self.n_ad_sets == int(self.account_of.shape[0])
+
+    def ad_set_slice(self, a: int) -> slice:
+        """Account ``a``'s ad sets in the flat ad set order."""
+        cpa = self.config.campaigns_per_account
+        start = self.campaign_ad_set_start
+        return slice(int(start[a * cpa]), int(start[(a + 1) * cpa]))
 
     @property
     def per_account(self) -> int:
@@ -179,8 +204,19 @@ def build_world(config: MarketConfig) -> World:
     prefix = config.id_prefix
     account_ids = tuple(f"{prefix}_act_{a:04d}" for a in range(n_a))
     campaign_ids = tuple(f"{account_ids[a]}_c{c:02d}" for a in range(n_a) for c in range(n_c))
-    ad_set_ids = tuple(f"{cid}_s{v:02d}" for cid in campaign_ids for v in range(n_v))
     ad_ids = tuple(f"{cid}_ad{v:02d}" for cid in campaign_ids for v in range(n_v))
+    ad_set_of: list[int] = []
+    ad_set_ids_list: list[str] = []
+    campaign_sets = [0]
+    for c, cid in enumerate(campaign_ids):
+        per = config.ads_per_ad_set_in(c)
+        first = len(ad_set_ids_list)
+        ad_set_of.extend(first + v // per for v in range(n_v))
+        ad_set_ids_list.extend(f"{cid}_s{k:02d}" for k in range(config.ad_sets_in(c)))
+        campaign_sets.append(len(ad_set_ids_list))
+    ad_set_of_arr = np.asarray(ad_set_of, dtype=np.int64)
+    ad_set_start = np.flatnonzero(np.diff(ad_set_of_arr, prepend=-1)).astype(np.int64)
+    campaign_ad_set_start = np.asarray(campaign_sets, dtype=np.int64)
     return World(
         config=config,
         account_niche=account_niche,
@@ -203,6 +239,18 @@ def build_world(config: MarketConfig) -> World:
         audience=audience,
         account_ids=account_ids,
         campaign_ids=campaign_ids,
-        ad_set_ids=ad_set_ids,
+        ad_set_ids=tuple(ad_set_ids_list),
         ad_ids=ad_ids,
+        ad_set_of=ad_set_of_arr,
+        ad_set_start=ad_set_start,
+        ad_set_campaign=np.repeat(
+            np.arange(n_a * n_c, dtype=np.int64), np.diff(campaign_ad_set_start)
+        ),
+        campaign_ad_set_start=campaign_ad_set_start,
+        campaign_budgeted=np.array(
+            [config.structure_of(c) == "campaign_budget" for c in range(n_a * n_c)],
+            dtype=np.bool_,
+        ),
+        # Its own stream: drawing it shifts no other part of the world.
+        estimate_z=_rng(config, 6).normal(0.0, 1.0, n),
     )
