@@ -313,6 +313,25 @@ def test_an_advertiser_pause_with_an_end_turns_the_ad_set_back_on() -> None:
     assert on == [True, True, False, False, True, True]
 
 
+def test_an_advertiser_ad_pause_is_never_judged_and_reactivating_it_is_seen() -> None:
+    ad = 6  # the multi-ad campaign's first ad
+    market = SimulatedMarket(mixed(advertiser_pauses=(AdvertiserPause(at_hour=2, ad_index=ad),)))
+    platform = market.platform(market.accounts()[0])
+    market.run(3)
+    assert spend(market, 2)[ad] == 0 and spend(market, 2)[7:9].sum() > 0
+    assert {a.external_id: a.status for a in platform.list_ads()}[market.ad_ids[ad]] is (
+        Status.PAUSED
+    )
+    truth = market.evaluation
+    assert truth.ad_pauses() == [] and truth.platform_writes() == 0
+    assert truth.reactivated_advertiser_pauses() == []
+    platform.set_ad_status(market.ad_ids[ad], Status.ACTIVE)  # what the service must not do
+    platform.set_ad_status(market.ad_ids[7], Status.ACTIVE)  # not the advertiser's: fine
+    [wrong] = truth.reactivated_advertiser_pauses()
+    assert (wrong.index, wrong.hour, wrong.source) == (ad, 3, None)
+    assert truth.platform_writes() == 2
+
+
 def test_a_paused_ad_set_of_a_campaign_budget_hands_its_share_to_the_others() -> None:
     cbo_set = 8  # the CBO campaign's first ad set
     config = mixed(advertiser_pauses=(AdvertiserPause(at_hour=0, ad_set_index=cbo_set),))
@@ -334,6 +353,12 @@ def test_advertiser_pauses_and_structures_are_validated() -> None:
         mixed(advertiser_pauses=(AdvertiserPause(at_hour=1, ad_set_index=11),))
     with pytest.raises(ValueError):
         AdvertiserPause(at_hour=3, ad_set_index=0, until_hour=3)
+    with pytest.raises(ValueError, match="one of them"):
+        AdvertiserPause(at_hour=3)
+    with pytest.raises(ValueError, match="one of them"):
+        AdvertiserPause(at_hour=3, ad_set_index=0, ad_index=0)
+    with pytest.raises(ValueError, match="ad_index 18 out of range"):
+        mixed(advertiser_pauses=(AdvertiserPause(at_hour=1, ad_index=18),))
     with pytest.raises(ValueError):
         DeliverySplit(sharpen_impressions=0)
     assert mixed().n_campaigns == 3

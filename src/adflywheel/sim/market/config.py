@@ -64,15 +64,19 @@ class AdvertiserPause:
     """The advertiser pauses an ad set at hour ``at_hour`` (hours since the start), as in Ads
     Manager: its budget stays on the ad set (on a campaign budget, on the campaign). With
     ``until_hour`` the advertiser turns it back on at that hour. ``ad_set_index`` is a global ad
-    set index (see ``SimulatedMarket.ad_set_ids``)."""
+    set index (see ``SimulatedMarket.ad_set_ids``); give ``ad_index`` instead (a global ad index,
+    ``SimulatedMarket.ad_ids``) to pause one ad, its ad set staying on."""
 
     at_hour: int
-    ad_set_index: int
+    ad_set_index: int | None = None
     until_hour: int | None = None
+    ad_index: int | None = None
 
     def __post_init__(self) -> None:
-        if self.at_hour < 0 or self.ad_set_index < 0:
-            raise ValueError("at_hour and ad_set_index must be >= 0")
+        if (self.ad_set_index is None) == (self.ad_index is None):
+            raise ValueError("give ad_set_index or ad_index (one of them)")
+        if self.at_hour < 0 or min(self.ad_set_index or 0, self.ad_index or 0) < 0:
+            raise ValueError("at_hour, ad_set_index and ad_index must be >= 0")
         if self.until_hour is not None and self.until_hour <= self.at_hour:
             raise ValueError("until_hour must be after at_hour")
 
@@ -239,8 +243,10 @@ class MarketConfig:
             raise ValueError("ads_per_ad_set and campaign_budget_ads_per_ad_set must be >= 1")
         n_ad_sets = sum(self.ad_sets_in(c) for c in range(self.n_campaigns))
         for p in self.advertiser_pauses:
-            if p.ad_set_index >= n_ad_sets:
+            if p.ad_set_index is not None and p.ad_set_index >= n_ad_sets:
                 raise ValueError(f"advertiser pause ad_set_index {p.ad_set_index} out of range")
+            if p.ad_index is not None and p.ad_index >= self.n_variants:
+                raise ValueError(f"advertiser pause ad_index {p.ad_index} out of range")
         n_campaigns = self.n_accounts * self.campaigns_per_account
         for c in self.collapses:
             if c.ad_index is not None and c.ad_index >= n_campaigns * self.variants_per_campaign:

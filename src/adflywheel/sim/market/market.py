@@ -174,12 +174,16 @@ class SimulatedMarket:
 
     def _apply_advertiser_pauses(self) -> None:
         """Scheduled advertiser pauses (and resumes) whose hour has come, as Ads Manager would:
-        the ad set's status only; its budget stays where it is."""
+        the ad set's (or the ad's) status only; budgets stay where they are."""
         h, done = self._state.hour_index, self._applied_pauses
         for i, pause in enumerate(self.config.advertiser_pauses):
             for active, at in ((False, pause.at_hour), (True, pause.until_hour)):
-                if at is not None and at <= h and (i, active) not in done:
-                    done.add((i, active))
+                if at is None or at > h or (i, active) in done:
+                    continue
+                done.add((i, active))
+                if pause.ad_index is not None:
+                    self._set_status(pause.ad_index, ad=active, source="advertiser")
+                elif pause.ad_set_index is not None:
                     self._set_status(pause.ad_set_index, ad_set=active, source="advertiser")
 
     def _true_values(self) -> np.ndarray:
@@ -389,8 +393,8 @@ class SimulatedMarket:
         if ad_set is not None:
             state.ad_set_active[index] = ad_set
         if ad is not None:
-            if not ad and state.ad_active[index]:
-                self._judge_pause(index)
+            if not ad and state.ad_active[index] and source is None:
+                self._judge_pause(index)  # the service's pauses, judged
             state.ad_active[index] = ad
         status_changed(self.config.learning_phase, state, was_live, self._ad_set_start)
 

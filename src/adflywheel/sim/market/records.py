@@ -25,9 +25,9 @@ class BudgetWrite:
 
 @dataclass(frozen=True, slots=True)
 class StatusWrite:
-    """One status write: ``kind`` ``"ad"`` (through the platform; ``index`` an ad index) or
-    ``"ad_set"`` (the harness, or with ``source`` ``"advertiser"`` a scheduled
-    ``AdvertiserPause``; ``index`` an ad set index)."""
+    """One status write: ``kind`` ``"ad"`` (``index`` an ad index; through the platform, or
+    with ``source`` ``"advertiser"`` a scheduled ``AdvertiserPause``) or ``"ad_set"``
+    (``index`` an ad set index; the harness, or the advertiser with ``source="advertiser"``)."""
 
     hour: int
     index: int

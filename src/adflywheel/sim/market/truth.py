@@ -153,7 +153,27 @@ class MarketTruth:
 
     def platform_writes(self) -> int:
         """How many writes reached the market through the platform (budgets and statuses)."""
-        return len(self.budget_writes("platform")) + len(self.status_writes("ad"))
+        statuses = [w for w in self.status_writes("ad") if w.source is None]
+        return (
+            len(self.budget_writes("platform"))
+            + len(statuses)
+            + len(self.campaign_budget_writes("platform"))
+        )
+
+    def reactivated_advertiser_pauses(self) -> list[StatusWrite]:
+        """Platform writes that turned an ad back on while the advertiser had it paused (the
+        service must never do that; an ad in a paused ad set cannot be turned on by the
+        service anyway, the platform having no ad set status write)."""
+        paused: set[int] = set()
+        out: list[StatusWrite] = []
+        for w in self._market._status_writes:
+            if w.kind != "ad":
+                continue
+            if w.source == "advertiser":
+                (paused.discard if w.active else paused.add)(w.index)
+            elif w.active and w.index in paused:
+                out.append(w)
+        return out
 
     # -- per campaign --------------------------------------------------------------------------
 
