@@ -125,9 +125,14 @@ def test_each_structure_gets_an_outcome_and_none_is_skipped_silently(
     # Two ads sharing an ad set: the budget moves between ad sets on ad-set-level evidence.
     multi = outcomes["multi"]
     assert multi["outcome"] == "held" and multi["reason"]["code"] == "no_platform", multi
-    assert {c["object_id"] for c in multi["changes"]} == {"multi-s1", "multi-s2"}
-    grown = {c["object_id"]: c["new"] - c["old"] for c in multi["changes"]}
+    budgets = [c for c in multi["changes"] if c["kind"] == "budget"]
+    assert {c["object_id"] for c in budgets} == {"multi-s1", "multi-s2"}
+    grown = {c["object_id"]: c["new"] - c["old"] for c in budgets}
     assert grown["multi-s1"] > 0 > grown["multi-s2"], grown  # its two ads together do better
+    # Inside the shared ad set, the clear loser (a third of its sibling's CTR) would be paused.
+    statuses = [c for c in multi["changes"] if c["kind"] == "status"]
+    assert statuses == [{"object_id": "multi-a1", "kind": "status", "old": "ACTIVE",
+                         "new": "PAUSED"}]  # fmt: skip
     cbo = outcomes["cbo"]
     assert cbo["outcome"] == "held" and cbo["reason"]["code"] == "structure", cbo
     assert cbo["changes"] == []

@@ -24,6 +24,7 @@ from adflywheel.services.bandit.budgets import (
     load_campaign_state,
 )
 from adflywheel.services.bandit.edits import account_bounds, minimums
+from adflywheel.services.bandit.pausing import pause_losers
 from adflywheel.services.bandit.policies import PriorProvider, ThompsonPolicy
 from adflywheel.services.compound.serving_priors import ServingPriors
 from adflywheel.services.crosslearn.priors import NichePriors
@@ -414,4 +415,25 @@ def reallocation_on(ctx: CycleContext) -> bool:
     return ctx.deps.policy is not None or Loop.BANDIT in ctx.loops
 
 
-STEP = CycleStep.of(Loop.BANDIT, reallocate_budgets, needs=reallocation_on)
+def budgets_and_losers(ctx: CycleContext) -> dict[str, Any]:
+    """Loop 2's hour: the reallocation between ad sets, then the clear losers paused inside ad
+    sets whose ads share a budget (``pausing``; only when Thompson is on: the harness's
+    baselines move budgets and nothing else). One failing does not stop the other; the step
+    then fails with both reasons."""
+    problems: list[Exception] = []
+    out: dict[str, Any] = {}
+    try:
+        out = reallocate_budgets(ctx)
+    except Exception as error:
+        problems.append(error)
+    if Loop.BANDIT in ctx.loops:
+        try:
+            out["losers"] = pause_losers(ctx)
+        except Exception as error:
+            problems.append(error)
+    if problems:
+        raise RuntimeError("; ".join(str(p) for p in problems)) from problems[0]
+    return out
+
+
+STEP = CycleStep.of(Loop.BANDIT, budgets_and_losers, needs=reallocation_on)
