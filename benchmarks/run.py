@@ -31,6 +31,7 @@ MODULES = (
     "bench_cycle_safety",
     "bench_cycle_scale",
     "bench_safety",
+    "bench_structures",
     "bench_fuzz",
     "bench_load",
 )

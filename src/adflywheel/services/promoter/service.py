@@ -142,10 +142,18 @@ def lock_account(session: Session, account_id: int) -> Account:
 
 
 def _account_total(session: Session, account_id: int) -> int:
-    budgets = session.scalars(
-        select(AdSet.daily_budget_minor).where(AdSet.account_id == account_id)
+    """The account's daily budgets, paused ones included (they can come back): its ad sets',
+    and the campaign budgets (CBO) of campaigns none of whose ad sets has one (Meta spends
+    those too, so the ceiling counts them)."""
+    ad_sets = session.execute(
+        select(AdSet.campaign_id, AdSet.daily_budget_minor).where(AdSet.account_id == account_id)
     ).all()
-    return sum(b or 0 for b in budgets)
+    with_ad_set_budgets = {c for c, b in ad_sets if b is not None}
+    campaigns = session.execute(
+        select(Campaign.id, Campaign.daily_budget_minor).where(Campaign.account_id == account_id)
+    ).all()
+    shared = sum(b or 0 for c, b in campaigns if c not in with_ad_set_budgets)
+    return sum(b or 0 for _, b in ad_sets) + shared
 
 
 def ceiling_problem(
