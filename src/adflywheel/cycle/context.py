@@ -83,6 +83,12 @@ class CycleReport:
                 if p.get("mode") == "applied"
             ),
             "budgets_changed": int(s.get("reallocate_budgets", {}).get("budgets_changed", 0)),
+            # Clear losers paused on the platform inside shared budgets (issue #16).
+            "ads_paused": int(
+                (s.get("reallocate_budgets", {}).get("losers", {}).get("pauses") or {}).get(
+                    "applied", 0
+                )
+            ),
             "budget_changes": _counts(s.get("reallocate_budgets", {}).get("budget_changes")),
             "promotions": _counts(s.get("auto_promote", {}).get("promotions")),
             "total_budget_allocated": int(

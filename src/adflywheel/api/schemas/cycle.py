@@ -67,6 +67,9 @@ class CycleReportOut(Answer):
     winners_indexed: int
     winners_promoted: int
     budgets_changed: int
+    ads_paused: int = Field(
+        0, description="Clear losers paused on the platform this hour, inside shared budgets."
+    )
     budget_changes: DecidedCountsOut
     promotions: DecidedCountsOut
     total_budget_allocated: int
