@@ -8,15 +8,18 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.settings import Settings
 from adflywheel.cycle.context import CycleDeps, CycleOptions
 from adflywheel.cycle.runner import run_cycle
 from adflywheel.services.bandit.arms import reclaim_from_paused
+from adflywheel.services.bandit.budgets import load_campaign_state
 from adflywheel.sim.market import MarketConfig
-from adflywheel.store.engine import make_session_factory
+from adflywheel.store.catalog import sync_catalog
+from adflywheel.store.engine import make_session_factory, transaction
+from adflywheel.store.models import AdSet, Campaign, Variant
 from tests.factories.market import simulated_account
 
 HOUR = timedelta(hours=1)
@@ -79,3 +82,42 @@ def test_a_paused_ad_sets_budget_goes_to_the_active_ones_and_it_stays_paused(
     if rules == "legacy":  # no edit rules: the whole budget comes back at once
         assert now[gone] < budgets[gone] * 0.1
         assert active >= total * 0.95
+
+
+@pytest.mark.db
+def test_what_the_platform_no_longer_lists_is_marked_deleted_and_gets_no_budget(
+    engine: Engine,
+) -> None:
+    """A full sync marks what the platform stopped listing (deleted or archived) DELETED; a
+    partial declaration (the API's PUT, a CSV export) leaves it alone."""
+    config = MarketConfig(seed=3, n_accounts=1, campaigns_per_account=1, variants_per_campaign=3)
+    market, account_id = simulated_account(engine, config, guardrails="legacy")
+    platform: Any = market.platform(market.accounts()[0])
+    factory = make_session_factory(engine)
+    campaigns, ad_sets, ads = (
+        platform.list_campaigns(),
+        platform.list_ad_sets(),
+        platform.list_ads(),
+    )
+    now = market.current_hour
+    with transaction(factory) as session:
+        sync_catalog(session, account_id, campaigns, ad_sets, ads, now, complete=True)
+    gone_set, gone_ad = ad_sets[0].external_id, ads[0].external_id
+    with transaction(factory) as session:  # a partial listing: nothing is marked
+        sync_catalog(session, account_id, campaigns, ad_sets[1:], ads[1:], now)
+    with transaction(factory) as session:
+        statuses = {a.external_id: a.status for a in session.scalars(select(AdSet))}
+        assert statuses[gone_set] == "ACTIVE"
+        sync_catalog(session, account_id, campaigns, ad_sets[1:], ads[1:], now, complete=True)
+    with transaction(factory) as session:
+        assert session.scalars(select(AdSet.status).where(AdSet.external_id == gone_set)).one() == (
+            "DELETED"
+        )
+        assert session.scalars(
+            select(Variant.status).where(Variant.external_id == gone_ad)
+        ).one() == ("DELETED")
+        campaign = session.scalars(select(Campaign)).one()
+        state = load_campaign_state(session, account_id, campaign, now)
+    assert state is not None
+    assert gone_set not in {v.ad_set_external_id for v in state.variants}
+    assert gone_set not in state.reclaimed

@@ -33,8 +33,12 @@ HOOK_TYPES: tuple[str, ...] = (
 
 
 class Status(StrEnum):
+    """An object's delivery status. *DELETED*: gone from the platform's full listing (deleted or
+    archived by the advertiser); like *PAUSED* it spends nothing, and nothing re-activates it."""
+
     ACTIVE = "ACTIVE"
     PAUSED = "PAUSED"
+    DELETED = "DELETED"
 
 
 class AccountMode(StrEnum):

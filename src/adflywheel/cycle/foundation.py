@@ -27,7 +27,9 @@ def sync_catalogue(ctx: CycleContext) -> dict[str, Any]:
     )
     with transaction(ctx.deps.factory) as session:
         before = stored_budgets(session, ctx.account_id)
-        counts = sync_catalog(session, ctx.account_id, campaigns, ad_sets, ads, ctx.now)
+        counts = sync_catalog(
+            session, ctx.account_id, campaigns, ad_sets, ads, ctx.now, complete=True
+        )
         by_hand = record_external_edits(session, ctx.account_id, before, ctx.now, ctx.hour)
     return {
         "campaigns": counts.campaigns,

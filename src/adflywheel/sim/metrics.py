@@ -85,11 +85,21 @@ class LearningTrace:
             if self.doubled_at[campaign] is None and budgets[s] >= 2 * self._start_budgets[s]:
                 self.doubled_at[campaign] = hour
 
-    def _truly_better(self, market: SimulatedMarket, ad_id: str) -> bool:
-        index = market.ad_ids.index(ad_id)
+    def _truly_better(self, market: SimulatedMarket, promoted: str) -> bool:
+        """The promoted ad beats its campaign's control (its first ad) in truth; a promoted ad
+        set (its ads share its budget) when its ads' mean beats the control's ad set's."""
+        values = market.evaluation.expected_value_array(Objective.CLICKS_PER_DOLLAR)
+        if promoted in market.ad_set_ids:
+            ad_set_of = market.ad_set_of
+            s = market.ad_set_ids.index(promoted)
+            first = int(np.flatnonzero(ad_set_of == s)[0])
+            campaign = int(market.campaign_of[first])
+            control = ad_set_of[int(np.flatnonzero(market.campaign_of == campaign)[0])]
+            mine, theirs = values[ad_set_of == s], values[ad_set_of == control]
+            return bool(mine.mean() > theirs.mean())
+        index = market.ad_ids.index(promoted)
         campaign = int(market.campaign_of[index])
         control = int(np.flatnonzero(market.campaign_of == campaign)[0])
-        values = market.evaluation.expected_value_array(Objective.CLICKS_PER_DOLLAR)
         return bool(values[index] > values[control])
 
     def summary(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adflywheel.core.domain import Status
 from adflywheel.core.errors import InvalidInputError
 from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
 from adflywheel.store.models import AdSet, Campaign, Variant
@@ -37,8 +38,13 @@ def sync_catalog(
     ad_sets: Sequence[PlatformAdSet],
     ads: Sequence[PlatformAd],
     now: datetime,
+    *,
+    complete: bool = False,
 ) -> CatalogCounts:
-    """Insert or update the given entries; entries not mentioned are left as they are."""
+    """Insert or update the given entries. Entries not mentioned are left as they are, unless
+    the listing is ``complete`` (the platform's whole catalogue, as the cycle reads it): then
+    they are gone from the platform (deleted or archived) and marked ``DELETED``, so nothing
+    counts on them spending (issue #16: ads and ad sets that come and go between two hours)."""
     existing_campaigns = {
         c.external_id: c
         for c in session.scalars(select(Campaign).where(Campaign.account_id == account_id))
@@ -107,10 +113,21 @@ def sync_catalog(
         variant.video_uri = ad.creative.video_uri
         variant.observed_features = dict(ad.observed_features)
     session.flush()
+    if complete:
+        _mark_gone(existing_campaigns, {c.external_id for c in campaigns})
+        _mark_gone(existing_ad_sets, {a.external_id for a in ad_sets})
+        _mark_gone(existing_ads, {a.external_id for a in ads})
+        session.flush()
     return CatalogCounts(len(campaigns), len(ad_sets), len(ads))
 
 
 Row = TypeVar("Row", Campaign, AdSet, Variant)
+
+
+def _mark_gone(rows: dict[str, Row], listed: set[str]) -> None:
+    for external_id, row in rows.items():
+        if external_id not in listed:
+            row.status = Status.DELETED.value
 
 
 def _get_or_add(session: Session, existing: dict[str, Row], new: Row) -> Row:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from adflywheel.core.domain import ACTUAL_METRICS
+from adflywheel.core.domain import ACTUAL_METRICS, Status
 from adflywheel.store.queries import HourlySeries, VariantTotals
 
 
@@ -45,10 +45,12 @@ def ad_set_arms(
     its ads' when none is active), keyed by its first ad's variant id and returned in
     ``pooled``: its budget moves on the ad set's evidence, never on one ad's. Ad sets without a
     daily budget (a campaign budget, a lifetime budget) are not arms: nothing of theirs can be
-    set to a daily amount. Returns the arms, their hourly series and the pooled arms' ids."""
+    set to a daily amount; nor are deleted ones. Returns the arms, their hourly series and the
+    pooled arms' ids."""
     by_ad_set: dict[int, list[VariantTotals]] = {}
     for v in variants:
-        if v.budget_minor is not None:
+        # A deleted ad set can be given nothing (Meta refuses writes to it): not an arm.
+        if v.budget_minor is not None and v.ad_set_status != Status.DELETED:
             by_ad_set.setdefault(v.ad_set_id, []).append(v)
     arms: list[VariantTotals] = []
     hourly: dict[int, HourlySeries] = {}
