@@ -97,6 +97,29 @@ class CampaignLedger:
         else:
             earlier.absorb(new)
 
+    def note_written(
+        self,
+        campaign_id: str,
+        write_mode: str,
+        changes: list[Change],
+        *,
+        connected: bool,
+        what: str = "the changes are",
+    ) -> None:
+        """Changes decided for a campaign, by how they were carried out: written (``applied``:
+        acted), recorded for a person (``recommended``), or recorded only (a dry run, or no
+        connected platform: held, saying which)."""
+        if write_mode == "applied":
+            self.note(campaign_id, Outcome.ACTED, changes=changes)
+        elif write_mode == "recommended":
+            self.note(campaign_id, Outcome.RECOMMENDED, changes=changes)
+        elif not connected:
+            message = f"no connected platform: {what} recorded, not written"
+            self.note(campaign_id, Outcome.HELD, HoldCode.NO_PLATFORM, message, changes)
+        else:
+            message = f"a dry run: {what} recorded, not written"
+            self.note(campaign_id, Outcome.HELD, HoldCode.DRY_RUN, message, changes)
+
     def report(self, structures: dict[str, BudgetStructure]) -> list[dict[str, Any]]:
         """Every active campaign (``structures``' keys, in order), as the contract writes it."""
         out = []

@@ -345,16 +345,10 @@ def _note(
         by_campaign[pause.campaign].append(pause)
     for campaign, pauses in by_campaign.items():
         changes = [Change(p.ad, "status", ACTIVE, PAUSED) for p in pauses]
-        if write_mode == "applied":
-            ctx.campaigns.note(campaign, Outcome.ACTED, changes=changes)
-        elif write_mode == "recommended":
-            ctx.campaigns.note(campaign, Outcome.RECOMMENDED, changes=changes)
-        elif ctx.deps.platform is None:
-            message = "no connected platform: the pause is recorded, not written"
-            ctx.campaigns.note(campaign, Outcome.HELD, HoldCode.NO_PLATFORM, message, changes)
-        else:
-            message = "a dry run: the pause is recorded, not written"
-            ctx.campaigns.note(campaign, Outcome.HELD, HoldCode.DRY_RUN, message, changes)
+        connected = ctx.deps.platform is not None
+        ctx.campaigns.note_written(
+            campaign, write_mode, changes, connected=connected, what="the pause is"
+        )
     for pause, error in failed:
         message = f"ad {pause.ad} not paused: {error}"
         ctx.campaigns.note(pause.campaign, Outcome.FAILED, HoldCode.ERROR, message)

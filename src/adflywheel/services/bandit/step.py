@@ -332,16 +332,9 @@ def _note_changes(
         else:
             message = "the split keeps today's budgets (or moves less than the dead band)"
             ctx.campaigns.note(campaign, Outcome.HELD, HoldCode.NO_CHANGE, message)
-    elif plan.write_mode == "applied":
-        ctx.campaigns.note(campaign, Outcome.ACTED, changes=made)
-    elif plan.write_mode == "recommended":
-        ctx.campaigns.note(campaign, Outcome.RECOMMENDED, changes=made)
-    elif ctx.deps.platform is None:
-        message = "no connected platform: the changes are recorded, not written"
-        ctx.campaigns.note(campaign, Outcome.HELD, HoldCode.NO_PLATFORM, message, made)
     else:
-        message = "a dry run: the changes are recorded, not written"
-        ctx.campaigns.note(campaign, Outcome.HELD, HoldCode.DRY_RUN, message, made)
+        connected = ctx.deps.platform is not None
+        ctx.campaigns.note_written(campaign, plan.write_mode, made, connected=connected)
 
 
 def _write_mode(ctx: CycleContext, mode: AccountMode) -> str:
