@@ -96,6 +96,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/ml/creative-dna/score"): {"ad_id": "own-a1"},
     ("POST", "/api/ml/variants/{ad_id}/dna"): {"features": {"brightness": 0.5}},
     ("POST", "/api/ml/actuals/fetch"): {"sync_catalog": False},
+    ("PUT", "/api/ml/actuals/attribution"): {"attribution_window_days": 1},
     ("POST", "/api/ml/rag/search-winners"): {"ad_id": "own-a1"},
     ("POST", "/api/ml/rag/index-winner"): {"ad_id": "own-a1"},
     ("POST", "/api/ml/validate-prediction"): {"ad_id": "own-a1"},

@@ -6,7 +6,8 @@
   text, so a database dump without the keys leaks no credentials. Also the token's expiry from
   Graph's ``debug_token`` and when that was last asked (at most daily: the expiry warning).
 - ``fetch_freshness``: one row per account, overwritten by every fetch: when it last ran and last
-  succeeded, the newest hour seen, the hours known complete, the last status, error and counts.
+  succeeded, the newest hour seen, the hours known complete, the last status, error and counts;
+  and when the attribution window's daily rows were last re-read (once a day).
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ class FetchFreshness(Base):
     hourly_unchanged: Mapped[int] = mapped_column(Integer, default=0)
     daily_received: Mapped[int] = mapped_column(Integer, default=0)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # The last daily re-read of the attribution window (once a day: restated conversions): the
+    # fetch's as_of, how many days it re-read and how many stored daily rows it changed.
+    daily_refetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    daily_refetch_days: Mapped[int | None] = mapped_column(Integer)
+    daily_restated: Mapped[int | None] = mapped_column(Integer)
 
 
 def connect_meta(
@@ -180,7 +186,10 @@ def record_success(
     hourly: dict[str, int],
     daily_received: int,
     seconds: float,
+    restatement: tuple[datetime, int, int] | None = None,
 ) -> FetchFreshness:
+    """``restatement``: (as_of, days re-read, rows restated) when this fetch re-read the
+    attribution window; otherwise the last re-read is kept."""
     row = _row(session, account_id, platform, now)
     row.status, row.error, row.consecutive_failures = "ok", None, 0
     row.last_success_at = now
@@ -192,6 +201,8 @@ def record_success(
     row.hourly_received, row.hourly_inserted = hourly["received"], hourly["inserted"]
     row.hourly_updated, row.hourly_unchanged = hourly["updated"], hourly["unchanged"]
     row.daily_received, row.seconds = daily_received, seconds
+    if restatement is not None:
+        row.daily_refetched_at, row.daily_refetch_days, row.daily_restated = restatement
     session.flush()
     return row
 
@@ -242,4 +253,9 @@ def freshness_dict(row: FetchFreshness | None) -> dict[str, object] | None:
         },
         "daily_received": row.daily_received,
         "seconds": row.seconds,
+        "daily_refetch": {
+            "at": iso(row.daily_refetched_at),
+            "days": row.daily_refetch_days or 0,
+            "restated": row.daily_restated or 0,
+        },
     }

@@ -52,6 +52,9 @@ class Account(Base):
     category: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     actuals_fresh_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Days Meta keeps attributing conversions to a past day (its attribution setting): how far
+    # back the daily re-read goes, and which days are final. Null: Meta's default, 7-day click.
+    attribution_window_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiKey(Base):

@@ -42,6 +42,34 @@ class QuarantineCountsOut(Answer):
     hours: list[str]
 
 
+class DailyRefetchOut(Answer):
+    """The last once-a-day re-read of the attribution window's daily rows (restated conversions)."""
+
+    at: str | None = Field(description="the fetch's as_of (UTC); null: never re-read")
+    days: int = Field(description="older days read again besides yesterday and today")
+    restated: int = Field(description="stored daily rows it changed (each left a revision)")
+
+
+class RestatementOut(Answer):
+    """This fetch's re-read of the attribution window's older days (null when not due)."""
+
+    days: list[str] = Field(description="first and last day re-read (account-local dates)")
+    days_read: int
+    received: int
+    inserted: int
+    restated: int
+    unchanged: int
+
+
+class AttributionOut(Answer):
+    """Which days' conversions are final: a day is final once its attribution window has
+    passed (day + window < today, account-local); later days are still restated by Meta."""
+
+    attribution_window_days: int
+    conversions_final_through: str = Field(description="newest final day (account-local date)")
+    provisional_days: list[str] = Field(description="days still restated, oldest first")
+
+
 class FreshnessOut(Answer):
     """The account's last fetch: when, how far its actuals are complete, and the last error."""
 
@@ -57,6 +85,7 @@ class FreshnessOut(Answer):
     hourly: UpsertCountsOut
     daily_received: int
     seconds: float
+    daily_refetch: DailyRefetchOut
 
 
 class MetaTokenOut(Answer):
@@ -90,6 +119,10 @@ class AccountFreshnessOut(Answer):
     hourly: UpsertCountsOut
     daily_received: int
     seconds: float
+    daily_refetch: DailyRefetchOut
+    attribution_window_days: int
+    conversions_final_through: str = Field(description="newest final day (account-local date)")
+    provisional_days: list[str] = Field(description="days still restated, oldest first")
 
 
 class FetchOut(Answer):
@@ -99,5 +132,6 @@ class FetchOut(Answer):
     catalogue: CatalogCountsOut | None
     hourly: UpsertCountsOut
     daily: UpsertCountsOut
+    restatement: RestatementOut | None
     quarantined: QuarantineCountsOut | None
     freshness: FreshnessOut

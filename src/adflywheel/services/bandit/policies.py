@@ -14,11 +14,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 
+from adflywheel.core.attribution import CONVERSION_OBJECTIVES, DEFAULT_WINDOW_DAYS
 from adflywheel.core.domain import Objective, per_dollar, safe_rate
 from adflywheel.loops.bandit import (
     AllocationSettings,
@@ -83,6 +84,35 @@ class ThompsonPolicy:
     # Optional model priors (loop 5's contextual boost): internal variant id -> RatePrior. None
     # keeps the allocator's own weak prior (the campaign's pooled rates).
     prior_provider: PriorProvider | None = None
+    # The account's attribution window: on a conversion objective, the conversions of hours
+    # younger than it (and a day) are still growing, and the proposal says which.
+    attribution_window_days: int = DEFAULT_WINDOW_DAYS
+
+    def provisional(self, campaign: CampaignState, hour: datetime) -> dict[str, Any] | None:
+        """On a conversion objective, the hours whose conversions Meta may still restate: all
+        from ``window + 1`` days before ``hour`` (in UTC, so a few final hours of the account's
+        day may be counted among them, never the reverse), and their conversions per arm. The
+        posterior still learns from them as they stand; the proposal reports them provisional."""
+        if campaign.objective not in CONVERSION_OBJECTIVES:
+            return None
+        since = hour - timedelta(days=self.attribution_window_days + 1)
+        hours: set[datetime] = set()
+        conversions: dict[str, int] = {}
+        for v in campaign.variants:
+            series = campaign.hourly.get(v.variant_id)
+            conversions[v.ad_set_external_id] = 0
+            if series is None:
+                continue
+            for h, c in zip(series.hour_starts, series.conversions, strict=True):
+                if h >= since:
+                    hours.add(h)
+                    conversions[v.ad_set_external_id] += c
+        return {
+            "attribution_window_days": self.attribution_window_days,
+            "provisional_from": since.isoformat(),
+            "provisional_hours": len(hours),
+            "provisional_conversions": conversions,
+        }
 
     def evidence(self, campaign: CampaignState, hour: datetime) -> CampaignEvidence:
         variants: list[VariantEvidence] = []
@@ -133,10 +163,12 @@ class ThompsonPolicy:
         if not any(is_active(v) for v in campaign.variants):
             return Proposal({}, "thompson", {"note": "no active variant"})
         allocation = self.allocate(campaign, hour)
+        provisional = self.provisional(campaign, hour)
         return Proposal(
             {v.variant_id: v.budget_minor for v in allocation.variants if v.active},
             "thompson",
             {
+                **({"provisional": provisional} if provisional is not None else {}),
                 "objective": allocation.objective.value,
                 "half_life_hours": self.settings.half_life_hours,
                 "n_draws": allocation.n_draws,

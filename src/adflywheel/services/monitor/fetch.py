@@ -9,9 +9,13 @@ Meta restates recent numbers (late attribution, estimated breakdowns), so every 
 today and yesterday in the account's time zone — from local midnight yesterday up to the start
 of the current UTC hour (the running hour is incomplete and would read as a CTR dip) — and
 upserts: a re-run or retry replaces rows, never adds to them. Daily rows (conversions, revenue)
-are read for the same two local days when the platform has them. Each account's rows and its
-freshness record commit together; a failure is recorded (with its error) in its own transaction,
-alerted once (``fetch_failure``, with the account and the reason) and raised, and
+are read for the same two local days when the platform has them. Conversions keep being
+attributed to a day for the account's attribution window (7-day click by default), so once a day
+(the first run of a local day, or 24 h after the last) the daily rows of the whole window are
+read again, back to the day that becomes final today (``core/attribution.py``); a restated day
+is an update with its revision, and the freshness record keeps when it was done. Each account's
+rows and its freshness record commit together; a failure is recorded (with its error) in its own
+transaction, alerted once (``fetch_failure``, with the account and the reason) and raised, and
 ``fetch_accounts`` carries on with the other accounts.
 
 A row whose counts contradict each other (Meta's all-clicks above impressions on a tiny hourly
@@ -35,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from adflywheel.core.attribution import restatement_days, restatement_due, window_of
 from adflywheel.core.clock import Clock, ensure_utc, floor_hour
 from adflywheel.core.domain import DailyActual, HourlyActual
 from adflywheel.platforms.base import (
@@ -93,6 +98,9 @@ class _Pulled:
     hourly: list[HourlyActual]
     daily: list[DailyActual]
     held: list[QuarantinedRow]
+    # The attribution window's older days, re-read once a day: (first, last) and their rows.
+    restatement: tuple[dt.date, dt.date] | None = None
+    restated: tuple[DailyActual, ...] = ()
 
 
 def fetch_account_actuals(
@@ -121,8 +129,10 @@ def fetch_account_actuals(
     try:
         remote = platform.account()
         window = open_window(as_of, remote.timezone)
-        pulled = _pull(factory, platform, account_id, clock, remote, window, sync_catalogue)
-        stored, fresh_quarantine = _store(factory, platform, account_id, clock, pulled, started)
+        pulled = _pull(factory, platform, account_id, clock, remote, window, sync_catalogue, as_of)
+        stored, fresh_quarantine = _store(
+            factory, platform, account_id, clock, pulled, started, as_of
+        )
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
         with transaction(factory) as session:
@@ -153,6 +163,7 @@ def fetch_account_actuals(
         "catalogue": pulled.catalogue,
         "hourly": stored["hourly"],
         "daily": stored["daily"],
+        "restatement": stored["restatement"],
         "quarantined": _quarantine_counts(pulled.held) if quarantining else None,
         "freshness": stored["freshness"],
     }
@@ -166,17 +177,44 @@ def _pull(
     remote: PlatformAccount,
     window: FetchWindow,
     sync_catalogue: bool,
+    as_of: dt.datetime,
 ) -> _Pulled:
-    """Read the open window (and the catalogue, when asked) from the platform."""
+    """Read the open window (and the catalogue, when asked) from the platform; and, once a
+    day, the daily rows of the attribution window's older days in the same request."""
     catalogue = _sync(factory, platform, account_id, clock) if sync_catalogue else None
     hourly = platform.fetch_insights(window.start, window.end)
     daily: list[DailyActual] = []
+    older: tuple[dt.date, dt.date] | None = None
+    restated: tuple[DailyActual, ...] = ()
     if isinstance(platform, DailyInsights):
-        daily = platform.fetch_daily(window.first_day, window.last_day + dt.timedelta(days=1))
+        older = _restatement(factory, account_id, as_of, remote.timezone, window.last_day)
+        first = older[0] if older is not None else window.first_day
+        rows = platform.fetch_daily(first, window.last_day + dt.timedelta(days=1))
+        daily = [r for r in rows if r.date >= window.first_day]
+        restated = tuple(r for r in rows if r.date < window.first_day)
     held = _in_window(
         platform.take_quarantined() if isinstance(platform, Quarantining) else [], window
     )
-    return _Pulled(remote, window, catalogue, list(hourly), daily, held)
+    return _Pulled(remote, window, catalogue, list(hourly), daily, held, older, restated)
+
+
+def _restatement(
+    factory: sessionmaker[Session],
+    account_id: int,
+    as_of: dt.datetime,
+    timezone: str,
+    today: dt.date,
+) -> tuple[dt.date, dt.date] | None:
+    """The older days of the attribution window to read again now, or None when they were
+    read today already (``restatement_due``)."""
+    with factory() as session:
+        account = session.get(Account, account_id)
+        record = freshness_of(session, account_id)
+        days = window_of(account.attribution_window_days) if account is not None else None
+        last = record.daily_refetched_at if record is not None else None
+    if days is None or not restatement_due(last, ensure_utc(as_of), timezone):
+        return None
+    return restatement_days(today, days)
 
 
 def _store(
@@ -186,6 +224,7 @@ def _store(
     clock: Clock,
     pulled: _Pulled,
     started: float,
+    as_of: dt.datetime,
 ) -> tuple[dict[str, Any], list[QuarantinedRow]]:
     """Upsert what was pulled and record the success, in one transaction; the answer's counts
     and freshness, and the quarantined rows not alerted before."""
@@ -203,6 +242,20 @@ def _store(
         now = clock.now()
         h = upsert_actuals(session, account_id, pulled.hourly, source=platform.name, now=now)
         d = upsert_daily(session, account_id, pulled.daily, source=platform.name, now=now)
+        old = upsert_daily(session, account_id, pulled.restated, source=platform.name, now=now)
+        restatement: dict[str, Any] | None = None
+        reread: tuple[dt.datetime, int, int] | None = None
+        if pulled.restatement is not None:
+            first, last = pulled.restatement
+            reread = (ensure_utc(as_of), (last - first).days + 1, old.updated)
+            restatement = {
+                "days": [first.isoformat(), last.isoformat()],
+                "days_read": reread[1],
+                "received": old.received,
+                "inserted": old.inserted,  # days not stored before (a first fetch: the backfill)
+                "restated": old.updated,  # changed since last read: each left a revision
+                "unchanged": old.unchanged,
+            }
         newest = max((r.hour_start for r in pulled.hourly), default=None)
         if newest is not None:
             fresh = newest + dt.timedelta(hours=1)
@@ -218,8 +271,14 @@ def _store(
             hourly=h.as_dict(),
             daily_received=d.received,
             seconds=round(time.perf_counter() - started, 4),
+            restatement=reread,
         )
-        stored = {"hourly": h.as_dict(), "daily": d.as_dict(), "freshness": freshness_dict(row)}
+        stored = {
+            "hourly": h.as_dict(),
+            "daily": d.as_dict(),
+            "restatement": restatement,
+            "freshness": freshness_dict(row),
+        }
         return stored, _not_yet_alerted(session, account_id, pulled.held, window)
 
 

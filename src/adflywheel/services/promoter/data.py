@@ -8,6 +8,11 @@ reached the platform: modes ``applied`` and ``rolled_back``); a change takes eff
 hour in which it was made. A budget edited outside the service (by hand in Ads Manager, then
 synced) is invisible to this reconstruction: the hours before it get the wrong intended share,
 which the sample-ratio check then flags rather than trusting the result.
+
+A campaign that maximises conversions or revenue is judged on final data only: its hours end
+where the account's first provisional day begins (``core/attribution.py``: Meta still restates
+that day's conversions), so a promotion there waits until the attribution window has passed
+over every hour behind it; ``CampaignData.basis`` says so for the evidence.
 """
 
 from __future__ import annotations
@@ -19,9 +24,17 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adflywheel.core.attribution import CONVERSION_OBJECTIVES, finality, window_of
 from adflywheel.core.clock import floor_hour
 from adflywheel.loops.promoter import Experiment, VariantData
-from adflywheel.store.models import AdSet, BudgetChange, Campaign, HourlyActualRow, Variant
+from adflywheel.store.models import (
+    Account,
+    AdSet,
+    BudgetChange,
+    Campaign,
+    HourlyActualRow,
+    Variant,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +54,27 @@ class CampaignData:
     experiment: Experiment
     variants: dict[str, VariantInfo]  # by ad id
     periods: int
+    # Conversion objectives: judged on final days only, and through when (``judged_until``).
+    basis: dict[str, str] | None = None
+
+
+def judged_until(
+    session: Session, account_id: int, campaign: Campaign, until: datetime
+) -> tuple[datetime, dict[str, str] | None]:
+    """The end of the hours the campaign is judged on, and what the evidence says of it: for a
+    conversion objective, the start of the account's first provisional day."""
+    if campaign.objective not in CONVERSION_OBJECTIVES:
+        return until, None
+    account = session.get(Account, account_id)
+    assert account is not None
+    final = finality(until, account.timezone, window_of(account.attribution_window_days))
+    end = min(until, final.final_before)
+    return end, {
+        "objective": campaign.objective,
+        "judged_on": "final",
+        "conversions_final_through": final.final_through.isoformat(),
+        "hours_until": end.isoformat(),
+    }
 
 
 def _budget_vectors(
@@ -78,7 +112,8 @@ def campaign_data(
 ) -> CampaignData | None:
     """The campaign as an ``Experiment`` over ``[since, until)``: its active variants and its
     control (even when paused: its past hours are still a fair comparison). None when there is
-    nothing to compare."""
+    nothing to compare. A conversion objective ends earlier (``judged_until``)."""
+    until, basis = judged_until(session, account_id, campaign, until)
     rows = session.execute(
         select(Variant, AdSet)
         .join(AdSet, AdSet.id == Variant.ad_set_id)
@@ -150,4 +185,5 @@ def campaign_data(
         Experiment(campaign.external_id, control, variants),
         {info.ad_id: info for info in infos},
         len(shares),
+        basis,
     )
