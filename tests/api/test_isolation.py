@@ -27,7 +27,7 @@ from adflywheel.platforms.base import AdPlatform
 from adflywheel.platforms.registry import no_platform
 from adflywheel.sim.market import MarketConfig, SimulatedMarket
 from adflywheel.store.engine import make_session_factory, transaction
-from adflywheel.store.models import AdSet, Base, BudgetChange, ModelVersion
+from adflywheel.store.models import AdSet, AdStatusChange, Base, BudgetChange, ModelVersion, Variant
 from tests.factories.clock import T0
 from tests.factories.helpers import auth, new_account
 
@@ -60,6 +60,7 @@ PATH_IDS: dict[str, Callable[[dict[str, int]], str]] = {
     "ad_id": lambda _: "own-a1",
     "action_id": lambda ids: str(ids["action"]),
     "version_id": lambda ids: str(ids["model"]),
+    "change_id": lambda ids: str(ids["pause"]),
     # Niche patterns are anonymous and shared by design (k-anonymous, noised): no owner.
     "niche": lambda _: "fitness",
 }
@@ -154,8 +155,8 @@ def world(
 
 
 def _owner_records(engine: Engine, owner_id: int) -> dict[str, int]:
-    """A promoter action and a model version of the owner's, for the routes that take their
-    row ids."""
+    """A promoter action, a model version and an applied pause of the owner's, for the routes
+    that take their row ids."""
     with transaction(make_session_factory(engine)) as session:
         ad_set = session.scalars(select(AdSet).where(AdSet.account_id == owner_id)).first()
         assert ad_set is not None
@@ -179,9 +180,23 @@ def _owner_records(engine: Engine, owner_id: int) -> dict[str, int]:
             metrics={},
             created_at=T0,
         )
-        session.add_all([action, model])
+        variant = session.scalars(select(Variant).where(Variant.account_id == owner_id)).first()
+        assert variant is not None
+        pause = AdStatusChange(
+            account_id=owner_id,
+            variant_id=variant.id,
+            old_status="ACTIVE",
+            new_status="PAUSED",
+            reason="pause:clear_loser",
+            evidence={},
+            mode="applied",
+            actor="cycle/pause",
+            idempotency_key="isolation-test-pause",
+            created_at=T0,
+        )
+        session.add_all([action, model, pause])
         session.flush()
-        return {"action": action.id, "model": model.id}
+        return {"action": action.id, "model": model.id, "pause": pause.id}
 
 
 def _snapshot(engine: Engine, account_id: int) -> dict[str, list[tuple[Any, ...]]]:

@@ -11,8 +11,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from adflywheel.api.app import create_app
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.settings import Settings
 from adflywheel.cycle.context import CycleDeps, CycleOptions
@@ -88,11 +90,7 @@ def graph() -> Iterator[FakeGraph]:
         yield fake
 
 
-@pytest.mark.db
-def test_on_meta_a_clear_loser_is_paused_and_budgets_move_between_ad_sets(
-    engine: Engine, graph: FakeGraph
-) -> None:
-    account_id, _ = new_account(engine, "pausing", T0 - timedelta(days=2))  # autopilot
+def _meta(graph: FakeGraph) -> MetaPlatform:
     client = GraphClient(
         TOKEN,
         base_url=graph.base_url,
@@ -100,11 +98,16 @@ def test_on_meta_a_clear_loser_is_paused_and_budgets_move_between_ad_sets(
         timer=graph.clock,
         rng=random.Random(0),
     )
+    return MetaPlatform(client, ACCOUNT)
+
+
+@pytest.mark.db
+def test_on_meta_a_clear_loser_is_paused_and_budgets_move_between_ad_sets(
+    engine: Engine, graph: FakeGraph
+) -> None:
+    account_id, _ = new_account(engine, "pausing", T0 - timedelta(days=2))  # autopilot
     deps = CycleDeps(
-        make_session_factory(engine),
-        ManualClock(T0),
-        MetaPlatform(client, ACCOUNT),
-        settings=Settings(),
+        make_session_factory(engine), ManualClock(T0), _meta(graph), settings=Settings()
     )
     report: dict[str, Any] = run_cycle(
         account_id, deps, CycleOptions(loops=frozenset({2}))
@@ -128,3 +131,41 @@ def test_on_meta_a_clear_loser_is_paused_and_budgets_move_between_ad_sets(
     again = run_cycle(account_id, deps, CycleOptions(loops=frozenset({2}))).as_dict()
     assert again["status"] == "completed", again["errors"]
     assert not [w for w in graph.writes[writes:] if "status" in w[1]]
+
+
+@pytest.mark.db
+def test_a_person_rolls_a_pause_back_and_the_cycle_leaves_that_ad_alone(
+    engine: Engine, graph: FakeGraph, settings: Settings
+) -> None:
+    account_id, key = new_account(engine, "rollback", T0 - timedelta(days=2))  # autopilot
+    clock = ManualClock(T0)
+    deps = CycleDeps(make_session_factory(engine), clock, _meta(graph), settings=Settings())
+    options = CycleOptions(loops=frozenset({2}))
+    assert run_cycle(account_id, deps, options).status == "completed"
+    app = create_app(settings, clock=clock, platforms=lambda _: _meta(graph))
+    with TestClient(app) as api:
+        headers = {"Authorization": f"Bearer {key}"}
+        assert api.get("/api/ml/ad-status-changes").status_code == 401
+        listed = api.get("/api/ml/ad-status-changes", headers=headers).json()["changes"]
+        paused = {c["ad_id"]: c for c in listed}
+        assert set(paused) == {"302", "306"}
+        assert all(c["mode"] == "applied" and c["evidence"] for c in listed)
+        change = paused["302"]["change_id"]
+        undo = api.post(f"/api/ml/ad-status-changes/{change}/rollback", headers=headers)
+        assert undo.status_code == 200, undo.text
+        assert undo.json()["new_status"] == "ACTIVE" and undo.json()["already"] is False
+        assert graph.writes[-1] == ("302", {"status": "ACTIVE"})
+        writes = len(graph.writes)
+        again = api.post(f"/api/ml/ad-status-changes/{change}/rollback", headers=headers)
+        assert again.status_code == 200 and again.json()["already"] is True
+        assert len(graph.writes) == writes  # nothing written twice
+        back = undo.json()["change_id"]
+        refused = api.post(f"/api/ml/ad-status-changes/{back}/rollback", headers=headers)
+        assert refused.status_code == 409  # only an applied pause can be rolled back
+        missing = api.post("/api/ml/ad-status-changes/999999/rollback", headers=headers)
+        assert missing.status_code == 404
+    # The synced catalogue says 302 is active again; the next hours never pause it again.
+    for _ in range(3):
+        clock.advance(timedelta(hours=1))
+        assert run_cycle(account_id, deps, options).status == "completed"
+    assert [w for w in graph.writes[writes:] if w == ("302", {"status": "PAUSED"})] == []

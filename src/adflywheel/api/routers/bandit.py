@@ -11,13 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from adflywheel.api.deps import CallerDep, ServicesDep
 from adflywheel.api.openapi import kinds
 from adflywheel.api.schemas.bandit import (
+    AdStatusChangeOut,
+    AdStatusChangesOut,
     AllocatedVariantOut,
     AllocationOut,
     BudgetChangeOut,
     ReallocationOut,
     ThompsonChoiceOut,
 )
-from adflywheel.api.schemas.types import Count, ExternalId, PathExternalId, Seed
+from adflywheel.api.schemas.types import Count, ExternalId, PathExternalId, PathRowId, Seed
 from adflywheel.core.clock import floor_hour
 from adflywheel.core.domain import AccountMode, Objective
 from adflywheel.core.errors import ConflictError, InvalidInputError
@@ -29,9 +31,10 @@ from adflywheel.loops.bandit import (
     allocate_campaign,
     thompson_select,
 )
-from adflywheel.platforms.base import PlatformError
+from adflywheel.platforms.base import AdPlatform, PlatformError
 from adflywheel.services.bandit.budgets import apply_budgets, load_campaign_state
 from adflywheel.services.bandit.edits import account_bounds, minimums
+from adflywheel.services.bandit.pause_log import pause_history, undo_pause
 from adflywheel.services.bandit.policies import ThompsonPolicy
 from adflywheel.services.bandit.step import settled_proposal
 from adflywheel.services.promoter.actions import promotion_floors
@@ -251,3 +254,40 @@ def reallocate(
         ],
         evidence=proposal.evidence,
     )
+
+
+@router.get("/ad-status-changes", response_model_exclude_unset=True)
+def ad_status_changes(
+    caller: CallerDep,
+    services: ServicesDep,
+    limit: Annotated[
+        int, Query(ge=1, le=1000, description="Newest first, at most this many.")
+    ] = 100,
+) -> AdStatusChangesOut:
+    """The ads the service paused (or proposed to pause, or a person re-activated), newest first,
+    each with the evidence that decided it."""
+    with services.factory() as session:
+        rows = pause_history(session, caller.account_id, limit)
+    return AdStatusChangesOut.model_validate({"changes": rows})
+
+
+@router.post("/ad-status-changes/{change_id}/rollback", responses=kinds(404, 409, 502))
+def rollback_ad_status_change(
+    change_id: PathRowId, caller: CallerDep, services: ServicesDep
+) -> AdStatusChangeOut:
+    """Re-activate an ad the service paused, through the platform, as an audited change; the
+    cycle never pauses that ad again. Only an applied pause can be rolled back (409 otherwise, or
+    without a connected platform)."""
+    try:
+        platform: AdPlatform | None = services.platforms(caller.account_id)
+    except PlatformError:
+        platform = None  # whose change it is is checked first (404), then this (409)
+    result = undo_pause(
+        services.factory,
+        platform,
+        caller.account_id,
+        change_id,
+        now=services.clock.now(),
+        actor=f"api:{caller.account_name}",
+    )
+    return AdStatusChangeOut.model_validate(result)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from adflywheel.api.schemas.base import Answer
 
 
@@ -53,3 +55,28 @@ class ReallocationOut(Answer):
     budgets: dict[str, int]
     changes: list[BudgetChangeOut]
     evidence: dict[str, Any]
+
+
+class AdStatusChangeOut(Answer):
+    """An ad status the service changed or proposed (a pause of a clear loser inside a shared
+    budget), or a person's rollback of one, with its evidence."""
+
+    change_id: int
+    ad_id: str
+    old_status: str
+    new_status: str
+    reason: str = Field(description="``pause:clear_loser``, or ``rollback``")
+    mode: str = Field(
+        description="applied, recommended, dry_run, pending, abandoned or rolled_back"
+    )
+    actor: str
+    cycle_hour: str | None
+    created_at: str
+    evidence: dict[str, Any]
+    already: bool | None = Field(
+        None, description="On a rollback: true when an earlier call had already rolled it back."
+    )
+
+
+class AdStatusChangesOut(Answer):
+    changes: list[AdStatusChangeOut] = Field(description="Newest first.")

@@ -28,6 +28,7 @@ from adflywheel.cycle.context import CycleContext
 from adflywheel.cycle.outcomes import Change, HoldCode, Outcome
 from adflywheel.loops.bandit.pausing import AdCounts, Comparison, PauseSettings, review_ad_sets
 from adflywheel.loops.promoter import Guardrails
+from adflywheel.services.bandit.pause_log import ROLLBACK
 from adflywheel.services.promoter.funding import left_alone
 from adflywheel.services.promoter.settings import load_settings
 from adflywheel.store.engine import transaction
@@ -153,6 +154,14 @@ def _decide(
     account_id, hour = ctx.account_id, ctx.hour
     since = hour - timedelta(hours=ctx.options.evidence_window_hours)
     decided_sets = {p.ad_set for p in earlier.values()}
+    # An ad a person re-activated after the service paused it stays theirs: never paused again.
+    overridden = set(
+        session.scalars(
+            select(AdStatusChange.variant_id).where(
+                AdStatusChange.account_id == account_id, AdStatusChange.reason == ROLLBACK
+            )
+        )
+    )
     series = hourly_series(session, account_id, since=since, until=hour)
     examined, pauses = 0, []
     for campaign in campaigns_of(session, account_id):
@@ -180,9 +189,9 @@ def _decide(
             [_ad_set_counts(rows, series) for rows in todo.values()], objective, PauseSettings()
         )
         for (ad_set, rows), review in zip(todo.items(), reviews, strict=True):
-            if review.pause is None:
-                continue
             by_ad = {r.ad_id: r for r in rows}
+            if review.pause is None or by_ad[review.pause.ad_id].variant_id in overridden:
+                continue
             pauses.append(
                 _pause(
                     campaign.external_id, ad_set, by_ad[review.pause.ad_id], review.pause, objective
