@@ -11,6 +11,7 @@ from adflywheel import __version__
 from adflywheel.api.deps import Services
 from adflywheel.api.errors import install_error_handling
 from adflywheel.api.limits import BodySizeLimit
+from adflywheel.api.metrics import RequestMetrics, install_metrics
 from adflywheel.api.openapi import install_openapi
 from adflywheel.api.routers import (
     actuals,
@@ -76,6 +77,7 @@ def create_app(
     )
     app.state.services = services
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestMetrics)  # inside RequestIds (added next): it reads the request id
     install_error_handling(app)
     app.include_router(health.router)
     app.include_router(catalog.router)
@@ -91,5 +93,6 @@ def create_app(
     app.include_router(monitor.router)
     app.include_router(fetch.router)
     app.include_router(cycle.router)
+    install_metrics(app)  # GET /metrics, for the operator's scraper (docs/monitoring.md)
     install_openapi(app)
     return app

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adflywheel.core.clock import Clock
 from adflywheel.core.settings import Settings
 from adflywheel.platforms.registry import PlatformResolver
+from adflywheel.services.observability import logs
 from adflywheel.store.accounts import Caller, authenticate
 
 
@@ -57,6 +58,7 @@ def get_caller(
         caller = authenticate(session, credentials.credentials)
     if caller is None:
         raise unauthorized
+    logs.note(account_id=caller.account_id)  # the request's log lines name the account
     return caller
 
 

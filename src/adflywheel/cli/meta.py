@@ -86,7 +86,7 @@ def fetch(
         list(ids),
         clock.now(),
         clock,
-        alerts=AlertSink(factory, clock, webhook_url=settings.alert_webhook_url),
+        alerts=AlertSink.from_settings(factory, clock, settings),
     )
     for account_id, result in results.items():
         typer.echo(json.dumps({"account": ids[account_id], **result}, default=str))

@@ -37,7 +37,8 @@ def serve(
         application,
         host=host or settings.host,
         port=port or settings.port,
-        log_config=log_config(),  # the access log without query strings (docs/security.md)
+        # The access log without query strings (docs/security.md); JSON lines when configured.
+        log_config=log_config(settings.log_format),
         timeout_keep_alive=settings.keep_alive_s,
     )
 
@@ -230,7 +231,7 @@ def cycle(
         clock=SystemClock(),
         platforms=connected_platforms(settings, factory, fallback=no_platform),
         redis=redis_client(settings),
-        alert=AlertSink(factory, SystemClock(), webhook_url=settings.alert_webhook_url),
+        alert=AlertSink.from_settings(factory, SystemClock(), settings),
     )
     if account is None:
         ids = runner.all_accounts()

@@ -113,7 +113,20 @@ class Settings(BaseSettings):
         default=5, ge=0, le=59, description="Minute past each hour at which the cycle runs."
     )
     alert_webhook_url: str | None = Field(
-        default=None, description="Slack-compatible webhook for alerts (POST {'text': ...})."
+        default=None, description="Webhook for alerts; its payload per alert_webhook_format."
+    )
+    alert_webhook_format: Literal["slack", "json"] = Field(
+        default="slack",
+        description="slack: POST {'text': ...}; json: the documented generic alert object "
+        "(docs/monitoring.md).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Operator token for GET /metrics (Authorization: Bearer); unset: /metrics "
+        "answers 404.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`serve` logs: text, or one JSON object per line."
     )
     memory_winner_ctr: float = Field(
         default=0.03, gt=0, lt=1, description="Winner memory: default CTR bar (fraction)."

@@ -150,7 +150,7 @@ def run_account(task: AccountTask) -> AccountOutcome:
             redis=_worker_redis(job.settings.redis_url) if job.settings.redis_url else None,
             settings=job.settings,
             # A failing step is alerted from the worker: logged, stored, posted if configured.
-            alert=AlertSink(factory, SystemClock(), webhook_url=job.settings.alert_webhook_url),
+            alert=AlertSink.from_settings(factory, SystemClock(), job.settings),
         )
         report = run_cycle(task.account_id, deps, replace(job.options, as_of=job.as_of))
         status, result, error = report.status, report.as_dict(), None

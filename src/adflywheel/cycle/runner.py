@@ -46,6 +46,8 @@ from adflywheel.cycle.context import (
 from adflywheel.cycle.locks import redis_account_lock, renew_redis_lock
 from adflywheel.cycle.outcomes import CampaignLedger
 from adflywheel.cycle.power import active_loops
+from adflywheel.services.observability import logs
+from adflywheel.services.observability.metrics import observe_cycle
 from adflywheel.store.engine import transaction
 from adflywheel.store.models import Account, CycleRun
 from adflywheel.store.queries import campaign_structures
@@ -55,11 +57,15 @@ log = logging.getLogger(__name__)
 
 def run_cycle(account_id: int, deps: CycleDeps, options: CycleOptions) -> CycleReport:
     """Run the cycle as of ``options.as_of`` (default: the clock's hour); one at a time per
-    account."""
-    if deps.redis is None:
-        return _run_cycle(account_id, deps, options, None)
-    with redis_account_lock(deps.redis, account_id) as lock:
-        return _run_cycle(account_id, deps, options, lock)
+    account. Its logs carry the account's id; its report is recorded in the metrics."""
+    with logs.bound(account_id=account_id):
+        if deps.redis is None:
+            report = _run_cycle(account_id, deps, options, None)
+        else:
+            with redis_account_lock(deps.redis, account_id) as lock:
+                report = _run_cycle(account_id, deps, options, lock)
+    observe_cycle(report)
+    return report
 
 
 def _run_cycle(

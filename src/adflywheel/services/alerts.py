@@ -1,8 +1,10 @@
 """A small alert sink: drift, breaker trips, retrains and fetch failures reach a human.
 
-Every alert is logged (stdlib ``logging``), stored in the ``alerts`` table, and, when a webhook
-URL is configured, POSTed as Slack-compatible JSON (``{"text": ...}``). A webhook that fails or
-times out never breaks the caller (the cycle): the failure is logged and recorded on the row.
+Every alert is logged (stdlib ``logging``), counted (``adflywheel_alerts_total``), stored in the
+``alerts`` table, and, when a webhook URL is configured, POSTed: as Slack-compatible JSON
+(``{"text": ...}``) by default, or as the generic JSON object of ``webhook_payload`` with
+``webhook_format="json"`` (docs/monitoring.md). A webhook that fails or times out never breaks
+the caller (the cycle): the failure is logged and recorded on the row.
 Call it outside any open write transaction (it commits its own row).
 
 ``AlertSink`` is also the cycle's ``alert`` callable ``(kind, message, details)``; kinds other
@@ -19,13 +21,15 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import Clock
+from adflywheel.core.settings import Settings
+from adflywheel.services.observability.metrics import observe_alert
 from adflywheel.store.engine import transaction
 from adflywheel.store.monitoring import Alert
 
@@ -60,12 +64,26 @@ class AlertSink:
         clock: Clock,
         *,
         webhook_url: str | None = None,
+        webhook_format: Literal["slack", "json"] = "slack",
         timeout_s: float = 5.0,
     ) -> None:
         self._factory = factory
         self._clock = clock
         self._webhook_url = webhook_url
+        self._webhook_format = webhook_format
         self._timeout = timeout_s
+
+    @classmethod
+    def from_settings(
+        cls, factory: sessionmaker[Session], clock: Clock, settings: Settings
+    ) -> AlertSink:
+        """The deployment's sink: its webhook URL and format."""
+        return cls(
+            factory,
+            clock,
+            webhook_url=settings.alert_webhook_url,
+            webhook_format=settings.alert_webhook_format,
+        )
 
     def emit(
         self,
@@ -84,7 +102,13 @@ class AlertSink:
         prefix = f"[adflywheel {kind}]" + (f" account {account_id}" if account_id else "")
         level = _LEVEL.get(kind, logging.WARNING)
         log.log(level, "%s %s", prefix, message, extra={"alert_payload": payload})
-        delivery = self._post(f"{prefix}: {message}") if self._webhook_url else "logged"
+        observe_alert(kind)
+        body = (
+            webhook_payload(kind, message, account_id, payload, now)
+            if self._webhook_format == "json"
+            else {"text": f"{prefix}: {message}"}
+        )
+        delivery = self._post(body) if self._webhook_url else "logged"
         with transaction(self._factory) as session:
             row = Alert(
                 account_id=account_id,
@@ -109,10 +133,10 @@ class AlertSink:
             payload=details,
         )
 
-    def _post(self, text: str) -> str:
+    def _post(self, body: dict[str, Any]) -> str:
         assert self._webhook_url is not None
         try:
-            response = httpx.post(self._webhook_url, json={"text": text}, timeout=self._timeout)
+            response = httpx.post(self._webhook_url, json=body, timeout=self._timeout)
         except httpx.HTTPError as error:
             log.warning("alert webhook failed: %s", error)
             return f"failed: {type(error).__name__}: {error}"
@@ -120,6 +144,25 @@ class AlertSink:
             return f"webhook:{response.status_code}"
         log.warning("alert webhook answered %s: %s", response.status_code, response.text[:200])
         return f"failed: HTTP {response.status_code}"
+
+
+WEBHOOK_SCHEMA = "adflywheel.alert/v1"
+
+
+def webhook_payload(
+    kind: str, message: str, account_id: int | None, details: dict[str, Any], at: datetime
+) -> dict[str, Any]:
+    """The generic webhook's body (``alert_webhook_format=json``); its fields are documented in
+    docs/monitoring.md and only ever grow."""
+    return {
+        "schema": WEBHOOK_SCHEMA,
+        "kind": kind,
+        "level": logging.getLevelName(_LEVEL.get(kind, logging.WARNING)).lower(),
+        "message": message,
+        "account_id": account_id,
+        "created_at": at.isoformat(),
+        "details": details,
+    }
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:

@@ -49,9 +49,7 @@ def runner_for(services: Services) -> CycleRunner:
         clock=services.clock,
         platforms=services.platforms,
         redis=redis_client(services.settings),
-        alert=AlertSink(
-            services.factory, services.clock, webhook_url=services.settings.alert_webhook_url
-        ),
+        alert=AlertSink.from_settings(services.factory, services.clock, services.settings),
     )
 
 

@@ -61,9 +61,7 @@ def fetch_actuals(
             now,
             services.clock,
             sync_catalogue=body.sync_catalog,
-            alerts=AlertSink(
-                services.factory, services.clock, webhook_url=services.settings.alert_webhook_url
-            ),
+            alerts=AlertSink.from_settings(services.factory, services.clock, services.settings),
         )
     except PlatformUnavailableError as error:
         wait = max(1, math.ceil(error.retry_after or 60))

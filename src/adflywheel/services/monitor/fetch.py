@@ -53,6 +53,7 @@ from adflywheel.platforms.base import (
 from adflywheel.platforms.registry import PlatformResolver
 from adflywheel.services.alerts import AlertFn, AlertKind, AlertSink, quarantined_rows
 from adflywheel.services.monitor.token_check import check_token
+from adflywheel.services.observability.metrics import observe_fetch
 from adflywheel.store.actuals import upsert_actuals, upsert_daily
 from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import transaction
@@ -147,10 +148,12 @@ def fetch_account_actuals(
             )
             failures = failed.consecutive_failures
         _alert_failure(sink, account_id, platform.name, reason, error, window, failures)
+        observe_fetch(platform.name, None)
         raise
     if fresh_quarantine:
         _alert_quarantine(sink, account_id, platform.name, fresh_quarantine, len(pulled.held))
     check_token(factory, platform, account_id, clock, sink)  # at most daily; never fails this
+    observe_fetch(platform.name, stored, quarantined=len(pulled.held))
     return {
         "account_id": account_id,
         "status": "ok",

@@ -11,6 +11,7 @@ from adflywheel.core.loops import Loop
 from adflywheel.cycle.context import CycleContext, CycleStep
 from adflywheel.services.compound.training import train_challenger_and_gate
 from adflywheel.services.monitor.service import validate_and_maybe_retrain
+from adflywheel.services.observability.metrics import observe_validation
 
 REPORTED = (
     "scored",
@@ -33,6 +34,7 @@ def validate_predictions(ctx: CycleContext) -> dict[str, Any]:
     result = validate_and_maybe_retrain(
         ctx.deps.factory, ctx.account_id, ctx.now, retrain=retrain, alerts=ctx.deps.alert
     )
+    observe_validation(result)
     out = {k: result[k] for k in REPORTED if k in result}
     out["breaker_open"] = bool((result.get("breaker") or {}).get("open"))
     return out
