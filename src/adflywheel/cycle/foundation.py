@@ -53,6 +53,7 @@ def fetch_actuals(ctx: CycleContext) -> dict[str, Any]:
             "window": report.get("window"),
             **{k: v for k, v in (report.get("hourly") or {}).items()},
             "daily": report.get("daily"),
+            "restatement": report.get("restatement"),
         }
     start = ctx.hour - timedelta(hours=lookback)
     rows = platform.fetch_insights(start, ctx.hour)

@@ -7,6 +7,10 @@
 - ``step``: the cycle's reallocation, with the priors other loops give new variants.
 - ``edits``: the edit rules' shell: each ad set's edit history and bounds, for every writer.
 - ``holdout``: the holdout report, managed against held-out campaigns from stored actuals.
+- ``pause_log``: the ads the service paused, and a person's rollback of a pause.
+
+Its own helpers: ``arms`` (the units a policy splits: one per ad set with a daily budget) and
+``pausing`` (the cycle's pausing of clear losers inside shared budgets).
 """
 
-__all__ = ["baselines", "budgets", "edits", "holdout", "policies", "step"]
+__all__ = ["baselines", "budgets", "edits", "holdout", "pause_log", "policies", "step"]

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from adflywheel.core.attribution import window_of
 from adflywheel.core.domain import AccountMode, BudgetStructure
 from adflywheel.core.loops import Loop
 from adflywheel.cycle.context import CycleContext, CycleStep
@@ -52,9 +53,11 @@ def budget_policy(ctx: CycleContext) -> BudgetPolicy:
         serving = ServingPriors(seed=seed)
         serving.bind(ctx.deps.factory, ctx.deps.settings.data_dir)
         providers.append(serving)
-    if not providers:
-        return ThompsonPolicy(seed=seed)
-    return ThompsonPolicy(seed=seed, prior_provider=LayeredPriors(tuple(providers)))
+    with ctx.deps.factory() as session:
+        account = session.get(Account, ctx.account_id)
+        window = window_of(account.attribution_window_days if account is not None else None)
+    priors = LayeredPriors(tuple(providers)) if providers else None
+    return ThompsonPolicy(seed=seed, prior_provider=priors, attribution_window_days=window)
 
 
 @dataclass(frozen=True, slots=True)

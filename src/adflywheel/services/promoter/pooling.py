@@ -55,4 +55,4 @@ def pooled_by_ad_set(data: CampaignData) -> CampaignData:
         if data.experiment.control_id in {p.id for p in parts}:
             control = ad_set
     experiment = Experiment(data.experiment.key, control, tuple(variants))
-    return CampaignData(experiment, infos, data.periods)
+    return CampaignData(experiment, infos, data.periods, data.basis)

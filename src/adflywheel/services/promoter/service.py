@@ -289,11 +289,13 @@ def _carry_out(
     now: datetime,
     actor: str,
     paid_by: list[tuple[str, int, int]],
+    basis: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Record one planned change (and the decreases that fund it, ``paid_by``: ad set, old,
     new) and, when it is to be applied, write it to the platform: the decreases first, so the
-    campaign never spends more than planned, even for a moment. Returns (promoted entry,
-    held-back entry), exactly one of them set."""
+    campaign never spends more than planned, even for a moment. ``basis``: which data the
+    decision was judged on (final days only, for conversion objectives), kept in its evidence.
+    Returns (promoted entry, held-back entry), exactly one of them set."""
     dry = action.mode is Mode.DRY_RUN
     key = f"promoter:{account_id}:{hour.isoformat()}:{action.ad_set_id}" + (":dry" if dry else "")
     if action.mode is Mode.APPLY and platform is None:
@@ -311,6 +313,8 @@ def _carry_out(
             account_id, ad_set.id, action, decision, settings,
             hour=hour, key=key, mode=mode, actor=actor, now=now,
         )  # fmt: skip
+        if basis is not None:
+            record.evidence = {**record.evidence, "data": basis}
         session.add(record)
         session.flush()
         record_id = record.id
@@ -518,7 +522,7 @@ def run_promotion(
             paid_by = funders(action.ad_set_id, raise_minor, campaign, limits)
         promoted, held = _carry_out(
             factory, platform, account_id, action, decision, run_settings, hour, now, actor,
-            paid_by,
+            paid_by, by_campaign[decision.experiment].basis,
         )  # fmt: skip
         if promoted is not None:
             report.promoted.append(promoted)

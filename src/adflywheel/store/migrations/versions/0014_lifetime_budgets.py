@@ -1,7 +1,7 @@
 """lifetime budgets on campaigns and ad sets: where a campaign's money is set (its structure)
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-06 10:30:00.000000
 """
 
@@ -25,6 +25,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # In place, not a batch copy: on SQLite a copy drops the table, and its children cascade.
     for table in reversed(_TABLES):
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column("lifetime_budget_minor")
+        op.execute(f"ALTER TABLE {table} DROP COLUMN lifetime_budget_minor")  # SQLite >= 3.35
