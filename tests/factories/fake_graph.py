@@ -23,6 +23,7 @@ import base64
 import datetime as dt
 import json
 import multiprocessing
+import random
 import re
 import threading
 import time
@@ -31,10 +32,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from adflywheel.platforms.meta import MetaPlatform
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "meta"
 HOURLY = "hourly_stats_aggregated_by_advertiser_time_zone"
@@ -697,3 +701,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._serve("POST")
+
+
+def meta_platform(graph: FakeGraph, account: str) -> MetaPlatform:
+    """The real Meta platform on the fake server: its token, its clock, one quick retry."""
+    from adflywheel.platforms.meta import GraphClient, MetaPlatform, ThrottlePolicy
+
+    client = GraphClient(
+        TOKEN,
+        base_url=graph.base_url,
+        policy=ThrottlePolicy(backoff_base_s=1.0, max_retries=1),
+        timer=graph.clock,
+        rng=random.Random(0),
+    )
+    return MetaPlatform(client, account)

@@ -5,7 +5,6 @@ server on loopback, real client; the delivery is synthetic and written out hour 
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -19,10 +18,16 @@ from adflywheel.core.clock import ManualClock
 from adflywheel.core.settings import Settings
 from adflywheel.cycle.context import CycleDeps, CycleOptions
 from adflywheel.cycle.runner import run_cycle
-from adflywheel.platforms.meta import GraphClient, MetaPlatform, ThrottlePolicy
+from adflywheel.platforms.meta import MetaPlatform
 from adflywheel.store.engine import make_session_factory
 from tests.factories.clock import T0
-from tests.factories.fake_graph import HOURLY, TOKEN, FakeAccount, FakeGraph, FakeTime
+from tests.factories.fake_graph import (
+    HOURLY,
+    FakeAccount,
+    FakeGraph,
+    FakeTime,
+    meta_platform,
+)
 from tests.factories.helpers import new_account
 
 ACCOUNT = "act_5151"
@@ -91,14 +96,7 @@ def graph() -> Iterator[FakeGraph]:
 
 
 def _meta(graph: FakeGraph) -> MetaPlatform:
-    client = GraphClient(
-        TOKEN,
-        base_url=graph.base_url,
-        policy=ThrottlePolicy(backoff_base_s=1.0, max_retries=1),
-        timer=graph.clock,
-        rng=random.Random(0),
-    )
-    return MetaPlatform(client, ACCOUNT)
+    return meta_platform(graph, ACCOUNT)
 
 
 @pytest.mark.db

@@ -4,7 +4,6 @@ and reported per campaign by a whole cycle run against it."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -17,13 +16,13 @@ from adflywheel.core.domain import BudgetStructure
 from adflywheel.core.settings import Settings
 from adflywheel.cycle.context import CycleDeps, CycleOptions
 from adflywheel.cycle.runner import run_cycle
-from adflywheel.platforms.meta import GraphClient, MetaPlatform, ThrottlePolicy
+from adflywheel.platforms.meta import MetaPlatform
 from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.models import AdSet, Campaign
 from adflywheel.store.queries import campaign_structures
 from tests.factories.clock import T0
-from tests.factories.fake_graph import TOKEN, FakeAccount, FakeGraph, FakeTime
+from tests.factories.fake_graph import FakeAccount, FakeGraph, FakeTime, meta_platform
 from tests.factories.helpers import new_account
 
 ACCOUNT = "act_4242"
@@ -94,14 +93,7 @@ def graph() -> Iterator[FakeGraph]:
 
 
 def platform_for(graph: FakeGraph) -> MetaPlatform:
-    client = GraphClient(
-        TOKEN,
-        base_url=graph.base_url,
-        policy=ThrottlePolicy(backoff_base_s=1.0, max_retries=1),
-        timer=graph.clock,
-        rng=random.Random(0),
-    )
-    return MetaPlatform(client, ACCOUNT)
+    return meta_platform(graph, ACCOUNT)
 
 
 def test_both_kinds_of_budget_are_asked_for_and_read(graph: FakeGraph) -> None:
