@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.domain import BudgetStructure, budget_structure
@@ -20,6 +20,7 @@ from adflywheel.cycle.runner import run_cycle
 from adflywheel.services.promoter.service import run_promotion
 from adflywheel.sim.market import MarketConfig, SimulatedMarket
 from adflywheel.store.engine import make_session_factory
+from adflywheel.store.models import BudgetChange
 from tests.factories.clock import T0
 from tests.factories.helpers import auth, new_account
 from tests.factories.market import simulated_account
@@ -202,3 +203,32 @@ def test_on_autopilot_campaigns_are_acted_on_and_a_failure_makes_the_hour_partia
     assert failed, "no hour wrote to the broken ad set"
     assert report["status"] == "partial" and failed[0]["reason"]["code"] == "error"
     assert "refused" in failed[0]["reason"]["message"]
+
+
+@pytest.mark.db
+def test_the_reallocation_marks_provisional_conversions_with_the_accounts_window(
+    engine: Engine, client: TestClient
+) -> None:
+    """Issue #16 item 4 through the cycle: the account's attribution window (here 3 days) is the
+    one the allocator uses to mark conversions Meta may still restate."""
+    account_id, key = new_account(engine, "window", T0 - 48 * HOUR)
+    catalog = {
+        "campaigns": [{"id": "conv", "objective": "conversions_per_dollar"}],
+        "ad_sets": [
+            {"id": f"conv-s{i}", "campaign_id": "conv", "daily_budget_minor": 5_000}
+            for i in (1, 2)
+        ],
+        "ads": [{"id": f"conv-a{i}", "ad_set_id": f"conv-s{i}", "campaign_id": "conv"}
+                for i in (1, 2)],
+    }  # fmt: skip
+    assert client.put("/api/ml/catalog", json=catalog, headers=auth(key)).is_success
+    rows = _actuals(["conv-a1", "conv-a2"], 24)
+    assert client.post("/api/ml/actuals", json={"rows": rows}, headers=auth(key)).is_success
+    window = {"attribution_window_days": 3}
+    assert client.put("/api/ml/actuals/attribution", json=window, headers=auth(key)).is_success
+    deps = CycleDeps(make_session_factory(engine), ManualClock(T0), None, settings=Settings())
+    run_cycle(account_id, deps, CycleOptions(loops=frozenset({2})))
+    with make_session_factory(engine)() as session:
+        evidence = [c.evidence for c in session.scalars(select(BudgetChange))]
+    assert evidence, "the split moved nothing: nothing to check"
+    assert {e["provisional"]["attribution_window_days"] for e in evidence} == {3}

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from adflywheel.core.attribution import window_of
+from adflywheel.core.attribution import DEFAULT_WINDOW_DAYS, window_of
 from adflywheel.core.domain import AccountMode, BudgetStructure
 from adflywheel.core.loops import Loop
 from adflywheel.cycle.context import CycleContext, CycleStep
@@ -39,10 +39,11 @@ from adflywheel.store.queries import campaign_structures, campaigns_of, hourly_s
 log = logging.getLogger(__name__)
 
 
-def budget_policy(ctx: CycleContext) -> BudgetPolicy:
+def budget_policy(ctx: CycleContext, window_days: int = DEFAULT_WINDOW_DAYS) -> BudgetPolicy:
     """Thompson, with priors for variants that have not delivered yet: the niche's published
     pattern when loop 3 is on, overridden by the compound learner's pre-launch prediction when
-    loop 5 is on (it has seen the account's own history as well as the genes)."""
+    loop 5 is on (it has seen the account's own history as well as the genes). ``window_days``:
+    the account's attribution window, inside which conversions are marked provisional."""
     if ctx.deps.policy is not None:
         return ctx.deps.policy
     seed = ctx.deps.settings.bandit_seed
@@ -53,11 +54,8 @@ def budget_policy(ctx: CycleContext) -> BudgetPolicy:
         serving = ServingPriors(seed=seed)
         serving.bind(ctx.deps.factory, ctx.deps.settings.data_dir)
         providers.append(serving)
-    with ctx.deps.factory() as session:
-        account = session.get(Account, ctx.account_id)
-        window = window_of(account.attribution_window_days if account is not None else None)
     priors = LayeredPriors(tuple(providers)) if providers else None
-    return ThompsonPolicy(seed=seed, prior_provider=priors, attribution_window_days=window)
+    return ThompsonPolicy(seed=seed, prior_provider=priors, attribution_window_days=window_days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +86,8 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
     others either, but the step then fails with every such campaign named, so the run is
     ``partial`` and alerted (a retry of the hour re-sends its recorded pending changes)."""
     deps, account_id, hour = ctx.deps, ctx.account_id, ctx.hour
-    policy = budget_policy(ctx)
     plan = _plan(ctx)
+    policy = budget_policy(ctx, plan.window_days)
     finished = 0
     if plan.write_mode == "applied":
         finished = finish_stale_pending(deps.factory, deps.platform, account_id, "cycle/", hour)
@@ -209,6 +207,7 @@ class _Plan:
     dead_band: float = 0.0
     skipped: tuple[dict[str, Any], ...] = ()
     left_alone: tuple[dict[str, str], ...] = ()
+    window_days: int = DEFAULT_WINDOW_DAYS  # the account's attribution window
 
 
 def _plan(ctx: CycleContext) -> _Plan:
@@ -216,6 +215,7 @@ def _plan(ctx: CycleContext) -> _Plan:
     with transaction(deps.factory) as session:
         account = session.get(Account, account_id)
         assert account is not None
+        window = window_of(account.attribution_window_days)
         g = load_settings(session, account_id).guardrails
         write_mode = _write_mode(ctx, g.mode)
         structures = campaign_structures(session, account_id)
@@ -276,6 +276,7 @@ def _plan(ctx: CycleContext) -> _Plan:
         g.edit_dead_band,
         tuple(skipped),
         tuple(untouched),
+        window,
     )
 
 
