@@ -62,7 +62,7 @@ def test_a_paused_ad_sets_budget_goes_to_the_active_ones_and_it_stays_paused(
     gone = max(budgets, key=lambda k: budgets[k])
     market.set_ad_set_status(gone, False)  # the advertiser pauses the biggest ad set
     active_after_pause = total - budgets[gone]
-    reports = [hour() for _ in range(60)]
+    reports = [hour() for _ in range(24)]
     for report in reports:
         assert report["status"] == "completed", report["errors"]
     listed = {a.external_id: a for a in platform.list_ad_sets()}
