@@ -48,14 +48,11 @@ def test_loops_given_in_code_or_toml_still_work() -> None:
     assert Settings(loops="2,4").loops == (2, 4)
 
 
-def test_settings_from_code_ignore_the_environment(
+def test_values_the_code_passes_beat_the_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("ADFLYWHEEL_DATA_DIR", str(tmp_path / "real"))
     monkeypatch.setenv("ADFLYWHEEL_REDIS_URL", "redis://elsewhere:6379/0")
-    settings = Settings.from_code(data_dir=tmp_path / "scratch")
+    settings = Settings(data_dir=tmp_path / "scratch", redis_url=None)
     assert settings.data_dir == tmp_path / "scratch" and settings.redis_url is None
-    assert isinstance(settings, Settings)
-    assert Settings(data_dir=tmp_path / "scratch").data_dir == tmp_path / "real"  # unchanged
-    with pytest.raises(ValidationError):
-        Settings.from_code(new_account_mode="autopilot")
+    assert Settings().data_dir == tmp_path / "real"  # the environment still beats the defaults

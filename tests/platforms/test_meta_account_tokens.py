@@ -54,7 +54,7 @@ def graph() -> Iterator[FakeGraph]:
 
 
 def _settings(engine: Engine, graph: FakeGraph, keys: str | None = KEY) -> Settings:
-    return Settings.from_code(
+    return Settings(
         database_url=str(engine.url),
         meta_graph_url=graph.base_url,
         meta_access_token=DEPLOYMENT,

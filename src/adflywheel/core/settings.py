@@ -1,15 +1,18 @@
 """Typed settings: read once at the edge (CLI, app factory) and passed in. Never at import time.
 
-Sources, strongest first: ``ADFLYWHEEL_*`` environment variables, then an optional TOML file
-(``--config`` or ``ADFLYWHEEL_CONFIG``), then the embedded defaults (SQLite and local folders
-under ``data_dir``), so a fresh clone needs no services at all.
+Sources, strongest first, as pydantic-settings orders them: values the code passes
+(``Settings(data_dir=...)``, a CLI flag), then ``ADFLYWHEEL_*`` environment variables, then an
+optional TOML file (``--config`` or ``ADFLYWHEEL_CONFIG``), then the embedded defaults (SQLite and
+local folders under ``data_dir``), so a fresh clone needs no services at all.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,6 +22,7 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    TomlConfigSettingsSource,
 )
 
 from adflywheel.core.loops import parse_loops, validate_loops
@@ -191,49 +195,54 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment beats values passed in (which come from the TOML file).
-        return env_settings, init_settings
-
-    @classmethod
-    def from_code(cls, **values: Any) -> Settings:
-        """Settings from these values and the defaults only: no environment, no file.
-
-        For runs that must stay inside their own folders whatever the environment says (the
-        simulation harness); the same validation as ``Settings(...)``.
-        """
-        return _CodeOnlySettings(**values)
+        # Strongest first: what the code passes, the environment, the TOML file (if any).
+        return init_settings, env_settings, _TomlTable(settings_cls, toml_file=_toml_path())
 
 
-class _CodeOnlySettings(Settings):
-    """``Settings`` that read only what the code passes in (see ``Settings.from_code``)."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
+# The ``--config`` file of the ``load_settings`` call under way (None: ADFLYWHEEL_CONFIG).
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("adflywheel_config_file", default=None)
 
 
-def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Build settings from a TOML file (if any) under the environment.
+def _toml_path() -> Path | None:
+    """The TOML file to read: ``--config``, else ``ADFLYWHEEL_CONFIG``, else none.
 
-    ``overrides`` are explicit choices of the caller (a CLI flag) and beat everything.
+    A named file that does not exist is an error: pydantic-settings would silently skip it.
     """
-    path = config_file or (
-        Path(os.environ["ADFLYWHEEL_CONFIG"]) if os.environ.get("ADFLYWHEEL_CONFIG") else None
-    )
-    values: dict[str, Any] = {}
-    if path is not None:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-        values = dict(document.get("adflywheel", document))
-    settings = Settings(**values)
-    if overrides:
-        settings = settings.model_copy(update=overrides)
-        Settings.model_validate(settings.model_dump())
-    return settings
+    path = _CONFIG_FILE.get()
+    source = "--config"
+    if path is None and os.environ.get("ADFLYWHEEL_CONFIG"):
+        path, source = Path(os.environ["ADFLYWHEEL_CONFIG"]), "ADFLYWHEEL_CONFIG"
+    if path is not None and not path.is_file():
+        raise FileNotFoundError(f"settings file {path} (from {source}) does not exist")
+    return path
+
+
+class _TomlTable(TomlConfigSettingsSource):
+    """The file's ``[adflywheel]`` table when it has one, else the whole file (both forms are
+    documented: a file of its own, or a section of a larger one)."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        document = super()._read_file(file_path)
+        table = document.get("adflywheel", document)
+        if not isinstance(table, dict):
+            raise ValueError(f"{file_path}: [adflywheel] must be a table, not {table!r}")
+        return table
+
+
+@contextmanager
+def _reading(config_file: Path | None) -> Iterator[None]:
+    token = _CONFIG_FILE.set(config_file)
+    try:
+        yield
+    finally:
+        _CONFIG_FILE.reset(token)
+
+
+def load_settings(config_file: Path | None = None, **values: Any) -> Settings:
+    """Settings with ``config_file`` (else ``ADFLYWHEEL_CONFIG``) as the TOML source.
+
+    ``values`` are explicit choices of the caller (a CLI flag) and beat the environment and the
+    file, as any value passed to ``Settings(...)`` does.
+    """
+    with _reading(config_file):
+        return Settings(**values)

@@ -321,10 +321,15 @@ def run_policy(
     totals, trace = RunTotals(), LearningTrace()
     errors: list[str] = []
     with _scratch_database(workdir) as (url, folder):
-        # From code only: ADFLYWHEEL_* in the environment (a real data folder, database, Redis)
-        # must not pull the run's files out of its scratch folder.
-        settings = Settings.from_code(
-            data_dir=folder, database_url=url, bandit_seed=spec.seed, scheduler_enabled=False
+        # Every place the run keeps state is passed, so ADFLYWHEEL_* (a real data folder,
+        # artifacts store, database or Redis) cannot pull it out of its scratch folder.
+        settings = Settings(
+            data_dir=folder,
+            database_url=url,
+            artifacts_url=str((folder / "artifacts").resolve()),
+            redis_url=None,
+            bandit_seed=spec.seed,
+            scheduler_enabled=False,
         )
         engine = make_engine(url)
         upgrade(engine)
