@@ -41,6 +41,7 @@ from adflywheel.loops.crosslearn import (
     NichePrior,
     NotPublishable,
     PrivacySettings,
+    SeededLaplaceNotPrivate,
     account_ratio,
     contribution,
     predict_ctr,
@@ -114,7 +115,8 @@ def incumbent_contributions(seed: int, niche: str) -> list[Contribution]:
 
 def _prior(contribs: list[Contribution], epsilon: float, rng: np.random.Generator) -> NichePrior:
     settings = PrivacySettings(epsilon_per_period=epsilon, epsilon_budget=epsilon)
-    return NichePrior.from_pattern(publish("niche", contribs, settings, rng))
+    noise = SeededLaplaceNotPrivate(settings, rng)  # reproducible synthetic benchmark only
+    return NichePrior.from_pattern(publish("niche", contribs, settings, noise))
 
 
 def _ne(pred: np.ndarray, imps: np.ndarray, clicks: np.ndarray) -> float:
@@ -333,7 +335,8 @@ def k_check(trials: int) -> dict[str, Any]:
         n = int(rng.integers(0, 13))
         contribs = [Contribution(0.1, (0.0,) * 23, 8, False) for _ in range(n)]
         try:
-            publish("x", contribs, PrivacySettings(k_min=k), rng)
+            settings = PrivacySettings(k_min=k)
+            publish("x", contribs, settings, SeededLaplaceNotPrivate(settings, rng))
         except NotPublishable:
             refused += 1
             continue

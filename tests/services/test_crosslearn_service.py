@@ -7,12 +7,11 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pytest
 from sqlalchemy import Engine, select, update
 
 from adflywheel.loops.crosslearn import NotPublishable, PrivacySettings, publish
-from adflywheel.loops.crosslearn.privacy import period_start
+from adflywheel.loops.crosslearn.privacy import opendp_laplace, period_start
 from adflywheel.loops.dna.fingerprint import dna_from_features
 from adflywheel.services.crosslearn import service as service
 from adflywheel.services.dna import service as dna_service
@@ -116,14 +115,19 @@ def test_budget_exhaustion_refuses_publication(engine: Engine) -> None:
                         lifts=[0.0] * 23, n_ads=10, clipped=False, updated_at=now,
                     )
                 )  # fmt: skip
-    rng = np.random.default_rng(0)
     for p in periods[:2]:
         with transaction(factory) as session:
-            service.publish_period(session, "saas", p, now, settings, rng)
+            service.publish_period(session, "saas", p, now, settings)
     with transaction(factory) as session, pytest.raises(NotPublishable, match="budget"):
-        service.publish_period(session, "saas", periods[2], now, settings, rng)
+        service.publish_period(session, "saas", periods[2], now, settings)
     with factory() as session:
-        assert sum(session.scalars(select(PrivacyLedgerRow.epsilon)).all()) == 2.0
+        # The ledger charges what OpenDP's privacy map says each release spends.
+        charged = opendp_laplace(settings).epsilon
+        rows = session.scalars(select(PrivacyLedgerRow)).all()
+        assert [r.epsilon for r in rows] == [charged, charged]
+        assert {r.mechanism for r in rows} == {"opendp-laplace"}
+        assert {r.epsilon for r in session.scalars(select(NichePatternRow))} == {charged}
+        assert sum(r.epsilon for r in rows) == pytest.approx(2.0)
         stats = service.stats(session, ids[0], settings, now)
         assert stats["niche_budget"] is None  # no niche detected for this account yet
         assert [p["publications"] for p in stats["published"]] == [2]

@@ -1,5 +1,6 @@
 """Loop 3, cross-account learning (pure core): niche detection, bounded contributions, k-anonymous
-differentially private niche patterns, and their use as priors. No I/O; randomness is passed in.
+differentially private niche patterns, and their use as priors. No I/O; the noise is OpenDP's
+(drawn from a CSPRNG, so it cannot be seeded).
 """
 
 from adflywheel.loops.crosslearn.niche import NicheDetection, NicheDetector, default_detector
@@ -12,7 +13,13 @@ from adflywheel.loops.crosslearn.prior import (
     predict_log_ctr,
     win_prior,
 )
-from adflywheel.loops.crosslearn.privacy import PrivacySettings, laplace, laplace_scale
+from adflywheel.loops.crosslearn.privacy import (
+    OpenDPLaplace,
+    PrivacySettings,
+    SeededLaplaceNotPrivate,
+    laplace_scale,
+    opendp_laplace,
+)
 from adflywheel.loops.crosslearn.sharing import (
     SHARED_LEVELS,
     Contribution,
@@ -34,16 +41,18 @@ __all__ = [
     "NichePrior",
     "NicheSpec",
     "NotPublishable",
+    "OpenDPLaplace",
     "PrivacySettings",
     "PublishedEffect",
     "PublishedPattern",
+    "SeededLaplaceNotPrivate",
     "account_ratio",
     "blend_effects",
     "contribution",
     "default_detector",
     "global_prior",
-    "laplace",
     "laplace_scale",
+    "opendp_laplace",
     "predict_ctr",
     "predict_log_ctr",
     "publish",

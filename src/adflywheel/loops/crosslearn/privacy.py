@@ -1,4 +1,4 @@
-"""Differential privacy for niche patterns: the Laplace mechanism and the per-niche budget.
+"""Differential privacy for niche patterns: OpenDP's Laplace mechanism and the per-niche budget.
 
 The unit of privacy is the **account**: two data sets are neighbours when one account's whole
 contribution to a niche in a period is added or removed. Every account contributes to exactly one
@@ -11,10 +11,13 @@ niche per period, and a contribution is clipped before it is summed, so one acco
   vector is clipped per coordinate to ``[-lift_clip, lift_clip]`` and then scaled so its L1 norm
   is at most ``lift_l1``).
 
-Each of the three sums gets Laplace noise of scale sensitivity / ε_part (pure ε-DP, δ = 0), the
-parts splitting ``epsilon_per_period`` by ``split``; by sequential composition the released
-values of one publication are ``epsilon_per_period``-DP for every account, and since niches are
-disjoint (parallel composition) that holds across all niches of the period.
+Each of the three sums gets Laplace noise from OpenDP (``make_laplace``: the count on integers,
+the two float sums on a fine grid, all sampled from an exact discrete Laplace with a CSPRNG, so
+the low bits of a release do not betray the true value as textbook floating-point sampling does,
+Mironov 2012). The scale of each is the smallest for which OpenDP's own privacy map says the
+query's share of ``epsilon_per_period`` (``split``) holds at its sensitivity; the ε a publication
+spends is the sum of the three maps (sequential composition), which is what the ledger records.
+Niches are disjoint (parallel composition), so that holds across all niches of the period.
 
 Caveat: the guarantee covers the noisy values *given* that a publication happens. Whether it
 happens is decided on the **true** number of contributors (at least ``k_min``, a hard rule, and
@@ -25,6 +28,9 @@ published. That decision is not covered by ε (a DP threshold on the noisy count
 A niche's publications add up (basic composition): the ledger refuses a publication that would
 take the ε spent in the last ``window_days`` past ``epsilon_budget``. Everything computed from
 published values afterwards (means, intervals, priors) is post-processing and costs nothing more.
+
+``SeededLaplaceNotPrivate`` is numpy's textbook sampler with a seed: not private, kept only so the
+synthetic benchmarks on the simulated market are reproducible. The service never uses it.
 """
 
 from __future__ import annotations
@@ -32,9 +38,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache, partial
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+import opendp.prelude as dp
 from numpy.typing import NDArray
+
+# OpenDP makes callers opt in to its "contrib" constructors (proven, not yet through its vetting
+# process); make_laplace is one of them. Enabled once, here, for this process. "floating-point"
+# stays off: it would admit constructors OpenDP itself marks as open to floating-point attacks,
+# and with it off OpenDP refuses to build them instead of running them.
+dp.enable_features("contrib")
 
 FloatArray = NDArray[np.float64]
 
@@ -77,7 +92,8 @@ class PrivacySettings:
 
     @property
     def scales(self) -> tuple[float, float, float]:
-        """Laplace scales b = sensitivity / ε of the three released sums."""
+        """Nominal Laplace scales b = sensitivity / ε of the three released sums (OpenDP's may
+        be one ulp larger: ``OpenDPLaplace.scales``)."""
         e_count, e_base, e_lift = self.epsilons
         return (1.0 / e_count, self.base_clip / e_base, self.lift_l1 / e_lift)
 
@@ -89,11 +105,111 @@ def laplace_scale(sensitivity: float, epsilon: float) -> float:
     return sensitivity / epsilon
 
 
-def laplace(values: FloatArray | float, scale: float, rng: np.random.Generator) -> FloatArray:
-    """``values`` plus independent Laplace(0, ``scale``) noise per coordinate (numpy's sampler;
-    variance 2·scale²)."""
-    x = np.asarray(values, float)
-    return np.asarray(x + rng.laplace(0.0, scale, size=x.shape), float)
+class NoisySums(NamedTuple):
+    """One release: the noisy count of contributors, base-CTR sum and lift-sum vector."""
+
+    contributors: float
+    base: float
+    lifts: FloatArray
+
+
+class Mechanism(Protocol):
+    """What ``sharing.publish`` needs from a noise source."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def epsilon(self) -> float:
+        """What one release spends (recorded in the niche's ledger)."""
+        ...
+
+    def release(self, count: int, base: float, lifts: FloatArray) -> NoisySums: ...
+
+
+def _scale_for(make: Any, sensitivity: float, epsilon: float) -> float:
+    """The smallest Laplace scale whose OpenDP privacy map gives at most ``epsilon`` at
+    ``sensitivity``: Δ/ε unless rounding puts the map one ulp over, then OpenDP's own search."""
+    scale = sensitivity / epsilon
+    if make(scale).map(sensitivity) > epsilon:
+        scale = float(dp.binary_search_param(make, d_in=sensitivity, d_out=epsilon))
+    return scale
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDPLaplace:
+    """The three Laplace measurements of a publication, built and accounted by OpenDP."""
+
+    count: Any  # dp.Measurement on int, AbsoluteDistance: noise on the number of accounts
+    base: Any  # dp.Measurement on float, AbsoluteDistance: noise on the base-CTR sum
+    lifts: Any  # dp.Measurement on vector<float>, L1Distance: noise on the lift sums
+    sensitivities: tuple[int, float, float]
+    scales: tuple[float, float, float]  # the scales the three measurements were built with
+    name: str = "opendp-laplace"
+
+    @property
+    def epsilons(self) -> tuple[float, float, float]:
+        """OpenDP's privacy map of each measurement at its sensitivity."""
+        c, b, lf = self.sensitivities
+        return (
+            float(self.count.map(c)),
+            float(self.base.map(b)),
+            float(self.lifts.map(lf)),
+        )
+
+    @property
+    def epsilon(self) -> float:
+        return float(sum(self.epsilons))
+
+    def release(self, count: int, base: float, lifts: FloatArray) -> NoisySums:
+        return NoisySums(
+            float(self.count(int(count))),
+            float(self.base(float(base))),
+            np.asarray(self.lifts([float(v) for v in lifts]), float),
+        )
+
+
+@lru_cache(maxsize=64)
+def opendp_laplace(settings: PrivacySettings) -> OpenDPLaplace:
+    """The measurements for ``settings`` (cached: they depend on nothing else)."""
+    spaces = (
+        (dp.atom_domain(T=int), dp.absolute_distance(T=int)),
+        (dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float)),
+        (dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l1_distance(T=float)),
+    )
+    sensitivities = (1, settings.base_clip, settings.lift_l1)
+    built = []
+    for (domain, metric), d_in, eps in zip(spaces, sensitivities, settings.epsilons, strict=True):
+        make = partial(dp.m.make_laplace, domain, metric)
+        scale = _scale_for(make, d_in, eps)
+        built.append((make(scale), scale))
+    (count, b_count), (base, b_base), (lifts, b_lift) = built
+    return OpenDPLaplace(count, base, lifts, sensitivities, (b_count, b_base, b_lift))
+
+
+@dataclass(slots=True)
+class SeededLaplaceNotPrivate:
+    """Not private: for reproducible synthetic benchmarks. numpy's textbook floating-point
+    Laplace from a seeded generator (anyone with the seed can subtract the noise, and the low
+    bits leak). Same scales as ``PrivacySettings.scales``; only benchmarks on the simulated
+    market ask for it, by name."""
+
+    settings: PrivacySettings
+    rng: np.random.Generator
+    name: str = "seeded-laplace-not-private"
+
+    @property
+    def epsilon(self) -> float:
+        return self.settings.epsilon_per_period
+
+    def release(self, count: int, base: float, lifts: FloatArray) -> NoisySums:
+        b_count, b_base, b_lift = self.settings.scales
+        x = np.asarray(lifts, float)
+        return NoisySums(
+            float(count + self.rng.laplace(0.0, b_count)),
+            float(base + self.rng.laplace(0.0, b_base)),
+            np.asarray(x + self.rng.laplace(0.0, b_lift, size=x.shape), float),
+        )
 
 
 def clip_vector(x: FloatArray, coord_clip: float, l1: float) -> FloatArray:
@@ -119,6 +235,11 @@ def budget_left(
 
 
 def can_spend(
-    spent: list[tuple[datetime, float]], now: datetime, settings: PrivacySettings
+    spent: list[tuple[datetime, float]],
+    now: datetime,
+    settings: PrivacySettings,
+    epsilon: float | None = None,
 ) -> bool:
-    return budget_left(spent, now, settings) + 1e-12 >= settings.epsilon_per_period
+    """Whether a release costing ``epsilon`` (default: ε per period) fits in the budget."""
+    cost = settings.epsilon_per_period if epsilon is None else epsilon
+    return budget_left(spent, now, settings) + 1e-12 >= cost

@@ -7,7 +7,8 @@ account's own posterior mean for an unseen level). Both are clipped (``privacy.c
 before anything is summed. Ad ids, creatives, text and raw counts never enter a contribution.
 
 A niche publishes only when at least ``k_min`` distinct accounts contributed in the period; the
-publication is three Laplace-noised sums (count, base, lifts) turned into means. Intervals carry
+publication is three Laplace-noised sums (count, base, lifts; OpenDP's mechanism, see
+``privacy``) turned into means. Intervals carry
 the DP noise as well as the spread of accounts, and the number of accounts is published only as
 ">= k_min".
 
@@ -24,7 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from adflywheel.loops.crosslearn.privacy import PrivacySettings, clip_vector, laplace
+from adflywheel.loops.crosslearn.privacy import (
+    Mechanism,
+    PrivacySettings,
+    clip_vector,
+    opendp_laplace,
+)
 from adflywheel.loops.dna.fingerprint import BINARY, CATEGORICAL
 from adflywheel.loops.dna.patterns import Patterns
 
@@ -118,6 +124,7 @@ class PublishedPattern:
     base_log_sd: float  # sd of a new account's log base CTR around base_ctr
     effects: tuple[PublishedEffect, ...]
     noisy_count: float = field(repr=False, default=0.0)  # kept for the divisor; not published
+    mechanism: str = field(repr=False, default="opendp-laplace")  # for the ledger; not published
 
     def as_dict(self) -> dict[str, Any]:
         ranked = sorted(self.effects, key=lambda e: -abs(e.log_lift) / max(e.se, 1e-9))
@@ -151,18 +158,21 @@ def publish(
     niche: str,
     contributions: Sequence[Contribution],
     settings: PrivacySettings,
-    rng: np.random.Generator,
+    mechanism: Mechanism | None = None,
 ) -> PublishedPattern:
     """Noised means of the niche's contributions; raises ``NotPublishable`` below ``k_min``.
-    ``contributions`` must hold one entry per distinct account (the shell guarantees it)."""
+    ``contributions`` must hold one entry per distinct account (the shell guarantees it). The
+    noise is OpenDP's (``opendp_laplace``) unless a benchmark passes its own ``mechanism``; the
+    pattern's ``epsilon`` is what that mechanism says one release spends."""
     n = len(contributions)
     if n < settings.k_min:
         raise NotPublishable(f"{n} accounts contributed; at least {settings.k_min} are needed")
-    b_count, b_base, b_lift = settings.scales
+    _, b_base, b_lift = settings.scales
     lifts = np.array([c.lifts for c in contributions], float).reshape(n, len(SHARED_LEVELS))
-    noisy_n = float(laplace(float(n), b_count, rng))
-    noisy_base = float(laplace(sum(c.log_base for c in contributions), b_base, rng))
-    noisy_lifts = laplace(lifts.sum(axis=0), b_lift, rng)
+    noise = mechanism if mechanism is not None else opendp_laplace(settings)
+    noisy_n, noisy_base, noisy_lifts = noise.release(
+        n, sum(c.log_base for c in contributions), lifts.sum(axis=0)
+    )
     # Post-processing: a divisor below k_min is impossible (n >= k_min), so floor it there.
     m = max(noisy_n, float(settings.k_min))
     tau = settings.account_effect_sd
@@ -190,11 +200,12 @@ def publish(
     return PublishedPattern(
         niche=niche,
         accounts=bucket(settings.k_min),
-        epsilon=settings.epsilon_per_period,
+        epsilon=noise.epsilon,
         base_ctr=_sig(math.exp(centre + base_log)),
         base_ctr_low=_sig(math.exp(centre + base_log - Z95 * base_se)),
         base_ctr_high=_sig(math.exp(centre + base_log + Z95 * base_se)),
         base_log_sd=round(base_sd, 5),
         effects=tuple(effects),
         noisy_count=noisy_n,
+        mechanism=noise.name,
     )

@@ -6,21 +6,19 @@ shares nothing); nothing more unless the account opted in; store its clipped con
 current period (one row per account and period, so re-running the period replaces it); then
 publish its niche's most recent *closed* period if that is not published yet, has at least
 ``k_min`` distinct accounts that are still opted in, and the niche's privacy budget allows it. A
-publication is final: its noise is drawn once from the operating system's entropy (a seeded
-generator would let anyone who knows the seed subtract the noise) and stored with its ledger
-entry in the same transaction. Two accounts of a niche may publish the same period at once: the
-first insert wins (unique per niche and period), the other's draw is discarded unseen and it
-returns the stored publication.
+publication is final: its noise is drawn once by OpenDP (exact discrete sampling from a CSPRNG;
+there is no seed, which would let anyone who knows it subtract the noise) and stored with its
+ledger entry, the ε OpenDP's privacy map charges, in the same transaction. Two accounts of a
+niche may publish the same period at once: the first insert wins (unique per niche and period),
+the other's draw is discarded unseen and it returns the stored publication.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +30,7 @@ from adflywheel.loops.crosslearn.privacy import (
     PrivacySettings,
     budget_left,
     can_spend,
+    opendp_laplace,
     period_start,
 )
 from adflywheel.loops.crosslearn.sharing import (
@@ -60,7 +59,7 @@ from adflywheel.store.engine import transaction
 T = TypeVar("T")
 
 PERIOD_ORIGIN = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday: weekly periods start on Mondays
-MECHANISM = "laplace"
+MECHANISM = "opendp-laplace"  # OpenDPLaplace.name: what the ledger and /stats report
 
 
 def privacy_from_settings(settings: Settings) -> PrivacySettings:
@@ -243,7 +242,6 @@ def publish_period(
     period: datetime,
     now: datetime,
     privacy: PrivacySettings,
-    rng: np.random.Generator | None = None,
 ) -> NichePatternRow:
     """Publish ``niche``'s pattern of ``period`` (a closed period), or raise ``NotPublishable``
     saying why. Only contributions of accounts still opted in count; each account once.
@@ -272,7 +270,8 @@ def publish_period(
         raise NotPublishable(
             f"fewer than {privacy.k_min} opted-in accounts contributed to this niche and period"
         )
-    if not can_spend(ledger(session, niche), now, privacy):
+    mechanism = opendp_laplace(privacy)
+    if not can_spend(ledger(session, niche), now, privacy, mechanism.epsilon):
         raise NotPublishable(
             f"the niche's privacy budget (ε={privacy.epsilon_budget:g} per "
             f"{privacy.window_days} days) is spent"
@@ -280,8 +279,7 @@ def publish_period(
     contributions = [
         Contribution(r.log_base, tuple(r.lifts), r.n_ads, r.clipped) for r in distinct.values()
     ]
-    noise = rng if rng is not None else np.random.default_rng(secrets.randbits(128))
-    pattern = publish(niche, contributions, privacy, noise)
+    pattern = publish(niche, contributions, privacy, mechanism)
     row = NichePatternRow(
         niche=niche,
         period_start=period,
@@ -298,9 +296,9 @@ def publish_period(
     spent = PrivacyLedgerRow(
         niche=niche,
         period_start=period,
-        epsilon=privacy.epsilon_per_period,
+        epsilon=pattern.epsilon,  # OpenDP's privacy map of this release
         delta=0.0,
-        mechanism=MECHANISM,
+        mechanism=pattern.mechanism,
         spent_at=now,
     )
     try:
@@ -328,7 +326,6 @@ def contribute_and_publish(
     as_of: datetime,
     *,
     privacy: PrivacySettings | None = None,
-    rng: np.random.Generator | None = None,
 ) -> dict[str, Any]:
     """The cycle step "contribute patterns": re-detect the account's niche when its ads or
     category changed (every account: its own data only, nothing is shared), then, if it opted
@@ -349,7 +346,7 @@ def contribute_and_publish(
     )
     try:
         with transaction(factory) as session:
-            published = publish_period(session, niche, previous, as_of, privacy, rng)
+            published = publish_period(session, niche, previous, as_of, privacy)
             report["published"] = {
                 "period_start": published.period_start.isoformat(),
                 "accounts": published.accounts,
