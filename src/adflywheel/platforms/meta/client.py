@@ -7,9 +7,11 @@ run the real client against a fake Graph server on loopback (the SDK is tested b
 wait out advertised regain times on an injected timer — where the SDK leaves it to the caller.
 The SDK's value (typed params and enums) is small for the handful of endpoints used.
 
-Every request waits until the ``Governor`` allows it, is retried with jittered back-off on
-throttling and transient errors (``ThrottlePolicy.max_retries`` times), and otherwise raises a
-typed ``MetaApiError``. The token travels in the ``Authorization`` header, never in logged URLs.
+Every request waits until the ``Governor`` allows it (Meta's usage headers: ours, Meta-specific),
+is retried by tenacity on throttling and transient errors (``ThrottlePolicy.max_retries`` times,
+equal-jitter exponential back-off, never sooner than an HTTP ``Retry-After``; tenacity sleeps on
+the injected timer), and otherwise raises a typed ``MetaApiError``. The token travels in the
+``Authorization`` header, never in logged URLs.
 
 Secrets never reach error text or logs: Meta's ``paging.next`` URLs carry ``access_token=``, which
 is removed before the URL is followed (the header authenticates); every error the client raises
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from adflywheel.platforms.meta.errors import (
     MetaApiError,
@@ -40,7 +43,14 @@ from adflywheel.platforms.meta.errors import (
     classify,
     scrub,
 )
-from adflywheel.platforms.meta.throttle import Governor, ThrottlePolicy, retry_after_seconds
+from adflywheel.platforms.meta.throttle import (
+    Governor,
+    ThrottlePolicy,
+    backoff,
+    retry_after_seconds,
+)
+
+log = logging.getLogger(__name__)
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v26.0"
@@ -116,7 +126,8 @@ class GraphClient:
         self.root = f"{base_url.rstrip('/')}/{api_version}"
         self.timer = timer or SystemTimer()
         self.policy = policy or ThrottlePolicy()
-        self.governor = Governor(self.policy, rng or random.Random())
+        self.governor = Governor(self.policy)
+        self.rng = rng or random.Random()  # the back-off's jitter: seeded in tests
         self.stats = ClientStats()
         self._proof = (
             hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()
@@ -205,39 +216,68 @@ class GraphClient:
             query["appsecret_proof"] = self._proof
         if query:  # merged: a ``paging.next`` URL keeps its own query (httpx would replace it)
             url = url.copy_merge_params(query)
-        attempt = 0
-        while True:
-            self._wait()
-            self.stats.requests += 1
-            hint = 0.0  # an HTTP Retry-After, e.g. on a bare 429 or 503
-            try:
-                response = self._http.request(method, url, data=form)
-            except httpx.TransportError as exc:
-                # Not ``exc`` itself nor its repr: httpx errors carry the request and its URL.
-                error: MetaApiError = MetaTransientError(
-                    f"{method} {url.path}: {type(exc).__name__}: {scrub(str(exc), self._secrets)}"
-                )
-            else:
-                now = self.timer.monotonic()
-                self.governor.observe(response.headers, now)
-                body = _decode(response)
-                if response.status_code < 400 and isinstance(body, dict) and "error" not in body:
-                    return body
-                hint = retry_after_seconds(response.headers)
-                error = classify(response.status_code, body)
-            if not isinstance(error, MetaThrottledError | MetaTransientError):
-                raise error
-            if isinstance(error, MetaThrottledError):
-                self.stats.throttle_errors += 1
-            else:
-                self.stats.transient_errors += 1
-            now = self.timer.monotonic()
-            if attempt >= self.policy.max_retries:
-                error.retry_after = max(self.governor.delay(now), hint)
-                raise error
-            attempt += 1
-            self.stats.retries += 1
-            self.governor.throttled(attempt, now, at_least_s=hint)
+        retrying = Retrying(
+            retry=retry_if_exception_type((MetaThrottledError, MetaTransientError)),
+            stop=stop_after_attempt(self.policy.max_retries + 1),
+            wait=self._backoff_s,
+            sleep=self._sleep,
+            before_sleep=self._before_retry,
+            reraise=True,
+        )
+        return retrying(self._attempt, method, url, form)
+
+    def _attempt(self, method: str, url: httpx.URL, form: dict[str, str] | None) -> dict[str, Any]:
+        """One request after the governor's pause: the body, or a typed error (a retryable one
+        carries ``retry_after``: the governor's pause or an HTTP ``Retry-After``, the longer)."""
+        self._wait()
+        self.stats.requests += 1
+        hint = 0.0  # an HTTP Retry-After, e.g. on a bare 429 or 503
+        try:
+            response = self._http.request(method, url, data=form)
+        except httpx.TransportError as exc:
+            # Not ``exc`` itself nor its repr: httpx errors carry the request and its URL.
+            error: MetaApiError = MetaTransientError(
+                f"{method} {url.path}: {type(exc).__name__}: {scrub(str(exc), self._secrets)}"
+            )
+        else:
+            self.governor.observe(response.headers, self.timer.monotonic())
+            body = _decode(response)
+            if response.status_code < 400 and isinstance(body, dict) and "error" not in body:
+                return body
+            hint = retry_after_seconds(response.headers)
+            error = classify(response.status_code, body)
+        if isinstance(error, MetaThrottledError):
+            self.stats.throttle_errors += 1
+        elif isinstance(error, MetaTransientError):
+            self.stats.transient_errors += 1
+        else:
+            raise error
+        error.retry_after = max(self.governor.delay(self.timer.monotonic()), hint)
+        raise error
+
+    def _backoff_s(self, state: RetryCallState) -> float:
+        """Tenacity's wait: equal-jitter exponential back-off, at least the error's
+        ``retry_after`` (an advertised regain time or HTTP ``Retry-After``)."""
+        error = state.outcome.exception() if state.outcome is not None else None
+        at_least = getattr(error, "retry_after", None) or 0.0
+        return max(backoff(state.attempt_number, self.policy, self.rng), at_least)
+
+    def _sleep(self, seconds: float) -> None:
+        self.stats.waited_s += seconds
+        self.timer.sleep(seconds)
+
+    def _before_retry(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+        error = state.outcome.exception() if state.outcome is not None else None
+        # The kind and code only: an error's text may still carry a secret until scrubbed.
+        log.info(
+            "Graph %s (code %s): retry %s of %s in %.1f s",
+            type(error).__name__,
+            getattr(error, "code", None),
+            state.attempt_number,
+            self.policy.max_retries,
+            state.upcoming_sleep,
+        )
 
     def _wait(self) -> None:
         delay = self.governor.delay(self.timer.monotonic())

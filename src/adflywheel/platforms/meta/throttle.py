@@ -4,8 +4,8 @@ Every Graph response can carry ``X-App-Usage``, ``X-Ad-Account-Usage``,
 ``X-Business-Use-Case-Usage`` and ``x-fb-ads-insights-throttle``: percentages of a rolling quota
 and, for business use cases, ``estimated_time_to_regain_access`` in minutes. The governor keeps
 the earliest instant the next request may go out: never before an advertised regain time, with a
-pause once usage passes the soft limit (slow down *before* Meta refuses), and exponential back-off
-with jitter after a throttling error.
+pause once usage passes the soft limit (slow down *before* Meta refuses). After a throttling or
+transient error the client's retries (tenacity) wait ``backoff``: exponential with jitter.
 """
 
 from __future__ import annotations
@@ -117,8 +117,8 @@ def backoff(attempt: int, policy: ThrottlePolicy, rng: random.Random) -> float:
 class Governor:
     """The earliest instant (on the caller's clock) the next request may be sent."""
 
-    def __init__(self, policy: ThrottlePolicy, rng: random.Random) -> None:
-        self.policy, self.rng = policy, rng
+    def __init__(self, policy: ThrottlePolicy) -> None:
+        self.policy = policy
         self.not_before = 0.0
         self.last_usage = Usage()
         self.peak_pct = 0.0  # highest usage seen, for reports
@@ -130,13 +130,6 @@ class Governor:
         self.peak_pct = max(self.peak_pct, usage.max_pct)
         self.not_before = max(self.not_before, now + pause_for(usage, self.policy))
         return usage
-
-    def throttled(self, attempt: int, now: float, *, at_least_s: float = 0.0) -> float:
-        """After a throttling error: back off (at least until any advertised regain time, and
-        at least ``at_least_s``: an HTTP ``Retry-After``)."""
-        wait = max(backoff(attempt, self.policy, self.rng), at_least_s)
-        self.not_before = max(self.not_before, now + wait)
-        return self.not_before
 
     def delay(self, now: float) -> float:
         return max(0.0, self.not_before - now)
