@@ -1,222 +1,356 @@
 """The compounding experiment: which learning loops pay for themselves (synthetic data).
 
-Each loop set runs through the service's own hourly cycle on the simulated market, against the
-uniform split and the oracle on identical seeded markets: clicks and conversions per dollar,
-prediction quality (loop 6's headline accuracy and normalised entropy, last simulated day),
-retrains, false promotions, and the hours until a campaign's truly best ad first had twice its
-starting budget. Means with 95% t-intervals over seeds. Writes a markdown table and plots to
-``benchmarks/out/ablation/``.
+Issue #15 item 6. On the churn scenario (``adflywheel.sim.scenarios``: creative churn, niches of
+accounts sharing a gene truth) each loop set runs through the service's own hourly cycle, paired
+by seed against Thompson alone: all seven loops, and all seven minus each of loops 1, 3, 4, 5;
+on its null twin (creatives don't matter) and strong twin, Thompson alone and all seven.
+``--scenario legacy`` is the experiment before the churn scenario (2 accounts, 2 late variants per
+campaign, 14 days).
 
-``ADFLYWHEEL_ABLATION_DAYS`` / ``ADFLYWHEEL_ABLATION_SEEDS`` override the size (the full run is
-14 days × 5 seeds; quick is 2 days × 2 seeds).
+Sharded and resumable (``ablation_shards``): each (scenario, set, seed) run is one JSON file in
+``benchmarks/out/ablation/<scenario>/runs/``, written when it finishes; a re-run skips finished
+shards, so the design can be run over several sittings and processes. Tables and plots are
+rebuilt from whatever shards exist (``ablation_tables``)::
+
+    python -m benchmarks.bench_ablation --scenario churn --seeds 1-5 --workers 2
+    python -m benchmarks.bench_ablation --scenario churn --tables-only
 """
 
 from __future__ import annotations
 
-import json
-import os
+import argparse
+import dataclasses
+import importlib
 import statistics
-from concurrent.futures import ProcessPoolExecutor
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from scipy import stats
-
+from adflywheel.core import loops as loops_registry
+from adflywheel.core.loops import Loop
 from adflywheel.sim.harness import SimulationSpec, simulate
+from benchmarks.ablation_design import (
+    BASELINE,
+    DESIGN,
+    FULL_SEEDS,
+    OUT,
+    QUICK_SEEDS,
+    SCENARIO_NAMES,
+    Shard,
+    parse_seeds,
+    scenario_folder,
+    sets_for,
+    shards,
+)
+from benchmarks.ablation_shards import DEFAULT_STALE_HOURS, Runner, load_results, run_shards
+from benchmarks.ablation_tables import aggregate, markdown, projected_seconds
 
-SETS = {
-    "thompson alone (loops=2)": "loops=2",
-    "the note's 3 loops (loops=1,2,3)": "loops=1,2,3",
-    "all seven loops (loops=all)": "loops=all",
-}
-OUT = Path(__file__).parent / "out" / "ablation"
+SCENARIOS_MODULE = "adflywheel.sim.scenarios"
+LEGACY_DAYS, LEGACY_QUICK_DAYS = 14, 2
 
 
-def _one(args: tuple[str, int, int, int]) -> dict[str, Any]:
-    policy, seed, days, accounts = args
-    spec = SimulationSpec(
-        days=days,
-        seed=seed,
-        policy=policy,
-        accounts=accounts,
-        # Two of each campaign's five variants launch at mid-run: new creatives, where memory,
-        # niche priors and the compound prior can matter.
-        late_variants_per_campaign=2,
-        late_launch_hour=days * 12,
-    )
-    result = simulate(spec)
+def scenarios_module() -> ModuleType:
+    """The churn scenario's module, with a clear error while it is not in the checkout."""
+    try:
+        return importlib.import_module(SCENARIOS_MODULE)
+    except ModuleNotFoundError as error:
+        if error.name != SCENARIOS_MODULE:
+            raise
+        raise RuntimeError(
+            f"the churn scenario ({SCENARIOS_MODULE}, issue #15 item 1) is not in this checkout "
+            "yet; `--scenario legacy` runs the experiment as it was before it"
+        ) from error
+
+
+def build_spec(shard: Shard) -> SimulationSpec:
+    """The shard's simulation, with the marginal oracle among its references when the harness
+    has it."""
+    policy = shard.loop_set.policy
+    if shard.scenario == "legacy":
+        days = shard.days or (LEGACY_QUICK_DAYS if shard.quick else LEGACY_DAYS)
+        spec = SimulationSpec(
+            days=days,
+            seed=shard.seed,
+            policy=policy,
+            accounts=2,
+            late_variants_per_campaign=2,
+            late_launch_hour=days * 12,
+        )
+    else:
+        module = scenarios_module()
+        scale = float(module.SCENARIOS[shard.scenario])
+        extra = {"days": shard.days} if shard.days is not None else {}
+        spec = module.churn_spec(
+            shard.seed, policy, gene_effect_scale=scale, quick=shard.quick, **extra
+        )
+    fields = {f.name for f in dataclasses.fields(spec)}
+    references = tuple(getattr(spec, "references", ()))
+    if "references" in fields and "marginal_oracle" not in references:
+        spec = dataclasses.replace(spec, references=(*references, "marginal_oracle"))
+    return spec
+
+
+def simulate_shard(shard: Shard) -> dict[str, Any]:
+    """The runner of a real shard: the run's summary plus the curves the plots need."""
+    result = simulate(build_spec(shard))
     summary = result.summary()
-    accuracy = result.trace.accuracy
-    if accuracy:
-        first_hour = accuracy[0][0]
-        first = [v for h, v in accuracy if h < first_hour + 24]
-        summary["accuracy_first_day"] = statistics.fmean(first)
-    summary["series"] = result.trace.series()
-    summary["cumulative_cpd"] = result.policy.cumulative_clicks_per_dollar()
-    summary["uniform_cumulative_cpd"] = result.uniform.cumulative_clicks_per_dollar()
-    summary["oracle_cumulative_cpd"] = result.oracle.cumulative_clicks_per_dollar()
+    summary["loops_unavailable"] = _unavailable(shard.loop_set.loops)
+    curves = {"policy": result.policy, "uniform": result.uniform, "oracle": result.oracle}
+    marginal = getattr(result, "marginal_oracle", None)
+    if marginal is not None:
+        curves["marginal_oracle"] = marginal
+    summary["cumulative_cpd"] = {
+        name: [round(v, 5) for v in totals.cumulative_clicks_per_dollar()]
+        for name, totals in curves.items()
+    }
+    if "accuracy_by_day" not in summary and result.trace.accuracy:
+        days: dict[int, list[float]] = {}
+        for hour, value in result.trace.accuracy:
+            days.setdefault(hour // 24, []).append(value)
+        summary["accuracy_by_day"] = [
+            statistics.fmean(days[d]) if d in days else None for d in range(max(days) + 1)
+        ]
+        summary["accuracy_by_day_source"] = "hourly validation reports, mean per day"
     return summary
 
 
-def _interval(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"mean": None, "low": None, "high": None}
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return {"mean": round(mean, 4), "low": None, "high": None}
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
-    return {"mean": round(mean, 4), "low": round(mean - half, 4), "high": round(mean + half, 4)}
+def _unavailable(wanted: frozenset[Loop]) -> dict[str, str]:
+    """Loops of the set this installation cannot run (an extra they need is missing): such a
+    set is not the set it is named after, and the table says so."""
+    why = getattr(loops_registry, "unavailable", None)
+    if why is None:
+        return {}
+    return {str(int(loop)): reason for loop in sorted(wanted) if (reason := why(loop))}
 
 
-def _spread(values: list[float]) -> dict[str, float | None]:
-    """Median and range over seeds: for hours, whose t-interval would run below zero."""
-    if not values:
-        return {"mean": None, "low": None, "high": None}
+def execute(
+    scenario: str,
+    seeds: tuple[int, ...],
+    *,
+    quick: bool = False,
+    wanted_sets: str | None = None,
+    workers: int = 1,
+    days: int | None = None,
+    root: Path = OUT,
+    runner: Runner = simulate_shard,
+    stale_hours: float = DEFAULT_STALE_HOURS,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Run the shards not finished yet, then rebuild the scenario's tables and plots."""
+    if scenario != "legacy" and runner is simulate_shard:
+        scenarios_module()  # fail before any process starts
+    folder = scenario_folder(scenario, quick, days, root)
+    todo = shards(scenario, sets_for(scenario, wanted_sets, quick), seeds, quick, days)
+    if show_progress:
+        with _progress_bar(len(todo), scenario) as advance:
+            sitting = run_shards(folder, todo, runner, workers, stale_hours, advance)
+    else:
+        sitting = run_shards(folder, todo, runner, workers, stale_hours)
+    figures = write_outputs(scenario, folder, quick)
+    figures["sitting"] = {
+        "ran": len(sitting.ran),
+        "already_done": len(sitting.done),
+        "locked_elsewhere": sitting.locked,
+        "failed": sitting.failed,
+        "seconds": round(sitting.seconds, 1),
+    }
+    return figures
+
+
+def write_outputs(scenario: str, folder: Path, quick: bool) -> dict[str, Any]:
+    """table.md and ablation.png from every shard in the folder; the headline figures."""
+    rows = load_results(folder)
+    data = aggregate(scenario, rows)
+    design = {s.slug: len(FULL_SEEDS) for s in DESIGN[scenario]}
+    projected = None if quick else projected_seconds(rows, design)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "table.md").write_text(markdown(data, projected, sum(design.values())))
+    if rows:
+        plot(data, rows, folder / "ablation.png")
     return {
-        "mean": round(statistics.median(values), 1),
-        "low": round(min(values), 1),
-        "high": round(max(values), 1),
+        "scenario": scenario,
+        "folder": str(folder),
+        "shards": data["shards"],
+        "machine_hours": round(data["seconds"] / 3600, 3),
+        "projected_full_design_hours": round(projected / 3600, 2) if projected else None,
+        "clicks_per_dollar_vs_thompson": {
+            slug: _rounded(row["cpd"]) for slug, row in data["table"].items()
+        },
+        "cold_start_vs_thompson": {
+            slug: _rounded(row["cold_start"]) for slug, row in data["table"].items()
+        },
     }
 
 
-def _column(rows: list[dict[str, Any]], key: str) -> list[float]:
-    return [float(r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+def _rounded(cell: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in cell.items()}
 
 
-def run(quick: bool = False) -> dict[str, Any]:
-    days = int(os.environ.get("ADFLYWHEEL_ABLATION_DAYS", 2 if quick else 14))
-    n_seeds = int(os.environ.get("ADFLYWHEEL_ABLATION_SEEDS", 2 if quick else 5))
-    accounts = 2
-    seeds = tuple(range(1, n_seeds + 1))
-    jobs = [(policy, s, days, accounts) for policy in SETS.values() for s in seeds]
-    with ProcessPoolExecutor(2) as pool:
-        rows = list(pool.map(_one, jobs))
-    table: dict[str, Any] = {}
-    for label, policy in SETS.items():
-        mine = [r for r in rows if r["policy"] == policy]
-        cpd_ratio = [r["clicks_per_dollar"] / r["uniform_clicks_per_dollar"] for r in mine]
-        oracle_share = [r["clicks_per_dollar"] / r["oracle_clicks_per_dollar"] for r in mine]
-        table[label] = {
-            "policy": policy,
-            "clicks_per_dollar_vs_uniform": _interval(cpd_ratio),
-            "clicks_per_dollar_share_of_oracle": _interval(oracle_share),
-            "conversions_per_dollar_vs_uniform": _interval(
-                [
-                    r["conversions_per_dollar"] / r["uniform_conversions_per_dollar"]
-                    for r in mine
-                    if r.get("uniform_conversions_per_dollar")
-                ]
-            ),
-            "accuracy_first_day": _interval(_column(mine, "accuracy_first_day")),
-            "accuracy": _interval(_column(mine, "accuracy")),
-            "normalized_entropy": _interval(_column(mine, "normalized_entropy")),
-            "retrains": sum(int(r.get("retrains") or 0) for r in mine),
-            "promotions": sum(int(r.get("promotions") or 0) for r in mine),
-            "false_promotions": sum(int(r.get("false_promotions") or 0) for r in mine),
-            "hours_to_double_median": _spread(_column(mine, "hours_to_double_median")),
-            "cycle_errors": sum(len(r["cycle_errors"]) for r in mine),
-        }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "table.md").write_text(markdown(table, days, seeds))
-    (OUT / "runs.json").write_text(json.dumps(rows, default=str))
-    _plot(rows, OUT)
-    return {"days": days, "seeds": list(seeds), "accounts": accounts, "table": table}
+@contextmanager
+def _progress_bar(total: int, scenario: str) -> Iterator[Callable[[Shard, str], None]]:
+    """A rich progress bar over shards; each finished, skipped or failed shard advances it."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[last]}"),
+    )
+    with Progress(*columns) as progress:
+        task = progress.add_task(f"ablation {scenario}", total=total, last="")
+
+        def advance(shard: Shard, status: str) -> None:
+            progress.update(task, advance=1, last=f"{shard.name}: {status}")
+
+        yield advance
 
 
-def _fmt(cell: dict[str, float | None], pct: bool = False) -> str:
-    mean, low, high = cell["mean"], cell["low"], cell["high"]
-    if mean is None:
-        return "–"
-    text = f"{mean:.3f}" if pct else f"{mean:.3g}"
-    return f"{text} ({low:.3f}–{high:.3f})" if low is not None and high is not None else text
-
-
-def _hours(cell: dict[str, float | None]) -> str:
-    if cell["mean"] is None:
-        return "–"
-    return f"{cell['mean']:.1f} ({cell['low']:.0f}–{cell['high']:.0f})"
-
-
-def markdown(table: dict[str, Any], days: int, seeds: tuple[int, ...]) -> str:
-    lines = [
-        f"Simulated market (synthetic data), {days} days, seeds {list(seeds)}; "
-        "mean (95% t-interval over seeds).",
-        "",
-        "| loops | clicks/$ vs uniform | share of oracle | conversions/$ vs uniform | "
-        "accuracy, first scored day → last day | NE | retrains | promotions (false) | "
-        "hours to 2× budget: median (range) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for label, row in table.items():
-        lines.append(
-            f"| {label} | {_fmt(row['clicks_per_dollar_vs_uniform'], True)} | "
-            f"{_fmt(row['clicks_per_dollar_share_of_oracle'], True)} | "
-            f"{_fmt(row['conversions_per_dollar_vs_uniform'], True)} | "
-            f"{_fmt(row['accuracy_first_day'], True)} → {_fmt(row['accuracy'], True)} | "
-            f"{_fmt(row['normalized_entropy'], True)} | {row['retrains']} | "
-            f"{row['promotions']} ({row['false_promotions']}) | "
-            f"{_hours(row['hours_to_double_median'])} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _relative_to_uniform(runs: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
-    """Days and the mean over seeds of a cumulative clicks-per-dollar curve over uniform's."""
-    n = min(len(r[key]) for r in runs)
-    ratio = [
-        statistics.fmean(r[key][h] / r["uniform_cumulative_cpd"][h] for r in runs) for h in range(n)
-    ]
-    return [h / 24 for h in range(1, n + 1)], ratio
-
-
-def replot() -> None:
-    """Redraw the plots from the last run's ``runs.json``."""
-    _plot(json.loads((OUT / "runs.json").read_text()), OUT)
-
-
-def _plot(rows: list[dict[str, Any]], out: Path) -> None:
+def plot(data: dict[str, Any], rows: list[dict[str, Any]], path: Path) -> None:
+    """Three panels: each set's clicks per dollar ÷ Thompson alone's (all hours and cold start,
+    95% intervals); the cumulative ratio over days; headline accuracy by day."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (left, right, third) = plt.subplots(1, 3, figsize=(17, 4.5), dpi=110)
-    for label, policy in SETS.items():
-        mine = [r for r in rows if r["policy"] == policy]
-        if not mine:
-            continue
-        left.plot(*_relative_to_uniform(mine, "cumulative_cpd"), label=label)
-        for axis, key in ((right, "accuracy"), (third, "normalized_entropy")):
-            points = [v for r in mine for v in r["series"].get(key, [])]
-            if not points:
+    table = data["table"]
+    figure, (bars, curves, accuracy) = plt.subplots(1, 3, figsize=(18, 5), dpi=110)
+    labels = list(table)
+    for offset, key, name in ((-0.2, "cpd", "all hours"), (0.2, "cold_start", "first 72 h")):
+        xs, means, errors = [], [], [[], []]
+        for i, slug in enumerate(labels):
+            cell = table[slug][key]
+            if cell["mean"] is None:
                 continue
-            by_hour: dict[int, list[float]] = {}
-            for hour, value in points:
-                by_hour.setdefault(int(hour), []).append(float(value))
-            hours = sorted(by_hour)
-            axis.plot(
-                [h / 24 for h in hours],
-                [statistics.fmean(by_hour[h]) for h in hours],
-                label=label,
+            xs.append(i + offset)
+            means.append(cell["mean"])
+            low, high = cell["low"], cell["high"]
+            errors[0].append(cell["mean"] - low if low is not None else 0.0)
+            errors[1].append(high - cell["mean"] if high is not None else 0.0)
+        bars.errorbar(xs, means, yerr=errors, fmt="o", capsize=3, label=name)
+    bars.axhline(1.0, color="grey", linestyle=":")
+    bars.axhline(0.99, color="red", linestyle=":", linewidth=0.8, label="null-twin floor 0.99")
+    bars.set_xticks(
+        range(len(labels)), [table[s]["label"] for s in labels], rotation=35, ha="right", fontsize=7
+    )
+    bars.set_ylabel("clicks per dollar ÷ Thompson alone's (paired by seed)")
+    bars.set_title(f"Loop sets against Thompson alone, {data['scenario']} (synthetic)")
+    bars.legend(fontsize=7)
+    base = {int(r["seed"]): r for r in rows if r["set"] == BASELINE}
+    by_set: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_set.setdefault(str(row["set"]), []).append(row)
+    for slug, mine in by_set.items():
+        ratios = [
+            [
+                a / b if b else 1.0
+                for a, b in zip(
+                    r["cumulative_cpd"]["policy"],
+                    base[int(r["seed"])]["cumulative_cpd"]["policy"],
+                    strict=False,
+                )
+            ]
+            for r in mine
+            if int(r["seed"]) in base and "cumulative_cpd" in r
+        ]
+        if ratios:
+            n = min(len(x) for x in ratios)
+            mean = [statistics.fmean(x[h] for x in ratios) for h in range(n)]
+            curves.plot(
+                [(h + 1) / 24 for h in range(n)], mean, label=table.get(slug, {}).get("label", slug)
             )
-    # The references are the same for every loop set of a seed: take one set's runs.
-    first = [r for r in rows if r["policy"] == rows[0]["policy"]]
-    left.plot(*_relative_to_uniform(first, "oracle_cumulative_cpd"), "--", label="greedy oracle")
-    left.axhline(1.0, color="grey", linestyle=":", label="uniform split")
-    left.set_xlabel("simulated days")
-    left.set_ylabel("cumulative clicks per dollar ÷ uniform's (mean over seeds)")
-    left.set_title("Clicks per dollar against the uniform split (synthetic data)")
-    left.legend(fontsize=7)
-    right.set_xlabel("simulated days")
-    right.set_ylabel("headline accuracy (1 − weighted rel. error)")
-    right.set_title("Prediction accuracy over time (loop 6)")
-    right.legend(fontsize=7)
-    third.set_xlabel("simulated days")
-    third.set_ylabel("normalised entropy (< 1 beats the base rate)")
-    third.set_title("Prediction NE over time (loop 6)")
-    third.legend(fontsize=7)
-    for axis in (left, right, third):
+        series = [r.get("accuracy_by_day") or [] for r in mine]
+        n_days = max((len(s) for s in series), default=0)
+        daily = [
+            [v for s in series if d < len(s) and isinstance(v := s[d], (int, float))]
+            for d in range(n_days)
+        ]
+        points = [(d + 1, statistics.fmean(v)) for d, v in enumerate(daily) if v]
+        if points:
+            accuracy.plot(
+                *zip(*points, strict=True), marker=".", label=table.get(slug, {}).get("label", slug)
+            )
+    curves.axhline(1.0, color="grey", linestyle=":")
+    curves.set_xlabel("simulated days")
+    curves.set_ylabel("cumulative clicks per dollar ÷ Thompson alone's (mean over seeds)")
+    curves.set_title("Over time")
+    curves.legend(fontsize=7)
+    accuracy.axhline(0.9, color="grey", linestyle=":", label="the claim's 90%")
+    accuracy.set_xlabel("simulated day")
+    accuracy.set_ylabel("headline accuracy (1 − impression-weighted relative error)")
+    accuracy.set_title("Prediction accuracy by day (loop 6)")
+    accuracy.legend(fontsize=7)
+    for axis in (bars, curves, accuracy):
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(out / "ablation.png")
+    figure.savefig(path)
     plt.close(figure)
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """For ``benchmarks/run.py``: quick is the churn scenario's quick mode; the full run is the
+    whole design on the three scenarios, two workers (resumable: finished shards are kept)."""
+    if quick:
+        return {"churn": execute("churn", QUICK_SEEDS, quick=True, workers=2)}
+    return {s: execute(s, FULL_SEEDS, workers=2) for s in ("churn", "null", "strong")}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--scenario", choices=SCENARIO_NAMES, default="churn")
+    parser.add_argument("--seeds", help="e.g. 1-5 or 1,3 (default 1-5; quick: 1-2)")
+    parser.add_argument("--workers", type=int, default=1, help="processes running shards")
+    parser.add_argument(
+        "--quick", action="store_true", help="the scenario's quick mode, 2 seeds, 2 sets"
+    )
+    parser.add_argument(
+        "--sets",
+        help=f"comma-separated set slugs (default: the scenario's design; e.g. {BASELINE})",
+    )
+    parser.add_argument("--days", type=int, help="override the scenario's length (own folder)")
+    parser.add_argument("--stale-hours", type=float, default=DEFAULT_STALE_HOURS)
+    parser.add_argument("--out", type=Path, default=OUT, help="root folder of the outputs")
+    parser.add_argument(
+        "--tables-only", action="store_true", help="rebuild tables and plots from the shards"
+    )
+    args = parser.parse_args(argv)
+    if args.tables_only:
+        folder = scenario_folder(args.scenario, args.quick, args.days, args.out)
+        figures = write_outputs(args.scenario, folder, args.quick)
+    else:
+        seeds = (
+            parse_seeds(args.seeds) if args.seeds else (QUICK_SEEDS if args.quick else FULL_SEEDS)
+        )
+        try:
+            figures = execute(
+                args.scenario,
+                seeds,
+                quick=args.quick,
+                wanted_sets=args.sets,
+                workers=args.workers,
+                days=args.days,
+                root=args.out,
+                stale_hours=args.stale_hours,
+            )
+        except (RuntimeError, ValueError) as error:
+            sys.exit(f"bench_ablation: {error}")
+    width = max(len(k) for k in figures)
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()

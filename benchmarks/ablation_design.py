@@ -1,0 +1,138 @@
+"""The ablation's design: scenarios, loop sets and the shards they make (pure; no simulation).
+
+A shard is one (scenario, loop set, seed) run. Its result lives in one JSON file, so that the
+design can be run across several sittings and worker processes (``ablation_shards``).
+
+The loop registry (``adflywheel.core.loops``) declares no dependency between loops: a set is any
+subset, written the way ``parse_loops`` reads it. What a loop's removal also switches off inside
+other loops is written beside each leave-one-out set (``SET_NOTES``), from the cycle's steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from adflywheel.core.loops import ALL_LOOPS, Loop, parse_loops
+
+OUT = Path(__file__).parent / "out" / "ablation"
+LEAVE_ONE_OUT = (Loop.MEMORY, Loop.CROSSLEARN, Loop.DNA, Loop.COMPOUND)
+BASELINE = "thompson-alone"
+ALL_SEVEN = "all-seven"
+FULL_SEEDS = (1, 2, 3, 4, 5)
+QUICK_SEEDS = (1, 2)
+
+
+def _without(loop: Loop) -> str:
+    kept = sorted(int(k) for k in ALL_LOOPS - {loop})
+    return "loops=" + ",".join(str(k) for k in kept)
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSet:
+    slug: str  # file-name safe; the shard's file is <slug>-seed<k>.json
+    label: str
+    policy: str  # what SimulationSpec.policy reads: "loops=..."
+
+    @property
+    def loops(self) -> frozenset[Loop]:
+        return parse_loops(self.policy.removeprefix("loops="))
+
+
+THOMPSON = LoopSet(BASELINE, "Thompson alone (loops=2)", "loops=2")
+ALL = LoopSet(ALL_SEVEN, "all seven (loops=all)", "loops=all")
+MINUS = {
+    loop: LoopSet(f"all-minus-{int(loop)}", f"all seven − loop {int(loop)}", _without(loop))
+    for loop in LEAVE_ONE_OUT
+}
+NOTE_THREE = LoopSet("note-three", "the note's 3 loops (loops=1,2,3)", "loops=1,2,3")
+
+# What removing a loop also changes in the loops that stay (read from the cycle's steps).
+SET_NOTES = {
+    "all-minus-1": "loop 3 no longer refreshes the shared winner index (it needs loop 1)",
+    "all-minus-3": "no niche prior for new variants; accounts do not opt in",
+    "all-minus-4": "loop 5 still runs: it derives a variant's DNA from its features itself",
+    "all-minus-5": "no compound prior for new variants, no predictions for loop 6 to score, "
+    "no retrains",
+}
+
+# The design per scenario: the loop sets, in table order (uniform comes from every run's
+# reference, so it is no set of its own).
+DESIGN: dict[str, tuple[LoopSet, ...]] = {
+    "churn": (THOMPSON, ALL, *MINUS.values()),
+    "null": (THOMPSON, ALL),
+    "strong": (THOMPSON, ALL),
+    # Today's experiment before the churn scenario: 2 accounts, 2 late variants per campaign.
+    "legacy": (THOMPSON, NOTE_THREE, ALL),
+}
+QUICK_SETS = (BASELINE, ALL_SEVEN)
+SCENARIO_NAMES = tuple(DESIGN)
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    scenario: str
+    loop_set: LoopSet
+    seed: int
+    quick: bool = False
+    days: int | None = None  # None: the scenario's own length
+
+    @property
+    def name(self) -> str:
+        return f"{self.loop_set.slug}-seed{self.seed}"
+
+
+def sets_for(scenario: str, wanted: str | None = None, quick: bool = False) -> tuple[LoopSet, ...]:
+    """The scenario's loop sets, or those named in ``wanted`` (comma-separated slugs)."""
+    design = DESIGN[scenario]
+    if wanted is None:
+        if not quick:
+            return design
+        wanted = ",".join(QUICK_SETS)
+    by_slug = {s.slug: s for s in design}
+    names = [w.strip() for w in wanted.split(",") if w.strip()]
+    unknown = [n for n in names if n not in by_slug]
+    if unknown:
+        raise ValueError(f"unknown sets {unknown} for {scenario!r}; choose from {list(by_slug)}")
+    return tuple(by_slug[n] for n in names)
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"1-5"``, ``"1,3"`` or ``"1-3,7"``: the seeds in order, each once."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        if last < first:
+            raise ValueError(f"seed range {part!r} runs backwards")
+        seeds.extend(range(first, last + 1))
+    if not seeds:
+        raise ValueError(f"no seeds in {text!r}")
+    return tuple(dict.fromkeys(seeds))
+
+
+def shards(
+    scenario: str,
+    sets: tuple[LoopSet, ...],
+    seeds: tuple[int, ...],
+    quick: bool = False,
+    days: int | None = None,
+) -> list[Shard]:
+    """Seed-major, so that a sitting cut short leaves whole seeds to pair."""
+    return [Shard(scenario, s, seed, quick, days) for seed in seeds for s in sets]
+
+
+def scenario_folder(
+    scenario: str, quick: bool = False, days: int | None = None, root: Path = OUT
+) -> Path:
+    """Quick runs and other lengths keep their own folder: their shards never pair with the
+    full design's."""
+    suffix = ("-quick" if quick else "") + (f"-{days}d" if days is not None else "")
+    return root / f"{scenario}{suffix}"
+
+
+def full_design_shards(scenario: str) -> int:
+    return len(DESIGN[scenario]) * len(FULL_SEEDS)

@@ -1,0 +1,144 @@
+"""The ablation's aggregation and tables on synthetic shard results (no simulation runs)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from benchmarks.ablation_design import DESIGN, parse_seeds, sets_for
+from benchmarks.ablation_tables import aggregate, markdown, projected_seconds, week_means
+
+T_975_DF2 = 4.302652729911275  # Student's t, 97.5th percentile, 2 degrees of freedom
+
+
+def shard(slug: str, seed: int, cpd: float, **extra: Any) -> dict[str, Any]:
+    """A synthetic shard result: Thompson alone's spend is 1,000.00 on every seed."""
+    row: dict[str, Any] = {
+        "synthetic": True,
+        "scenario": "churn",
+        "set": slug,
+        "set_label": slug,
+        "seed": seed,
+        "days": 21,
+        "quick": False,
+        "clicks_per_dollar": cpd,
+        "conversions_per_dollar": cpd / 10,
+        "spend_minor": 100_000,
+        "cold_start_clicks_per_dollar": cpd / 2,
+        "marginal_oracle_clicks_per_dollar": 3.0,
+        "uniform_clicks_per_dollar": 1.5,
+        "uniform_spend_minor": 100_000,
+        "seconds": 10.0,
+    }
+    row.update(extra)
+    return row
+
+
+BASE = {1: 2.0, 2: 2.2, 3: 2.4}
+
+
+def rows() -> list[dict[str, Any]]:
+    out = [
+        shard("thompson-alone", s, c, hours_to_lead_new_best=[40, 60, None])
+        for s, c in BASE.items()
+    ]
+    # All seven: 1.04, 1.05, 1.06x Thompson alone on seeds 1-3; cold start 1.2x.
+    for seed, ratio in ((1, 1.04), (2, 1.05), (3, 1.06)):
+        cpd = BASE[seed] * ratio
+        out.append(
+            shard(
+                "all-seven",
+                seed,
+                cpd,
+                cold_start_clicks_per_dollar=BASE[seed] / 2 * 1.2,
+                hours_to_lead_new_best=[4, 6, 5],
+                accuracy_by_day=[0.7] * 7 + [None] * 7 + [0.92] * 7,
+                normalized_entropy=0.95,
+                promotions=3,
+                false_promotions=1,
+                seconds=30.0,
+            )
+        )
+    # Loop 1 removed costs 1-3%: it breaks the null-twin rule. Seed 4 has no Thompson pair.
+    for seed, ratio in ((1, 0.97), (2, 0.98), (3, 0.99), (4, 1.5)):
+        out.append(shard("all-minus-1", seed, BASE.get(seed, 1.0) * ratio))
+    return out
+
+
+def test_ratios_are_paired_by_seed_with_a_t_interval() -> None:
+    table = aggregate("churn", rows())["table"]
+    cell = table["all-seven"]["cpd"]
+    half = T_975_DF2 * 0.01 / math.sqrt(3)
+    assert cell["mean"] == pytest.approx(1.05)
+    assert cell["low"] == pytest.approx(1.05 - half)
+    assert cell["high"] == pytest.approx(1.05 + half)
+    assert table["all-seven"]["cold_start"]["mean"] == pytest.approx(1.2)
+    assert table["all-minus-1"]["paired"] == 3  # seed 4 has no Thompson alone to pair with
+    assert table["all-minus-1"]["cpd"]["mean"] == pytest.approx(0.98)
+    assert table["thompson-alone"]["cpd"]["mean"] == pytest.approx(1.0)
+
+
+def test_references_clicks_at_equal_spend_and_marginal_oracle_share() -> None:
+    table = aggregate("churn", rows())["table"]
+    # Uniform: 1.5 clicks per dollar against 2.0, 2.2, 2.4.
+    expected = sum(1.5 / c for c in BASE.values()) / 3
+    assert table["uniform"]["cpd"]["mean"] == pytest.approx(expected)
+    # At Thompson's 1,000.00 of spend, all seven's clicks are its clicks per dollar x 1,000.
+    mean_cpd = sum(BASE[s] * r for s, r in ((1, 1.04), (2, 1.05), (3, 1.06))) / 3
+    assert table["all-seven"]["clicks_at_equal_spend"]["mean"] == pytest.approx(mean_cpd * 1000)
+    assert table["all-seven"]["share_of_marginal_oracle"]["mean"] == pytest.approx(mean_cpd / 3)
+    marginal = table["marginal_oracle"]
+    assert marginal["cpd"]["mean"] == pytest.approx(sum(3.0 / c for c in BASE.values()) / 3)
+    assert marginal["share_of_marginal_oracle"]["mean"] == pytest.approx(1.0)
+    assert "oracle" not in table  # no run carried the greedy oracle's figures
+
+
+def test_accuracy_weeks_skip_unscored_days_and_short_runs_use_halves() -> None:
+    first, last = week_means([0.7] * 7 + [None] * 7 + [0.92] * 7)
+    assert first == pytest.approx(0.7)
+    assert last == pytest.approx(0.92)
+    assert week_means([0.5, None, 0.6, 0.8]) == (0.5, pytest.approx(0.7))
+    assert week_means(None) == (None, None)
+
+
+def test_markdown_states_rules_claims_and_machine_time() -> None:
+    data = aggregate("churn", rows())
+    text = markdown(data, projected=3600.0 * 2.5, design_shards=30)
+    minus_one = next(line for line in text.splitlines() if line.startswith("| all-minus-1 |"))
+    assert "FAIL" in minus_one
+    all_seven = next(line for line in text.splitlines() if line.startswith("| all-seven |"))
+    assert "pass (interval above 0.99)" in all_seven
+    # 10x learning speed: Thompson alone's pooled median 50 h over all seven's 5 h.
+    assert "10.00×" in text
+    assert '"10× learning speed" | hours until a truly best new creative holds' in text
+    assert "0.700 (0.700–0.700) → 0.920 (0.920–0.920) | met" in text
+    assert "Projected full design of this scenario (30 shards" in text and "2.50 h" in text
+    # 3 x 10 s + 3 x 30 s + 4 x 10 s of shards.
+    assert "(160 s, the sum of each shard's own seconds)" in text
+    assert "loop 3 no longer refreshes the shared winner index" in text
+
+
+def test_projection_uses_each_sets_own_time() -> None:
+    found = [
+        {"set": "thompson-alone", "seconds": 10.0},
+        {"set": "thompson-alone", "seconds": 20.0},
+        {"set": "all-seven", "seconds": 30.0},
+    ]
+    design = {"thompson-alone": 5, "all-seven": 5, "all-minus-1": 5}
+    # A set not found yet is projected at the mean of every shard found (20 s).
+    assert projected_seconds(found, design) == pytest.approx(5 * 15 + 5 * 30 + 5 * 20)
+    assert projected_seconds([], design) is None
+
+
+def test_design_sets_and_seeds() -> None:
+    churn = {s.slug: s.loops for s in DESIGN["churn"]}
+    assert {int(k) for k in churn["all-minus-4"]} == {1, 2, 3, 5, 6, 7}
+    assert {int(k) for k in churn["thompson-alone"]} == {2}
+    assert [s.slug for s in sets_for("null")] == ["thompson-alone", "all-seven"]
+    assert [s.slug for s in sets_for("churn", quick=True)] == ["thompson-alone", "all-seven"]
+    with pytest.raises(ValueError, match="unknown sets"):
+        sets_for("null", "all-minus-1")
+    assert parse_seeds("1-3,7,2") == (1, 2, 3, 7)
+    with pytest.raises(ValueError):
+        parse_seeds("5-1")
