@@ -188,6 +188,49 @@ def test_page_hinkley_detects_a_step_change_soon_and_is_quiet_when_stationary() 
     assert run_stream(quiet, PageHinkleyParams()) == []  # the service's defaults
 
 
+@pytest.mark.parametrize(
+    ("delta", "threshold", "alpha", "min_instances", "direction"),
+    [
+        (0.5, 20.0, 1.0, 24, Direction.BOTH),
+        (1.0, 50.0, 1.0, 24, Direction.BOTH),  # the service's defaults
+        (0.2, 10.0, 0.99, 10, Direction.UP),
+        (0.3, 15.0, 0.999, 30, Direction.DOWN),
+    ],
+)
+def test_page_hinkley_raises_the_alarms_rivers_does_on_the_same_stream(
+    delta: float, threshold: float, alpha: float, min_instances: int, direction: Direction
+) -> None:
+    """river's ``drift.PageHinkley`` (a dev dependency, an independent implementation) fed the
+    same synthetic stream — shifts up and down, and an autocorrelated stretch like the hourly
+    24-hour windows — with the same parameters alarms at the same values. Ours stays because its
+    state is a few numbers stored in JSON between cycles, and river is not a runtime dependency."""
+    river_drift = pytest.importorskip("river.drift")
+    rng = np.random.default_rng(31)
+    smooth = np.convolve(rng.normal(0, 1, 1200), np.ones(24) / np.sqrt(24), mode="valid")
+    stream = np.concatenate(
+        [
+            rng.normal(0, 1, 400),
+            rng.normal(1.5, 1, 300),
+            rng.normal(-1.0, 1, 300),
+            smooth,
+            rng.normal(3.0, 2, 200),
+        ]
+    ).tolist()
+    params = PageHinkleyParams(delta, threshold, alpha, min_instances, direction)
+    ours = [i for i, _ in run_stream(stream, params)]
+    detector = river_drift.PageHinkley(
+        min_instances=min_instances, delta=delta, threshold=threshold, alpha=alpha,
+        mode=direction.value,
+    )  # fmt: skip
+    theirs = []
+    for i, value in enumerate(stream):
+        detector.update(value)
+        if detector.drift_detected:
+            theirs.append(i)
+    assert len(ours) >= 2  # the stream does change: the comparison is not of two empty lists
+    assert ours == theirs
+
+
 def test_page_hinkley_state_round_trips_and_resets_after_an_alarm() -> None:
     params = PageHinkleyParams(threshold=5.0, min_instances=3)
     a, b = PageHinkleyState(), PageHinkleyState()

@@ -3,10 +3,12 @@
 Why Page-Hinkley and not ADWIN: the streams are already standardised (about N(0, 1) when the
 model is right, see ``metrics.stream_statistics``), one value per hour, so a CUSUM-type test with
 parameters in units of standard deviations is enough, its state is four numbers that fit a JSON
-column, and its false-alarm rate is set by one threshold. ``river`` (which has both) is not a
-dependency; this follows river's ``PageHinkley`` update (running mean, cumulative deviations
-minus a tolerance ``delta``, optional fading ``alpha``, alarm when the deviation from the
-extreme exceeds ``threshold``), and resets after an alarm so one change gives one alarm.
+column, and its false-alarm rate is set by one threshold. ``river`` (which has both) is only a
+dev dependency, and its detector is an object, not state to store between cycles; this follows
+river's ``PageHinkley`` update (running mean, cumulative deviations minus a tolerance ``delta``,
+optional fading ``alpha``, alarm when the deviation from the extreme exceeds ``threshold``) and
+resets after an alarm so one change gives one alarm. tests/loops/test_monitor.py checks that both
+alarm at the same values of the same streams.
 
 Defaults (``delta=1.0``, ``threshold=50``, ``min_instances=24``) were chosen on the simulated
 market (synthetic data) in ``benchmarks/bench_drift.py`` (see RESULTS.md for the trade-off):
