@@ -27,8 +27,6 @@ is refused whole with ``ConcurrentWriteError`` (a ``BusyError``: HTTP 409 with R
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Hashable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -43,6 +41,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from adflywheel.core.domain import ACTUAL_METRICS, DailyActual, HourlyActual
 from adflywheel.core.errors import BusyError, InvalidInputError
 from adflywheel.store.catalog import variant_ids_by_external
+from adflywheel.store.engine import retry_conflicts
 from adflywheel.store.models import ActualRevision, DailyActualRow, HourlyActualRow
 
 log = logging.getLogger(__name__)
@@ -182,31 +181,28 @@ def _upsert(
         key=lambda row: (row[0], row[1]),
     )
     postgres = session.connection().dialect.name == "postgresql"
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        try:
-            # PostgreSQL: a savepoint, so a failed attempt undoes only itself. SQLite: the first
-            # INSERT takes the database's write lock until commit, so nothing can interleave;
-            # a lock not granted within the busy timeout is final.
-            with session.begin_nested() if postgres else nullcontext():
-                return _write(
-                    session, account_id, batch, table, period, revision_field, source, now
-                )
-        except DBAPIError as error:
-            if not _transient(error):
-                raise
-            if not postgres or attempt == WRITE_ATTEMPTS:
-                raise ConcurrentWriteError(
-                    f"actuals of account {account_id} are being written by another client "
-                    f"({attempt} attempt(s)); nothing of this batch was stored, send it again",
-                    retry_after=RETRY_AFTER_SECONDS,
-                ) from error
-            log.info(
-                "actuals write of account %s conflicted (attempt %s): retrying",
-                account_id,
-                attempt,
-            )
-            time.sleep(random.uniform(0.01, 0.05) * attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
+    # PostgreSQL: a savepoint per attempt, so a failed one undoes only itself. SQLite: the first
+    # INSERT takes the database's write lock until commit, so nothing can interleave; a lock not
+    # granted within the busy timeout is final (one attempt).
+    attempts = WRITE_ATTEMPTS if postgres else 1
+
+    def attempt() -> UpsertResult:
+        with session.begin_nested() if postgres else nullcontext():
+            return _write(session, account_id, batch, table, period, revision_field, source, now)
+
+    retrying = retry_conflicts(
+        attempts, _transient, what=f"actuals write of account {account_id}", log=log
+    )
+    try:
+        return retrying(attempt)
+    except DBAPIError as error:
+        if not _transient(error):
+            raise
+        raise ConcurrentWriteError(
+            f"actuals of account {account_id} are being written by another client "
+            f"({attempts} attempt(s)); nothing of this batch was stored, send it again",
+            retry_after=RETRY_AFTER_SECONDS,
+        ) from error
 
 
 def _write(
@@ -364,9 +360,11 @@ def _locked_values(
     return stored
 
 
-def _transient(error: DBAPIError) -> bool:
+def _transient(error: BaseException) -> bool:
     """A concurrent writer's doing that a later attempt can get past: a serialisation failure,
     a deadlock or a lock not available (PostgreSQL), a busy or locked database (SQLite)."""
+    if not isinstance(error, DBAPIError):
+        return False
     sqlstate = getattr(error.orig, "sqlstate", None)
     if sqlstate in {"40001", "40P01", "55P03"}:
         return True

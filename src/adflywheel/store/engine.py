@@ -1,4 +1,4 @@
-"""Engines, sessions and the schema gate.
+"""Engines, sessions, retries of conflicting writes and the schema gate.
 
 SQLite runs in WAL mode with foreign keys on (embedded default); PostgreSQL through its URL.
 The service refuses to run on a schema whose Alembic revision it does not know or is behind.
@@ -6,7 +6,10 @@ The service refuses to run on a schema whose Alembic revision it does not know o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_none
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -56,6 +60,37 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits together or not at all."""
     with factory() as session, session.begin():
         yield session
+
+
+def retry_conflicts(
+    attempts: int,
+    transient: Callable[[BaseException], bool],
+    *,
+    what: str,
+    log: logging.Logger,
+    pause: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Retrying:
+    """Tenacity's loop for a write a concurrent writer can make fail: up to ``attempts`` tries
+    while ``transient(error)``, a short random pause growing with the attempt (10–50 ms × n,
+    so two writers desync) unless ``pause`` is off, one INFO line per retry in the caller's
+    log. The last error is re-raised as it is, for the caller to turn into its own answer."""
+
+    def retrying(state: RetryCallState) -> None:
+        log.info("%s conflicted (attempt %s): retrying", what, state.attempt_number)
+
+    return Retrying(
+        retry=retry_if_exception(transient),
+        stop=stop_after_attempt(attempts),
+        wait=_conflict_pause if pause else wait_none(),
+        sleep=sleep,
+        before_sleep=retrying,
+        reraise=True,
+    )
+
+
+def _conflict_pause(state: RetryCallState) -> float:
+    return random.uniform(0.01, 0.05) * state.attempt_number
 
 
 def alembic_config(engine: Engine) -> Config:

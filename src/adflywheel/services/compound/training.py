@@ -11,6 +11,7 @@ one import.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,8 +55,10 @@ from adflywheel.services.compound.registry import (
     version_out,
     write_artifact,
 )
-from adflywheel.store.engine import transaction
+from adflywheel.store.engine import retry_conflicts, transaction
 from adflywheel.store.models import Account, ModelVersion
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CHAMPION",
@@ -406,14 +409,16 @@ def _record_version(
     Two writers of the same account can pick the same version number (SQLite has no row lock);
     the loser's insert fails on the unique key (or on SQLite's lock) and it simply numbers
     again, in a fresh transaction that also re-reads the champion."""
-    for attempt in range(2):
-        try:
-            with transaction(factory) as session:
-                return _number_and_gate(session, run, stored, champion, verdict, evidence)
-        except (IntegrityError, OperationalError):
-            if attempt == 1:
-                raise
-    raise AssertionError("unreachable")
+
+    def attempt() -> GateDecision:
+        with transaction(factory) as session:
+            return _number_and_gate(session, run, stored, champion, verdict, evidence)
+
+    def lost_the_race(error: BaseException) -> bool:
+        return isinstance(error, IntegrityError | OperationalError)
+
+    what = f"model version of account {run.account_id}"
+    return retry_conflicts(2, lost_the_race, what=what, log=log, pause=False)(attempt)
 
 
 def _number_and_gate(
