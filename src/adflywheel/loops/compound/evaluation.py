@@ -1,4 +1,5 @@
-"""Measures of a CTR predictor on aggregated rows (impressions, clicks), and the paired bootstrap.
+"""Measures of a CTR predictor on aggregated rows (impressions, clicks), and the paired bootstrap
+over creatives (``scipy.stats.bootstrap``).
 
 Rates near 1% make "accuracy" meaningless (predicting 0 is 99% accurate), so predictors are judged
 by the binomial log-loss per impression, normalised entropy (log-loss over the entropy of the
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import stats
 
 FloatArray = NDArray[np.float64]
 EPS = 1e-7
@@ -112,6 +114,12 @@ class PairedDifference:
         }
 
 
+def _ratio_of_sums(delta: FloatArray, impressions: FloatArray, axis: int = -1) -> FloatArray:
+    """Log-loss difference per impression of a resample of creatives."""
+    out: FloatArray = np.sum(delta, axis=axis) / np.sum(impressions, axis=axis)
+    return out
+
+
 def paired_bootstrap(
     challenger: FloatArray,
     reference: FloatArray,
@@ -124,30 +132,42 @@ def paired_bootstrap(
     seed: int = 0,
 ) -> PairedDifference:
     """Resample whole creatives (rows of one creative are not independent) with replacement and
-    recompute the ratio-of-sums log-loss difference each time; percentile interval."""
+    recompute the ratio-of-sums log-loss difference each time; percentile interval.
+
+    The rows are first summed per creative (difference, impressions), so resampling creatives is
+    resampling the rows of that table, and the two columns move together: scipy's
+    ``bootstrap(..., paired=True, method="percentile")``. Creatives without impressions carry no
+    loss and no weight and are left out (with all of them drawn a resample would be undefined).
+    One creative leaves nothing to resample: the interval is the point itself."""
     if not 0.0 < level < 1.0:
         raise ValueError("level must be in (0, 1)")
     keys, index = np.unique(groups, return_inverse=True)
-    k = len(keys)
-    if k == 0:
+    if len(keys) == 0:
         raise ValueError("no creatives to resample")
     delta = binomial_loss(challenger, impressions, clicks) - binomial_loss(
         reference, impressions, clicks
     )
-    delta_g = np.bincount(index, weights=delta, minlength=k)
-    imps_g = np.bincount(index, weights=impressions, minlength=k)
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot).astype(np.float64)
-    num = counts @ delta_g
-    den = counts @ imps_g
-    boot = num[den > 0] / den[den > 0]
-    alpha = (1.0 - level) / 2.0
+    delta_g = np.bincount(index, weights=delta, minlength=len(keys))
+    imps_g = np.bincount(index, weights=impressions, minlength=len(keys))
+    seen = imps_g > 0
+    delta_g, imps_g = delta_g[seen], imps_g[seen]
+    k = len(imps_g)
+    if k == 0:
+        raise ValueError("no creative has impressions")
+    point = float(delta_g.sum() / imps_g.sum())
+    if k == 1:
+        return PairedDifference(point, point, point, k, n_boot, level, seed)
+    result = stats.bootstrap(
+        (delta_g, imps_g),
+        _ratio_of_sums,
+        n_resamples=n_boot,
+        vectorized=True,
+        paired=True,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    interval = result.confidence_interval
     return PairedDifference(
-        float(delta_g.sum() / imps_g.sum()),
-        float(np.quantile(boot, alpha)),
-        float(np.quantile(boot, 1.0 - alpha)),
-        k,
-        n_boot,
-        level,
-        seed,
+        point, float(interval.low), float(interval.high), k, n_boot, level, seed
     )
