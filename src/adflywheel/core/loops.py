@@ -11,9 +11,11 @@ past predictions, read new creatives, predict, reallocate, promote, share, remem
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cache
 
 
 class Loop(IntEnum):
@@ -29,12 +31,26 @@ class Loop(IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Extra:
+    """An optional part of the install (``pip install 'adflywheel[name]'``) and the modules it
+    brings: a loop that needs it is off, with the reason, where they are missing."""
+
+    name: str
+    modules: tuple[str, ...]
+
+
+# The video and audio stack (librosa pulls numba and llvmlite): only video analysis needs it.
+DNA_EXTRA = Extra("dna", ("av", "cv2", "librosa", "pyloudnorm"))
+
+
+@dataclass(frozen=True, slots=True)
 class LoopInfo:
     loop: Loop
     power_name: str  # its name in the power table (GET /api/ml/power)
     step_name: str  # its step in the cycle's report
     api_prefix: str  # where its own routes live
     what: str
+    needs: Extra | None = None
 
 
 # In the cycle's order.
@@ -52,6 +68,7 @@ REGISTRY: tuple[LoopInfo, ...] = (
         "creative_dna",
         "/api/ml",
         "extract what each creative is made of and why ads win",
+        DNA_EXTRA,
     ),
     LoopInfo(
         Loop.COMPOUND,
@@ -91,6 +108,39 @@ REGISTRY: tuple[LoopInfo, ...] = (
 )
 INFO: dict[Loop, LoopInfo] = {info.loop: info for info in REGISTRY}
 ALL_LOOPS: frozenset[Loop] = frozenset(Loop)
+
+
+@cache
+def missing_modules(extra: Extra) -> tuple[str, ...]:
+    """The extra's modules this installation lacks (looked up once: an install does not change
+    under a running process)."""
+    return tuple(name for name in extra.modules if not _importable(name))
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a finder that refuses the name
+        return False
+
+
+def unavailable(loop: Loop) -> str | None:
+    """Why this installation cannot run the loop (an extra it needs is not installed), or None."""
+    extra = INFO[loop].needs
+    if extra is None:
+        return None
+    missing = missing_modules(extra)
+    if not missing:
+        return None
+    return (
+        f"not installed: {', '.join(missing)} (the [{extra.name}] extra); "
+        f"install adflywheel[{extra.name}] to turn it on"
+    )
+
+
+def available_loops() -> frozenset[Loop]:
+    """The loops this installation can run."""
+    return frozenset(loop for loop in Loop if unavailable(loop) is None)
 
 
 def validate_loops(numbers: Iterable[int]) -> frozenset[Loop]:

@@ -4,7 +4,8 @@ The deployment's default is ``Settings.loops``; an account may choose its own se
 ``account_loops``), and a caller of one cycle (the harness, a replay) may narrow it further.
 Fetching the catalogue and the actuals is the foundation and always runs: without it no loop has
 anything to learn from. Validation's switch is about what it learns from them (scoring, drift,
-retraining).
+retraining). A loop whose extra is not installed (loop 4 without ``adflywheel[dna]``) is off
+whatever was chosen, and says why: off, never failed.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adflywheel.core.loops import INFO, Loop, validate_loops
+from adflywheel.core.loops import INFO, Loop, available_loops, unavailable, validate_loops
 from adflywheel.store.models import CycleRun
 from adflywheel.store.power import load_loops
+
+NOT_CHOSEN = "not among the account's loops (PUT /api/ml/power), else the deployment's default"
 
 
 def active_loops(
@@ -26,10 +29,18 @@ def active_loops(
     default: Iterable[int],
     narrowed_to: frozenset[Loop] | None = None,
 ) -> frozenset[Loop]:
-    """The account's own choice (else the default), intersected with a caller's narrowing."""
+    """The account's own choice (else the default), intersected with a caller's narrowing and
+    with what this installation can run."""
     chosen = load_loops(session, account_id)
-    loops = validate_loops(chosen if chosen is not None else default)
+    loops = validate_loops(chosen if chosen is not None else default) & available_loops()
     return loops & narrowed_to if narrowed_to is not None else loops
+
+
+def off_note(loop: Loop | None) -> dict[str, str]:
+    """What an off step adds to the cycle's report: the reason when the installation cannot run
+    its loop (nothing when the loop was simply not chosen, as before)."""
+    reason = unavailable(loop) if loop is not None else None
+    return {"reason": reason} if reason is not None else {}
 
 
 def power_report(session: Session, account_id: int, loops: frozenset[Loop]) -> dict[str, Any]:
@@ -63,6 +74,7 @@ def power_report(session: Session, account_id: int, loops: frozenset[Loop]) -> d
                 "name": info.power_name,
                 "what": info.what,
                 "active": loop in loops,
+                "off_reason": None if loop in loops else unavailable(loop) or NOT_CHOSEN,
                 "last_run": last,
             }
         )

@@ -45,7 +45,7 @@ from adflywheel.cycle.context import (
 )
 from adflywheel.cycle.locks import redis_account_lock, renew_redis_lock
 from adflywheel.cycle.outcomes import CampaignLedger
-from adflywheel.cycle.power import active_loops
+from adflywheel.cycle.power import active_loops, off_note
 from adflywheel.services.observability import logs
 from adflywheel.services.observability.metrics import observe_cycle
 from adflywheel.store.engine import transaction
@@ -99,7 +99,8 @@ def _run_cycle(
             name, loop = step.name, None if step.loop is None else int(step.loop)
             outcome: dict[str, Any]
             if not step.wanted(context):
-                report.steps[name] = {"loop": loop, "status": "off", "seconds": 0.0, "error": None}
+                off = {"loop": loop, "status": "off", "seconds": 0.0, "error": None}
+                report.steps[name] = {**off, **off_note(step.loop)}
                 continue
             # The heartbeat: still ours? then the lease (and the Redis lock) run on.
             _renew(deps.factory, claim, options.lease_seconds)

@@ -106,6 +106,11 @@ class LoopPowerOut(Answer):
     name: str
     what: str
     active: bool
+    off_reason: str | None = Field(
+        None,
+        description="Why the loop is off: not chosen, or not installed (loop 4 without the "
+        "adflywheel[dna] extra); null when it is on.",
+    )
     last_run: LastRunOut | None
 
 

@@ -12,7 +12,6 @@ import math
 from typing import Any
 
 import numpy as np
-import pyloudnorm
 from numpy.typing import NDArray
 
 FRAME = 1024
@@ -82,6 +81,8 @@ def analyse(y: NDArray[np.float32] | None, sr: int) -> dict[str, Any]:
     duration = y.size / sr
     loudness: float | None = None
     if duration >= 0.4:
+        import pyloudnorm  # the [dna] extra, like librosa below
+
         value = float(pyloudnorm.Meter(sr).integrated_loudness(y.astype(np.float64)))
         loudness = round(value, 2) if math.isfinite(value) else None
 

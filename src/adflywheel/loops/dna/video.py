@@ -3,6 +3,8 @@
 Frames arrive as BGR ``uint8`` arrays already scaled down for analysis, with their timestamps;
 decoding is the shell's job (``dna_service``). Sampling a few frames per second is enough: a cut
 is a large change between consecutive samples, and light, colour, faces and text change slowly.
+OpenCV is the ``[dna]`` extra: it is imported inside the functions that analyse frames, so the
+rest (``aspect_class``, ``FrameSample``) serves a lean install.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -54,6 +55,8 @@ def colourfulness(frame: Frame) -> float:
 def cut_scores(frames: Sequence[Frame]) -> NDArray[np.float64]:
     """Mean absolute change of H, S and V between consecutive samples (PySceneDetect's content
     score; hue difference taken on the circle). Element i compares samples i and i + 1."""
+    import cv2
+
     if len(frames) < 2:
         return np.zeros(0)
     hsv = [cv2.cvtColor(_small(f), cv2.COLOR_BGR2HSV).astype(np.int16) for f in frames]
@@ -83,6 +86,8 @@ def motion_per_second(
 ) -> NDArray[np.float64]:
     """Mean absolute luma change per second (0..1 scale) between consecutive samples, NaN across
     a cut (a cut is editing, not motion)."""
+    import cv2
+
     gray = [cv2.cvtColor(_small(f), cv2.COLOR_BGR2GRAY).astype(np.float32) for f in frames]
     out = np.full(max(len(gray) - 1, 0), np.nan)
     for i in range(len(gray) - 1):
@@ -98,6 +103,8 @@ def text_boxes(frame: Frame) -> list[tuple[int, int, int, int]]:
     that joins letters into lines, then boxes that are wide, of letter height, and striped: rows
     through the middle of a line of letters cross many strokes (at least ``STROKES_PER_HEIGHT``
     edges per box-height of width), where shapes and outlines cross two or four."""
+    import cv2
+
     gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     height, width = gray.shape
     grad = cv2.morphologyEx(gray, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
@@ -175,6 +182,8 @@ def analyse(
 ) -> VisualResult:
     """Visual DNA and the visual part of hook DNA. Faces and text are looked for once per
     ``step_s`` (every ``early_step_s`` in the first 3 s)."""
+    import cv2
+
     frames, times = sample.frames, sample.times
     n = len(frames)
     if n == 0:
@@ -245,6 +254,8 @@ def analyse(
 
 def _small(frame: Frame, width: int = 96) -> Frame:
     """A copy at most ``width`` pixels wide for whole-frame statistics (cheap and enough)."""
+    import cv2
+
     h, w = frame.shape[:2]
     if w <= width:
         return frame

@@ -3,7 +3,8 @@
 Uploads never touch the file system: PyAV reads from memory. The content is sniffed before it
 is decoded, decoding is bounded (duration, resolution, frames), and any failure becomes an
 ``UnreadableVideoError`` with a message a caller can act on. Nothing is stored unless
-extraction succeeded.
+extraction succeeded. PyAV and OpenCV are the ``[dna]`` extra, imported only to analyse a video:
+without them an upload is answered 503 with the reason, and DNA from features still works.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import av
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adflywheel.core.errors import InvalidInputError, UnsupportedFormatError
+from adflywheel.core.errors import InvalidInputError, UnavailableError, UnsupportedFormatError
+from adflywheel.core.loops import Loop, unavailable
 from adflywheel.loops.crosslearn.prior import win_prior
 from adflywheel.loops.dna import audio as audio_core
 from adflywheel.loops.dna import patterns, win
@@ -60,6 +60,17 @@ class UnreadableVideoError(InvalidInputError):
 
 class UnsupportedMediaError(UnreadableVideoError, UnsupportedFormatError):
     """The bytes are not in any video container this service reads (not even a broken one)."""
+
+
+class VideoStackMissingError(UnavailableError):
+    """This installation has no video stack (the ``[dna]`` extra): videos cannot be analysed."""
+
+
+def require_video_stack() -> None:
+    """Raise, with the reason, where the ``[dna]`` extra is not installed."""
+    reason = unavailable(Loop.DNA)
+    if reason is not None:
+        raise VideoStackMissingError(f"video analysis is off: {reason}")
 
 
 class InvalidFeaturesError(InvalidInputError):
@@ -113,6 +124,9 @@ def decode(
     The limits are read when called, so a test can lower them."""
     limit_s = MAX_DURATION_S if max_duration_s is None else max_duration_s
     kind = sniff(data)
+    require_video_stack()
+    import av
+
     try:
         with av.open(io.BytesIO(data), mode="r", format=None) as container:
             vstream = _video_stream(container, threads, skip_nonref)
@@ -198,6 +212,8 @@ class _FrameSampler:
         self.next_t, self.last_t = 0.0, 0.0
 
     def take(self, packet: Any) -> None:
+        import av
+
         p = self.plan
         for frame in packet.decode():
             if not isinstance(frame, av.VideoFrame):
@@ -222,6 +238,8 @@ class _SoundReader:
         self.plan = plan
         self.chunks: list[NDArray[np.float32]] = []
         self.samples = 0
+        import av
+
         self.resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
 
     def take(self, packet: Any) -> None:
@@ -299,6 +317,8 @@ class HaarFaces:
     """OpenCV's bundled frontal-face Haar cascade (opencv-python-headless < 5 ships the XML)."""
 
     def __init__(self) -> None:
+        import cv2
+
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
@@ -307,6 +327,8 @@ class HaarFaces:
     def __call__(self, gray: NDArray[np.uint8]) -> list[tuple[int, int, int, int]]:
         """Faces at least 15% of the frame's short side, found on a copy whose short side is
         ``DETECT_SIDE`` pixels (cost grows with area; ad faces that matter are large)."""
+        import cv2
+
         h, w = gray.shape[:2]
         scale = min(1.0, DETECT_SIDE / min(h, w))
         small = gray if scale == 1.0 else cv2.resize(gray, (round(w * scale), round(h * scale)))
@@ -329,6 +351,7 @@ def extract_from_video(
     data: bytes, text: str = "", *, sample_fps: float = 6.0, skip_nonref: bool = True
 ) -> Dna:
     """The full DNA of a video file (bytes) and its ad text."""
+    require_video_stack()
     decoded = decode(data, sample_fps=sample_fps, skip_nonref=skip_nonref)
     visual = video_core.analyse(decoded.sample, face_detector())
     sound = audio_core.analyse(decoded.audio, decoded.audio_rate)
