@@ -4,14 +4,41 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench golden install clean serve
+.PHONY: demo test test-fast lint bench golden install install-lean install-full lock clean serve
 
-$(STAMP): pyproject.toml requirements.lock
+# The locks (`make lock`, with hashes): requirements.lock is the lean service,
+# requirements-full.lock adds the extras (dna, dask, plots), requirements-dev.lock adds the dev
+# tools to those. Each install takes a lock whole, then the project itself without dependencies.
+define install_lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(1)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+endef
+
+# Everything `make test`, `make demo` and `make bench` need: .[dev,dna,dask,plots].
+$(STAMP): pyproject.toml requirements-dev.lock
+	$(call install_lock,requirements-dev.lock)
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# A service that analyses no video: no av, OpenCV, librosa (numba, llvmlite), dask or matplotlib.
+install-lean:
+	$(call install_lock,requirements.lock)
+
+# The service with every extra, without the dev tools.
+install-full:
+	$(call install_lock,requirements-full.lock)
+
+# Regenerate the locks from pyproject.toml. uv keeps each lock's current pins unless
+# UPGRADE='--upgrade' (or '--upgrade-package NAME') is given; the extras' locks follow the lean one.
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --quiet \
+	--custom-compile-command 'make lock' $(UPGRADE)
+lock: $(STAMP)
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --extra dna --extra dask --extra plots -c requirements.lock \
+		-o requirements-full.lock
+	$(UV_COMPILE) --all-extras -c requirements.lock -o requirements-dev.lock
 
 demo: $(STAMP)
 	$(BIN)/adflywheel demo
