@@ -2,15 +2,18 @@
 
 A finished shard is never run again. A shard being run is claimed by a lock file created with
 ``O_EXCL`` (atomic on a local file system), so two invocations at once never run the same shard;
-a lock older than ``stale_hours`` belongs to a run that died and may be taken over. Results are
+a running shard touches its lock every few minutes, so a lock untouched for ``stale_hours``
+belongs to a run that died and may be taken over. Results are
 written to a temporary file and renamed into place, so a killed run leaves no half-written shard.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -22,7 +25,8 @@ from typing import Any
 from benchmarks.ablation_design import Shard
 
 Runner = Callable[[Shard], dict[str, Any]]
-DEFAULT_STALE_HOURS = 12.0
+DEFAULT_STALE_HOURS = 2.0
+HEARTBEAT_SECONDS = 300.0  # a running shard touches its lock this often
 
 
 def result_path(folder: Path, shard: Shard) -> Path:
@@ -53,6 +57,12 @@ def claim(folder: Path, shard: Shard, stale_hours: float = DEFAULT_STALE_HOURS) 
                 path.rename(grave)
             except FileNotFoundError:
                 continue
+            if (time.time() - grave.stat().st_mtime) / 3600 < stale_hours:
+                # A rival's fresh claim, made since we looked: give it back.
+                with contextlib.suppress(FileExistsError):
+                    os.link(grave, path)
+                grave.unlink(missing_ok=True)
+                return False
             grave.unlink(missing_ok=True)
             continue
         with os.fdopen(handle, "w") as out:
@@ -60,6 +70,12 @@ def claim(folder: Path, shard: Shard, stale_hours: float = DEFAULT_STALE_HOURS) 
             json.dump({**owner, "claimed_at": datetime.now(UTC).isoformat()}, out)
         return True
     return False
+
+
+def _heartbeat(path: Path, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_SECONDS):
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(path)
 
 
 def release(folder: Path, shard: Shard) -> None:
@@ -87,10 +103,16 @@ def run_one(
         if target.exists():  # finished by another run between the check and the claim
             return "done", 0.0
         started = time.perf_counter()
+        stop = threading.Event()
+        beat = threading.Thread(target=_heartbeat, args=(lock_path(folder, shard), stop))
+        beat.start()
         try:
             summary = runner(shard)
         except Exception as error:  # one failing shard must not stop the sitting
             return f"failed: {type(error).__name__}: {error}", time.perf_counter() - started
+        finally:
+            stop.set()
+            beat.join()
         seconds = time.perf_counter() - started
         document = {
             **summary,

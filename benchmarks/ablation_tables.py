@@ -70,10 +70,10 @@ def week_means(by_day: Any) -> tuple[float | None, float | None]:
     return mean(by_day[:span]), mean(by_day[-span:])
 
 
-def _hours(rows: list[Row]) -> dict[str, Any]:
+def _hours(rows: list[Row], prefix: str = "") -> dict[str, Any]:
     """Hours until a truly best new creative held the largest share of its campaign, pooled
     over seeds; creatives that never did are counted apart."""
-    pooled = [h for r in rows for h in (r.get("hours_to_lead_new_best") or [])]
+    pooled = [h for r in rows for h in (r.get(f"{prefix}hours_to_lead_new_best") or [])]
     led = [float(h) for h in pooled if isinstance(h, (int, float)) and h >= 0]
     return {
         "median": statistics.median(led) if led else None,
@@ -115,7 +115,7 @@ def _set_row(mine: list[Row], pairs: list[tuple[Row, Row]], prefix: str = "") ->
         "accuracy_last_week": interval(last),
         "promotions": sum(int(_number(r, k("promotions")) or 0) for r in mine),
         "false_promotions": sum(int(_number(r, k("false_promotions")) or 0) for r in mine),
-        "lead": _hours(mine) if not prefix else {"median": None, "led": 0, "creatives": 0},
+        "lead": _hours(mine, prefix),
         "seconds": sum(_number(r, "seconds") or 0.0 for r in mine) if not prefix else 0.0,
     }
 
@@ -156,6 +156,7 @@ def aggregate(scenario: str, rows: list[Row]) -> dict[str, Any]:
         "days": sorted({int(r["days"]) for r in rows if isinstance(r.get("days"), int)}),
         "quick": any(bool(r.get("quick")) for r in rows),
         "seconds": sum(_number(r, "seconds") or 0.0 for r in rows),
+        "code": sorted({str(r.get("code") or "unknown") for r in rows}),
         "table": table,
     }
 
@@ -237,7 +238,9 @@ def markdown(data: dict[str, Any], projected: float | None = None, design_shards
         f"Simulated market (synthetic data), {days} days, {data['shards']} shards found. Each "
         "figure is paired by seed against Thompson alone (loops=2) on the same market: the mean "
         "over seeds of the per-seed ratio, with its 95% paired t-interval. References (uniform, "
-        "oracles) come from Thompson alone's runs of the same seeds.",
+        "oracles) come from Thompson alone's runs of the same seeds. Code: "
+        f"{', '.join(data.get('code') or ['unknown'])}"
+        f"{' (MIXED: shards from several versions)' if len(data.get('code') or []) > 1 else ''}.",
         "",
         "**Money.** Clicks and conversions per dollar ÷ Thompson alone's; clicks at Thompson's "
         "spend = the set's clicks per dollar × Thompson alone's spend (mean over seeds), beside "
@@ -277,9 +280,7 @@ def markdown(data: dict[str, Any], projected: float | None = None, design_shards
         "hours to lead: median (led) | what the set also loses |",
         "|---|---|---|---|---|---|",
     ]
-    for slug, row in table.items():
-        if slug in ("uniform", "oracle", "marginal_oracle"):
-            continue
+    for row in table.values():
         head.append(
             f"| {row['label']} | {_ratio(row['ne'])} | {_ratio(row['accuracy_first_week'])} → "
             f"{_ratio(row['accuracy_last_week'])} | {row['promotions']} "

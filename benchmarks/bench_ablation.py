@@ -98,6 +98,7 @@ def simulate_shard(shard: Shard) -> dict[str, Any]:
     result = simulate(build_spec(shard))
     summary = result.summary()
     summary["loops_unavailable"] = _unavailable(shard.loop_set.loops)
+    summary["code"] = code_version()
     curves = {"policy": result.policy, "uniform": result.uniform, "oracle": result.oracle}
     marginal = getattr(result, "marginal_oracle", None)
     if marginal is not None:
@@ -115,6 +116,27 @@ def simulate_shard(shard: Shard) -> dict[str, Any]:
         ]
         summary["accuracy_by_day_source"] = "hourly validation reports, mean per day"
     return summary
+
+
+def code_version() -> str:
+    """The commit the shard ran on, "+dirty" when the tracked files differ from it: a shard
+    from older code is still read, and the table lists every version it pooled."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "src"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (commit or "unknown") + ("+dirty" if dirty else "")
 
 
 def _unavailable(wanted: frozenset[Loop]) -> dict[str, str]:

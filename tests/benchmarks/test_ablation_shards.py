@@ -68,10 +68,26 @@ def test_a_live_lock_holds_the_shard_and_a_stale_one_is_taken_over(tmp_path: Pat
     sitting = run_shards(tmp_path, TODO, runner)
     assert sitting.locked == [held.name] and held.name not in runner.calls
     assert not result_path(tmp_path, held).exists()
-    old = time.time() - 13 * 3600
+    old = time.time() - 3 * 3600
     os.utime(lock_path(tmp_path, held), (old, old))
-    again = run_shards(tmp_path, TODO, runner, stale_hours=12)
+    again = run_shards(tmp_path, TODO, runner, stale_hours=2)
     assert again.ran == [held.name]
+
+
+def test_a_running_shard_keeps_its_lock_fresh(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr("benchmarks.ablation_shards.HEARTBEAT_SECONDS", 0.01)
+    path = lock_path(tmp_path, TODO[0])
+    ages: list[float] = []
+
+    def slow(shard: Shard) -> dict[str, Any]:
+        old = time.time() - 3 * 3600
+        os.utime(path, (old, old))
+        time.sleep(0.2)
+        ages.append(time.time() - path.stat().st_mtime)
+        return fake_runner(shard)
+
+    run_shards(tmp_path, TODO[:1], slow)
+    assert ages and ages[0] < 60  # touched while it ran: no rival may take it over
 
 
 def test_two_invocations_at_once_never_run_a_shard_twice(tmp_path: Path) -> None:

@@ -1,0 +1,43 @@
+"""The ablation's quick mode end to end: real simulations on the churn scenario's tiny version
+(synthetic data), through the shard files to the table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from benchmarks.bench_ablation import SCENARIOS_MODULE, execute
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec(SCENARIOS_MODULE) is None,
+    reason=f"the churn scenario ({SCENARIOS_MODULE}, issue #15 item 1) is not in this checkout",
+)
+def test_quick_mode_runs_every_shard_once_and_tabulates(tmp_path: Path) -> None:
+    figures = execute("churn", (1, 2), quick=True, workers=2, root=tmp_path, show_progress=False)
+    assert figures["sitting"]["failed"] == {}
+    assert figures["shards"] == 4 and figures["sitting"]["ran"] == 4
+    runs = sorted((tmp_path / "churn-quick" / "runs").glob("*.json"))
+    assert [p.stem for p in runs] == [
+        "all-seven-seed1",
+        "all-seven-seed2",
+        "thompson-alone-seed1",
+        "thompson-alone-seed2",
+    ]
+    for path in runs:
+        shard = json.loads(path.read_text())
+        assert shard["synthetic"] is True and shard["cycle_errors"] == []
+        assert shard["seconds"] > 0 and shard["spend_minor"] > 0
+        for key in ("marginal_oracle_clicks_per_dollar", "cold_start_clicks_per_dollar"):
+            assert isinstance(shard[key], float), key
+        assert isinstance(shard["hours_to_lead_new_best"], list)
+    table = (tmp_path / "churn-quick" / "table.md").read_text()
+    assert "| all seven (loops=all) | 2 |" in table
+    assert "marginal oracle (reference" in table
+    # A second sitting finds everything done and runs nothing.
+    again = execute("churn", (1, 2), quick=True, root=tmp_path, show_progress=False)
+    assert again["sitting"]["ran"] == 0 and again["sitting"]["already_done"] == 4
