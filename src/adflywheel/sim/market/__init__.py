@@ -15,6 +15,7 @@ from adflywheel.sim.market.config import (
     Collapse,
     DeliverySplit,
     GeneShift,
+    Launch,
     LearningPhase,
     MarketConfig,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "GeneEffects",
     "GeneShift",
     "HourTotals",
+    "Launch",
     "LearningPhase",
     "LearningStatus",
     "MarketConfig",

@@ -81,6 +81,31 @@ class AdvertiserPause:
             raise ValueError("until_hour must be after at_hour")
 
 
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """The advertiser launches a new ad set (its ads) at hour ``at_hour`` (hours since the start).
+
+    Before its launch the ad set does not exist on the platform: it is in no listing, delivers
+    nothing and holds no budget. At ``at_hour`` it appears, active, in the learning phase, with
+    the daily budget ``budget_minor`` the advertiser gives it. With ``retire_ad_index`` (a global
+    ad index) the advertiser retires an old ad at the same hour, as in Ads Manager: turns the ad
+    off (an advertiser pause, which the service must never undo) and takes its ad set's budget
+    off with it (to 0), so the campaign's daily total stays what the advertiser meant."""
+
+    at_hour: int
+    ad_set_index: int
+    budget_minor: int
+    retire_ad_index: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.at_hour < 1:
+            raise ValueError("at_hour must be >= 1 (an ad set live from the start needs none)")
+        if self.ad_set_index < 0 or self.budget_minor < 0:
+            raise ValueError("ad_set_index and budget_minor must be >= 0")
+        if self.retire_ad_index is not None and self.retire_ad_index < 0:
+            raise ValueError("retire_ad_index must be >= 0")
+
+
 # Meta's budget structures of a campaign (the names the cycle report uses).
 Structure = Literal["ad_set_budgets", "ad_set_budgets_multi_ad", "campaign_budget"]
 STRUCTURES: tuple[str, ...] = ("ad_set_budgets", "ad_set_budgets_multi_ad", "campaign_budget")
@@ -207,6 +232,12 @@ class MarketConfig:
     # Keep each hour's true expected objective per ad (``evaluation.value_at``), as long as the
     # delivery history (``retention_hours``): for benchmarks that judge pauses afterwards.
     record_truth: bool = False
+    # New ad sets the advertiser launches mid-run (hidden from the platform until then), each
+    # perhaps retiring an old ad (``Launch``); () leaves every ad set live from the start.
+    launches: tuple[Launch, ...] = ()
+    # Accounts dealt to niches in turn (account a in ``niches[a % len(niches)]``) instead of at
+    # random: every niche gets its share of accounts (cross-account learning needs k of them).
+    balanced_niches: bool = False
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -247,6 +278,12 @@ class MarketConfig:
                 raise ValueError(f"advertiser pause ad_set_index {p.ad_set_index} out of range")
             if p.ad_index is not None and p.ad_index >= self.n_variants:
                 raise ValueError(f"advertiser pause ad_index {p.ad_index} out of range")
+        launched = [x.ad_set_index for x in self.launches]
+        if len(set(launched)) != len(launched) or any(i >= n_ad_sets for i in launched):
+            raise ValueError("launches must name distinct ad set indices in range")
+        retired = [x.retire_ad_index for x in self.launches if x.retire_ad_index is not None]
+        if any(i >= self.n_variants for i in retired):
+            raise ValueError("launch retire_ad_index out of range")
         n_campaigns = self.n_accounts * self.campaigns_per_account
         for c in self.collapses:
             if c.ad_index is not None and c.ad_index >= n_campaigns * self.variants_per_campaign:

@@ -65,6 +65,8 @@ class MarketState:
     dark_since: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     hours_in_learning: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     significant_edits: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # Per ad set: not launched yet (``MarketConfig.launches``): on no listing, off, no budget.
+    hidden: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
 
     @classmethod
     def initial(cls, world: World) -> MarketState:
@@ -74,20 +76,26 @@ class MarketState:
         budgets = np.zeros(m, dtype=np.int64)
         campaign_budgets = np.zeros(cfg.n_campaigns, dtype=np.int64)
         bounds = world.campaign_ad_set_start.tolist()
+        hidden = np.zeros(m, dtype=np.bool_)
+        hidden[[x.ad_set_index for x in cfg.launches]] = True
         for c in range(cfg.n_campaigns):
             if world.campaign_budgeted[c]:
                 campaign_budgets[c] = total
                 continue
             lo, hi = bounds[c], bounds[c + 1]
-            base, extra = divmod(total, hi - lo)
-            budgets[lo:hi] = base
-            budgets[lo : lo + extra] += 1  # exact split: the campaign total is conserved
+            # The ad sets live at the start share the total (all of them, without launches).
+            live = np.flatnonzero(~hidden[lo:hi]) + lo
+            if live.size == 0:
+                continue
+            base, extra = divmod(total, int(live.size))
+            budgets[live] = base
+            budgets[live[:extra]] += 1  # exact split: the campaign total is conserved
         phase = cfg.learning_phase
         launch = LEARNING if phase is not None and phase.start_in_learning else EXITED
         return cls(
             budgets=budgets,
             ad_active=np.ones(n, dtype=np.bool_),
-            ad_set_active=np.ones(m, dtype=np.bool_),
+            ad_set_active=~hidden,
             cum_impressions=np.zeros(n),
             drift=np.zeros(n),
             multiplier=np.ones(n),
@@ -99,6 +107,7 @@ class MarketState:
             dark_since=np.full(m, -1, dtype=np.int64),
             hours_in_learning=np.zeros(m, dtype=np.int64),
             significant_edits=np.zeros(m, dtype=np.int64),
+            hidden=hidden,
         )
 
 

@@ -19,6 +19,8 @@ from adflywheel.core.domain import Objective
 from adflywheel.platforms.base import PlatformError, PlatformRefusedError, check_budget
 from adflywheel.sim.market.config import MarketConfig
 from adflywheel.sim.market.delivery import (
+    EXITED,
+    LEARNING,
     HourRecord,
     MarketState,
     advance_drift,
@@ -132,6 +134,7 @@ class SimulatedMarket:
         """Deliver one hour at the current budgets and statuses, then advance the clock."""
         self._apply_due_collapses()
         self._apply_advertiser_pauses()
+        self._apply_launches()
         h = self._state.hour_index
         if self.config.record_truth:
             self._truth_history[h] = self._true_values()
@@ -185,6 +188,36 @@ class SimulatedMarket:
                     self._set_status(pause.ad_index, ad=active, source="advertiser")
                 elif pause.ad_set_index is not None:
                     self._set_status(pause.ad_set_index, ad_set=active, source="advertiser")
+
+    def _apply_launches(self) -> None:
+        """The advertiser's launches whose hour has come (``MarketConfig.launches``): the new ad
+        set appears, live, learning from scratch, with its budget; the ad it replaces (if any)
+        is turned off and its ad set's budget taken off. Writes logged with source "launch"."""
+        state, h = self._state, self._state.hour_index
+        for launch in self.config.launches:
+            s = launch.ad_set_index
+            if launch.at_hour > h or not state.hidden[s]:
+                continue
+            if launch.retire_ad_index is not None:
+                r = launch.retire_ad_index
+                self._set_status(r, ad=False, source="advertiser")
+                retired_set = int(self._world.ad_set_of[r])
+                old = int(state.budgets[retired_set])
+                self._budget_writes.append(BudgetWrite(h, retired_set, old, 0, "launch"))
+                state.budgets[retired_set] = 0  # off: no learning reset, it delivers no more
+            was_live = status_live(state, self._ad_set_start)
+            state.hidden[s] = False
+            state.ad_set_active[s] = True
+            self._status_writes.append(StatusWrite(h, s, "ad_set", True, "launch"))
+            self._budget_writes.append(BudgetWrite(h, s, 0, launch.budget_minor, "launch"))
+            state.budgets[s] = launch.budget_minor
+            phase = self.config.learning_phase
+            if phase is not None:  # a new ad set: learning from its launch (not an edit)
+                state.learning[s] = LEARNING if phase.start_in_learning else EXITED
+                state.learning_events[s] = 0
+                state.learning_hours[s] = 0
+                state.dark_since[s] = h  # never dark before: no long-pause reset either
+            status_changed(phase, state, was_live, self._ad_set_start)
 
     def _true_values(self) -> np.ndarray:
         """True expected objective per dollar of every ad now (creative's own, no penalty)."""

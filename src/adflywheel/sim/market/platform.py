@@ -89,6 +89,8 @@ class SimulatedPlatform:
         first = self._a * cfg.campaigns_per_account
         out = []
         for s in range(self._set_slice.start, self._set_slice.stop):
+            if state.hidden[s]:  # not launched yet: not on the platform
+                continue
             c = int(w.ad_set_campaign[s])
             k = s - int(w.campaign_ad_set_start[c])
             label = "Variant" if cfg.structure_of(c) == "ad_set_budgets" else "Ad set"
@@ -109,6 +111,8 @@ class SimulatedPlatform:
         creatives = self._creative_cache()
         ads = []
         for i in range(self._slice.start, self._slice.stop):
+            if state.hidden[int(w.ad_set_of[i])]:  # not launched yet: not on the platform
+                continue
             creative, features = creatives[i - self._offset]
             ads.append(
                 PlatformAd(
@@ -200,7 +204,7 @@ class SimulatedPlatform:
         no budget of its own: ``PlatformRefusedError``, as Meta refuses it."""
         value = check_budget(daily_budget_minor)
         i = self._ad_sets.get(ad_set_id)
-        if i is None:
+        if i is None or self._market._state.hidden[i]:
             raise PlatformError(f"unknown ad set {ad_set_id!r} in this account")
         self._market._set_budget(i, value)
 
@@ -224,6 +228,6 @@ class SimulatedPlatform:
     def set_ad_status(self, ad_id: str, status: Status) -> None:
         """Pause or resume an ad; a paused ad delivers nothing from the next hour."""
         i = self._ads.get(ad_id)
-        if i is None:
+        if i is None or self._market._state.hidden[int(self._market._world.ad_set_of[i])]:
             raise PlatformError(f"unknown ad {ad_id!r} in this account")
         self._market._set_status(i, ad=Status(status) is Status.ACTIVE)

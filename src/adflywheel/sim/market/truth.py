@@ -65,6 +65,13 @@ class MarketTruth:
         self._sync()
         return true_ctr(self._market._world, self._market._state, learning)
 
+    def live_ads_array(self) -> BoolArray:
+        """Whether each ad can deliver now by its statuses (it and its ad set active; an ad set
+        not launched yet is off), budget aside."""
+        state, w = self._market._state, self._market._world
+        out: BoolArray = state.ad_active & state.ad_set_active[w.ad_set_of]
+        return out
+
     def true_ctr(self, account_id: str | None = None, learning: bool = False) -> dict[str, float]:
         return self._keyed(self.true_ctr_array(learning), account_id)
 
@@ -206,18 +213,54 @@ class MarketTruth:
             return pairs
         return {c: a for c, a in pairs.items() if c.startswith(account_id + "_")}
 
-    def oracle_budgets(self, objective: Objective | str | None = None) -> IntArray:
+    def oracle_budgets(
+        self, objective: Objective | str | None = None, totals: IntArray | None = None
+    ) -> IntArray:
         """Flat ad set budgets that put each campaign's whole current total on the ad set of
         its best ad now: best by what it delivers now, the learning phase's penalty included,
         so the oracle moves only to an ad set that beats the current one even while learning.
         A campaign budget (CBO) has no ad set budgets to move: its ad sets stay at 0 and its
         budget where it is (the oracle is no upper reference for those campaigns; nor, with
-        several ads per ad set, does it choose how Meta splits the ad set's budget)."""
+        several ads per ad set, does it choose how Meta splits the ad set's budget). ``totals``:
+        each campaign's total to place (by default its budgets' total now)."""
         m, w = self._market, self._market._world
         out = np.zeros(w.n_ad_sets, dtype=np.int64)
         best = self.best_index_per_campaign(objective, only_active=True, learning=True)
         abo = ~w.campaign_budgeted
-        out[w.ad_set_of[best[abo]]] = m.campaign_budget_totals()[abo]
+        place = m.campaign_budget_totals() if totals is None else totals
+        out[w.ad_set_of[best[abo]]] = place[abo]
+        return out
+
+    def marginal_oracle_budgets(self, totals: IntArray | None = None) -> IntArray:
+        """Flat ad set budgets that split each campaign's total (``totals``, by default its
+        budgets' total now) over its live ads by water-filling on true marginal clicks per
+        dollar, fatigue included (``waterfill``): the reference that knows what the greedy
+        oracle ignores. With a learning phase, no ad set moves by a significant edit (it knows
+        the reset's cost). Without fatigue it is the greedy oracle's split exactly. For campaigns
+        of one ad per ad set; a campaign budget (CBO) is left where it is, as the greedy
+        oracle leaves it."""
+        from adflywheel.sim.market.waterfill import marginal_split
+
+        m, w = self._market, self._market._world
+        if m.config.fatigue_strength == 0.0:
+            return self.oracle_budgets(Objective.CLICKS_PER_DOLLAR, totals)
+        self._sync()
+        state = m._state
+        place = (m.campaign_budget_totals() if totals is None else totals).copy()
+        place[w.campaign_budgeted] = 0
+        live = state.ad_active & state.ad_set_active[w.ad_set_of]
+        ctr = true_ctr(w, state, learning=False)
+        phase = m.config.learning_phase
+        step = phase.significant_edit_fraction if phase is not None and phase.penalised else None
+        current = state.budgets[w.ad_set_of]
+        if step is not None:  # only an ad set out of learning loses by a reset
+            exited = (state.learning == EXITED)[w.ad_set_of]
+            current = np.where(exited, current, -1)
+        factor = learning_factor(w, state)
+        per_ad = marginal_split(w, state, ctr, live, place, current, step, factor)
+        out: IntArray = np.bincount(w.ad_set_of, weights=per_ad, minlength=w.n_ad_sets).astype(
+            np.int64
+        )
         return out
 
     # -- budget structures: shared budgets, pauses, campaign totals ---------------------------

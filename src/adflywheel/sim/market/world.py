@@ -141,6 +141,8 @@ def build_world(config: MarketConfig) -> World:
 
     rng = _rng(config, 0)
     account_niche = rng.integers(0, len(niches), n_a).astype(np.int64)
+    if config.balanced_niches:  # drawn all the same, so the streams after it do not move
+        account_niche = np.arange(n_a, dtype=np.int64) % len(niches)
     account_tz = rng.choice(_TZ_OFFSETS, size=n_a, p=_TZ_WEIGHTS / _TZ_WEIGHTS.sum())
     declared = rng.random(n_a)
     categories: list[str | None] = []
