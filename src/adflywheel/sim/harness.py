@@ -1,10 +1,12 @@
 """The evaluation harness: run the service hour by hour against the simulated market.
 
 The policy under test goes through the service's own path (store, platform interface, cycle).
-Two references run on identical markets (same seed) at market level: ``uniform`` (each campaign's
-budget split evenly, never changed) and ``oracle`` (each hour, each campaign's whole budget on the
-variant that is truly best right now, read from the evaluation-only truth). All figures are
-synthetic: they come from the simulated market, not from real ads.
+References run on identical markets (same seed) at market level: ``uniform`` (each campaign's
+budget split evenly, never changed), ``oracle`` (each hour, each campaign's whole budget on the
+variant that is truly best right now, read from the evaluation-only truth) and, when asked for,
+``marginal_oracle`` (each hour, each campaign's budget split by true marginal clicks per dollar,
+fatigue included: a bound on what learning could still gain). All figures are synthetic: they
+come from the simulated market, not from real ads.
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ from adflywheel.services.bandit.budgets import BudgetPolicy
 from adflywheel.services.compound.priors import CompoundPriors
 from adflywheel.services.crosslearn.service import set_settings
 from adflywheel.services.promoter.settings import PromoterSettings, store_settings
+from adflywheel.sim.coldstart import ColdStartTrace
 from adflywheel.sim.market import (
+    NICHES,
     AdvertiserPause,
     Collapse,
     GeneShift,
+    Launch,
     LearningPhase,
     MarketConfig,
     SimulatedMarket,
@@ -62,7 +67,7 @@ def resolve_policy(name: str, seed: int) -> tuple[BudgetPolicy | None, frozenset
     return POLICIES[name](seed), frozenset(loops)
 
 
-REFERENCES = ("uniform", "oracle")
+REFERENCES = ("uniform", "oracle", "marginal_oracle")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +104,17 @@ class SimulationSpec:
     advertiser_pauses: tuple[AdvertiserPause, ...] = ()
     # Keep each hour's true value per ad (``market.evaluation.value_at``), for benchmarks.
     record_truth: bool = False
+    # Scales every gene effect (MarketConfig.gene_effect_scale): 0 is the null twin (creatives
+    # do not matter), 2 a strong twin.
+    gene_effect_scale: float = 1.0
+    # The references run beside the policy: "uniform" and "oracle" always; "marginal_oracle"
+    # only when listed (it adds its totals to the summary).
+    references: tuple[str, ...] = ("uniform", "oracle")
+    # Ads the advertiser launches mid-run, hidden until then (MarketConfig.launches; see
+    # scenarios.churn_spec); runs with launches add the cold-start measures to the summary.
+    launches: tuple[Launch, ...] = ()
+    niches: tuple[str, ...] = NICHES
+    balanced_niches: bool = False
 
     def market_config(self) -> MarketConfig:
         collapses = (
@@ -122,6 +138,10 @@ class SimulationSpec:
             campaign_budget_ads_per_ad_set=self.campaign_budget_ads_per_ad_set,
             advertiser_pauses=self.advertiser_pauses,
             record_truth=self.record_truth,
+            gene_effect_scale=self.gene_effect_scale,
+            launches=self.launches,
+            niches=self.niches,
+            balanced_niches=self.balanced_niches,
         )
 
     def _learning_phase(self) -> LearningPhase | None:
@@ -144,8 +164,12 @@ class RunTotals:
     impressions: int = 0
     cumulative_clicks: list[int] = field(default_factory=list)
     cumulative_spend_minor: list[int] = field(default_factory=list)
+    # New ads' first hours (runs with launches only; None without).
+    cold_start: ColdStartTrace | None = None
 
     def add_hour(self, market: SimulatedMarket) -> None:
+        if self.cold_start is not None:
+            self.cold_start.observe(market)
         hour = market.last_hour_totals()
         self.clicks += hour.clicks
         self.conversions += hour.conversions
@@ -185,6 +209,7 @@ class SimulationResult:
     cycle_errors: list[str]
     trace: LearningTrace = field(default_factory=LearningTrace)
     loops: frozenset[Loop] = frozenset()
+    marginal_oracle: RunTotals | None = None
 
     def summary(self) -> dict[str, Any]:
         """The one-line JSON report: the policy's totals beside the references'."""
@@ -222,7 +247,33 @@ class SimulationResult:
             "cycle_errors": self.cycle_errors,
             "loops": sorted(self.loops),
             **self._learning(),
+            **self._marginal_oracle(),
+            **self._cold_start(),
         }
+
+    def _marginal_oracle(self) -> dict[str, Any]:
+        m = self.marginal_oracle
+        if m is None:
+            return {}
+        return {
+            "marginal_oracle_clicks": m.clicks,
+            "marginal_oracle_spend_minor": m.spend_minor,
+            "marginal_oracle_clicks_per_dollar": round(m.clicks_per_dollar, 6),
+        }
+
+    def _cold_start(self) -> dict[str, Any]:
+        """New ads' first 72 hours, for the policy and each reference; loop 6's accuracy per
+        day (runs with launches only: other runs' summaries are as they were)."""
+        if self.policy.cold_start is None:
+            return {}
+        out = self.policy.cold_start.summary()
+        runs = (("uniform_", self.uniform), ("oracle_", self.oracle))
+        for prefix, run in (*runs, ("marginal_oracle_", self.marginal_oracle)):
+            if run is not None and run.cold_start is not None:
+                out.update(run.cold_start.summary(prefix))
+        if Loop.MONITOR in self.loops:
+            out["accuracy_by_day"] = self.trace.accuracy_by_day(self.spec.days)
+        return out
 
     def _learning(self) -> dict[str, Any]:
         """Validation's figures when it ran (accuracy, calibration, NE, retrains); promotions."""
@@ -266,15 +317,21 @@ def launch_schedule(market: SimulatedMarket, spec: SimulationSpec, hour: int) ->
 
 
 def run_reference(spec: SimulationSpec, name: str, on_hour: Callable[[], None]) -> RunTotals:
-    """A reference policy at market level: ``uniform`` or ``oracle``."""
+    """A reference policy at market level: ``uniform``, ``oracle`` or ``marginal_oracle``.
+    With launches, the oracles place each campaign's intended total (its starting one), so
+    what a launch adds and a retirement takes off does not move their spend."""
+    if name not in REFERENCES:
+        raise ValueError(f"unknown reference {name!r}")
     market = SimulatedMarket(spec.market_config())
-    totals = RunTotals()
+    truth = market.evaluation
+    totals = RunTotals(cold_start=ColdStartTrace.for_market(market))
+    intended = truth.intended_campaign_totals() if spec.launches else None
     for hour in range(spec.days * 24):
         launch_schedule(market, spec, hour)
         if name == "oracle":
-            market.set_budgets_bulk(market.evaluation.oracle_budgets(Objective.CLICKS_PER_DOLLAR))
-        elif name != "uniform":
-            raise ValueError(f"unknown reference {name!r}")
+            market.set_budgets_bulk(truth.oracle_budgets(Objective.CLICKS_PER_DOLLAR, intended))
+        elif name == "marginal_oracle":
+            market.set_budgets_bulk(truth.marginal_oracle_budgets(intended))
         market.step()
         totals.add_hour(market)
         on_hour()
@@ -318,7 +375,7 @@ def run_policy(
     policy, loops = resolve_policy(spec.policy, spec.seed)
     market = market if market is not None else SimulatedMarket(spec.market_config())
     clock = ManualClock(market.current_hour)
-    totals, trace = RunTotals(), LearningTrace()
+    totals, trace = RunTotals(cold_start=ColdStartTrace.for_market(market)), LearningTrace()
     errors: list[str] = []
     with _scratch_database(workdir) as (url, folder):
         # Every place the run keeps state is passed, so ADFLYWHEEL_* (a real data folder,
@@ -395,10 +452,23 @@ def simulate(
     on_hour: Callable[[], None] = lambda: None,
     workdir: Path | None = None,
 ) -> SimulationResult:
-    """Run the policy and both references on identical seeded markets."""
+    """Run the policy and the spec's references on identical seeded markets."""
     if spec.days < 1:
         raise ValueError("days must be at least 1")
+    unknown = set(spec.references) - set(REFERENCES)
+    if unknown or not {"uniform", "oracle"} <= set(spec.references):
+        raise ValueError(
+            f"references must include 'uniform' and 'oracle' and be among {REFERENCES}, "
+            f"not {spec.references}"
+        )
     policy_totals, errors, trace, loops = run_policy(spec, on_hour, workdir)
     uniform = run_reference(spec, "uniform", on_hour)
     oracle = run_reference(spec, "oracle", on_hour)
-    return SimulationResult(spec, policy_totals, uniform, oracle, errors, trace, loops)
+    marginal = (
+        run_reference(spec, "marginal_oracle", on_hour)
+        if "marginal_oracle" in spec.references
+        else None
+    )
+    return SimulationResult(
+        spec, policy_totals, uniform, oracle, errors, trace, loops, marginal_oracle=marginal
+    )

@@ -123,6 +123,14 @@ class LearningTrace:
             "hours_to_double_median": median(reached) if reached else None,
         }
 
+    def accuracy_by_day(self, days: int) -> list[float | None]:
+        """Loop 6's headline accuracy averaged over each simulated day (None: not scored)."""
+        out: list[float | None] = []
+        for day in range(days):
+            values = [v for h, v in self.accuracy if day * 24 <= h < (day + 1) * 24]
+            out.append(round(float(np.mean(values)), 6) if values else None)
+        return out
+
     def series(self) -> dict[str, list[tuple[int, float]]]:
         return {
             "accuracy": self.accuracy,
