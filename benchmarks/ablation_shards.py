@@ -102,7 +102,7 @@ def run_one(
     try:
         if target.exists():  # finished by another run between the check and the claim
             return "done", 0.0
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         stop = threading.Event()
         beat = threading.Thread(target=_heartbeat, args=(lock_path(folder, shard), stop))
         beat.start()
@@ -114,6 +114,7 @@ def run_one(
             stop.set()
             beat.join()
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
         document = {
             **summary,
             "scenario": shard.scenario,
@@ -123,6 +124,8 @@ def run_one(
             "seed": shard.seed,
             "quick": shard.quick,
             "seconds": round(seconds, 2),
+            # This process's CPU time: on a shared machine, wall seconds also count the others.
+            "cpu_seconds": round(cpu_seconds, 2),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         write_atomically(target, document)

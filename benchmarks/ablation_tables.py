@@ -156,6 +156,7 @@ def aggregate(scenario: str, rows: list[Row]) -> dict[str, Any]:
         "days": sorted({int(r["days"]) for r in rows if isinstance(r.get("days"), int)}),
         "quick": any(bool(r.get("quick")) for r in rows),
         "seconds": sum(_number(r, "seconds") or 0.0 for r in rows),
+        "cpu_seconds": sum(_number(r, "cpu_seconds") or 0.0 for r in rows),
         "code": sorted({str(r.get("code") or "unknown") for r in rows}),
         "table": table,
     }
@@ -171,18 +172,19 @@ def _note(slug: str, mine: list[Row]) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def projected_seconds(rows: list[Row], design: dict[str, int]) -> float | None:
-    """The full design's machine time: each set's mean seconds per shard found here times its
-    shards in ``design`` (set slug -> shards); sets not found yet at the mean of all found."""
-    seconds = [s for r in rows if (s := _number(r, "seconds")) is not None]
+def projected_seconds(
+    rows: list[Row], design: dict[str, int], key: str = "seconds"
+) -> float | None:
+    """The full design's machine time: each set's mean ``key`` (wall ``seconds`` or
+    ``cpu_seconds``) per shard found here times its shards in ``design`` (set slug -> shards);
+    sets not found yet at the mean of all found."""
+    seconds = [s for r in rows if (s := _number(r, key)) is not None]
     if not seconds:
         return None
     overall = statistics.fmean(seconds)
     total = 0.0
     for slug, count in design.items():
-        mine = [
-            s for r in rows if r.get("set") == slug and (s := _number(r, "seconds")) is not None
-        ]
+        mine = [s for r in rows if r.get("set") == slug and (s := _number(r, key)) is not None]
         total += count * (statistics.fmean(mine) if mine else overall)
     return total
 
@@ -228,7 +230,11 @@ def _speed_up(table: dict[str, Any], slug: str) -> str:
     return f"{base['median'] / mine['median']:.2f}×"
 
 
-def markdown(data: dict[str, Any], projected: float | None = None, design_shards: int = 0) -> str:
+def markdown(
+    data: dict[str, Any],
+    projected: dict[str, float | None] | None = None,
+    design_shards: int = 0,
+) -> str:
     """The scenario's tables: money, learning, and the customer's claims with their definitions."""
     table, scenario = data["table"], data["scenario"]
     days = ", ".join(str(d) for d in data["days"]) or "?"
@@ -247,7 +253,9 @@ def markdown(data: dict[str, Any], projected: float | None = None, design_shards
         "the spend ratio; cold start = every new creative's first 72 hours after launch; share of "
         "the marginal oracle = the set's clicks per dollar ÷ that of the oracle that splits each "
         "hour by true marginal clicks per dollar, fatigue and daypart included (what learning "
-        "could still gain). Null-twin rule: every set ≥ 0.99× Thompson alone (binding on `null`).",
+        "could still gain). Null-twin rule: every set ≥ 0.99× Thompson alone (binding on `null`). "
+        "A leave-one-out set removes that loop only: the loop registry (core/loops.py) declares no "
+        "loop that needs another; what the others lose with it is in the learning table.",
         "",
         "| set | seeds paired | clicks/$ ÷ Thompson | conversions/$ ÷ Thompson | "
         "clicks at Thompson's spend | spend ÷ Thompson | cold start clicks/$ ÷ Thompson | "
@@ -315,13 +323,22 @@ def _claims(table: dict[str, Any]) -> list[str]:
     ]
 
 
-def _machine_time(data: dict[str, Any], projected: float | None, design_shards: int) -> list[str]:
-    found = f"Machine time of the {data['shards']} shards found: {data['seconds'] / 3600:.2f} h"
-    found += f" ({data['seconds']:,.0f} s, the sum of each shard's own seconds)."
-    if projected is None:
+def _machine_time(
+    data: dict[str, Any], projected: dict[str, float | None] | None, design_shards: int
+) -> list[str]:
+    wall, cpu = data["seconds"], data.get("cpu_seconds") or 0.0
+    days = ", ".join(str(d) for d in data["days"]) or "?"
+    found = (
+        f"Machine time of the {data['shards']} shards found (the sum of each shard's own "
+        f"seconds): {wall / 3600:.2f} h wall ({wall:,.0f} s), {cpu / 3600:.2f} h CPU "
+        f"({cpu:,.0f} s; wall exceeds CPU when the machine is shared)."
+    )
+    if not projected or projected.get("seconds") is None:
         return [found]
+    cpu_projected = projected.get("cpu_seconds")
+    cpu_text = f", {cpu_projected / 3600:.2f} h CPU" if cpu_projected else ""
     return [
-        found
-        + f" Projected full design of this scenario ({design_shards} shards, each set at its mean "
-        f"seconds per shard found here): {projected / 3600:.2f} h."
+        found + f" Projected full design at these shards' length ({days} days; {design_shards} "
+        "shards, each set at its mean per shard found here): "
+        f"{projected['seconds'] / 3600:.2f} h wall{cpu_text}."
     ]

@@ -187,7 +187,11 @@ def write_outputs(scenario: str, folder: Path, quick: bool) -> dict[str, Any]:
     rows = load_results(folder)
     data = aggregate(scenario, rows)
     design = {s.slug: len(FULL_SEEDS) for s in DESIGN[scenario]}
-    projected = None if quick else projected_seconds(rows, design)
+    projected = (
+        None
+        if quick
+        else {key: projected_seconds(rows, design, key) for key in ("seconds", "cpu_seconds")}
+    )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "table.md").write_text(markdown(data, projected, sum(design.values())))
     if rows:
@@ -197,7 +201,10 @@ def write_outputs(scenario: str, folder: Path, quick: bool) -> dict[str, Any]:
         "folder": str(folder),
         "shards": data["shards"],
         "machine_hours": round(data["seconds"] / 3600, 3),
-        "projected_full_design_hours": round(projected / 3600, 2) if projected else None,
+        "cpu_hours": round(data["cpu_seconds"] / 3600, 3),
+        "projected_full_design_hours": {
+            key: round(value / 3600, 2) for key, value in (projected or {}).items() if value
+        },
         "clicks_per_dollar_vs_thompson": {
             slug: _rounded(row["cpd"]) for slug, row in data["table"].items()
         },
@@ -240,6 +247,22 @@ def _progress_bar(total: int, scenario: str) -> Iterator[Callable[[Shard, str], 
         yield advance
 
 
+SHORT = {"uniform": "uniform", "oracle": "greedy oracle", "marginal_oracle": "marginal oracle"}
+
+
+def _relative_curve(pairs: list[tuple[dict[str, Any], dict[str, Any]]], key: str) -> list[float]:
+    """Mean over seeds of a cumulative clicks-per-dollar curve ÷ Thompson alone's, hour by hour."""
+    curves = [
+        [a / b if b else 1.0 for a, b in zip(mine[key], base["policy"], strict=False)]
+        for mine, base in pairs
+        if key in mine and "policy" in base
+    ]
+    if not curves:
+        return []
+    n = min(len(c) for c in curves)
+    return [statistics.fmean(c[h] for c in curves) for h in range(n)]
+
+
 def plot(data: dict[str, Any], rows: list[dict[str, Any]], path: Path) -> None:
     """Three panels: each set's clicks per dollar ÷ Thompson alone's (all hours and cold start,
     95% intervals); the cumulative ratio over days; headline accuracy by day."""
@@ -249,71 +272,68 @@ def plot(data: dict[str, Any], rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     table = data["table"]
-    figure, (bars, curves, accuracy) = plt.subplots(1, 3, figsize=(18, 5), dpi=110)
-    labels = list(table)
-    for offset, key, name in ((-0.2, "cpd", "all hours"), (0.2, "cold_start", "first 72 h")):
+    figure, (bars, curves, accuracy) = plt.subplots(1, 3, figsize=(18, 5.5), dpi=110)
+    slugs = list(table)
+    for offset, key, name in ((-0.15, "cpd", "all hours"), (0.15, "cold_start", "first 72 h")):
         xs, means, errors = [], [], [[], []]
-        for i, slug in enumerate(labels):
+        for i, slug in enumerate(slugs):
             cell = table[slug][key]
             if cell["mean"] is None:
                 continue
             xs.append(i + offset)
             means.append(cell["mean"])
-            low, high = cell["low"], cell["high"]
-            errors[0].append(cell["mean"] - low if low is not None else 0.0)
-            errors[1].append(high - cell["mean"] if high is not None else 0.0)
+            errors[0].append(
+                cell["mean"] - (cell["low"] if cell["low"] is not None else cell["mean"])
+            )
+            errors[1].append(
+                (cell["high"] if cell["high"] is not None else cell["mean"]) - cell["mean"]
+            )
         bars.errorbar(xs, means, yerr=errors, fmt="o", capsize=3, label=name)
     bars.axhline(1.0, color="grey", linestyle=":")
     bars.axhline(0.99, color="red", linestyle=":", linewidth=0.8, label="null-twin floor 0.99")
-    bars.set_xticks(
-        range(len(labels)), [table[s]["label"] for s in labels], rotation=35, ha="right", fontsize=7
-    )
-    bars.set_ylabel("clicks per dollar ÷ Thompson alone's (paired by seed)")
-    bars.set_title(f"Loop sets against Thompson alone, {data['scenario']} (synthetic)")
+    names = [SHORT.get(s, table[s]["label"].split(" (")[0]) for s in slugs]
+    bars.set_xticks(range(len(slugs)), names, rotation=30, ha="right", fontsize=8)
+    bars.set_ylabel("clicks/$ ÷ Thompson alone's (paired)")
+    bars.set_title(f"Against Thompson alone, {data['scenario']} (synthetic)")
     bars.legend(fontsize=7)
-    base = {int(r["seed"]): r for r in rows if r["set"] == BASELINE}
+
+    base = {int(r["seed"]): r.get("cumulative_cpd") or {} for r in rows if r["set"] == BASELINE}
     by_set: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_set.setdefault(str(row["set"]), []).append(row)
     for slug, mine in by_set.items():
-        ratios = [
-            [
-                a / b if b else 1.0
-                for a, b in zip(
-                    r["cumulative_cpd"]["policy"],
-                    base[int(r["seed"])]["cumulative_cpd"]["policy"],
-                    strict=False,
-                )
-            ]
+        label = table.get(slug, {}).get("label", slug).split(" (")[0]
+        pairs = [
+            (r.get("cumulative_cpd") or {}, base[int(r["seed"])])
             for r in mine
-            if int(r["seed"]) in base and "cumulative_cpd" in r
+            if int(r["seed"]) in base
         ]
-        if ratios:
-            n = min(len(x) for x in ratios)
-            mean = [statistics.fmean(x[h] for x in ratios) for h in range(n)]
-            curves.plot(
-                [(h + 1) / 24 for h in range(n)], mean, label=table.get(slug, {}).get("label", slug)
-            )
+        curve = _relative_curve(pairs, "policy")
+        if curve:
+            curves.plot([(h + 1) / 24 for h in range(len(curve))], curve, label=label)
         series = [r.get("accuracy_by_day") or [] for r in mine]
-        n_days = max((len(s) for s in series), default=0)
         daily = [
             [v for s in series if d < len(s) and isinstance(v := s[d], (int, float))]
-            for d in range(n_days)
+            for d in range(max((len(s) for s in series), default=0))
         ]
         points = [(d + 1, statistics.fmean(v)) for d, v in enumerate(daily) if v]
         if points:
-            accuracy.plot(
-                *zip(*points, strict=True), marker=".", label=table.get(slug, {}).get("label", slug)
-            )
+            accuracy.plot(*zip(*points, strict=True), marker=".", label=label)
+    own = [(b, b) for b in base.values()]
+    for key in ("uniform", "marginal_oracle"):
+        curve = _relative_curve(own, key)
+        if curve:
+            days = [(h + 1) / 24 for h in range(len(curve))]
+            curves.plot(days, curve, "--", linewidth=1, label=SHORT[key])
     curves.axhline(1.0, color="grey", linestyle=":")
     curves.set_xlabel("simulated days")
-    curves.set_ylabel("cumulative clicks per dollar ÷ Thompson alone's (mean over seeds)")
-    curves.set_title("Over time")
+    curves.set_ylabel("cumulative clicks/$ ÷ Thompson alone's")
+    curves.set_title("Over time (mean over seeds)")
     curves.legend(fontsize=7)
     accuracy.axhline(0.9, color="grey", linestyle=":", label="the claim's 90%")
     accuracy.set_xlabel("simulated day")
-    accuracy.set_ylabel("headline accuracy (1 − impression-weighted relative error)")
-    accuracy.set_title("Prediction accuracy by day (loop 6)")
+    accuracy.set_ylabel("headline accuracy")
+    accuracy.set_title("Prediction accuracy by day (loop 6, mean over seeds)")
     accuracy.legend(fontsize=7)
     for axis in (bars, curves, accuracy):
         axis.grid(alpha=0.3)

@@ -57,7 +57,7 @@ def test_a_rerun_skips_finished_shards(tmp_path: Path) -> None:
     assert len(runner.calls) == len(TODO)
     saved = json.loads(result_path(tmp_path, TODO[0]).read_text())
     assert saved["set"] == TODO[0].loop_set.slug and saved["seed"] == TODO[0].seed
-    assert isinstance(saved["seconds"], float)
+    assert isinstance(saved["seconds"], float) and isinstance(saved["cpu_seconds"], float)
     assert not list((tmp_path / "runs").glob("*.lock")) and not list(tmp_path.rglob("*.tmp"))
 
 

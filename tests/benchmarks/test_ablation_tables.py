@@ -104,7 +104,7 @@ def test_accuracy_weeks_skip_unscored_days_and_short_runs_use_halves() -> None:
 
 def test_markdown_states_rules_claims_and_machine_time() -> None:
     data = aggregate("churn", rows())
-    text = markdown(data, projected=3600.0 * 2.5, design_shards=30)
+    text = markdown(data, {"seconds": 3600.0 * 2.5, "cpu_seconds": 3600.0}, design_shards=30)
     minus_one = next(line for line in text.splitlines() if line.startswith("| all-minus-1 |"))
     assert "FAIL" in minus_one
     all_seven = next(line for line in text.splitlines() if line.startswith("| all-seven |"))
@@ -113,9 +113,10 @@ def test_markdown_states_rules_claims_and_machine_time() -> None:
     assert "10.00×" in text
     assert '"10× learning speed" | hours until a truly best new creative holds' in text
     assert "0.700 (0.700–0.700) → 0.920 (0.920–0.920) | met" in text
-    assert "Projected full design of this scenario (30 shards" in text and "2.50 h" in text
+    assert "Projected full design at these shards' length (21 days; 30 shards" in text
+    assert "2.50 h wall, 1.00 h CPU." in text
     # 3 x 10 s + 3 x 30 s + 4 x 10 s of shards.
-    assert "(160 s, the sum of each shard's own seconds)" in text
+    assert "0.04 h wall (160 s)" in text
     assert "loop 3 no longer refreshes the shared winner index" in text
 
 
