@@ -14,14 +14,23 @@ accounts_app.command("set-meta-token")(meta_tokens.set_meta_token)
 accounts_app.command("clear-meta-token")(meta_tokens.clear_meta_token)
 accounts_app.command("rotate-token-key")(meta_tokens.rotate_token_key)
 
+Name = Annotated[str, typer.Argument(help="The account's name.")]
+
 
 @accounts_app.command("create")
 def accounts_create(
     ctx: typer.Context,
-    name: str,
-    currency: str = "USD",
-    timezone: str = "UTC",
-    category: str | None = None,
+    name: Annotated[str, typer.Argument(help="A name no other account has.")],
+    currency: Annotated[
+        str, typer.Option(help="ISO 4217 code of the ad account's money (e.g. USD, EUR, JPY).")
+    ] = "USD",
+    timezone: Annotated[
+        str, typer.Option(help="The ad account's time zone (IANA, e.g. Europe/Berlin).")
+    ] = "UTC",
+    category: Annotated[
+        str | None,
+        typer.Option(help="What the account sells (its niche for cross-account learning)."),
+    ] = None,
     admin: Annotated[bool, typer.Option(help="The key may act for every account.")] = False,
 ) -> None:
     """Create an account and print its API key (shown this once only)."""
@@ -50,7 +59,7 @@ def accounts_create(
 @accounts_app.command("mode")
 def accounts_mode(
     ctx: typer.Context,
-    name: str,
+    name: Name,
     mode: Annotated[str, typer.Argument(help="recommend (nothing written) or autopilot.")],
 ) -> None:
     """Switch an account between recommend and autopilot (autopilot needs an account ceiling)."""
@@ -66,7 +75,7 @@ def accounts_mode(
 @accounts_app.command("guardrails")
 def accounts_guardrails(
     ctx: typer.Context,
-    name: str,
+    name: Name,
     account_ceiling: Annotated[
         int | None, typer.Option(min=0, help="Daily ceiling over all ad sets (minor units).")
     ] = None,
@@ -181,7 +190,7 @@ def accounts_list(ctx: typer.Context) -> None:
 @accounts_app.command("rotate-key")
 def accounts_rotate_key(
     ctx: typer.Context,
-    name: str,
+    name: Name,
     admin: Annotated[bool, typer.Option(help="The new key may act for every account.")] = False,
 ) -> None:
     """Issue a new key and revoke every other key of the account, in one transaction; the new
@@ -205,7 +214,7 @@ def accounts_rotate_key(
 @accounts_app.command("revoke-key")
 def accounts_revoke_key(
     ctx: typer.Context,
-    name: str,
+    name: Name,
     prefix: Annotated[
         str | None, typer.Option(help="Revoke the active keys starting with this (see list).")
     ] = None,

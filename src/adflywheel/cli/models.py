@@ -23,7 +23,7 @@ def list_versions(
     ctx: typer.Context,
     account: Account,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Newest versions to list.")] = 50,
 ) -> None:
     """The account's versions (newest first), with the champion marked and holdout scores."""
     from adflywheel.services.compound.training import list_models
@@ -115,7 +115,9 @@ def train_challenger(
     ctx: typer.Context,
     account: Account,
     reason: Annotated[str, typer.Option(help="Why, for the record.")] = "requested from the CLI",
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Training seed (the same data and seed, the same model).")
+    ] = 0,
 ) -> None:
     """Train a challenger on the account's data up to now and run the promotion gate."""
     from adflywheel.core.clock import SystemClock

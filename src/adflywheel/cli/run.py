@@ -46,7 +46,10 @@ def serve(
 @app.command("import-csv")
 def import_csv(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    path: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="The CSV file Ads Manager exported."),
+    ],
     account: Annotated[
         str, typer.Option(help="Account name: an existing account, or a new one with --create.")
     ],

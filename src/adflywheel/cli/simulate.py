@@ -33,7 +33,7 @@ def simulate(
         str,
         typer.Option(help="A budget policy (uniform, thompson, …) or a loop set: loops=1,2,3|all."),
     ] = "uniform",
-    accounts: Annotated[int, typer.Option(min=1)] = 3,
+    accounts: Annotated[int, typer.Option(min=1, help="Simulated ad accounts.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Last stdout line: JSON.")] = False,
     drift_day: Annotated[
         int | None, typer.Option(min=0, help="Inject a drift: the top gene effects flip that day.")
@@ -82,8 +82,8 @@ def simulate(
 @app.command()
 def demo(
     ctx: typer.Context,
-    days: Annotated[int, typer.Option(min=1)] = 7,
-    seed: Annotated[int, typer.Option()] = 7,
+    days: Annotated[int, typer.Option(min=1, help="Simulated days.")] = 7,
+    seed: Annotated[int, typer.Option(help="Market seed (the same seed, the same market).")] = 7,
 ) -> None:
     """Run the best available policy on the simulated market and show what it did."""
     from adflywheel.sim.report import run_demo
