@@ -148,6 +148,8 @@ def _allocate_group(
         floor_share=settings.floor_share,
         max_floor_total=settings.max_floor_total,
         max_gated_share=settings.max_gated_share,
+        prior_led=grid([v.prior is not None for v in variants]) > 0,
+        prior_tilt=settings.prior_tilt,
     )
     box = feasible_box(inputs)
     t_col = total[:, None].astype(np.float64)

@@ -10,7 +10,12 @@ Precedence, strongest first (a weaker rule gives way only as far as needed to st
    variants' held budgets together are at most ``max_gated_share * total``; beyond that each
    gated variant's interval is [its held budget × ``max_gated_share * total / Σ held``, its held
    budget]: never raised on thin evidence, lowered only as far as keeps the gated variants
-   together at that share, where their P(best) says so;
+   together at that share, where their P(best) says so. A gated variant with a model's prior
+   (``prior_led``) is not held but led by what was predicted for it: its interval is the fair
+   share ``total / n`` × (1 ± ``prior_tilt``), within the change cap of its current budget, so
+   its P(best) under the prior moves its budget, at most ``prior_tilt`` of a fair share either
+   way (issue #15: a prior worth a few hundred impressions never moved a budget while the gate
+   held it, and by the gate's end its own evidence outweighed it);
 4. the floor ``min(floor_share, max_floor_total / n) * total`` per active variant (n active), so
    that the floors together never take more than ``max_floor_total`` of the budget.
 
@@ -87,6 +92,8 @@ class BudgetInputs:
     floor_share: float
     max_floor_total: float = 1.0  # 1.0: the floors are not bounded in total (before issue #15)
     max_gated_share: float = 1.0  # 1.0: a gated variant is always held (before issue #15)
+    prior_led: BoolArray | None = None  # gated variants with a model prior (None: none)
+    prior_tilt: float = 0.0  # how far a prior moves a gated variant from its held budget
 
 
 def _tighten(
@@ -139,12 +146,40 @@ def feasible_box(inp: BudgetInputs) -> Box:
     give = np.where(held > allowed, allowed / np.where(held > 0, held, 1.0), 1.0)
     lo = np.where(gated, pinned * give, lo)
     hi = np.where(gated, pinned, hi)
+    if inp.prior_led is not None and inp.prior_tilt > 0:
+        lo, hi = _prior_led(inp, gated & inp.prior_led, t_col / n_active, pinned * give, lo, hi)
     lower, upper, cap_relaxed = _tighten(lower, upper, lo, hi, total)
 
     floor_share = variant_floor(n_active.astype(np.float64), inp.floor_share, inp.max_floor_total)
     floor = np.where(active, np.minimum(floor_share * t_col, t_col / n_active), 0.0)
     lower, upper, floor_relaxed = _tighten(lower, upper, floor, np.full_like(hi, np.inf), total)
     return Box(lower, upper, cap_relaxed, floor_relaxed)
+
+
+def _prior_led(
+    inp: BudgetInputs,
+    led: BoolArray,
+    fair: FloatArray,
+    gated_low: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """The gate's interval of a variant led by its prior: ``fair × (1 ± prior_tilt)`` (``fair =
+    total / n``: a prior never moves a variant further than that from an equal share), within
+    the change cap of its current budget; where the two do not meet, it is held, as the gate
+    would. Anchored at the fair share, not at the current budget, so that a prior applied hour
+    after hour cannot compound."""
+    tilt = inp.prior_tilt
+    low, high = fair * (1.0 - tilt), fair * (1.0 + tilt)
+    has_budget = inp.current > 0
+    if inp.max_change_fraction is not None:
+        cap = inp.max_change_fraction
+        low = np.where(has_budget, np.maximum(low, inp.current * (1.0 - cap)), low)
+        high = np.where(has_budget, np.minimum(high, inp.current * (1.0 + cap)), high)
+    apart = has_budget & (low > high)
+    low = np.where(apart, inp.current, np.minimum(low, gated_low))
+    high = np.where(apart, inp.current, high)
+    return np.where(led, low, lo), np.where(led, high, hi)
 
 
 def water_fill(

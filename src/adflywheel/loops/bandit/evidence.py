@@ -174,6 +174,13 @@ class AllocationSettings:
     way a variant whose share is below its minimum is held at it (``held_at_minimum``).
     ``max_change_fraction``: a budget moves at most this fraction of its current value per
     reallocation (``None``: no cap). Meta resets the learning phase on large edits.
+    ``prior_tilt``: a gated variant with a model prior (``VariantEvidence.prior``) is not held
+    but may take between (1 - tilt) and (1 + tilt) times the fair share ``total / n`` (within
+    the change cap of its current budget), as its P(best) under the prior says: what loops 1,
+    3, 4 and 5 predict for a new creative reaches its budget before its own evidence clears the
+    gate. It is the cap on any prior's weight in money; the prior's weight in the posterior
+    (``max_prior_impressions``) fades as the variant's own impressions come in, so the hand-over
+    to its own clicks is smooth. 0 holds gated variants as before.
     ``max_prior_impressions``: cap on a model prior's strength.
     ``default_prior_strength``: strength of the weak prior of a variant without a prediction
     (the campaign's pooled rates), also the weight of the hard-coded defaults below.
@@ -190,6 +197,7 @@ class AllocationSettings:
     max_gated_share: float = 0.5
     pause_tail_below_minimum: bool = False
     max_change_fraction: float | None = 0.5
+    prior_tilt: float = 0.5
     max_prior_impressions: float = 2000.0
     default_prior_strength: float = 100.0
     half_life_hours: float | None = 72.0
@@ -209,7 +217,7 @@ class AllocationSettings:
             raise bad("n_draws", "a positive integer")
         if not 0.0 <= self.floor_share < 1.0:
             raise bad("floor_share", "in [0, 1)")
-        for name in ("max_floor_total", "max_gated_share"):
+        for name in ("max_floor_total", "max_gated_share", "prior_tilt"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise bad(name, "in [0, 1]")
         if not (math.isfinite(self.min_impressions) and self.min_impressions >= 0):

@@ -4,6 +4,7 @@ changes included) and the bounds every budget writer of the cycle obeys."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -12,12 +13,15 @@ from sqlalchemy.orm import Session
 from adflywheel.loops.bandit import Bounds, EditHistory, EditRules, edit_bounds
 from adflywheel.loops.promoter import Guardrails
 from adflywheel.platforms.base import min_daily_budget_floor_minor
-from adflywheel.store.models import Account, AdSet, BudgetChange
+from adflywheel.store.models import Account, AdSet, BudgetChange, HourlyActualRow, Variant
 
 # Records that changed (or are about to change) a budget on the platform.
 REAL_EDIT_MODES = ("applied", "pending")
 # A change made outside the service, seen at the catalogue sync (actor EXTERNAL).
 OBSERVED, EXTERNAL = "observed", "external"
+# How far back an ad set's ads are looked at to find the ones that have not delivered yet: an
+# ad set with an older ad is taken as delivered (its edit rules apply), which bounds the scan.
+NEW_AD_SET_DAYS = 14
 
 
 def edit_histories(
@@ -94,7 +98,33 @@ def account_bounds(
         rules,
         floor_minor=floor,
         ceiling_minor=g.max_variant_budget_minor,
+        undelivered=undelivered_ad_sets(session, account_id, now),
     )
+
+
+def undelivered_ad_sets(session: Session, account_id: int, now: datetime) -> set[int]:
+    """Internal ids of the ad sets none of whose ads has delivered an impression yet (and
+    whose ads all appeared within ``NEW_AD_SET_DAYS``): their first budget is not an edit Meta's
+    learning phase would pay for."""
+    since = now - timedelta(days=NEW_AD_SET_DAYS)
+    rows = session.execute(
+        select(Variant.ad_set_id, Variant.created_at).where(Variant.account_id == account_id)
+    ).all()
+    recent = {a for a, created in rows if created is not None and created > since}
+    old = {a for a, created in rows if created is None or created <= since}
+    if not recent - old:
+        return set()
+    delivered = session.scalars(
+        select(Variant.ad_set_id)
+        .join(HourlyActualRow, HourlyActualRow.variant_id == Variant.id)
+        .where(
+            Variant.account_id == account_id,
+            Variant.created_at > since,
+            HourlyActualRow.impressions > 0,
+        )
+        .distinct()
+    ).all()
+    return recent - old - set(delivered)
 
 
 def minimums(floors: dict[str, int], bounds: dict[str, Bounds]) -> dict[str, int]:
@@ -111,8 +141,10 @@ def ad_set_bounds(
     *,
     floor_minor: int,
     ceiling_minor: int | None,
+    undelivered: AbstractSet[int] = frozenset(),
 ) -> dict[str, Bounds]:
-    """The bounds of each ad set with a budget, by external id."""
+    """The bounds of each ad set with a budget, by external id (``undelivered``: internal ids
+    of the ad sets whose first budget this is)."""
     return {
         a.external_id: edit_bounds(
             a.daily_budget_minor,
@@ -121,6 +153,7 @@ def ad_set_bounds(
             rules,
             floor_minor=floor_minor,
             ceiling_minor=ceiling_minor,
+            undelivered=a.id in undelivered,
         )
         for a in ad_sets
         if a.daily_budget_minor is not None
