@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import statistics
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from adflywheel.core import loops as loops_registry
 from adflywheel.core.loops import Loop
 from adflywheel.sim.harness import SimulationSpec, simulate
+from adflywheel.sim.scenarios import SCENARIOS, churn_spec
 from benchmarks.ablation_design import (
     BASELINE,
     DESIGN,
@@ -48,26 +47,11 @@ from benchmarks.ablation_design import (
 from benchmarks.ablation_shards import DEFAULT_STALE_HOURS, Runner, load_results, run_shards
 from benchmarks.ablation_tables import aggregate, markdown, projected_seconds
 
-SCENARIOS_MODULE = "adflywheel.sim.scenarios"
 LEGACY_DAYS, LEGACY_QUICK_DAYS = 14, 2
 
 
-def scenarios_module() -> ModuleType:
-    """The churn scenario's module, with a clear error while it is not in the checkout."""
-    try:
-        return importlib.import_module(SCENARIOS_MODULE)
-    except ModuleNotFoundError as error:
-        if error.name != SCENARIOS_MODULE:
-            raise
-        raise RuntimeError(
-            f"the churn scenario ({SCENARIOS_MODULE}, issue #15 item 1) is not in this checkout "
-            "yet; `--scenario legacy` runs the experiment as it was before it"
-        ) from error
-
-
 def build_spec(shard: Shard) -> SimulationSpec:
-    """The shard's simulation, with the marginal oracle among its references when the harness
-    has it."""
+    """The shard's simulation, the marginal oracle always among its references."""
     policy = shard.loop_set.policy
     if shard.scenario == "legacy":
         days = shard.days or (LEGACY_QUICK_DAYS if shard.quick else LEGACY_DAYS)
@@ -80,16 +64,16 @@ def build_spec(shard: Shard) -> SimulationSpec:
             late_launch_hour=days * 12,
         )
     else:
-        module = scenarios_module()
-        scale = float(module.SCENARIOS[shard.scenario])
         extra = {"days": shard.days} if shard.days is not None else {}
-        spec = module.churn_spec(
-            shard.seed, policy, gene_effect_scale=scale, quick=shard.quick, **extra
+        spec = churn_spec(
+            shard.seed,
+            policy,
+            gene_effect_scale=SCENARIOS[shard.scenario],
+            quick=shard.quick,
+            **extra,
         )
-    fields = {f.name for f in dataclasses.fields(spec)}
-    references = tuple(getattr(spec, "references", ()))
-    if "references" in fields and "marginal_oracle" not in references:
-        spec = dataclasses.replace(spec, references=(*references, "marginal_oracle"))
+    if "marginal_oracle" not in spec.references:
+        spec = dataclasses.replace(spec, references=(*spec.references, "marginal_oracle"))
     return spec
 
 
@@ -100,21 +84,12 @@ def simulate_shard(shard: Shard) -> dict[str, Any]:
     summary["loops_unavailable"] = _unavailable(shard.loop_set.loops)
     summary["code"] = code_version()
     curves = {"policy": result.policy, "uniform": result.uniform, "oracle": result.oracle}
-    marginal = getattr(result, "marginal_oracle", None)
-    if marginal is not None:
-        curves["marginal_oracle"] = marginal
+    if result.marginal_oracle is not None:
+        curves["marginal_oracle"] = result.marginal_oracle
     summary["cumulative_cpd"] = {
         name: [round(v, 5) for v in totals.cumulative_clicks_per_dollar()]
         for name, totals in curves.items()
     }
-    if "accuracy_by_day" not in summary and result.trace.accuracy:
-        days: dict[int, list[float]] = {}
-        for hour, value in result.trace.accuracy:
-            days.setdefault(hour // 24, []).append(value)
-        summary["accuracy_by_day"] = [
-            statistics.fmean(days[d]) if d in days else None for d in range(max(days) + 1)
-        ]
-        summary["accuracy_by_day_source"] = "hourly validation reports, mean per day"
     return summary
 
 
@@ -162,8 +137,6 @@ def execute(
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Run the shards not finished yet, then rebuild the scenario's tables and plots."""
-    if scenario != "legacy" and runner is simulate_shard:
-        scenarios_module()  # fail before any process starts
     folder = scenario_folder(scenario, quick, days, root)
     todo = shards(scenario, sets_for(scenario, wanted_sets, quick), seeds, quick, days)
     if show_progress:
@@ -221,6 +194,7 @@ def _rounded(cell: dict[str, Any]) -> dict[str, Any]:
 @contextmanager
 def _progress_bar(total: int, scenario: str) -> Iterator[Callable[[Shard, str], None]]:
     """A rich progress bar over shards; each finished, skipped or failed shard advances it."""
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -238,7 +212,8 @@ def _progress_bar(total: int, scenario: str) -> Iterator[Callable[[Shard, str], 
         TimeRemainingColumn(),
         TextColumn("{task.fields[last]}"),
     )
-    with Progress(*columns) as progress:
+    # On stderr: benchmarks/run.py prints its JSON document on stdout.
+    with Progress(*columns, console=Console(stderr=True)) as progress:
         task = progress.add_task(f"ablation {scenario}", total=total, last="")
 
         def advance(shard: Shard, status: str) -> None:

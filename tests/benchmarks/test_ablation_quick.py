@@ -3,20 +3,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-from benchmarks.bench_ablation import SCENARIOS_MODULE, execute
+from benchmarks.bench_ablation import execute
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec(SCENARIOS_MODULE) is None,
-    reason=f"the churn scenario ({SCENARIOS_MODULE}, issue #15 item 1) is not in this checkout",
-)
 def test_quick_mode_runs_every_shard_once_and_tabulates(tmp_path: Path) -> None:
     figures = execute("churn", (1, 2), quick=True, workers=2, root=tmp_path, show_progress=False)
     assert figures["sitting"]["failed"] == {}
