@@ -212,6 +212,31 @@ def test_noise_scale_matches_epsilon(epsilon: float) -> None:
     assert stats.kstest(sums, stats.laplace(scale=b_lift).cdf).pvalue > 0.001
 
 
+def test_opendp_publications_differ_from_the_old_mechanisms_within_the_noise_bound() -> None:
+    """Against the numpy mechanism it replaced (kept, seeded, as ``SeededLaplaceNotPrivate``):
+    with negligible noise both publish the same pattern (the post-processing is unchanged), and
+    at the default ε each OpenDP lift sum lies within the Laplace tail bound b·ln(1/β) of the
+    true sum as often as the bound says (β = 1%: at most ~1% outside)."""
+    lifts = tuple(0.2 if k == "hook_type=question" else -0.05 for k in SHARED_LEVELS)
+    data = [Contribution(0.3, lifts, 10, False) for _ in range(12)]
+    exact = PrivacySettings(epsilon_per_period=1e6, epsilon_budget=1e6)
+    old = publish("saas", data, exact, SeededLaplaceNotPrivate(exact, np.random.default_rng(0)))
+    new = publish("saas", data, exact)
+    assert new.base_ctr == pytest.approx(old.base_ctr, rel=1e-5)
+    for a, b in zip(new.effects, old.effects, strict=True):
+        assert a.log_lift == pytest.approx(b.log_lift, abs=2e-5) and a.se == b.se
+    settings = PrivacySettings()
+    _, _, b_lift = settings.scales
+    bound = b_lift * math.log(1 / 0.01)
+    outside = 0
+    for _ in range(300):
+        p = publish("saas", data, settings)
+        m = max(p.noisy_count, settings.k_min)
+        true_sum = 12 * lifts[0]
+        outside += abs(p.effects[0].log_lift * m - true_sum) > bound
+    assert outside <= 9  # 1% of 300 is 3; 9 or more has probability < 0.5%
+
+
 def test_seeded_benchmark_noise_is_reproducible_and_labelled_not_private() -> None:
     """The benchmarks' path: same seed, same publication; named so no one mistakes it."""
     settings = PrivacySettings()
