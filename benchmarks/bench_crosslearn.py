@@ -214,12 +214,14 @@ def _newcomer_clicks_per_dollar(
         """What the store would give ``NichePriors`` for the newcomer: the niche's prior, its
         ads' genes, and its delivered ads' totals so far (for the account ratio)."""
         imps, clicks, _ = _totals(market, sl, range(market.hour_index))
-        delivered = [
-            (g, float(i), float(c)) for g, i, c in zip(genes, imps, clicks, strict=True) if i > 0
-        ]
+        delivered = {
+            first + j: (g, float(i), float(c))
+            for j, (g, i, c) in enumerate(zip(genes, imps, clicks, strict=True))
+            if i > 0
+        }
         return NicheView(prior, {first + j: g for j, g in enumerate(genes)}, delivered)
 
-    # The product's provider (services.crosslearn.priors): priors for undelivered ads only.
+    # The product's provider (services.crosslearn.priors): priors for young ads.
     provider = NichePriors(source=market_view)
     thompson = ThompsonPolicy(seed=seed, prior_provider=provider if prior is not None else None)
     for _ in range(NEW_HOURS):

@@ -101,7 +101,7 @@ def test_the_gate_does_not_freeze_a_big_campaign_at_its_fair_share() -> None:
         for i in range(199)
     )
     campaign = CampaignEvidence("c", (proven, *young))
-    s = replace(FAST, max_change_fraction=None)
+    s = replace(FAST, max_change_fraction=None, prior_tilt=0.0)  # the gate alone, no prior lead
     result = allocate_campaign(campaign, TOTAL, s, rng())
     budgets = result.budgets()
     assert sum(budgets.values()) == TOTAL
@@ -111,6 +111,10 @@ def test_the_gate_does_not_freeze_a_big_campaign_at_its_fair_share() -> None:
     assert budgets["proven"] >= 0.45 * TOTAL
     legacy = allocate_campaign(campaign, TOTAL, replace(s, max_gated_share=1.0), rng())
     assert legacy.budgets()["proven"] == TOTAL // 200
+    # Led by their (mediocre) prior, the young give up more, but never below (1 - tilt) x fair.
+    led = allocate_campaign(campaign, TOTAL, replace(s, prior_tilt=0.5), rng()).budgets()
+    assert sum(led[f"y{i}"] for i in range(199)) < sum(budgets[f"y{i}"] for i in range(199))
+    assert all(TOTAL // 400 - 1 <= led[f"y{i}"] <= TOTAL // 200 for i in range(199))
 
 
 @pytest.mark.parametrize(("n", "max_floor_total"), [(2, 0.05), (5, 0.1), (5, 0.2), (10, 0.2)])

@@ -42,9 +42,9 @@ PRIOR = NichePrior(
 )
 
 
-def test_only_undelivered_variants_get_a_prior_from_the_pattern() -> None:
-    variants = [_totals(1, 5000, 120), _totals(2, 0, 0), _totals(3, 0, 0), _totals(4, 0, 0)]
-    # Variant 4 has no totals yet but already one hour of delivery in its series: not new.
+def test_young_variants_get_a_prior_from_the_pattern_without_their_own_clicks() -> None:
+    variants = [_totals(1, 50_000, 1200), _totals(2, 0, 0), _totals(3, 0, 0), _totals(4, 0, 0)]
+    # Variant 4 has no totals yet but already one hour of delivery in its series: still young.
     series = HourlySeries([H0], [120], [2], [50], [0], [0])
     campaign = CampaignState(1, "c1", "clicks_per_dollar", 4000, variants, {4: series})
     genes = {
@@ -53,15 +53,19 @@ def test_only_undelivered_variants_get_a_prior_from_the_pattern() -> None:
         3: {"hook_type": "before_after"},
         4: {"hook_type": "question"},
     }
-    delivered = [(genes[1], 5000.0, 120.0)]
+    delivered = {1: (genes[1], 50_000.0, 1200.0), 4: (genes[4], 120.0, 2.0)}
     priors = new_variant_priors(PRIOR, campaign, NicheView(PRIOR, genes, delivered))
-    assert set(priors) == {2, 3}  # 1 and 4 have their own evidence
+    assert set(priors) == {2, 3, 4}  # 1 is seasoned: its own evidence is ten times any prior
     # The niche's lifts order them; the account's observed/expected ratio scales both.
     assert priors[2].rate > priors[3].rate
-    ratio = account_ratio(PRIOR, 120.0, 5000.0 * math.exp(predict_log_ctr(PRIOR, genes[1])[0]))
+    expected = {k: i * math.exp(predict_log_ctr(PRIOR, g)[0]) for k, (g, i, _) in delivered.items()}
+    ratio = account_ratio(PRIOR, 1202.0, expected[1] + expected[4])
     rate, n0 = predict_ctr(PRIOR, genes[2], account_ratio=ratio)
     assert priors[2].rate == pytest.approx(rate) and priors[2].strength == pytest.approx(n0)
     assert ratio > 1.0 and priors[2].rate > predict_ctr(PRIOR, genes[2])[0]
+    # Variant 4's own two clicks are left out of its ratio: its prior holds no evidence of its own.
+    own_ratio = account_ratio(PRIOR, 1200.0, expected[1])
+    assert priors[4].rate == pytest.approx(predict_ctr(PRIOR, genes[4], account_ratio=own_ratio)[0])
     # Without a niche pattern: nothing. With every variant delivered: nothing, nothing read.
     calls: list[int] = []
 
@@ -70,7 +74,7 @@ def test_only_undelivered_variants_get_a_prior_from_the_pattern() -> None:
         return NicheView(None, genes)
 
     assert NichePriors(source=no_pattern)(campaign, H0) == {} and calls == [1]
-    delivered_only = dataclasses.replace(campaign, variants=[variants[0]])
+    delivered_only = dataclasses.replace(campaign, variants=[variants[0]], hourly={})
     assert NichePriors(source=no_pattern)(delivered_only, H0) == {} and calls == [1]
 
 
@@ -107,10 +111,11 @@ def test_store_backed_priors_for_a_newcomer_of_a_published_niche(engine: Engine)
     priors = fresh(state, hour + timedelta(hours=1))
     assert set(priors) == {v.variant_id for v in state.variants} and len(priors) == 8
     assert all(0 < p.rate < 0.5 and 0 < p.strength <= 2000 for p in priors.values())
-    # A variant that delivered gets none; the others keep theirs.
-    first = state.variants[0]
-    delivered = dataclasses.replace(first, impressions=900, clicks=12)
-    partly = dataclasses.replace(state, variants=[delivered, *state.variants[1:]])
+    # A seasoned variant gets none; a young one that delivered keeps its own; the others theirs.
+    first, second = state.variants[0], state.variants[1]
+    seasoned = dataclasses.replace(first, impressions=25_000, clicks=300)
+    young = dataclasses.replace(second, impressions=900, clicks=12)
+    partly = dataclasses.replace(state, variants=[seasoned, young, *state.variants[2:]])
     assert set(fresh(partly, hour + timedelta(hours=2))) == set(priors) - {first.variant_id}
     # Thompson takes them as its prior provider.
     proposal = ThompsonPolicy(prior_provider=fresh).propose(state, hour + timedelta(hours=3))

@@ -1,22 +1,26 @@
 """Loop 3 feeding loop 2: a new variant's Thompson prior from its niche's published pattern, for
 ``ThompsonPolicy(prior_provider=NichePriors(...))``.
 
-A variant that has not delivered yet has no evidence of its own; the allocator would start it
-from the campaign's pooled rate. ``NichePriors`` starts it instead from what the account's niche
-published (loop 3): the niche's base CTR times its genes' lifts (``prior.predict_ctr``), scaled
-by how the account runs against its niche (``prior.account_ratio``, from the account's other,
-delivered ads), as a ``RatePrior`` worth n0 ≈ 1/(sd²·rate) impressions (the allocator caps it
-at ``max_prior_impressions``). The prior must not contain the evidence it is added to, so only
-variants with no impressions yet get one; once a variant delivers, its own evidence and the
-allocator's default prior take over. No published pattern for the account's niche (or no niche)
-→ ``{}``. Reading a published pattern is post-processing: it costs no privacy budget, and only
-the account's own rows and the public niche pattern are read.
+A new variant has little evidence of its own; the allocator would start it from the campaign's
+pooled rate. ``NichePriors`` starts it instead from what the account's niche published (loop 3):
+the niche's base CTR times its genes' lifts (``prior.predict_ctr``), scaled by how the account runs
+against its niche (``prior.account_ratio``, from the account's *other* delivered ads), as a
+``RatePrior`` worth n0 ≈ 1/(sd²·rate) impressions (the allocator caps it at
+``max_prior_impressions``). The prior must not contain the evidence it is added to, so a
+variant's own clicks never enter its ratio. It is kept while the variant is young (below
+``PRIOR_HORIZON_IMPRESSIONS``), so that it leads the variant's budget through the evidence gate
+and its weight fades as the variant's own impressions come in, instead of vanishing at the first
+impression (issue #15: the prior then never reached a budget). A seasoned variant gets none; by
+then its own evidence is ten times the strongest prior, and the published pattern may hold its
+own (noised, pooled) clicks. No published pattern for the account's niche (or no niche) → ``{}``.
+Reading a published pattern is post-processing: it costs no privacy budget, and only the
+account's own rows and the public niche pattern are read.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,26 +45,34 @@ from adflywheel.store.queries import VariantTotals, campaign_account_id, variant
 
 MIN_RATE = 1e-6  # a RatePrior's rate is strictly inside (0, 1)
 MAX_RATE = 0.5
+# A variant keeps its niche prior until it has this many impressions of its own: ten times the
+# allocator's cap on a prior's strength, so the prior's weight has faded to a tenth by then.
+PRIOR_HORIZON_IMPRESSIONS = 20_000.0
 
 
 @dataclass(frozen=True, slots=True)
 class NicheView:
     """What the provider needs of an account at an hour: its niche's prior, the genes of its
-    variants (at least the undelivered ones), and its delivered ads as (genes, impressions,
-    clicks) so far, for the account's observed/expected ratio."""
+    variants (at least the young ones), and its delivered ads as variant id -> (genes,
+    impressions, clicks) so far, for the account's observed/expected ratio."""
 
     prior: NichePrior | None
     genes: Mapping[int, Mapping[str, Any]]
-    delivered: Sequence[tuple[Mapping[str, Any], float, float]] = ()
+    delivered: Mapping[int, tuple[Mapping[str, Any], float, float]] = field(default_factory=dict)
 
 
 NicheSource = Callable[[CampaignState, datetime], NicheView | None]
 
 
-def undelivered(campaign: CampaignState, variant: VariantTotals) -> bool:
-    """No impressions at all so far (neither in the totals nor in the hourly series)."""
+def own_impressions(campaign: CampaignState, variant: VariantTotals) -> float:
+    """The variant's impressions so far (the totals or, if more, the hourly series)."""
     series = campaign.hourly.get(variant.variant_id)
-    return variant.impressions == 0 and (series is None or sum(series.impressions) == 0)
+    return float(max(variant.impressions, sum(series.impressions) if series is not None else 0))
+
+
+def young(campaign: CampaignState, variant: VariantTotals) -> bool:
+    """Below ``PRIOR_HORIZON_IMPRESSIONS`` of its own: the niche prior still leads it."""
+    return own_impressions(campaign, variant) < PRIOR_HORIZON_IMPRESSIONS
 
 
 def new_variant_priors(
@@ -70,15 +82,23 @@ def new_variant_priors(
     *,
     max_strength: float = 2000.0,
 ) -> dict[int, RatePrior]:
-    """Priors for the campaign's undelivered variants whose genes are known (pure)."""
-    new = [v for v in campaign.variants if undelivered(campaign, v) and v.variant_id in view.genes]
+    """Priors for the campaign's young variants whose genes are known (pure); each one's account
+    ratio leaves its own delivery out."""
+    new = [v for v in campaign.variants if young(campaign, v) and v.variant_id in view.genes]
     if not new:
         return {}
-    clicks = sum(c for _, _, c in view.delivered)
-    expected = sum(i * math.exp(predict_log_ctr(prior, g)[0]) for g, i, _ in view.delivered)
-    ratio = account_ratio(prior, float(clicks), float(expected))
+    expected = {
+        vid: i * math.exp(predict_log_ctr(prior, g)[0]) for vid, (g, i, _) in view.delivered.items()
+    }
+    clicks_all = sum(c for _, _, c in view.delivered.values())
+    expected_all = sum(expected.values())
     out: dict[int, RatePrior] = {}
     for v in new:
+        own = view.delivered.get(v.variant_id)
+        clicks = clicks_all - (own[2] if own is not None else 0.0)
+        ratio = account_ratio(
+            prior, float(clicks), float(expected_all - expected.get(v.variant_id, 0.0))
+        )
         rate, n0 = predict_ctr(
             prior, view.genes[v.variant_id], account_ratio=ratio, max_strength=max_strength
         )
@@ -104,7 +124,7 @@ class NichePriors:
         self.factory = factory
 
     def __call__(self, campaign: CampaignState, hour: datetime) -> dict[int, RatePrior]:
-        if not any(undelivered(campaign, v) for v in campaign.variants):
+        if not any(young(campaign, v) for v in campaign.variants):
             return {}  # every variant has its own evidence: nothing to add, nothing to read
         view = (
             self.source(campaign, hour) if self.source is not None else self._stored(campaign, hour)
@@ -151,12 +171,12 @@ def account_view(session: Session, account_id: int, hour: datetime) -> NicheView
         return (dna_from_document(doc) if doc is not None else variant_dna(session, variant)).genes
 
     needed = [t for t in totals if t.variant_id in variants]
-    by_id = {t.variant_id: genes(variants[t.variant_id]) for t in needed if t.impressions == 0}
-    delivered = [
-        (genes(variants[t.variant_id]), float(t.impressions), float(t.clicks))
+    by_id = {t.variant_id: genes(variants[t.variant_id]) for t in needed}
+    delivered = {
+        t.variant_id: (by_id[t.variant_id], float(t.impressions), float(t.clicks))
         for t in needed
         if t.impressions > 0
-    ]
+    }
     return NicheView(prior, by_id, delivered)
 
 
