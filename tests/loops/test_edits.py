@@ -53,12 +53,10 @@ def test_the_platform_minimum_is_an_absolute_floor_and_the_ceiling_caps() -> Non
     assert b.high == 3_000 and b.low <= 3_000
 
 
-def test_an_ad_set_that_has_not_delivered_gets_its_first_budget_once_within_floor_and_ceiling() -> (
-    None
-):
-    """No learning to reset before the first impression: no step, no increase interval; the
-    floor, the ceiling, the hands-off period and the edit interval still hold."""
-    kw = {"floor_minor": 1_000, "ceiling_minor": 30_000, "undelivered": True}
+def test_a_new_ad_set_gets_its_first_budget_once_within_floor_and_ceiling() -> None:
+    """Little learning to reset: no step, no increase interval; the floor, the ceiling, the
+    hands-off period and the edit interval still hold."""
+    kw = {"floor_minor": 1_000, "ceiling_minor": 30_000, "first_budget": True}
     b = edit_bounds(10_000, EditHistory(), NOW, RULES, **kw)  # type: ignore[arg-type]
     assert (b.low, b.high) == (1_000, 30_000)
     raised = EditHistory(last_edit=NOW - timedelta(hours=1), last_increase=NOW)

@@ -15,9 +15,11 @@ every writer of budgets (the reallocation and the promoter):
 - no budget is set below the platform's minimum daily budget (an absolute floor), nor above a
   ceiling;
 - an ad set the advertiser changed by hand is left alone for ``hands_off_hours``;
-- an ad set that has not delivered yet has no learning to lose: its first budget may be set
-  anywhere within the floor and ceiling (once: the edit interval then applies), so what loops
-  1, 3, 4 and 5 predict for a new creative can reach its budget (issue #15).
+- a new ad set has little learning to lose: its first budget (before it has delivered, or in
+  its first few hours of delivery, when a reset of the learning phase costs those few hours of
+  its ~50 results) may be set anywhere within the floor and ceiling, once (the edit interval
+  then applies), so what loops 3, 4 and 5 predict for a new creative can reach its budget
+  (issue #15).
 
 ``edit_bounds`` gives the interval one ad set's budget may move to now; ``settle`` turns any
 proposal for a campaign into one that keeps the campaign's total and obeys every bound and the
@@ -95,10 +97,11 @@ def edit_bounds(
     *,
     floor_minor: int = 0,
     ceiling_minor: int | None = None,
-    undelivered: bool = False,
+    first_budget: bool = False,
 ) -> Bounds:
     """The interval ``[low, high]`` this ad set's daily budget may be set to at ``now``;
-    ``undelivered``: the ad set has not delivered an impression yet (its first budget).
+    ``first_budget``: the ad set is new (see the module's rules) and the service sets its first
+    budget.
 
     ``current`` is always inside it unless ``current`` is already above the ceiling (then the
     interval lies below it: the ceiling wins). A budget below the floor is never pushed up by
@@ -107,14 +110,14 @@ def edit_bounds(
     if frozen is not None:
         return Bounds(current, current, frozen)
     low, high, why = 0, math.inf, "free"
-    if undelivered:
-        why = "first budget: not delivered yet"
+    if first_budget:
+        why = "first budget of a new ad set"
     elif rules.max_step is not None:
         low = math.ceil(current * (1.0 - rules.max_step))
         high = math.floor(current * (1.0 + rules.max_step))
         why = f"at most {rules.max_step:.0%} per edit"
     if (
-        not undelivered
+        not first_budget
         and history.last_increase is not None
         and now < history.last_increase + timedelta(hours=rules.min_hours_between_increases)
     ):

@@ -19,9 +19,13 @@ from adflywheel.store.models import Account, AdSet, BudgetChange, HourlyActualRo
 REAL_EDIT_MODES = ("applied", "pending")
 # A change made outside the service, seen at the catalogue sync (actor EXTERNAL).
 OBSERVED, EXTERNAL = "observed", "external"
-# How far back an ad set's ads are looked at to find the ones that have not delivered yet: an
-# ad set with an older ad is taken as delivered (its edit rules apply), which bounds the scan.
+# How far back an ad set's ads are looked at to find the new ones: an ad set with an older ad
+# is not new (its edit rules apply), which bounds the scan.
 NEW_AD_SET_DAYS = 14
+# An ad set whose first impression is at most this many hours old is still new: a reset of its
+# learning phase costs those hours' few results (Meta: ~50 in the week after the last
+# significant edit), and the service usually first sees an ad in its first hour of delivery.
+FIRST_BUDGET_HOURS = 6
 
 
 def edit_histories(
@@ -98,15 +102,16 @@ def account_bounds(
         rules,
         floor_minor=floor,
         ceiling_minor=g.max_variant_budget_minor,
-        undelivered=undelivered_ad_sets(session, account_id, now),
+        first_budget=new_ad_sets(session, account_id, now),
     )
 
 
-def undelivered_ad_sets(session: Session, account_id: int, now: datetime) -> set[int]:
-    """Internal ids of the ad sets none of whose ads has delivered an impression yet (and
-    whose ads all appeared within ``NEW_AD_SET_DAYS``): their first budget is not an edit Meta's
-    learning phase would pay for."""
+def new_ad_sets(session: Session, account_id: int, now: datetime) -> set[int]:
+    """Internal ids of the ad sets none of whose ads delivered an impression before the last
+    ``FIRST_BUDGET_HOURS`` (and whose ads all appeared within ``NEW_AD_SET_DAYS``): their first
+    budget costs little of Meta's learning phase."""
     since = now - timedelta(days=NEW_AD_SET_DAYS)
+    started_before = now - timedelta(hours=FIRST_BUDGET_HOURS)
     rows = session.execute(
         select(Variant.ad_set_id, Variant.created_at).where(Variant.account_id == account_id)
     ).all()
@@ -121,6 +126,7 @@ def undelivered_ad_sets(session: Session, account_id: int, now: datetime) -> set
             Variant.account_id == account_id,
             Variant.created_at > since,
             HourlyActualRow.impressions > 0,
+            HourlyActualRow.hour_start < started_before,
         )
         .distinct()
     ).all()
@@ -141,10 +147,10 @@ def ad_set_bounds(
     *,
     floor_minor: int,
     ceiling_minor: int | None,
-    undelivered: AbstractSet[int] = frozenset(),
+    first_budget: AbstractSet[int] = frozenset(),
 ) -> dict[str, Bounds]:
-    """The bounds of each ad set with a budget, by external id (``undelivered``: internal ids
-    of the ad sets whose first budget this is)."""
+    """The bounds of each ad set with a budget, by external id (``first_budget``: internal ids
+    of the new ad sets, see ``new_ad_sets``)."""
     return {
         a.external_id: edit_bounds(
             a.daily_budget_minor,
@@ -153,7 +159,7 @@ def ad_set_bounds(
             rules,
             floor_minor=floor_minor,
             ceiling_minor=ceiling_minor,
-            undelivered=a.id in undelivered,
+            first_budget=a.id in first_budget,
         )
         for a in ad_sets
         if a.daily_budget_minor is not None
