@@ -25,13 +25,18 @@ def list_versions(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=500, help="Newest versions to list.")] = 50,
 ) -> None:
-    """The account's versions (newest first), with the champion marked and holdout scores."""
+    """The account's versions (newest first), with the champion marked and holdout scores;
+    the table shows times on the account's clock, the JSON in UTC."""
+    from adflywheel.cli.feedback import local_time
     from adflywheel.services.compound.training import list_models
     from adflywheel.store.engine import make_session_factory
+    from adflywheel.store.models import Account
 
     account_id = account_id_of(ctx, account)
     with make_session_factory(checked_engine(ctx))() as session:
         listing = list_models(session, account_id, limit=limit)
+        row = session.get(Account, account_id)
+        zone = row.timezone if row is not None else "UTC"
     if as_json:
         typer.echo(json.dumps(listing, sort_keys=True))
         return
@@ -46,7 +51,7 @@ def list_versions(
             v["name"],
             str(v["version"]),
             "yes" if v["version_id"] in champions else "",
-            v["created_at"],
+            local_time(v["created_at"], zone),
             str(holdout.get("normalised_entropy", "")),
             str(holdout.get("calibration", "")),
         )

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from adflywheel.cli.common import checked_engine, err, settings_of
+
+if TYPE_CHECKING:
+    from adflywheel.core.domain import DailyActual, HourlyActual
 
 app = typer.Typer()
 
@@ -76,6 +79,7 @@ def import_csv(
     ] = False,
 ) -> None:
     """Import a Meta Ads Manager CSV export: catalogue and hourly actuals, all or nothing."""
+    from adflywheel.cli.feedback import progress_bar
     from adflywheel.core.clock import SystemClock
     from adflywheel.platforms.csv import CsvImportError, CsvPlatform
     from adflywheel.services.promoter.settings import new_account_settings, store_settings
@@ -118,38 +122,47 @@ def import_csv(
     new_key: NewKey | None = None
     zone_changed_from: str | None = None
     try:
-        platform = CsvPlatform.from_path(path, account_external_id=account, timezone=zone)
-        hourly = platform.fetch_insights(
-            datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
-        )
-        daily = platform.fetch_daily(date.min, date.max)
-        with transaction(factory) as session:
-            row = account_by_name(session, account)
-            if row is None:
-                if not create:  # deleted meanwhile
-                    raise ValueError(f"no account named {account!r}")
-                info = platform.account()
-                row = create_account(
-                    session, account, now, platform="csv", currency=info.currency, timezone=zone
-                )
-                initial = new_account_settings(settings_of(ctx))
-                store_settings(session, row.id, initial, now=now, actor="cli:import-csv --create")
-                new_key = issue_key(session, row, now)
-            elif row.timezone != zone:
-                if not set_timezone:  # changed meanwhile
-                    raise ValueError(f"account {account!r}'s time zone is {row.timezone}")
-                zone_changed_from, row.timezone = row.timezone, zone
-            sync_catalog(
-                session,
-                row.id,
-                platform.list_campaigns(),
-                platform.list_ad_sets(),
-                platform.list_ads(),
-                now,
+        with progress_bar(err, "rows imported") as progress:
+            task = progress.add_task(f"reading {path.name}", total=None)
+            platform = CsvPlatform.from_path(path, account_external_id=account, timezone=zone)
+            hourly = platform.fetch_insights(
+                datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
             )
-            result = upsert_actuals(session, row.id, hourly, source="csv", now=now)
-            daily_result = upsert_daily(session, row.id, daily, source="csv", now=now)
-            structures = campaign_structures(session, row.id)
+            daily = platform.fetch_daily(date.min, date.max)
+            # All or nothing: each kind of row is one upsert, so the bar moves a kind at a time.
+            progress.update(task, description="importing", total=len(hourly) + len(daily))
+            with transaction(factory) as session:
+                row = account_by_name(session, account)
+                if row is None:
+                    if not create:  # deleted meanwhile
+                        raise ValueError(f"no account named {account!r}")
+                    info = platform.account()
+                    row = create_account(
+                        session, account, now, platform="csv", currency=info.currency, timezone=zone
+                    )
+                    initial = new_account_settings(settings_of(ctx))
+                    store_settings(
+                        session, row.id, initial, now=now, actor="cli:import-csv --create"
+                    )
+                    new_key = issue_key(session, row, now)
+                elif row.timezone != zone:
+                    if not set_timezone:  # changed meanwhile
+                        raise ValueError(f"account {account!r}'s time zone is {row.timezone}")
+                    zone_changed_from, row.timezone = row.timezone, zone
+                sync_catalog(
+                    session,
+                    row.id,
+                    platform.list_campaigns(),
+                    platform.list_ad_sets(),
+                    platform.list_ads(),
+                    now,
+                )
+                result = upsert_actuals(session, row.id, hourly, source="csv", now=now)
+                progress.advance(task, len(hourly))
+                daily_result = upsert_daily(session, row.id, daily, source="csv", now=now)
+                progress.advance(task, len(daily))
+                currency = row.currency
+                structures = campaign_structures(session, row.id)
     except (CsvImportError, BatchRejectedError, AccountExistsError, ValueError) as error:
         err.print(f"[red]nothing imported:[/red] {error}")
         raise typer.Exit(2) from error
@@ -184,70 +197,44 @@ def import_csv(
     if zone_changed_from is not None:
         err.print(f"account {account!r}: time zone changed from {zone_changed_from} to {zone}")
         output["timezone_changed_from"] = zone_changed_from
+    _import_summary(path, account, currency, zone, (hourly, daily), output)
     typer.echo(json.dumps(output))
 
 
-@app.command()
-def cycle(
-    ctx: typer.Context,
-    account: Annotated[
-        str | None, typer.Option(help="Account name; default: every account.")
-    ] = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="Run the cycle as the hourly scheduler would have at this instant (ISO 8601 "
-            "with an offset, e.g. 2026-11-25T10:00Z): the hours that ended by then are final "
-            "and fetched, the last being the one just closed (10:00 or 10:30: 09:00-10:00); "
-            "the cycle's hour (hour_start) is the one it falls in (10:00). Default: now.",
-        ),
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Re-run a completed hour.")] = False,
-    dry_run: Annotated[bool, typer.Option(help="Record decisions, apply nothing.")] = False,
+def _import_summary(
+    path: Path,
+    account: str,
+    currency: str,
+    zone: str,
+    rows: tuple[list[HourlyActual], list[DailyActual]],
+    output: dict[str, Any],
 ) -> None:
-    """Run the self-learning cycle once: one JSON report per account on stdout."""
-    from adflywheel.core.clock import SystemClock
-    from adflywheel.cycle.context import CycleOptions
-    from adflywheel.cycle.scheduler import CycleRunner, redis_client
-    from adflywheel.platforms.registry import connected_platforms, no_platform
-    from adflywheel.services.alerts import AlertSink
-    from adflywheel.store.accounts import account_by_name
-    from adflywheel.store.engine import make_session_factory
+    """What was imported, for a person (standard error): rows, spend in the account's currency,
+    the hours and days covered on its clock. The JSON on stdout keeps minor units and UTC."""
+    from adflywheel.cli.feedback import local_time, money
 
-    settings = settings_of(ctx)
-    engine = checked_engine(ctx)
-    when: datetime | None = None
-    if as_of is not None:
-        try:
-            when = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
-        except ValueError as error:
-            err.print(f"[red]error:[/red] --as-of {as_of!r} is not an ISO 8601 time")
-            raise typer.Exit(2) from error
-        if when.tzinfo is None:
-            err.print("[red]error:[/red] --as-of needs a UTC offset, e.g. 2026-11-25T14:00Z")
-            raise typer.Exit(2)
-    factory = make_session_factory(engine)
-    runner = CycleRunner(
-        settings=settings,
-        factory=factory,
-        clock=SystemClock(),
-        platforms=connected_platforms(settings, factory, fallback=no_platform),
-        redis=redis_client(settings),
-        alert=AlertSink.from_settings(factory, SystemClock(), settings),
-    )
-    if account is None:
-        ids = runner.all_accounts()
-    else:
-        with factory() as session:
-            row = account_by_name(session, account)
-        if row is None:
-            err.print(f"[red]error:[/red] no account named {account!r}")
-            raise typer.Exit(2)
-        ids = [row.id]
-    options = CycleOptions(as_of=when, force=force, dry_run=dry_run)
-    reports = runner.run_many(ids, options)
-    for report in reports:
-        typer.echo(json.dumps(report, sort_keys=True, default=str))
-    if any(r.get("status") in ("failed", "busy") for r in reports):
-        raise typer.Exit(1)
+    hourly, daily = rows
+
+    def counts(kind: str) -> str:
+        c = output[kind]
+        return (
+            f"{c['received']:,} {kind} rows ({c['inserted']:,} new, {c['updated']:,} changed, "
+            f"{c['unchanged']:,} the same)"
+        )
+
+    err.print(f"[bold]{path.name}[/bold] -> account {account!r} ({currency}, {zone})")
+    err.print(f"  {counts('hourly')}; {counts('daily')}")
+    if hourly:
+        first, last = min(h.hour_start for h in hourly), max(h.hour_start for h in hourly)
+        err.print(
+            f"  hours {local_time(first, zone)} to {local_time(last, zone)}: spend "
+            f"{money(sum(h.spend_minor for h in hourly), currency)}, "
+            f"{len({h.ad_id for h in hourly}):,} ads"
+        )
+    if daily:
+        first_day, last_day = min(d.date for d in daily), max(d.date for d in daily)
+        err.print(
+            f"  days {first_day} to {last_day}: spend "
+            f"{money(sum(d.spend_minor for d in daily), currency)}, "
+            f"{len({d.ad_id for d in daily}):,} ads"
+        )

@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from adflywheel.cli.common import err, out, settings_of
+from adflywheel.cli.feedback import (
+    collected_warnings,
+    progress_bar,
+    render_flags,
+    simulation_retrains,
+)
 
 app = typer.Typer()
-
-
-def _progress_for(total: int) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} simulated hours"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
 
 
 @app.command()
@@ -66,17 +61,25 @@ def simulate(
         drift_day=drift_day,
         guardrails=guardrails,
     )
-    hours = days * 24 * 3
-    with _progress_for(hours) as progress:
+    hours = days * 24 * 3  # the policy's run, then the uniform and oracle references
+    with (
+        tempfile.TemporaryDirectory(prefix="adflywheel-sim-") as folder,
+        collected_warnings() as warnings,
+        progress_bar(err, "simulated hours") as progress,
+    ):
         task = progress.add_task(f"simulating {policy}", total=hours)
-        result = run(spec, on_hour=lambda: progress.advance(task))
+        result = run(spec, on_hour=lambda: progress.advance(task), workdir=Path(folder))
+        retrains = simulation_retrains(Path(folder) / "simulation.db")
     summary = result.summary()
+    # With --json, stdout carries the JSON alone: the tables go to standard error.
+    console = err if as_json else out()
     if as_json:
         typer.echo(json.dumps(summary, sort_keys=True))
     else:
         from adflywheel.sim.report import render_summary
 
-        render_summary(out(), [summary])
+        render_summary(console, [summary])
+    render_flags(console, retrains, warnings)
 
 
 @app.command()
@@ -88,4 +91,8 @@ def demo(
     """Run the best available policy on the simulated market and show what it did."""
     from adflywheel.sim.report import run_demo
 
-    run_demo(settings_of(ctx), days=days, seed=seed, console=out(), progress_console=err)
+    settings, console = settings_of(ctx), out()
+    with collected_warnings() as warnings:
+        run_demo(settings, days=days, seed=seed, console=console, progress_console=err)
+    retrains = simulation_retrains(settings.data_dir / "demo" / "simulation.db")
+    render_flags(console, retrains, warnings)
