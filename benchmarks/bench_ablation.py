@@ -79,10 +79,11 @@ def build_spec(shard: Shard) -> SimulationSpec:
 
 def simulate_shard(shard: Shard) -> dict[str, Any]:
     """The runner of a real shard: the run's summary plus the curves the plots need."""
+    code = code_version()  # before the run: the code it starts on
     result = simulate(build_spec(shard))
     summary = result.summary()
     summary["loops_unavailable"] = _unavailable(shard.loop_set.loops)
-    summary["code"] = code_version()
+    summary["code"] = code
     curves = {"policy": result.policy, "uniform": result.uniform, "oracle": result.oracle}
     if result.marginal_oracle is not None:
         curves["marginal_oracle"] = result.marginal_oracle
