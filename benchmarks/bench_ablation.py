@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -336,7 +335,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--sets",
-        help=f"comma-separated set slugs (default: the scenario's design; e.g. {BASELINE})",
+        help="comma-separated set slugs (default: the scenario's design): "
+        + "; ".join(f"{name}: {','.join(s.slug for s in sets)}" for name, sets in DESIGN.items()),
     )
     parser.add_argument("--days", type=int, help="override the scenario's length (own folder)")
     parser.add_argument("--stale-hours", type=float, default=DEFAULT_STALE_HOURS)
@@ -349,22 +349,21 @@ def main(argv: list[str] | None = None) -> None:
         folder = scenario_folder(args.scenario, args.quick, args.days, args.out)
         figures = write_outputs(args.scenario, folder, args.quick)
     else:
-        seeds = (
-            parse_seeds(args.seeds) if args.seeds else (QUICK_SEEDS if args.quick else FULL_SEEDS)
-        )
         try:
-            figures = execute(
-                args.scenario,
-                seeds,
-                quick=args.quick,
-                wanted_sets=args.sets,
-                workers=args.workers,
-                days=args.days,
-                root=args.out,
-                stale_hours=args.stale_hours,
-            )
-        except (RuntimeError, ValueError) as error:
-            sys.exit(f"bench_ablation: {error}")
+            seeds = parse_seeds(args.seeds or ("1-2" if args.quick else "1-5"))
+            sets_for(args.scenario, args.sets, args.quick)
+        except ValueError as error:
+            parser.error(str(error))
+        figures = execute(
+            args.scenario,
+            seeds,
+            quick=args.quick,
+            wanted_sets=args.sets,
+            workers=args.workers,
+            days=args.days,
+            root=args.out,
+            stale_hours=args.stale_hours,
+        )
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"{key:<{width}}  {value}")
