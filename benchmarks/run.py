@@ -13,6 +13,8 @@ import platform
 import sys
 from datetime import UTC, datetime
 
+from benchmarks._cli import each_timed
+
 MODULES = (
     "bench_simulator",
     "bench_ingestion",
@@ -46,9 +48,9 @@ def main() -> None:
         "python": platform.python_version(),
         "quick": quick,
     }
-    for name in selected:
+    seconds: dict[str, float] = {}
+    for name in each_timed(selected, seconds):
         module = importlib.import_module(f"benchmarks.{name}")
-        print(f"running {name} ...", file=sys.stderr)
         results[name] = module.run(quick=quick)
     print(json.dumps(results, indent=2, default=str))
 
