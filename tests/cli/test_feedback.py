@@ -82,14 +82,14 @@ def test_warnings_are_held_for_the_summary_and_errors_still_shown(
     log = logging.getLogger("adflywheel.services.monitor.service")
     with collected_warnings() as warnings:
         log.warning("%s: %s", "retrain", "retrain (accuracy) did not train")
-        log.warning("%s: %s", "drift", "CTR drifted")
+        log.warning("%s: %s", "drift", "CTR drifted [ad a1]")
         log.error("a step failed")
     assert capsys.readouterr().err.strip() == "a step failed"
     sink = io.StringIO()
     retrains = [{"trigger": "accuracy", "outcome": "x", "why": "y", "times": 1, "accounts": 1}]
     render_flags(Console(file=sink, width=200), retrains, warnings)
     shown = sink.getvalue()
-    assert "Retrains" in shown and "drift: CTR drifted" in shown
+    assert "Retrains" in shown and "drift: CTR drifted [ad a1]" in shown  # not read as markup
     assert "did not train" not in shown  # the retrain line is the table's row, not repeated
     assert logging.getLogger("adflywheel").propagate is True  # restored
 

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -164,9 +165,8 @@ def render_flags(
         for column in ("trigger", "outcome", "why", "times", "accounts"):
             table.add_column(column, justify="right" if column in ("times", "accounts") else "left")
         for row in retrains:
-            table.add_row(
-                row["trigger"], row["outcome"], row["why"], str(row["times"]), str(row["accounts"])
-            )
+            cells = (row["trigger"], row["outcome"], row["why"], row["times"], row["accounts"])
+            table.add_row(*(escape(str(cell)) for cell in cells))
         console.print(table)
     others: dict[str, int] = defaultdict(int)
     for record in warnings:
@@ -178,7 +178,7 @@ def render_flags(
         table.add_column("warning")
         table.add_column("times", justify="right")
         for message, times in sorted(others.items(), key=lambda kv: -kv[1]):
-            table.add_row(message, str(times))
+            table.add_row(escape(message), str(times))
         console.print(table)
     if not retrains and not others:
         console.print("no retrain was asked for and nothing was flagged during the run")

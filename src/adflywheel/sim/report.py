@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -152,10 +153,15 @@ def run_demo(
     summary = result.summary()
     render_summary(console, [summary])
     render_loops(console, result)
-    plot = plot_cumulative(result, out_dir / "cumulative_clicks_per_dollar.png")
+    try:
+        plot: Path | str = plot_cumulative(result, out_dir / "cumulative_clicks_per_dollar.png")
+    except ModuleNotFoundError as error:  # matplotlib is the [plots] extra
+        if (error.name or "").split(".")[0] != "matplotlib":
+            raise
+        plot = "not drawn: matplotlib is not installed (install adflywheel[plots])"
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     console.print(f"cycle errors: {len(summary['cycle_errors'])}")
-    console.print(f"plot: {plot}")
+    console.print(f"plot: {escape(str(plot))}")
     console.print(
         f"report: {out_dir / 'summary.json'}; the run's database: {out_dir / 'simulation.db'}"
     )
