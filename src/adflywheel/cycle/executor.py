@@ -37,6 +37,7 @@ import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import SystemClock, ensure_utc, floor_hour
+from adflywheel.core.errors import UnavailableError
 from adflywheel.core.settings import Settings
 from adflywheel.cycle.context import CycleBusyError, CycleDeps, CycleOptions
 from adflywheel.cycle.locks import LockBusyError
@@ -229,7 +230,13 @@ def cycle_executor(
 ) -> Iterator[Executor]:
     """The executor the settings ask for: Dask when ``dask_scheduler`` is set, else local."""
     if settings.dask_scheduler:
-        from dask.distributed import Client  # imported only when a cluster is configured
+        try:  # imported only when a cluster is configured: dask is the [dask] extra
+            from dask.distributed import Client
+        except ImportError as error:
+            raise UnavailableError(
+                "ADFLYWHEEL_DASK_SCHEDULER is set but dask is not installed: "
+                "install adflywheel[dask]"
+            ) from error
 
         with Client(settings.dask_scheduler) as client:  # type: ignore[no-untyped-call]
             yield client.get_executor()

@@ -1,4 +1,6 @@
-"""Without the [dna] extra (the video and audio stack), loop 4 is off and says why; it never fails.
+"""Without an extra the service still runs and says what to install: without [dna] (the video and
+audio stack) loop 4 is off with the reason, never failed; without [dask] a configured cluster is
+refused with the extra to install.
 
 The missing stack is simulated by what ``core.loops`` looks up; a subprocess test blocks the
 modules themselves to check that nothing else imports them.
@@ -114,3 +116,18 @@ def test_a_lean_service_imports_nothing_of_the_optional_stacks() -> None:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["loaded"] == []
     assert "adflywheel[dna]" in result["refused"]
+
+
+def test_a_dask_scheduler_without_dask_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from adflywheel.core.errors import UnavailableError
+    from adflywheel.core.settings import Settings
+    from adflywheel.cycle.executor import cycle_executor
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # an import of it now fails
+    with (
+        pytest.raises(UnavailableError, match=r"adflywheel\[dask\]"),
+        cycle_executor(Settings(dask_scheduler="tcp://127.0.0.1:1")),
+    ):
+        pass
