@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 from benchmarks.ablation_design import DESIGN, parse_seeds, sets_for
-from benchmarks.ablation_tables import aggregate, markdown, projected_seconds, week_means
+from benchmarks.ablation_tables import (
+    aggregate,
+    markdown,
+    projected_seconds,
+    speed_up,
+    week_means,
+)
 
 T_975_DF2 = 4.302652729911275  # Student's t, 97.5th percentile, 2 degrees of freedom
 
@@ -110,7 +116,8 @@ def test_markdown_states_rules_claims_and_machine_time() -> None:
     all_seven = next(line for line in text.splitlines() if line.startswith("| all-seven |"))
     assert "pass (interval above 0.99)" in all_seven
     # 10x learning speed: Thompson alone's pooled median 50 h over all seven's 5 h.
-    assert "10.00×" in text
+    assert "medians 10.00× (means 10.00×) | met" in text
+    assert "| 50 h, mean 50.0 h (6/9 led) |" in text  # seeds 1-3 each: 40, 60 and one never
     assert '"10× learning speed" | hours until a truly best new creative holds' in text
     assert "0.700 (0.700–0.700) → 0.920 (0.920–0.920) | met" in text
     assert "Projected full design at these shards' length (21 days; 30 shards" in text
@@ -118,6 +125,20 @@ def test_markdown_states_rules_claims_and_machine_time() -> None:
     # 3 x 10 s + 3 x 30 s + 4 x 10 s of shards.
     assert "0.04 h wall (160 s)" in text
     assert "loop 3 no longer refreshes the shared winner index" in text
+
+
+def test_speed_up_when_a_creative_leads_at_launch() -> None:
+    def table(base: list[Any], mine: list[Any]) -> dict[str, Any]:
+        found = [
+            shard("thompson-alone", 1, 2.0, hours_to_lead_new_best=base),
+            shard("all-seven", 1, 2.0, hours_to_lead_new_best=mine),
+        ]
+        return aggregate("churn", found)["table"]
+
+    assert speed_up(table([0, 0, 4], [0, 0, 0]), "all-seven") == 1.0  # both medians 0 h
+    assert speed_up(table([6, 8, 4], [0, 0, 1]), "all-seven") == math.inf
+    assert speed_up(table([6, 8, 4], [0, 0, 1]), "all-seven", "mean") == pytest.approx(18.0)
+    assert speed_up(table([None], [None]), "all-seven") is None  # never led: no ratio
 
 
 def test_projection_uses_each_sets_own_time() -> None:
