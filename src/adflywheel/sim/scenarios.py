@@ -5,10 +5,13 @@
 ``LAUNCH_EVERY_HOURS`` hours (jittered by the seed, ``LAUNCH_JITTER_HOURS`` either way) the
 advertiser launches a new ad, which did not exist on the platform before, at the campaign's
 usual per-ad budget, and retires the campaign's oldest live ad (an advertiser pause, its ad
-set's budget taken off with it). Accounts are dealt in turn to ``CHURN_NICHES``, so each niche
-has ``ACCOUNTS_PER_NICHE`` accounts whose creative effects share the niche's gene truth. The
-learning phase is on (the market's default), the accounts' guardrails "safe", and the
-marginal oracle runs beside uniform and the greedy oracle. Nothing here is tuned to the loops.
+set's budget taken off with it). A new ad is on the platform ``REVIEW_HOURS`` before it delivers,
+as Meta reviews every ad first (most within 24 hours; one hour is the least that lets an hourly
+service see it before its first impression). Accounts are dealt in turn to ``CHURN_NICHES``,
+so each niche has ``ACCOUNTS_PER_NICHE`` accounts whose creative effects share the niche's gene
+truth. The learning phase is on (the market's default), the accounts' guardrails "safe", and
+the marginal oracle runs beside uniform and the greedy oracle. Nothing here is tuned to the
+loops.
 
 The twins differ only in ``gene_effect_scale``: ``SCENARIOS`` maps each name to it.
 """
@@ -28,6 +31,7 @@ CAMPAIGNS_PER_ACCOUNT = 2
 LIVE_ADS = 3
 LAUNCH_EVERY_HOURS = 72
 LAUNCH_JITTER_HOURS = 24
+REVIEW_HOURS = 1
 CAMPAIGN_DAILY_BUDGET_MINOR = 20_000
 # Quick mode, for tests: 3 niches x 2 accounts, one campaign each, 2 days, one launch each.
 QUICK_ACCOUNTS_PER_NICHE = 2
@@ -80,6 +84,7 @@ def churn_spec(
                     ad_set_index=first + LIVE_ADS + k,
                     budget_minor=budget,
                     retire_ad_index=first + k,  # the oldest live ad
+                    review_hours=REVIEW_HOURS,
                 )
             )
     return SimulationSpec(

@@ -90,12 +90,18 @@ class Launch:
     the daily budget ``budget_minor`` the advertiser gives it. With ``retire_ad_index`` (a global
     ad index) the advertiser retires an old ad at the same hour, as in Ads Manager: turns the ad
     off (an advertiser pause, which the service must never undo) and takes its ad set's budget
-    off with it (to 0), so the campaign's daily total stays what the advertiser meant."""
+    off with it (to 0), so the campaign's daily total stays what the advertiser meant.
+
+    ``review_hours``: Meta reviews every ad before it delivers ("most ads are reviewed within 24
+    hours"): for that many hours before ``at_hour`` the ad set is already on the platform, active
+    with its budget, but delivers nothing (the service can see it, predict it and set its first
+    budget before its first impression). 0: it appears as it starts delivering."""
 
     at_hour: int
     ad_set_index: int
     budget_minor: int
     retire_ad_index: int | None = None
+    review_hours: int = 0
 
     def __post_init__(self) -> None:
         if self.at_hour < 1:
@@ -104,6 +110,13 @@ class Launch:
             raise ValueError("ad_set_index and budget_minor must be >= 0")
         if self.retire_ad_index is not None and self.retire_ad_index < 0:
             raise ValueError("retire_ad_index must be >= 0")
+        if not 0 <= self.review_hours < self.at_hour:
+            raise ValueError("review_hours must be >= 0 and end after the first hour")
+
+    @property
+    def listed_hour(self) -> int:
+        """The hour the ad set appears on the platform (its review starts)."""
+        return self.at_hour - self.review_hours
 
 
 # Meta's budget structures of a campaign (the names the cycle report uses).

@@ -67,6 +67,9 @@ class MarketState:
     significant_edits: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # Per ad set: not launched yet (``MarketConfig.launches``): on no listing, off, no budget.
     hidden: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
+    # Per ad set: launched but in review (``Launch.review_hours``): listed as active, delivers
+    # nothing (``ad_set_active`` stays False until its review ends).
+    in_review: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
 
     @classmethod
     def initial(cls, world: World) -> MarketState:
@@ -108,6 +111,7 @@ class MarketState:
             hours_in_learning=np.zeros(m, dtype=np.int64),
             significant_edits=np.zeros(m, dtype=np.int64),
             hidden=hidden,
+            in_review=np.zeros(m, dtype=np.bool_),
         )
 
 

@@ -191,13 +191,21 @@ class SimulatedMarket:
 
     def _apply_launches(self) -> None:
         """The advertiser's launches whose hour has come (``MarketConfig.launches``): the new ad
-        set appears, live, learning from scratch, with its budget; the ad it replaces (if any)
-        is turned off and its ad set's budget taken off. Writes logged with source "launch"."""
+        set appears (in review for ``review_hours``: listed, active, with its budget, delivering
+        nothing), then goes live, learning from scratch, with the budget it has then (the
+        service may have set its first one); the ad it replaces (if any) is turned off and its
+        ad set's budget taken off as it goes live. Writes logged with source "launch"."""
         state, h = self._state, self._state.hour_index
         for launch in self.config.launches:
             s = launch.ad_set_index
-            if launch.at_hour > h or not state.hidden[s]:
+            if state.hidden[s] and launch.listed_hour <= h:
+                state.hidden[s] = False
+                self._budget_writes.append(BudgetWrite(h, s, 0, launch.budget_minor, "launch"))
+                state.budgets[s] = launch.budget_minor
+                state.in_review[s] = launch.at_hour > h
+            if launch.at_hour != h or state.ad_set_active[s]:
                 continue
+            state.in_review[s] = False
             if launch.retire_ad_index is not None:
                 r = launch.retire_ad_index
                 self._set_status(r, ad=False, source="advertiser")
@@ -206,11 +214,8 @@ class SimulatedMarket:
                 self._budget_writes.append(BudgetWrite(h, retired_set, old, 0, "launch"))
                 state.budgets[retired_set] = 0  # off: no learning reset, it delivers no more
             was_live = status_live(state, self._ad_set_start)
-            state.hidden[s] = False
             state.ad_set_active[s] = True
             self._status_writes.append(StatusWrite(h, s, "ad_set", True, "launch"))
-            self._budget_writes.append(BudgetWrite(h, s, 0, launch.budget_minor, "launch"))
-            state.budgets[s] = launch.budget_minor
             phase = self.config.learning_phase
             if phase is not None:  # a new ad set: learning from its launch (not an edit)
                 state.learning[s] = LEARNING if phase.start_in_learning else EXITED

@@ -99,7 +99,9 @@ class SimulatedPlatform:
                     external_id=w.ad_set_ids[s],
                     campaign_id=w.campaign_ids[c],
                     name=f"{brand} | Prospecting {c - first + 1} | {label} {k + 1}",
-                    status=Status.ACTIVE if state.ad_set_active[s] else Status.PAUSED,
+                    status=Status.ACTIVE
+                    if state.ad_set_active[s] or state.in_review[s]
+                    else Status.PAUSED,
                     daily_budget_minor=None if w.campaign_budgeted[c] else int(state.budgets[s]),
                 )
             )
