@@ -20,19 +20,35 @@ pytestmark = pytest.mark.db
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
-def test_new_ad_sets_are_the_undelivered_and_the_just_started(engine: Engine) -> None:
+def test_new_ad_sets_are_the_undelivered_and_the_just_started_after_onboarding(
+    engine: Engine,
+) -> None:
     account_id, _ = new_account(engine, "first-budget", NOW - timedelta(days=30))
     names = ("silent", "started", "running", "old")
     with transaction(make_session_factory(engine)) as session:
+        # What the first sync finds may have run for months: never new.
         sync_catalog(
             session,
             account_id,
             [PlatformCampaign("c1", "C")],
-            [PlatformAdSet(f"s-{n}", "c1", n, daily_budget_minor=5_000) for n in names],
-            [PlatformAd(f"ad-{n}", f"s-{n}", "c1", n) for n in names],
+            [PlatformAdSet("s-onboarded", "c1", "onboarded", daily_budget_minor=5_000)],
+            [PlatformAd("ad-onboarded", "s-onboarded", "c1", "onboarded")],
+            NOW - timedelta(days=20),
+        )
+        assert new_ad_sets(session, account_id, NOW - timedelta(days=20)) == set()
+        sync_catalog(
+            session,
+            account_id,
+            [PlatformCampaign("c1", "C")],
+            [
+                PlatformAdSet(f"s-{n}", "c1", n, daily_budget_minor=5_000)
+                for n in ("onboarded", *names)
+            ],
+            [PlatformAd(f"ad-{n}", f"s-{n}", "c1", n) for n in ("onboarded", *names)],
             NOW - timedelta(days=2),
         )
-        # "old" appeared before the look-back: never new, even without delivery of its own here.
+        # "old" appeared after onboarding but before the look-back: not new, even without
+        # delivery of its own here.
         session.execute(
             update(Variant)
             .where(Variant.external_id == "ad-old")

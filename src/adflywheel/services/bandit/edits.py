@@ -108,13 +108,18 @@ def account_bounds(
 
 def new_ad_sets(session: Session, account_id: int, now: datetime) -> set[int]:
     """Internal ids of the ad sets none of whose ads delivered an impression before the last
-    ``FIRST_BUDGET_HOURS`` (and whose ads all appeared within ``NEW_AD_SET_DAYS``): their first
-    budget costs little of Meta's learning phase."""
-    since = now - timedelta(days=NEW_AD_SET_DAYS)
+    ``FIRST_BUDGET_HOURS`` and whose ads all appeared within ``NEW_AD_SET_DAYS``, after the
+    account's first catalogue sync: their first budget costs little of Meta's learning phase.
+    What the first sync found may have run for months before the service saw its first hours
+    of actuals, so it is never new."""
     started_before = now - timedelta(hours=FIRST_BUDGET_HOURS)
     rows = session.execute(
         select(Variant.ad_set_id, Variant.created_at).where(Variant.account_id == account_id)
     ).all()
+    known = [created for _, created in rows if created is not None]
+    if not known:
+        return set()
+    since = max(now - timedelta(days=NEW_AD_SET_DAYS), min(known))
     recent = {a for a, created in rows if created is not None and created > since}
     old = {a for a, created in rows if created is None or created <= since}
     if not recent - old:
