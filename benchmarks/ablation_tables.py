@@ -96,6 +96,7 @@ def _set_row(mine: list[Row], pairs: list[tuple[Row, Row]], prefix: str = "") ->
     weeks = [week_means(r.get(k("accuracy_by_day"))) for r in mine]
     first = [f for f, _ in weeks if f is not None]
     last = [v for _, v in weeks if v is not None]
+    ceilings = [week_means(r.get(k("accuracy_ceiling_by_day")))[1] for r in mine]
     marginal = _ratios(
         [(r, r) for r in mine], k("clicks_per_dollar"), "marginal_oracle_clicks_per_dollar"
     )
@@ -115,6 +116,7 @@ def _set_row(mine: list[Row], pairs: list[tuple[Row, Row]], prefix: str = "") ->
         "ne": interval([v for r in mine if (v := _number(r, k("normalized_entropy"))) is not None]),
         "accuracy_first_week": interval(first),
         "accuracy_last_week": interval(last),
+        "accuracy_ceiling_last_week": interval([c for c in ceilings if c is not None]),
         "promotions": sum(int(_number(r, k("promotions")) or 0) for r in mine),
         "false_promotions": sum(int(_number(r, k("false_promotions")) or 0) for r in mine),
         "lead": _hours(mine, prefix),
@@ -293,16 +295,19 @@ def markdown(
         "under 14 days: first half → last half); promotions (of which false: the promoted ad was "
         "not truly better than its control), summed over seeds; hours to lead = hours after launch "
         "until a truly best new creative held the largest share of its campaign, median pooled "
-        "over seeds (how many led within the run).",
+        "over seeds (how many led within the run). Ceiling = the headline accuracy a model that "
+        "knew the true rates would expect on the same scored impressions, last week (binomial "
+        "noise alone; loop 6's noise floor).",
         "",
-        "| set | NE, last day | headline accuracy, first week → last week | promotions (false) | "
-        "hours to lead: median (led) | what the set also loses |",
-        "|---|---|---|---|---|---|",
+        "| set | NE, last day | headline accuracy, first week → last week | ceiling, last week | "
+        "promotions (false) | hours to lead: median (led) | what the set also loses |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in table.values():
         head.append(
             f"| {row['label']} | {_ratio(row['ne'])} | {_ratio(row['accuracy_first_week'])} → "
-            f"{_ratio(row['accuracy_last_week'])} | {row['promotions']} "
+            f"{_ratio(row['accuracy_last_week'])} | "
+            f"{_ratio(row['accuracy_ceiling_last_week'])} | {row['promotions']} "
             f"({row['false_promotions']}) | {_lead(row['lead'])} | {row['note'] or '–'} |"
         )
     head += ["", *_claims(table), "", *_machine_time(data, projected, design_shards)]

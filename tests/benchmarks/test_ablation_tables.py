@@ -60,6 +60,7 @@ def rows() -> list[dict[str, Any]]:
                 cold_start_clicks_per_dollar=BASE[seed] / 2 * 1.2,
                 hours_to_lead_new_best=[4, 6, 5],
                 accuracy_by_day=[0.7] * 7 + [None] * 7 + [0.92] * 7,
+                accuracy_ceiling_by_day=[0.9] * 14 + [0.95] * 7,
                 normalized_entropy=0.95,
                 promotions=3,
                 false_promotions=1,
@@ -120,6 +121,8 @@ def test_markdown_states_rules_claims_and_machine_time() -> None:
     assert "| 50 h, mean 50.0 h (6/9 led) |" in text  # seeds 1-3 each: 40, 60 and one never
     assert '"10× learning speed" | hours until a truly best new creative holds' in text
     assert "0.700 (0.700–0.700) → 0.920 (0.920–0.920) | met" in text
+    # Beside the learnt accuracy, the ceiling binomial noise allows (last week).
+    assert "→ 0.920 (0.920–0.920) | 0.950 (0.950–0.950) |" in text
     assert "Projected full design at these shards' length (21 days; 30 shards" in text
     assert "2.50 h wall, 1.00 h CPU." in text
     # 3 x 10 s + 3 x 30 s + 4 x 10 s of shards.

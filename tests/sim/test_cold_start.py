@@ -62,3 +62,5 @@ def test_the_median_counts_never_as_longer_than_any_hour() -> None:
 def test_accuracy_by_day_averages_each_simulated_day() -> None:
     trace = LearningTrace(accuracy=[(0, 0.5), (23, 0.7), (30, 0.9)])
     assert trace.accuracy_by_day(3) == [0.6, 0.9, None]
+    trace.accuracy_ceiling.extend([(1, 0.8), (50, 0.96)])
+    assert trace.accuracy_by_day(3, trace.accuracy_ceiling) == [0.8, None, 0.96]

@@ -273,6 +273,9 @@ class SimulationResult:
                 out.update(run.cold_start.summary(prefix))
         if Loop.MONITOR in self.loops:
             out["accuracy_by_day"] = self.trace.accuracy_by_day(self.spec.days)
+            out["accuracy_ceiling_by_day"] = self.trace.accuracy_by_day(
+                self.spec.days, self.trace.accuracy_ceiling
+            )
         return out
 
     def _learning(self) -> dict[str, Any]:

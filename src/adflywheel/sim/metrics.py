@@ -22,6 +22,9 @@ from adflywheel.sim.market import SimulatedMarket
 class LearningTrace:
     hours: int = 0
     accuracy: list[tuple[int, float]] = field(default_factory=list)
+    # The headline accuracy a model that knew the true rates would expect on the same scored
+    # impressions (loop 6's ``accuracy_noise_floor``: binomial noise alone): the ceiling.
+    accuracy_ceiling: list[tuple[int, float]] = field(default_factory=list)
     calibration: list[tuple[int, float]] = field(default_factory=list)
     normalized_entropy: list[tuple[int, float]] = field(default_factory=list)
     retrains: int = 0
@@ -63,6 +66,7 @@ class LearningTrace:
             validation = loops.get("validate_predictions", {})
             for key, series in (
                 ("accuracy", self.accuracy),
+                ("accuracy_noise_floor", self.accuracy_ceiling),
                 ("calibration", self.calibration),
                 ("normalized_entropy", self.normalized_entropy),
             ):
@@ -123,11 +127,15 @@ class LearningTrace:
             "hours_to_double_median": median(reached) if reached else None,
         }
 
-    def accuracy_by_day(self, days: int) -> list[float | None]:
-        """Loop 6's headline accuracy averaged over each simulated day (None: not scored)."""
+    def accuracy_by_day(
+        self, days: int, series: list[tuple[int, float]] | None = None
+    ) -> list[float | None]:
+        """Loop 6's headline accuracy (or another hourly ``series``, such as its ceiling)
+        averaged over each simulated day (None: not scored)."""
+        hourly = self.accuracy if series is None else series
         out: list[float | None] = []
         for day in range(days):
-            values = [v for h, v in self.accuracy if day * 24 <= h < (day + 1) * 24]
+            values = [v for h, v in hourly if day * 24 <= h < (day + 1) * 24]
             out.append(round(float(np.mean(values)), 6) if values else None)
         return out
 
