@@ -238,3 +238,69 @@ def _import_summary(
             f"{money(sum(d.spend_minor for d in daily), currency)}, "
             f"{len({d.ad_id for d in daily}):,} ads"
         )
+
+
+@app.command()
+def cycle(
+    ctx: typer.Context,
+    account: Annotated[
+        str | None, typer.Option(help="Account name; default: every account.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Run the cycle as the hourly scheduler would have at this instant (ISO 8601 "
+            "with an offset, e.g. 2026-11-25T10:00Z): the hours that ended by then are final "
+            "and fetched, the last being the one just closed (10:00 or 10:30: 09:00-10:00); "
+            "the cycle's hour (hour_start) is the one it falls in (10:00). Default: now.",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Re-run a completed hour.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Record decisions, apply nothing.")] = False,
+) -> None:
+    """Run the self-learning cycle once: one JSON report per account on stdout."""
+    from adflywheel.core.clock import SystemClock
+    from adflywheel.cycle.context import CycleOptions
+    from adflywheel.cycle.scheduler import CycleRunner, redis_client
+    from adflywheel.platforms.registry import connected_platforms, no_platform
+    from adflywheel.services.alerts import AlertSink
+    from adflywheel.store.accounts import account_by_name
+    from adflywheel.store.engine import make_session_factory
+
+    settings = settings_of(ctx)
+    engine = checked_engine(ctx)
+    when: datetime | None = None
+    if as_of is not None:
+        try:
+            when = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError as error:
+            err.print(f"[red]error:[/red] --as-of {as_of!r} is not an ISO 8601 time")
+            raise typer.Exit(2) from error
+        if when.tzinfo is None:
+            err.print("[red]error:[/red] --as-of needs a UTC offset, e.g. 2026-11-25T14:00Z")
+            raise typer.Exit(2)
+    factory = make_session_factory(engine)
+    runner = CycleRunner(
+        settings=settings,
+        factory=factory,
+        clock=SystemClock(),
+        platforms=connected_platforms(settings, factory, fallback=no_platform),
+        redis=redis_client(settings),
+        alert=AlertSink.from_settings(factory, SystemClock(), settings),
+    )
+    if account is None:
+        ids = runner.all_accounts()
+    else:
+        with factory() as session:
+            row = account_by_name(session, account)
+        if row is None:
+            err.print(f"[red]error:[/red] no account named {account!r}")
+            raise typer.Exit(2)
+        ids = [row.id]
+    options = CycleOptions(as_of=when, force=force, dry_run=dry_run)
+    reports = runner.run_many(ids, options)
+    for report in reports:
+        typer.echo(json.dumps(report, sort_keys=True, default=str))
+    if any(r.get("status") in ("failed", "busy") for r in reports):
+        raise typer.Exit(1)
