@@ -16,6 +16,8 @@ from adflywheel.services.observability.metrics import observe_validation
 REPORTED = (
     "scored",
     "accuracy",
+    # The headline accuracy binomial noise alone allows on the same impressions (the ceiling).
+    "accuracy_noise_floor",
     "calibration",
     "normalized_entropy",
     "log_loss",
