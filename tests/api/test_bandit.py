@@ -76,6 +76,11 @@ def test_a_prior_steers_a_new_variant(calculator: TestClient) -> None:
     }
     assert out["new"]["p_best"] > 0.9
     assert out["new"]["mean"] > out["old"]["mean"]
+    # Gated (no impressions yet), it is led by its prior: at most 1.5 x a fair share...
+    assert 5_000 < out["new"]["budget_minor"] <= 7_500
+    # ...and held at a fair share when the caller turns the tilt off.
+    held = calculator.post("/api/ml/budget/allocate", json={**body, "prior_tilt": 0.0}).json()
+    assert {v["id"]: v["budget_minor"] for v in held["variants"]}["new"] == 5_000
 
 
 @pytest.mark.parametrize(

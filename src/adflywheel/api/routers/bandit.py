@@ -120,6 +120,9 @@ class AllocateIn(VariantsIn):
     floor_share: float = Field(default=0.05, ge=0.0, lt=1.0)
     min_impressions: float = Field(default=1000.0, ge=0.0)
     max_change_fraction: float | None = Field(default=0.5, gt=0.0)
+    # How far a variant's prior may move it from a fair share while it is below
+    # min_impressions (0: a gated variant is held, whatever is predicted for it).
+    prior_tilt: float = Field(default=0.5, ge=0.0, le=1.0)
     n_draws: int = Field(default=1000, ge=100, le=100_000)
 
 
@@ -133,6 +136,7 @@ def allocate(request: AllocateIn, _: CallerDep) -> AllocationOut:
             floor_share=request.floor_share,
             min_impressions=request.min_impressions,
             max_change_fraction=request.max_change_fraction,
+            prior_tilt=request.prior_tilt,
         )
         result = allocate_campaign(
             request.campaign(),
