@@ -55,6 +55,7 @@ export ADFLYWHEEL_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 # On every core (pytest-xdist): each worker has its own databases and Redis database.
 test: lint
+	bash scripts/ensure-browser.sh
 	$(BIN)/python -m pytest -n auto
 
 # The pure tier: no database, no Redis, nothing slow (seconds, not minutes).

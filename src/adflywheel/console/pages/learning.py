@@ -1,0 +1,5 @@
+"""The console's learning page."""
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
