@@ -15,7 +15,9 @@ from adflywheel.api.metrics import RequestMetrics, install_metrics
 from adflywheel.api.openapi import install_openapi
 from adflywheel.api.routers import (
     actuals,
+    audit,
     bandit,
+    budget_changes,
     catalog,
     compound,
     crosslearn,
@@ -29,6 +31,7 @@ from adflywheel.api.routers import (
     promoter,
     registry,
 )
+from adflywheel.console.app import install_console
 from adflywheel.core.clock import Clock, SystemClock
 from adflywheel.core.settings import Settings
 from adflywheel.cycle.scheduler import start_scheduler
@@ -74,6 +77,8 @@ def create_app(
         version=__version__,
         description="The self-learning ad flywheel: actuals, budgets, Creative DNA, promotion.",
         lifespan=lifespan,
+        docs_url=None,  # served by the console from local assets (console/docs.py)
+        redoc_url=None,
     )
     app.state.services = services
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
@@ -83,6 +88,7 @@ def create_app(
     app.include_router(catalog.router)
     app.include_router(actuals.router)
     app.include_router(bandit.router)
+    app.include_router(budget_changes.router)
     app.include_router(holdout.router)
     app.include_router(promoter.router)
     app.include_router(dna.router)
@@ -93,6 +99,8 @@ def create_app(
     app.include_router(monitor.router)
     app.include_router(fetch.router)
     app.include_router(cycle.router)
+    app.include_router(audit.router)
+    install_console(app)  # the web console at / and the API docs (docs/console.md)
     install_metrics(app)  # GET /metrics, for the operator's scraper (docs/monitoring.md)
     install_openapi(app)
     return app

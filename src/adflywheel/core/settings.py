@@ -129,6 +129,14 @@ class Settings(BaseSettings):
         description="Operator token for GET /metrics (Authorization: Bearer); unset: /metrics "
         "answers 404.",
     )
+    console_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs the console's session cookie; unset: a random one is made "
+        "once in data_dir/console_secret and reused (several servers must share one).",
+    )
+    console_session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="A console sign-in lasts this long."
+    )
     log_format: Literal["text", "json"] = Field(
         default="text", description="`serve` logs: text, or one JSON object per line."
     )
