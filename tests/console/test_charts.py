@@ -146,9 +146,9 @@ def test_an_interval_chart_always_shows_the_zero_line() -> None:
     root = parse(interval_chart([IntervalRow("a", 2.0, 1.5, 2.5)], title="t"))
     assert_inside(root)
     # Drawn at zero: the reference line sits left of every interval.
-    reference = [
+    reference = next(
         line for line in root.findall(f".//{SVG}line") if line.get("stroke-width") == "1.5"
-    ][0]
+    )
     circle = root.find(f".//{SVG}circle")
     assert circle is not None
     assert float(reference.get("x1", "0")) < float(circle.get("cx", "0"))
