@@ -36,6 +36,7 @@ MODULES = (
     "bench_structures",
     "bench_fuzz",
     "bench_load",
+    "bench_console",
 )
 
 

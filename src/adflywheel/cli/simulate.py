@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from adflywheel.cli.common import err, out, settings_of
 from adflywheel.cli.feedback import (
@@ -96,3 +97,22 @@ def demo(
         run_demo(settings, days=days, seed=seed, console=console, progress_console=err)
     retrains = simulation_retrains(settings.data_dir / "demo" / "simulation.db")
     render_flags(console, retrains, warnings)
+    _print_console_access(console, settings.data_dir / "demo")
+
+
+def _print_console_access(console: Console, folder: Path) -> None:
+    """The last lines: a console user and an API key (shown once), then the one command that
+    serves the console on this run's data."""
+    from adflywheel.cli.demo_console import grant_demo_access
+
+    access = grant_demo_access(folder)
+    lines = (
+        "",
+        "See these days in the console (synthetic data): run the command below, open "
+        f"{access.url} and sign in as {access.email} with password {access.password} "
+        "(shown this once).",
+        f"API key of account {access.account_name!r} (shown this once): {access.api_key}",
+        access.command,
+    )
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,374 @@
+"""The console's pages on a large account (simulated market, synthetic data; issue #18).
+
+Setup seeds a PostgreSQL database of its own (created for the run, dropped after) with one
+account of 50 campaigns × 20 ads and 30 days of hourly actuals: the simulated market delivers
+the hours, the store's own bulk path (``upsert_actuals``: COPY into a staging table on
+PostgreSQL) takes each day, and the service's real cycle (loops 2, 6 and 7) runs the last
+``CYCLE_HOURS`` hours, so the budget-change log, cycle reports and predictions are the service's
+own; the earlier days' cycle reports and budget changes are copies of those, shifted back a day
+at a time (``_backfill``), so every page has 30 days of history to aggregate.
+
+Then the real app (``create_app``) runs under uvicorn in a background thread on a free loopback
+port, a console user signs in through the login form, and each page is fetched ``REQUESTS``
+times in sequence with httpx: the figures are the client's wall time per request on loopback
+(server time plus well under a millisecond of transport), p50 and p99 (the largest of 30). The
+page weight is the page's HTML plus every stylesheet and script it references (not /docs or
+/redoc), each gzipped at level 6 as a server would.
+
+Run: ``python -m benchmarks.bench_console [--quick]``; targets: p99 ≤ 300 ms, ≤ 500 kB gzipped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+import psycopg
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Engine, select, text
+from sqlalchemy.engine import make_url
+
+from adflywheel.api.app import create_app
+from adflywheel.core.clock import ManualClock
+from adflywheel.core.loops import Loop
+from adflywheel.core.settings import Settings
+from adflywheel.cycle.context import CycleDeps, CycleOptions
+from adflywheel.cycle.runner import run_cycle
+from adflywheel.platforms.base import AdPlatform
+from adflywheel.platforms.registry import no_platform
+from adflywheel.services.promoter.settings import PromoterSettings, store_settings
+from adflywheel.sim.harness import simulated_guardrails
+from adflywheel.sim.market import MarketConfig, SimulatedMarket
+from adflywheel.store.accounts import create_account
+from adflywheel.store.actuals import upsert_actuals
+from adflywheel.store.catalog import sync_catalog
+from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
+from adflywheel.store.models import Campaign, Variant
+from adflywheel.store.users import Role, create_user, grant
+
+POSTGRES = os.environ.get(
+    "ADFLYWHEEL_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+CAMPAIGNS, ADS, DAYS = 50, 20, 30
+CYCLE_HOURS = 3
+REQUESTS = 30
+TARGET_P99_MS, TARGET_KB = 300.0, 500.0
+HOUR = timedelta(hours=1)
+EMAIL, PASSWORD = "bench@example.com", "bench password, synthetic"
+LOOPS = frozenset({Loop.BANDIT, Loop.MONITOR, Loop.PROMOTER})
+ASSET = re.compile(r"""<(?:script[^>]*\ssrc|link[^>]*\shref)=["']([^"']+)["']""")
+
+
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    account_id: int
+    campaign: str  # one campaign's and one ad's external id, for the detail pages
+    ad: str
+    now: datetime
+    seconds: float
+    hourly_rows: int
+
+
+# -- the database -------------------------------------------------------------------------------
+
+
+def _admin() -> psycopg.Connection[Any]:
+    url = make_url(POSTGRES)
+    return psycopg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        dbname="postgres",
+        autocommit=True,
+    )
+
+
+@contextmanager
+def database() -> Iterator[str]:
+    """A PostgreSQL database of the run's own, migrated; dropped afterwards."""
+    name = f"adflywheel_bench_console_{os.getpid()}"
+    with _admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        with _admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def seed(engine: Engine, settings: Settings, *, days: int, campaigns: int, ads: int) -> Seeded:
+    """The large account (see the module's docstring); ends at the current hour."""
+    started = time.perf_counter()
+    wall = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = days * 24
+    config = MarketConfig(
+        seed=11,
+        n_accounts=1,
+        campaigns_per_account=campaigns,
+        variants_per_campaign=ads,
+        start=wall - hours * HOUR,
+    )
+    market = SimulatedMarket(config)
+    external = market.accounts()[0]
+    platform = market.platform(external)
+    info = platform.account()
+    factory = make_session_factory(engine)
+    start = market.current_hour
+    with transaction(factory) as session:
+        account = create_account(
+            session,
+            "Bench Outdoor Co (synthetic)",
+            start,
+            platform="simulated",
+            platform_account_id=external,
+            currency=info.currency,
+            timezone=info.timezone,
+            category=info.category,
+        )
+        total = sum(c.daily_budget_minor or 0 for c in platform.list_campaigns())
+        store_settings(
+            session,
+            account.id,
+            PromoterSettings(guardrails=simulated_guardrails("safe", total)),
+            now=start,
+            actor="bench",
+        )
+        sync_catalog(
+            session,
+            account.id,
+            platform.list_campaigns(),
+            platform.list_ad_sets(),
+            platform.list_ads(),
+            start,
+        )
+        account_id = account.id
+        create_user(session, EMAIL, PASSWORD, start)
+        grant(session, EMAIL, account_id, Role.ADMIN, start)
+    rows = 0
+    bulk = hours - CYCLE_HOURS
+    for day_start in range(0, bulk, 24):
+        chunk = min(24, bulk - day_start)
+        first = market.current_hour
+        for _ in range(chunk):
+            market.step()
+        batch = platform.fetch_insights(first, market.current_hour)
+        with transaction(factory) as session:
+            upsert_actuals(session, account_id, batch, source="bench", now=market.current_hour)
+        rows += len(batch)
+    clock = ManualClock(market.current_hour)
+    options = CycleOptions(actuals_lookback_hours=6, loops=LOOPS)
+    for _ in range(CYCLE_HOURS):
+        market.step()
+        clock.advance(HOUR)
+        run_cycle(account_id, CycleDeps(factory, clock, platform, settings=settings), options)
+    rows += CYCLE_HOURS * campaigns * ads
+    _backfill(engine, account_id, days)
+    with factory() as session:
+        campaign = session.scalars(
+            select(Campaign.external_id).where(Campaign.account_id == account_id).limit(1)
+        ).one()
+        ad = session.scalars(
+            select(Variant.external_id).where(Variant.account_id == account_id).limit(1)
+        ).one()
+    return Seeded(
+        account_id, campaign, ad, clock.now(), time.perf_counter() - started, hourly_rows=rows
+    )
+
+
+def _backfill(engine: Engine, account_id: int, days: int) -> None:
+    """Earlier days' cycle reports and budget changes: the real ones, shifted back day by day
+    (each hour's report once; budget changes without their idempotency key, which is unique)."""
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                """
+                INSERT INTO cycle_runs
+                    (account_id, hour_start, status, started_at, finished_at, report, lease_until)
+                SELECT r.account_id, r.hour_start - make_interval(hours => h.n),
+                       r.status, r.started_at - make_interval(hours => h.n),
+                       r.finished_at - make_interval(hours => h.n), r.report, NULL
+                FROM cycle_runs r
+                CROSS JOIN generate_series(CAST(:step AS integer), CAST(:hours AS integer),
+                                           CAST(:step AS integer)) AS h(n)
+                WHERE r.account_id = :account
+                """
+            ),
+            {"account": account_id, "step": CYCLE_HOURS, "hours": days * 24 - CYCLE_HOURS},
+        )
+        connection.execute(
+            text(
+                """
+                INSERT INTO budget_changes
+                    (account_id, ad_set_id, old_budget_minor, new_budget_minor, reason, evidence,
+                     mode, actor, cycle_hour, idempotency_key, created_at)
+                SELECT b.account_id, b.ad_set_id, b.old_budget_minor, b.new_budget_minor,
+                       b.reason, b.evidence, b.mode, b.actor,
+                       b.cycle_hour - make_interval(days => d.n), NULL,
+                       b.created_at - make_interval(days => d.n)
+                FROM budget_changes b
+                CROSS JOIN generate_series(1, CAST(:days AS integer)) AS d(n)
+                WHERE b.account_id = :account
+                """
+            ),
+            {"account": account_id, "days": days - 1},
+        )
+
+
+# -- the server and the measurements ----------------------------------------------------------
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """``app`` under uvicorn in a background thread on a free loopback port; its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the console did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()
+
+
+def sign_in(http: httpx.Client) -> None:
+    """Through the login form: its CSRF token (if it has one), then the POST."""
+    form = http.get("/login")
+    form.raise_for_status()
+    data = {"email": EMAIL, "password": PASSWORD}
+    token = re.search(r'name="csrf_token"\s+value="([^"]+)"', form.text)
+    if token:
+        data["csrf_token"] = token.group(1)
+    answer = http.post("/login", data=data)
+    if answer.status_code >= 400 or "/login" in str(answer.url):
+        raise RuntimeError(f"signing in failed: {answer.status_code} {answer.url}")
+
+
+def gzipped(body: bytes) -> int:
+    return len(gzip.compress(body, compresslevel=6))
+
+
+def weight(http: httpx.Client, path: str, html: bytes) -> dict[str, Any]:
+    """The page and the stylesheets and scripts it references, gzipped (bytes)."""
+    base = str(http.base_url)
+    assets = sorted(
+        {urljoin(base + path, href) for href in ASSET.findall(html.decode(errors="replace"))}
+    )
+    sizes = {"html": gzipped(html)}
+    for url in assets:
+        if not url.startswith(base) or url.startswith((base + "/docs", base + "/redoc")):
+            continue
+        sizes[url.removeprefix(base)] = gzipped(http.get(url).content)
+    return {"total_kb": round(sum(sizes.values()) / 1000, 1), "parts_bytes": sizes}
+
+
+def time_page(http: httpx.Client, path: str, requests: int) -> dict[str, Any]:
+    timings: list[float] = []
+    status, body = 0, b""
+    for _ in range(requests):
+        t0 = time.perf_counter()
+        answer = http.get(path)
+        timings.append((time.perf_counter() - t0) * 1000)
+        status, body = answer.status_code, answer.content
+    timings.sort()
+    p99 = timings[min(len(timings) - 1, round(0.99 * (len(timings) - 1)))]
+    return {
+        "status": status,
+        "p50_ms": round(statistics.median(timings), 1),
+        "p99_ms": round(p99, 1),
+        "max_ms": round(timings[-1], 1),
+        "weight": weight(http, path, body) if status == 200 else None,
+        "meets_targets": status == 200
+        and p99 <= TARGET_P99_MS
+        and weight(http, path, body)["total_kb"] <= TARGET_KB,
+    }
+
+
+def pages(seeded: Seeded) -> dict[str, str]:
+    a = f"/accounts/{seeded.account_id}"
+    return {
+        "login": "/login",
+        "overview": f"{a}/overview",
+        "campaigns": f"{a}/campaigns",
+        "campaign": f"{a}/campaigns/{seeded.campaign}",
+        "promotions": f"{a}/promotions",
+        "creatives": f"{a}/creatives",
+        "creative": f"{a}/creatives/{seeded.ad}",
+        "memory": f"{a}/memory",
+        "learning": f"{a}/learning",
+        "cycles": f"{a}/cycles",
+    }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    days, campaigns, ads = (3, 5, 4) if quick else (DAYS, CAMPAIGNS, ADS)
+    requests = 5 if quick else REQUESTS
+    with database() as url, tempfile.TemporaryDirectory(prefix="adflywheel-bench-") as folder:
+        settings = Settings(
+            data_dir=Path(folder),
+            database_url=url,
+            artifacts_url=str(Path(folder) / "artifacts"),
+            redis_url=None,
+            scheduler_enabled=False,
+        )
+        engine = make_engine(url)
+        seeded = seed(engine, settings, days=days, campaigns=campaigns, ads=ads)
+        engine.dispose()
+
+        def platforms(account_id: int) -> AdPlatform:
+            return no_platform(account_id)  # reading pages never writes
+
+        app = create_app(settings, clock=ManualClock(seeded.now), platforms=platforms)
+        figures: dict[str, Any] = {}
+        with serve(app) as base, httpx.Client(base_url=base, timeout=60) as http:
+            sign_in(http)
+            for name, path in pages(seeded).items():
+                http.get(path)  # warm: templates compiled, connections pooled
+                figures[name] = time_page(http, path, requests)
+    return {
+        "synthetic": True,
+        "account": f"{campaigns} campaigns x {ads} ads, {days} days hourly",
+        "hourly_rows": seeded.hourly_rows,
+        "seed_s": round(seeded.seconds, 1),
+        "requests_per_page": requests,
+        "how": "httpx on loopback, sequential, against uvicorn in-process (a thread)",
+        "targets": {"p99_ms": TARGET_P99_MS, "gzipped_kb": TARGET_KB},
+        "pages": figures,
+    }
+
+
+if __name__ == "__main__":
+    from benchmarks._cli import print_figures
+
+    print_figures(run, __doc__, "a small account (5 × 4, 3 days), 5 requests per page")
