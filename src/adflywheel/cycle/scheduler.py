@@ -26,6 +26,7 @@ from adflywheel.cycle.locks import LockBusyError
 from adflywheel.cycle.runner import run_cycle
 from adflywheel.platforms.base import AdPlatform, PlatformError
 from adflywheel.platforms.registry import PlatformResolver
+from adflywheel.services.alerts import AlertSink
 from adflywheel.store.models import Account
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,25 @@ class CycleRunner:
 
 def redis_client(settings: Settings) -> redis.Redis | None:
     return redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+
+
+def on_demand_runner(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    clock: Clock,
+    platforms: PlatformResolver,
+) -> CycleRunner:
+    """The runner behind every cycle a person asks for: the API's
+    ``POST /api/ml/self-learning-cycle`` and the console's "run now" / "dry run now" build it
+    here, so both run the same cycle with the same lock and alert sink."""
+    return CycleRunner(
+        settings=settings,
+        factory=factory,
+        clock=clock,
+        platforms=platforms,
+        redis=redis_client(settings),
+        alert=AlertSink.from_settings(factory, clock, settings),
+    )
 
 
 def start_scheduler(runner: CycleRunner) -> BackgroundScheduler:

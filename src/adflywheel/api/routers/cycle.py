@@ -16,13 +16,10 @@ from adflywheel.api.deps import CallerDep, Services, ServicesDep, SessionDep
 from adflywheel.api.openapi import kinds
 from adflywheel.api.schemas.cycle import AllAccountsCycleOut, CycleReportOut, PowerOut
 from adflywheel.api.schemas.types import Timestamp
-from adflywheel.core.errors import InvalidInputError
-from adflywheel.core.loops import validate_loops
 from adflywheel.cycle.context import CycleOptions
 from adflywheel.cycle.power import active_loops, power_report
-from adflywheel.cycle.scheduler import CycleRunner, redis_client
-from adflywheel.services.alerts import AlertSink
-from adflywheel.store.power import save_loops
+from adflywheel.cycle.scheduler import CycleRunner, on_demand_runner
+from adflywheel.services.account_settings import set_loops
 
 router = APIRouter(prefix="/api/ml", tags=["self-learning cycle"])
 
@@ -43,14 +40,7 @@ class LoopsIn(BaseModel):
 
 
 def runner_for(services: Services) -> CycleRunner:
-    return CycleRunner(
-        settings=services.settings,
-        factory=services.factory,
-        clock=services.clock,
-        platforms=services.platforms,
-        redis=redis_client(services.settings),
-        alert=AlertSink.from_settings(services.factory, services.clock, services.settings),
-    )
+    return on_demand_runner(services.settings, services.factory, services.clock, services.platforms)
 
 
 @router.post("/self-learning-cycle", responses=kinds(403, 409))
@@ -85,17 +75,12 @@ def get_power(services: ServicesDep, session: SessionDep, caller: CallerDep) -> 
 def put_power(
     body: LoopsIn, services: ServicesDep, session: SessionDep, caller: CallerDep
 ) -> PowerOut:
-    try:
-        validate_loops(body.loops)
-    except ValueError as error:  # the loop numbers are the caller's
-        raise InvalidInputError(str(error)) from error
-    save_loops(
+    set_loops(  # recorded in the settings audit (GET /api/ml/audit)
         session,
         caller.account_id,
-        sorted(set(body.loops)),
+        body.loops,
         now=services.clock.now(),
-        actor=f"api/{caller.account_name}",
+        actor=f"api:{caller.account_name}",
     )
-    session.flush()
     loops = active_loops(session, caller.account_id, services.settings.loops)
     return PowerOut.model_validate(power_report(session, caller.account_id, loops))

@@ -19,6 +19,7 @@ from adflywheel.api.schemas.dna import DnaPatternsOut, DnaScoreOut, ExtractedDna
 from adflywheel.api.schemas.types import PathExternalId, unclean_string
 from adflywheel.loops.dna.fingerprint import Dna
 from adflywheel.services.dna import service as dna_service
+from adflywheel.services.dna.thumbnails import Thumbnail
 from adflywheel.store.catalog import variant_by_external
 
 router = APIRouter(prefix="/api/ml", tags=["creative-dna"])
@@ -218,8 +219,15 @@ async def variant_dna(
     source = "video" if data is not None else "features"
     if data is None and not features:
         features = known["features"]
-    dna = await _extract(data, features, text)
-    stored = await run_in_threadpool(_store, services, caller.account_id, ad_id, dna, source)
+    thumbnail = None
+    if data is not None:  # the video's DNA and one frame of it, kept for the console
+        extracted = await run_in_threadpool(dna_service.extract_video, data, text)
+        dna, thumbnail = extracted.dna, extracted.thumbnail
+    else:
+        dna = dna_service.extract_from_features(features, text)
+    stored = await run_in_threadpool(
+        _store, services, caller.account_id, ad_id, dna, source, thumbnail
+    )
     return StoredDnaOut.model_validate(stored)
 
 
@@ -231,12 +239,28 @@ def _variant_inputs(services: Any, account_id: int, ad_id: str) -> dict[str, Any
         return {"text": variant.primary_text, "features": dict(variant.observed_features or {})}
 
 
-def _store(services: Any, account_id: int, ad_id: str, dna: Dna, source: str) -> dict[str, Any]:
+def _store(
+    services: Any,
+    account_id: int,
+    ad_id: str,
+    dna: Dna,
+    source: str,
+    thumbnail: Thumbnail | None = None,
+) -> dict[str, Any]:
     with services.factory() as session, session.begin():
         variant = variant_by_external(session, account_id, ad_id)
         if variant is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ad {ad_id!r}")
-        row = dna_service.store_dna(session, account_id, variant, dna, source, services.clock.now())
+        row = dna_service.store_dna(
+            session,
+            account_id,
+            variant,
+            dna,
+            source,
+            services.clock.now(),
+            thumbnail=thumbnail,
+            artifacts_url=services.settings.resolved_artifacts_url,
+        )
         return {
             "ad_id": ad_id,
             "stored": True,

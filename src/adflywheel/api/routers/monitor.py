@@ -40,10 +40,14 @@ from adflywheel.services.monitor.scoring import (
     suspect_ranges,
     window_outcomes,
 )
-from adflywheel.services.monitor.service import MonitorSettings, retrain_history
+from adflywheel.services.monitor.service import (
+    MonitorSettings,
+    accuracy_snapshots,
+    retrain_history,
+)
 from adflywheel.store.catalog import variant_by_external
 from adflywheel.store.models import Prediction
-from adflywheel.store.monitoring import AccuracySnapshot, PredictionScore, RetrainTrigger
+from adflywheel.store.monitoring import PredictionScore, RetrainTrigger
 
 router = APIRouter(prefix="/api/ml", tags=["validation and drift"])
 THRESHOLD = RetrainPolicy().accuracy_threshold
@@ -205,19 +209,15 @@ def accuracy_history(
     per base predictor (``scope=model``), model version or campaign; and the retrain log."""
     if since is not None and until is not None and since > until:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since is after until")
-    query = select(AccuracySnapshot).where(AccuracySnapshot.account_id == caller.account_id)
-    if model_name is not None:
-        query = query.where(AccuracySnapshot.model_name == model_name)
-    if model_version_id is not None:
-        query = query.where(AccuracySnapshot.model_version_id == model_version_id)
-    if scope is not None:
-        query = query.where(AccuracySnapshot.scope == scope)
-    if since is not None:
-        query = query.where(AccuracySnapshot.window_end >= since)
-    if until is not None:
-        query = query.where(AccuracySnapshot.window_end <= until)
-    rows = session.scalars(
-        query.order_by(AccuracySnapshot.window_end.desc(), AccuracySnapshot.group_key).limit(limit)
+    rows = accuracy_snapshots(
+        session,
+        caller.account_id,
+        scope=scope,
+        model_name=model_name,
+        model_version_id=model_version_id,
+        since=since,
+        until=until,
+        limit=limit,
     )
     return AccuracyHistoryOut(
         accuracy_threshold=THRESHOLD,

@@ -50,11 +50,27 @@ class WinModel:
     # Set on a prior model: how strongly a model fitted under it is pulled to each coefficient
     # (intercept first); None means the default ``strength``.
     precision: tuple[float, ...] | None = field(default=None, repr=False)
+    # The Laplace approximation's posterior covariance of (intercept, coef...) at the fitted
+    # coefficients: the inverse Hessian of the penalised log-likelihood. None on a prior model.
+    covariance: tuple[tuple[float, ...], ...] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def predict(self, vector: Sequence[float]) -> float:
         x = np.asarray(vector, float)
         z = self.intercept + float(np.dot(self.coef, x))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def interval(self, vector: Sequence[float], z: float = 1.96) -> tuple[float, float] | None:
+        """The probability's interval from the Laplace approximation (logit ± z·sd, mapped
+        back), or None when the model carries no covariance."""
+        if self.covariance is None:
+            return None
+        x = np.concatenate([[1.0], np.asarray(vector, float)])
+        centre = self.intercept + float(np.dot(self.coef, x[1:]))
+        sd = math.sqrt(max(float(x @ np.asarray(self.covariance) @ x), 0.0))
+        low, high = (max(-30.0, min(30.0, centre + s * z * sd)) for s in (-1.0, 1.0))
+        return 1.0 / (1.0 + math.exp(-low)), 1.0 / (1.0 + math.exp(-high))
 
     def contributions(self, vector: Sequence[float]) -> list[dict[str, float | str]]:
         """Per-gene logit contributions β·(x − x̄), one-hot levels summed into their gene."""
@@ -156,6 +172,9 @@ def fit(
         current = objective(beta)
         if float(np.abs(scale * step).max()) < 1e-8:
             break
+    p = 1.0 / (1.0 + np.exp(-np.clip(design @ beta, -30, 30)))
+    hess = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty)
+    covariance = np.linalg.pinv(hess)
     return WinModel(
         intercept=float(beta[0]),
         coef=tuple(float(b) for b in beta[1:]),
@@ -166,6 +185,7 @@ def fit(
         prior=prior.prior_name() if prior is not None else "none",
         n_ads=n,
         n_winners=int(y.sum()),
+        covariance=tuple(tuple(float(c) for c in row) for row in covariance),
     )
 
 

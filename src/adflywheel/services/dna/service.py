@@ -35,6 +35,7 @@ from adflywheel.loops.dna.fingerprint import (
     dna_from_features,
 )
 from adflywheel.loops.dna.video import FrameSample
+from adflywheel.services.dna.thumbnails import Thumbnail, ThumbnailStore, take_thumbnail
 from adflywheel.store.crosslearn import prior_for_account
 from adflywheel.store.dna import CreativeDnaRow
 from adflywheel.store.models import Variant
@@ -347,15 +348,31 @@ def face_detector() -> HaarFaces:
     return HaarFaces()
 
 
-def extract_from_video(
+@dataclass(frozen=True, slots=True)
+class VideoExtract:
+    """A video's DNA and its representative frame (see ``thumbnails``)."""
+
+    dna: Dna
+    thumbnail: Thumbnail
+
+
+def extract_video(
     data: bytes, text: str = "", *, sample_fps: float = 6.0, skip_nonref: bool = True
-) -> Dna:
-    """The full DNA of a video file (bytes) and its ad text."""
+) -> VideoExtract:
+    """The full DNA of a video file (bytes) and its ad text, with one frame of it as JPEG."""
     require_video_stack()
     decoded = decode(data, sample_fps=sample_fps, skip_nonref=skip_nonref)
     visual = video_core.analyse(decoded.sample, face_detector())
     sound = audio_core.analyse(decoded.audio, decoded.audio_rate)
-    return build_dna(visual.visual, visual.hook, sound, text)
+    dna = build_dna(visual.visual, visual.hook, sound, text)
+    return VideoExtract(dna, take_thumbnail(decoded.sample))
+
+
+def extract_from_video(
+    data: bytes, text: str = "", *, sample_fps: float = 6.0, skip_nonref: bool = True
+) -> Dna:
+    """The full DNA of a video file (bytes) and its ad text."""
+    return extract_video(data, text, sample_fps=sample_fps, skip_nonref=skip_nonref).dna
 
 
 def extract_from_features(features: Mapping[str, Any], text: str = "") -> Dna:
@@ -368,9 +385,19 @@ def extract_from_features(features: Mapping[str, Any], text: str = "") -> Dna:
 
 
 def store_dna(
-    session: Session, account_id: int, variant: Variant, dna: Dna, source: str, now: datetime
+    session: Session,
+    account_id: int,
+    variant: Variant,
+    dna: Dna,
+    source: str,
+    now: datetime,
+    *,
+    thumbnail: Thumbnail | None = None,
+    artifacts_url: str | None = None,
 ) -> CreativeDnaRow:
-    """Insert or replace the variant's DNA for this DNA version."""
+    """Insert or replace the variant's DNA for this DNA version. With a ``thumbnail`` and the
+    ``artifacts_url`` the frame is stored and the document records it (``thumbnail``); DNA
+    from features keeps the frame an earlier video extraction stored."""
     row = session.scalar(
         select(CreativeDnaRow).where(
             CreativeDnaRow.variant_id == variant.id,
@@ -380,10 +407,13 @@ def store_dna(
     if row is None:
         row = CreativeDnaRow(account_id=account_id, variant_id=variant.id)
         session.add(row)
+    kept = (row.document or {}).get("thumbnail")
+    if thumbnail is not None and artifacts_url is not None:
+        kept = ThumbnailStore(artifacts_url).write(account_id, variant.id, thumbnail)
     row.dna_version = dna.dna_version
     row.source = source
     row.genes = dna.genes
-    row.document = dna.as_dict()
+    row.document = {**dna.as_dict(), **({"thumbnail": kept} if kept else {})}
     row.vector = list(dna.vector)
     row.extracted_at = now
     session.flush()
@@ -414,26 +444,49 @@ def variant_dna(session: Session, variant: Variant) -> Dna:
     )
     if row is not None:
         return dna_from_document(row.document)
+    return _features_dna(variant)
+
+
+def _features_dna(variant: Variant) -> Dna:
+    return features_dna(variant.observed_features, variant.primary_text)
+
+
+def features_dna(features: dict[str, Any] | None, text: str) -> Dna:
+    """An ad's DNA from the features and text it came with (the text alone when its features
+    are refused): what an ad without stored DNA is scored on."""
     try:
-        return dna_from_features(dict(variant.observed_features or {}), variant.primary_text)
+        return dna_from_features(dict(features or {}), text)
     except ValueError:
-        return dna_from_features({}, variant.primary_text)
+        return dna_from_features({}, text)
+
+
+def stored_documents(session: Session, account_id: int) -> dict[int, dict[str, Any]]:
+    """The stored DNA documents of the account's ads (current version), by variant id: one
+    query for the whole account."""
+    rows = session.execute(
+        select(CreativeDnaRow.variant_id, CreativeDnaRow.document).where(
+            CreativeDnaRow.account_id == account_id, CreativeDnaRow.dna_version == DNA_VERSION
+        )
+    )
+    return {int(vid): dict(document) for vid, document in rows}
 
 
 def account_history(session: Session, account_id: int) -> list[AdHistory]:
     """Every ad of the account with its DNA and its totals so far."""
     totals = {t.variant_id: t for t in variant_totals(session, account_id)}
     variants = session.scalars(select(Variant).where(Variant.account_id == account_id))
+    stored = stored_documents(session, account_id)
     out = []
     for variant in variants:
         t = totals.get(variant.id)
         if t is None:
             continue
+        document = stored.get(variant.id)
         out.append(
             AdHistory(
                 variant.id,
                 variant.external_id,
-                variant_dna(session, variant),
+                dna_from_document(document) if document is not None else _features_dna(variant),
                 t.impressions,
                 t.clicks,
                 t.link_clicks,
@@ -441,6 +494,28 @@ def account_history(session: Session, account_id: int) -> list[AdHistory]:
             )
         )
     return out
+
+
+def fit_win_model(
+    session: Session,
+    account_id: int,
+    history: list[AdHistory],
+    *,
+    winner_ctr: float | None = None,
+) -> tuple[win.Fitted, dict[str, Any]]:
+    """The account's win model from its history (and its niche's published prior), with what
+    prior was used: fitted once, it scores any number of creatives (``win.WinModel.predict``
+    and ``interval``)."""
+    examples = [win.Example(h.dna.vector, h.impressions, h.clicks) for h in history]
+    prior, prior_level = prior_for_account(session, account_id)
+    published = win_prior(prior, prior_level) if prior is not None else None
+    fitted = win.fit_hierarchy_explained(examples, fixed_ctr=winner_ctr, published=published)
+    prior_used = (
+        {"level": prior_level, "name": published.name, "accounts": prior.accounts}
+        if published is not None and prior is not None
+        else {"level": "none", "name": "no published niche pattern"}
+    )
+    return fitted, prior_used
 
 
 def score(
@@ -454,16 +529,8 @@ def score(
     Null, with the reason, when neither its history nor a published prior can say what makes a
     winner: never a probability that is the same for every creative."""
     history = account_history(session, account_id)
-    examples = [win.Example(h.dna.vector, h.impressions, h.clicks) for h in history]
-    prior, prior_level = prior_for_account(session, account_id)
-    published = win_prior(prior, prior_level) if prior is not None else None
-    fitted = win.fit_hierarchy_explained(examples, fixed_ctr=winner_ctr, published=published)
+    fitted, prior_used = fit_win_model(session, account_id, history, winner_ctr=winner_ctr)
     model = fitted.model
-    prior_used = (
-        {"level": prior_level, "name": published.name, "accounts": prior.accounts}
-        if published is not None and prior is not None
-        else {"level": "none", "name": "no published niche pattern"}
-    )
     if model is None:
         return {
             "win_probability": None,
@@ -506,7 +573,11 @@ def score(
 
 def account_patterns(session: Session, account_id: int, *, limit: int = 25) -> dict[str, Any]:
     """Why the account's ads win: CTR effects, and CVR effects when there are conversions."""
-    history = account_history(session, account_id)
+    return history_patterns(account_history(session, account_id), limit=limit)
+
+
+def history_patterns(history: list[AdHistory], *, limit: int = 25) -> dict[str, Any]:
+    """``account_patterns`` of a history already read (the console reads it once a page)."""
     outcomes = [
         patterns.AdOutcome(h.dna.genes, h.impressions, h.clicks, h.link_clicks, h.conversions)
         for h in history

@@ -58,7 +58,13 @@ from adflywheel.services.monitor.scoring import (
 )
 from adflywheel.store.engine import transaction
 from adflywheel.store.models import HourlyActualRow, Variant
-from adflywheel.store.monitoring import DataHealth, DriftDetector, PredictionScore, RetrainTrigger
+from adflywheel.store.monitoring import (
+    AccuracySnapshot,
+    DataHealth,
+    DriftDetector,
+    PredictionScore,
+    RetrainTrigger,
+)
 
 log = logging.getLogger(__name__)
 
@@ -571,3 +577,31 @@ def retrain_history(session: Session, account_id: int, limit: int = 50) -> list[
         }
         for r in rows
     ]
+
+
+def accuracy_snapshots(
+    session: Session,
+    account_id: int,
+    *,
+    scope: str | None = None,
+    model_name: str | None = None,
+    model_version_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[AccuracySnapshot]:
+    """The stored accuracy history, newest first: what ``GET /api/ml/accuracy`` answers and the
+    console's learning page draws (per base predictor with ``scope="model"``)."""
+    query = select(AccuracySnapshot).where(AccuracySnapshot.account_id == account_id)
+    if model_name is not None:
+        query = query.where(AccuracySnapshot.model_name == model_name)
+    if model_version_id is not None:
+        query = query.where(AccuracySnapshot.model_version_id == model_version_id)
+    if scope is not None:
+        query = query.where(AccuracySnapshot.scope == scope)
+    if since is not None:
+        query = query.where(AccuracySnapshot.window_end >= since)
+    if until is not None:
+        query = query.where(AccuracySnapshot.window_end <= until)
+    ordered = query.order_by(AccuracySnapshot.window_end.desc(), AccuracySnapshot.group_key)
+    return list(session.scalars(ordered.limit(limit)))
