@@ -11,16 +11,36 @@ import shlex
 import socket
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
+from adflywheel.cli.app import app
 from adflywheel.cli.simulate import _print_console_access
+from adflywheel.core.clock import ManualClock, ShiftedClock
 from adflywheel.sim.harness import SimulationSpec, run_policy
 
-pytestmark = [pytest.mark.slow, pytest.mark.db]
+
+def test_a_shifted_clock_starts_where_told_and_runs_on() -> None:
+    wall = ManualClock(datetime(2026, 12, 6, 15, 30, tzinfo=UTC))
+    start = datetime(2025, 1, 13, 0, 5, tzinfo=UTC)
+    clock = ShiftedClock(start, base=wall)
+    assert clock.now() == start
+    wall.advance(timedelta(minutes=90))
+    assert clock.now() == start + timedelta(minutes=90)
+
+
+def test_serve_as_of_refuses_a_running_scheduler(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADFLYWHEEL_SCHEDULER_ENABLED", "true")
+    result = CliRunner().invoke(app, ["serve", "--as-of", "2025-01-13T00:05Z"])
+    assert result.exit_code == 2
+    assert "scheduler off" in result.output
+    result = CliRunner().invoke(app, ["serve", "--as-of", "2025-01-13T00:05"])
+    assert result.exit_code == 2 and "UTC offset" in result.output
 
 
 def _free_port() -> int:
@@ -45,6 +65,8 @@ def _printed(folder: Path) -> list[str]:
     return buffer.getvalue().splitlines()
 
 
+@pytest.mark.slow
+@pytest.mark.db
 def test_the_printed_command_serves_the_demo_and_its_user_signs_in(tmp_path: Path) -> None:
     folder = _demo_folder(tmp_path)
     lines = _printed(folder)
@@ -57,6 +79,9 @@ def test_the_printed_command_serves_the_demo_and_its_user_signs_in(tmp_path: Pat
     env = dict(w.split("=", 1) for w in words if re.match(r"^ADFLYWHEEL_[A-Z_]+=", w))
     argv = [w for w in words if not re.match(r"^ADFLYWHEEL_[A-Z_]+=", w)]
     assert argv[1:4] == ["serve", "--host", "127.0.0.1"], command
+    # The clock starts just after the run's last simulated hour (the demo's days are "recent").
+    as_of = datetime.fromisoformat(argv[argv.index("--as-of") + 1].replace("Z", "+00:00"))
+    assert as_of == SimulationSpec().market_config().start + timedelta(days=1, minutes=5)
     assert env["ADFLYWHEEL_SCHEDULER_ENABLED"] == "false"
     assert Path(env["ADFLYWHEEL_DATABASE_URL"].removeprefix("sqlite:///")) == (
         folder.resolve() / "simulation.db"

@@ -3,8 +3,10 @@
 The demo's run leaves a SQLite database and its artifacts (models, thumbnails) in
 ``data_dir/demo``. This gives its first simulated account an API key and creates a console user
 with a generated password, admin on every simulated account (the account switcher shows them
-all), then prints the ``serve`` command on that folder, with the scheduler off: the demo's hours
-are simulated ones, and an hourly cycle on the real clock would only add empty runs.
+all), then prints the ``serve`` command on that folder with the clock started just after the
+run's last simulated hour (``--as-of``), so the pages' "last 24 hours" and "this month" are the
+demo's days, and with the scheduler off: an hourly cycle on the wall clock's hours would only
+add empty runs.
 The key and the password are printed once, here, and kept nowhere else in clear.
 """
 
@@ -14,14 +16,14 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from adflywheel.store.accounts import issue_key
 from adflywheel.store.engine import make_engine, make_session_factory, transaction
-from adflywheel.store.models import Account
+from adflywheel.store.models import Account, CycleRun
 from adflywheel.store.users import Role, create_user, generate_password, grant
 
 DEMO_EMAIL = "demo@adflywheel.example"
@@ -53,8 +55,11 @@ def executable() -> str:
         return str(candidate)
 
 
-def serve_command(folder: Path, *, host: str = "127.0.0.1", port: int = 8000) -> str:
-    """``serve`` on the demo's folder: its database, its artifacts, no scheduler."""
+def serve_command(
+    folder: Path, as_of: datetime, *, host: str = "127.0.0.1", port: int = 8000
+) -> str:
+    """``serve`` on the demo's folder: its database, its artifacts, no scheduler, the clock
+    starting at ``as_of``."""
     folder = folder.resolve()
     env = {
         "ADFLYWHEEL_DATA_DIR": str(folder),
@@ -64,6 +69,7 @@ def serve_command(folder: Path, *, host: str = "127.0.0.1", port: int = 8000) ->
     }
     words = [f"{k}={shlex.quote(v)}" for k, v in env.items()]
     words += [shlex.quote(executable()), "serve", "--host", host, "--port", str(port)]
+    words += ["--as-of", as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")]
     return " ".join(words)
 
 
@@ -82,10 +88,12 @@ def grant_demo_access(folder: Path, *, now: datetime | None = None) -> DemoAcces
             for account in accounts:
                 grant(session, DEMO_EMAIL, account.id, Role.ADMIN, now)
             first = accounts[0].name
+            last_hour = session.scalar(select(func.max(CycleRun.hour_start)))
     finally:
         engine.dispose()
     return DemoAccess(
-        command=serve_command(folder),
+        # A few minutes into the hour after the last cycle's: that hour's decisions are recent.
+        command=serve_command(folder, (last_hour or now) + timedelta(minutes=5)),
         url="http://127.0.0.1:8000/",
         account_name=first,
         api_key=key.key,

@@ -22,17 +22,44 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Start the service's clock at this instant (ISO 8601 with an offset), then let "
+            "it run: to browse a replay such as the demo's simulated days as if they were "
+            "recent. Default: the wall clock.",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the HTTP API (refuses to start on a schema it does not know)."""
+    """Serve the HTTP API and the console (refuses to start on a schema it does not know)."""
     import uvicorn
 
     from adflywheel.api.access_log import log_config
     from adflywheel.api.app import create_app
+    from adflywheel.core.clock import ShiftedClock
     from adflywheel.store.engine import SchemaError
 
     settings = settings_of(ctx)
+    clock = None
+    if as_of is not None:
+        try:
+            start = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError as error:
+            err.print(f"[red]error:[/red] --as-of {as_of!r} is not an ISO 8601 time")
+            raise typer.Exit(2) from error
+        if start.tzinfo is None:
+            err.print("[red]error:[/red] --as-of needs a UTC offset, e.g. 2025-01-13T00:05Z")
+            raise typer.Exit(2)
+        if settings.scheduler_enabled:  # its hours would be the wall clock's, not the replay's
+            err.print(
+                "[red]error:[/red] --as-of needs the scheduler off "
+                "(ADFLYWHEEL_SCHEDULER_ENABLED=false)"
+            )
+            raise typer.Exit(2)
+        clock = ShiftedClock(start)
     try:
-        application = create_app(settings, scheduler=settings.scheduler_enabled)
+        application = create_app(settings, clock=clock, scheduler=settings.scheduler_enabled)
     except SchemaError as error:
         err.print(f"[red]refusing to start:[/red] {error}")
         raise typer.Exit(2) from error

@@ -23,6 +23,18 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class ShiftedClock:
+    """The wall clock moved to start at ``start``, then running at its own pace: to serve a
+    replay (the demo's simulated days) as if it were happening now."""
+
+    def __init__(self, start: datetime, base: Clock | None = None) -> None:
+        self._base = base or SystemClock()
+        self._offset = ensure_utc(start) - self._base.now()
+
+    def now(self) -> datetime:
+        return self._base.now() + self._offset
+
+
 class ManualClock:
     """A clock that moves only when told to: for the harness, tests and replays."""
 
