@@ -28,6 +28,7 @@ MODULES = (
     "bench_xgb",
     "bench_meta_fetch",
     "bench_crosslearn",
+    "bench_privacy_cost",
     "bench_memory",
     "bench_drift",
     "bench_cycle_safety",
