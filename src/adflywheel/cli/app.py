@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from adflywheel.cli import accounts, db, meta, models, run, simulate
+from adflywheel.cli import accounts, db, meta, models, run, simulate, users
 from adflywheel.core.settings import load_settings
 
 app = typer.Typer(help="adflywheel: the self-learning ad flywheel.", no_args_is_help=True)
@@ -15,6 +15,7 @@ app.add_typer(db.db_app, name="db")
 app.add_typer(accounts.accounts_app, name="accounts")
 app.add_typer(models.models_app, name="models")
 app.add_typer(meta.meta_app, name="meta")
+app.add_typer(users.users_app, name="users")
 for commands in (run.app, simulate.app):
     app.registered_commands.extend(commands.registered_commands)
 

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -42,14 +43,20 @@ class Role(StrEnum):
 
 _RANKS = {Role.VIEWER: 0, Role.APPROVER: 1, Role.ADMIN: 2}
 
+# Actions record ``user:<email>`` in 100-character actor columns (budget_changes, audit_events).
+MAX_EMAIL_LENGTH = 95
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024  # argon2 would hash a megabyte; a login form need not
 
 # argon2-cffi's defaults are RFC 9106's second recommendation (argon2id, 64 MiB, 3 passes).
 _hasher = PasswordHasher()
-# Verified against when the email is unknown, so an unknown email costs as long as a known one
-# (no timing oracle for which emails have accounts).
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so an unknown email costs as long as a known
+    one (no timing oracle for which emails have users). Made on first use, not at import."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class UserExistsError(ConflictError, ValueError):
@@ -64,8 +71,10 @@ def normalize_email(email: str) -> str:
     """Emails compare case-insensitively and without surrounding spaces."""
     text = email.strip().lower()
     local, at, domain = text.partition("@")
-    if not at or not local or not domain or len(text) > 320 or any(c.isspace() for c in text):
+    if not at or not local or not domain or any(c.isspace() for c in text):
         raise InvalidInputError(f"{email.strip()!r} is not an email address")
+    if len(text) > MAX_EMAIL_LENGTH:
+        raise InvalidInputError(f"an email of at most {MAX_EMAIL_LENGTH} characters, please")
     return text
 
 
@@ -202,7 +211,7 @@ def authenticate_user(session: Session, email: str, password: str) -> User | Non
     email as for a wrong password. Rehashes a hash made with older parameters."""
     user = user_by_email(session, email) if len(password) <= MAX_PASSWORD_LENGTH else None
     if user is None:
-        _verify(_DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
+        _verify(_dummy_hash(), password[:MAX_PASSWORD_LENGTH])
         return None
     if not _verify(user.password_hash, password) or user.disabled_at is not None:
         return None
