@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import Engine
 
 from adflywheel.console.views import creative_detail, creatives, memory
+from adflywheel.core import loops as loops_module
 from adflywheel.core.clock import ManualClock
+from adflywheel.core.loops import DNA_EXTRA
 from adflywheel.core.settings import Settings
 from adflywheel.store.engine import make_session_factory
 from tests.console.pages_b_world import World, open_world, rendered_clip
@@ -205,3 +207,24 @@ def test_scoring_without_the_csrf_token_is_refused(world: World) -> None:
         files={"video": ("a.mp4", video, "video/mp4")},
     )
     assert got.status_code == 403
+
+
+def test_without_the_video_stack_the_page_works_and_says_so(
+    world: World, monkeypatch: pytest.MonkeyPatch, clip: bytes
+) -> None:
+    monkeypatch.setattr(
+        loops_module, "missing_modules", lambda extra: extra.modules if extra is DNA_EXTRA else ()
+    )
+    console = world.console
+    console.sign_in(VIEWER)
+    page = console.client.get(f"/accounts/{console.account_id}/creatives")
+    assert page.status_code == 200
+    assert 'data-testid="video-off"' in page.text and "adflywheel[dna]" in page.text
+    assert 'data-testid="score-form"' not in page.text
+    assert page.text.count('data-testid="creative-card"') == 12  # ads are still scored
+    got = console.client.post(
+        f"/accounts/{console.account_id}/creatives/score",
+        data={"csrf_token": csrf_of(page.text)},
+        files={"video": ("a.mp4", clip, "video/mp4")},
+    )
+    assert got.status_code == 503 and "adflywheel[dna]" in got.text
