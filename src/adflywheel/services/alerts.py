@@ -171,11 +171,21 @@ def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def recent_alerts(
-    session: Session, account_id: int | None, *, since: datetime | None = None, limit: int = 100
+    session: Session,
+    account_id: int | None,
+    *,
+    since: datetime | None = None,
+    limit: int = 100,
+    kind: str | None = None,
 ) -> list[dict[str, Any]]:
+    """The alerts raised for an account (None: every account's), newest first: ``{id, kind,
+    message, payload, delivery, created_at}`` (UTC). Alerts have no open/acknowledged state:
+    each is one event; ``since`` bounds how far back a page looks."""
     query = select(Alert).order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit)
     if account_id is not None:
         query = query.where(Alert.account_id == account_id)
+    if kind is not None:
+        query = query.where(Alert.kind == kind)
     if since is not None:
         query = query.where(Alert.created_at >= since)
     return [

@@ -191,15 +191,18 @@ def reallocate(
 ) -> ReallocationOut:
     """Thompson reallocation of a stored campaign under the account's guardrails (ceilings,
     promotion floors, edit rules, kill switch, freeze windows), written through the account's
-    platform. In recommend mode, or with ``dry_run``, the proposal is recorded and nothing is
-    written."""
+    platform. With ``dry_run`` the proposal is recorded and nothing is written; in recommend mode
+    each change is recorded as a recommendation to approve or dismiss within the hour
+    (``/api/ml/budget-changes``)."""
     now = services.clock.now()
     with transaction(services.factory) as session:
         campaign = campaign_by_external(session, caller.account_id, campaign_id)
         if campaign is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no campaign {campaign_id!r}")
         g = load_settings(session, caller.account_id).guardrails
-        dry_run = dry_run or g.mode is AccountMode.RECOMMEND
+        # Recommend mode records recommendations a person may approve this hour.
+        recommend = g.mode is AccountMode.RECOMMEND and not dry_run
+        dry_run = dry_run or recommend
         if not dry_run and (g.kill_switch or g.frozen(now, campaign_id)):
             raise ConflictError(
                 "the account's kill switch is on" if g.kill_switch else "a freeze window is on"
@@ -241,6 +244,7 @@ def reallocate(
         cycle_hour=None,
         now=now,
         dry_run=dry_run,
+        recommend=recommend,
     )
     return ReallocationOut(
         campaign_id=campaign_id,

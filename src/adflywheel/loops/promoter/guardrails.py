@@ -61,7 +61,7 @@ class Hold(StrEnum):
 
 # Modes of past promoter records that count for cooldowns and ramps in live operation.
 LIVE_MODES = frozenset(
-    {"applied", "pending", "pending_approval", "rolled_back", "expired", "rejected"}
+    {"applied", "pending", "pending_approval", "rolled_back", "expired", "rejected", "dismissed"}
 )
 
 

@@ -160,21 +160,34 @@ def apply_budgets(
     cycle_hour: datetime | None,
     now: datetime,
     dry_run: bool = False,
+    recommend: bool = False,
 ) -> list[AppliedChange]:
     """Write changed budgets through the platform, each recorded before and after.
+
+    ``recommend`` (recommend mode; implies writing nothing): the changes are recorded as
+    ``recommended``, for a person to approve or dismiss during this hour
+    (``recommendations``), under keys of their own (``...:rec``).
 
     All changes are first recorded as ``pending`` in one transaction, then each platform call is
     made, then the ones that went through are marked ``applied`` (also when a later call fails).
     A crash in between leaves pending records that the retry re-applies (setting an absolute
     budget twice is harmless), and an ``applied`` record makes the retry skip.
     """
+    dry_run = dry_run or recommend
     if platform is None and not dry_run:
         raise ValueError("applying budgets needs a platform; only a dry run can do without")
+    record_mode = "recommended" if recommend else "dry_run" if dry_run else "pending"
     planned = _record_pending(
-        factory, account_id, proposal, actor=actor, cycle_hour=cycle_hour, now=now, dry_run=dry_run
+        factory,
+        account_id,
+        proposal,
+        actor=actor,
+        cycle_hour=cycle_hour,
+        now=now,
+        record_mode=record_mode,
     )
     if dry_run:
-        return [AppliedChange(p.external_id, p.old, p.new, "dry_run") for p in planned]
+        return [AppliedChange(p.external_id, p.old, p.new, record_mode) for p in planned]
     assert platform is not None
     done: list[_Planned] = []
     try:
@@ -211,7 +224,7 @@ def _record_pending(
     actor: str,
     cycle_hour: datetime | None,
     now: datetime,
-    dry_run: bool,
+    record_mode: str,
 ) -> list[_Planned]:
     """One transaction: a record per change still to make.
 
@@ -220,8 +233,9 @@ def _record_pending(
     new proposal is ignored, because a proposal computed after a crash sees a half-changed
     campaign and would break the total the recorded decision conserved.
 
-    A dry run's records have keys of their own (``...:dry``, as the promoter's): a dry run of an
-    hour never blocks its real run, and a repeated dry run answers its recorded decision.
+    A dry run's records have keys of their own (``...:dry``, as the promoter's; a
+    recommendation's ``...:rec``): a dry run of an hour never blocks its real run, and a
+    repeated dry run answers its recorded decision.
     """
     with transaction(factory) as session:
         ad_sets = {
@@ -236,7 +250,7 @@ def _record_pending(
         missing = sorted(set(proposal.budgets) - set(ad_sets))
         if missing:
             raise ValueError(f"unknown ad set {missing[0]!r}")
-        suffix = ":dry" if dry_run else ""
+        suffix = {"dry_run": ":dry", "recommended": ":rec"}.get(record_mode, "")
         keys = {
             external_id: f"{actor}:{account_id}:{cycle_hour.isoformat()}:{external_id}{suffix}"
             for external_id in proposal.budgets
@@ -250,7 +264,7 @@ def _record_pending(
         }
         if existing:
             # Still to send: a real decision's pending records; a dry run's: all it recorded.
-            wanted = "dry_run" if dry_run else "pending"
+            wanted = record_mode
             by_id = {a.id: a.external_id for a in ad_sets.values()}
             return [
                 _Planned(
@@ -272,7 +286,7 @@ def _record_pending(
                 new_budget_minor=new_budget,
                 reason=proposal.reason,
                 evidence=proposal.evidence,
-                mode="dry_run" if dry_run else "pending",
+                mode=record_mode,
                 actor=actor,
                 cycle_hour=cycle_hour,
                 idempotency_key=keys.get(external_id),

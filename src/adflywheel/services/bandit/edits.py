@@ -17,6 +17,9 @@ from adflywheel.store.models import Account, AdSet, BudgetChange, HourlyActualRo
 
 # Records that changed (or are about to change) a budget on the platform.
 REAL_EDIT_MODES = ("applied", "pending")
+# Records a dry run or recommend mode counts as edits too: its dry runs, and its recommendations
+# whatever became of them (live, expired or dismissed), as before they had modes of their own.
+DRY_EDIT_MODES = ("dry_run", "recommended", "expired", "dismissed")
 # A change made outside the service, seen at the catalogue sync (actor EXTERNAL).
 OBSERVED, EXTERNAL = "observed", "external"
 # How far back an ad set's ads are looked at to find the new ones: an ad set with an older ad
@@ -42,7 +45,7 @@ def edit_histories(
     reach = max(
         rules.min_hours_between_edits, rules.min_hours_between_increases, rules.hands_off_hours
     )
-    modes = (*REAL_EDIT_MODES, OBSERVED, *(("dry_run",) if dry_run else ()))
+    modes = (*REAL_EDIT_MODES, OBSERVED, *(DRY_EDIT_MODES if dry_run else ()))
     rows = session.execute(
         select(
             BudgetChange.ad_set_id,

@@ -36,6 +36,7 @@ from adflywheel.loops.bandit import (
     in_holdout,
 )
 from adflywheel.platforms.base import minor_unit_exponent
+from adflywheel.services.bandit.edits import DRY_EDIT_MODES
 from adflywheel.store.models import Account, AdSet, BudgetChange, DailyActualRow, Variant
 from adflywheel.store.queries import campaigns_of, variant_totals
 
@@ -218,7 +219,7 @@ def _changed(
         .join(BudgetChange, BudgetChange.ad_set_id == AdSet.id)
         .where(
             BudgetChange.account_id == account_id,
-            BudgetChange.mode != "dry_run",
+            BudgetChange.mode.not_in(DRY_EDIT_MODES),  # recorded, never written
             BudgetChange.created_at >= since,
             BudgetChange.created_at < until,
             AdSet.campaign_id.in_(held_ids),

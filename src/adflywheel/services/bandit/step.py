@@ -27,6 +27,7 @@ from adflywheel.services.bandit.budgets import (
 from adflywheel.services.bandit.edits import account_bounds, minimums
 from adflywheel.services.bandit.pausing import pause_losers
 from adflywheel.services.bandit.policies import PriorProvider, ThompsonPolicy
+from adflywheel.services.bandit.recommendations import expire_recommendations
 from adflywheel.services.compound.serving_priors import ServingPriors
 from adflywheel.services.crosslearn.priors import NichePriors
 from adflywheel.services.promoter.actions import promotion_floors
@@ -89,6 +90,8 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
     plan = _plan(ctx)
     policy = budget_policy(ctx, plan.window_days)
     finished = 0
+    with transaction(deps.factory) as session:  # last hour's recommendations can no longer go
+        expire_recommendations(session, account_id, ctx.now)
     if plan.write_mode == "applied":
         finished = finish_stale_pending(deps.factory, deps.platform, account_id, "cycle/", hour)
     if plan.stopped is not None:
@@ -127,6 +130,7 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
                 cycle_hour=hour,
                 now=ctx.now,
                 dry_run=plan.write_mode != "applied",
+                recommend=plan.write_mode == "recommended",
             )
         except Exception as error:  # the others are still applied; the step fails below
             failed.append(_campaign_problem(ctx, state.campaign_id, state.external_id, error))

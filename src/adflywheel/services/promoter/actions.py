@@ -216,6 +216,71 @@ def rollback(
     return _out(factory, undo_id, already=False)
 
 
+def dismiss(
+    factory: sessionmaker[Session],
+    platform: AdPlatform | None,
+    account_id: int,
+    action_id: int,
+    *,
+    now: datetime,
+    actor: str,
+) -> dict[str, Any]:
+    """Turn down a promotion awaiting approval: nothing is written, the action and the decreases
+    recorded to fund it become ``dismissed`` with who and when (in the evidence; it counts for
+    the cooldown like an expired one, so the promoter does not ask again at once). Idempotent;
+    an action that is not awaiting approval is refused. ``platform`` is unused (the signature
+    is ``approve``'s and ``rollback``'s)."""
+    del platform
+    with factory() as session:  # whose action it is comes first: another's is unknown (404)
+        _action(session, account_id, action_id)
+        settings = load_settings(session, account_id)
+    reconcile(factory, None, account_id, floor_hour(now), settings.guardrails, now)
+    with transaction(factory) as session:
+        lock_account(session, account_id)
+        record, _ = _action(session, account_id, action_id)
+        if record.mode == "dismissed":
+            return _out(factory, record.id, already=True)
+        if record.mode != "pending_approval":
+            raise PromotionRefusedError(
+                f"action {action_id} is {record.mode}, not awaiting approval"
+            )
+        stamp = {"dismissed_by": actor, "dismissed_at": now.isoformat()}
+        record.evidence = {**record.evidence, **stamp}
+        record.mode = "dismissed"
+        for fund in session.scalars(
+            select(BudgetChange).where(
+                BudgetChange.account_id == account_id,
+                BudgetChange.reason == FUND,
+                BudgetChange.mode == "pending_approval",
+            )
+        ):
+            if fund.evidence.get("funds_action") == action_id:
+                fund.evidence = {**fund.evidence, **stamp}
+                fund.mode = "dismissed"
+    return _out(factory, action_id, already=False)
+
+
+def awaiting_approval(session: Session, account_id: int, *, now: datetime) -> list[dict[str, Any]]:
+    """The promotions a person can still approve or dismiss (awaiting approval within the
+    account's ``approval_ttl_hours``), newest first, with ``expires_at``."""
+    ttl = timedelta(hours=load_settings(session, account_id).guardrails.approval_ttl_hours)
+    rows = session.execute(
+        select(BudgetChange, AdSet.external_id)
+        .join(AdSet, AdSet.id == BudgetChange.ad_set_id)
+        .where(
+            BudgetChange.account_id == account_id,
+            BudgetChange.reason.in_((PROMOTE, RAMP)),
+            BudgetChange.mode == "pending_approval",
+            BudgetChange.created_at >= now - ttl,
+        )
+        .order_by(BudgetChange.created_at.desc(), BudgetChange.id.desc())
+    ).all()
+    return [
+        {**action_out(r, external), "expires_at": (r.created_at + ttl).isoformat()}
+        for r, external in rows
+    ]
+
+
 def history(
     session: Session, account_id: int, *, limit: int = 100, since: datetime | None = None
 ) -> list[dict[str, Any]]:
