@@ -6,7 +6,8 @@ the hours, the store's own bulk path (``upsert_actuals``: COPY into a staging ta
 PostgreSQL) takes each day, and the service's real cycle (loops 2, 6 and 7) runs the last
 ``CYCLE_HOURS`` hours, so the budget-change log, cycle reports and predictions are the service's
 own; the earlier days' cycle reports and budget changes are copies of those, shifted back a day
-at a time (``_backfill``), so every page has 30 days of history to aggregate.
+at a time (``_backfill``), so every page has 30 days of history to aggregate. The database is
+ANALYZEd before timing, as autovacuum would have done after such a load.
 
 Then the real app (``create_app``) runs under uvicorn in a background thread on a free loopback
 port, a console user signs in through the login form, and each page is fetched ``REQUESTS``
@@ -25,6 +26,7 @@ import os
 import re
 import socket
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -39,7 +41,7 @@ from urllib.parse import urljoin
 import httpx
 import psycopg
 import uvicorn
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.engine import make_url
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -100,8 +102,9 @@ def _admin() -> psycopg.Connection[Any]:
 
 
 @contextmanager
-def database() -> Iterator[str]:
-    """A PostgreSQL database of the run's own, migrated; dropped afterwards."""
+def database(keep: bool = False) -> Iterator[str]:
+    """A PostgreSQL database of the run's own, migrated; dropped afterwards unless ``keep``
+    (to look into a slow query: ``--keep``, then ``--reuse`` it)."""
     name = f"adflywheel_bench_console_{os.getpid()}"
     with _admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -113,8 +116,34 @@ def database() -> Iterator[str]:
         engine.dispose()
         yield url
     finally:
-        with _admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if keep:
+            print(f"kept the database: {url}", file=sys.stderr)
+        else:
+            with _admin() as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def reused(url: str) -> Iterator[str]:
+    yield url
+
+
+def seeded_already(engine: Engine) -> Seeded:
+    """What ``seed`` returned, read back from a kept database."""
+    with engine.connect() as connection:
+        account, last = connection.execute(
+            text("SELECT account_id, max(hour_start) FROM cycle_runs GROUP BY account_id")
+        ).one()
+        campaign = connection.execute(
+            text("SELECT external_id FROM campaigns WHERE account_id = :a ORDER BY id LIMIT 1"),
+            {"a": account},
+        ).scalar_one()
+        ad = connection.execute(
+            text("SELECT external_id FROM variants WHERE account_id = :a ORDER BY id LIMIT 1"),
+            {"a": account},
+        ).scalar_one()
+        rows = connection.execute(text("SELECT count(*) FROM hourly_actuals")).scalar_one()
+    return Seeded(account, campaign, ad, last, 0.0, rows)
 
 
 def seed(engine: Engine, settings: Settings, *, days: int, campaigns: int, ads: int) -> Seeded:
@@ -184,6 +213,10 @@ def seed(engine: Engine, settings: Settings, *, days: int, campaigns: int, ads: 
         run_cycle(account_id, CycleDeps(factory, clock, platform, settings=settings), options)
     rows += CYCLE_HOURS * campaigns * ads
     _backfill(engine, account_id, days)
+    # Statistics for the planner, as autovacuum would gather after such a load: without them
+    # PostgreSQL plans on empty-table guesses (an on-disk sort of every hourly row).
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("ANALYZE"))
     with factory() as session:
         campaign = session.scalars(
             select(Campaign.external_id).where(Campaign.account_id == account_id).limit(1)
@@ -260,6 +293,28 @@ class ServerTimer:
         await self.app(scope, receive, timed)
 
 
+class QueryLog:
+    """Every SQL statement the app's engine runs, with its milliseconds: which query makes a
+    page slow (the slowest statements of a page's last request are reported with its figures)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.statements: list[tuple[float, str]] = []
+        local = threading.local()
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _before(*_: Any) -> None:
+            local.started = time.perf_counter()
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def _after(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            elapsed = (time.perf_counter() - local.started) * 1000
+            self.statements.append((elapsed, " ".join(statement.split())))
+
+    def take(self) -> list[tuple[float, str]]:
+        taken, self.statements = self.statements, []
+        return taken
+
+
 @contextmanager
 def serve(app: ASGIApp) -> Iterator[str]:
     """``app`` under uvicorn in a background thread on a free loopback port; its base URL."""
@@ -321,16 +376,21 @@ def _percentiles(timings: list[float]) -> tuple[float, float]:
     return round(statistics.median(ordered), 1), round(p99, 1)
 
 
-def time_page(http: httpx.Client, timer: ServerTimer, path: str, requests: int) -> dict[str, Any]:
+def time_page(
+    http: httpx.Client, timer: ServerTimer, queries: QueryLog, path: str, requests: int
+) -> dict[str, Any]:
     server: list[float] = []
     client: list[float] = []
     status, body = 0, b""
+    statements: list[tuple[float, str]] = []
     for _ in range(requests):
+        queries.take()
         t0 = time.perf_counter()
         answer = http.get(path)
         client.append((time.perf_counter() - t0) * 1000)
         server.append(timer.last_ms)
         status, body = answer.status_code, answer.content
+        statements = queries.take()
     p50, p99 = _percentiles(server)
     client_p50, client_p99 = _percentiles(client)
     size = weight(http, path, body) if status == 200 else None
@@ -341,6 +401,15 @@ def time_page(http: httpx.Client, timer: ServerTimer, path: str, requests: int) 
         "client_p50_ms": client_p50,
         "client_p99_ms": client_p99,
         "weight": size,
+        # The last request's SQL: how many statements, their total, the slowest three.
+        "sql": {
+            "statements": len(statements),
+            "total_ms": round(sum(ms for ms, _ in statements), 1),
+            "slowest": [
+                {"ms": round(ms, 1), "sql": sql[:400]}
+                for ms, sql in sorted(statements, reverse=True)[:3]
+            ],
+        },
         "meets_targets": size is not None
         and p99 <= TARGET_P99_MS
         and size["total_kb"] <= TARGET_KB,
@@ -362,10 +431,11 @@ def pages(seeded: Seeded) -> dict[str, str]:
     }
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool = False, *, keep: bool = False, reuse: str | None = None) -> dict[str, Any]:
     days, campaigns, ads = (3, 5, 4) if quick else (DAYS, CAMPAIGNS, ADS)
     requests = 5 if quick else REQUESTS
-    with database() as url, tempfile.TemporaryDirectory(prefix="adflywheel-bench-") as folder:
+    store = reused(reuse) if reuse else database(keep)
+    with store as url, tempfile.TemporaryDirectory(prefix="adflywheel-bench-") as folder:
         settings = Settings(
             data_dir=Path(folder),
             database_url=url,
@@ -374,7 +444,10 @@ def run(quick: bool = False) -> dict[str, Any]:
             scheduler_enabled=False,
         )
         engine = make_engine(url)
-        seeded = seed(engine, settings, days=days, campaigns=campaigns, ads=ads)
+        if reuse:
+            seeded = seeded_already(engine)
+        else:
+            seeded = seed(engine, settings, days=days, campaigns=campaigns, ads=ads)
         engine.dispose()
 
         def platforms(account_id: int) -> AdPlatform:
@@ -382,15 +455,16 @@ def run(quick: bool = False) -> dict[str, Any]:
 
         app = create_app(settings, clock=ManualClock(seeded.now), platforms=platforms)
         timer = ServerTimer(app)
+        queries = QueryLog(app.state.services.engine)
         figures: dict[str, Any] = {}
         with serve(timer) as base, httpx.Client(base_url=base, timeout=60) as http:
             with httpx.Client(base_url=base, timeout=60) as anonymous:
                 anonymous.get("/login")
-                figures["login"] = time_page(anonymous, timer, "/login", requests)
+                figures["login"] = time_page(anonymous, timer, queries, "/login", requests)
             sign_in(http)
             for name, path in pages(seeded).items():
                 http.get(path)  # warm: templates compiled, connections pooled
-                figures[name] = time_page(http, timer, path, requests)
+                figures[name] = time_page(http, timer, queries, path, requests)
     return {
         "synthetic": True,
         "account": f"{campaigns} campaigns x {ads} ads, {days} days hourly",
@@ -417,6 +491,12 @@ def table(figures: dict[str, Any]) -> str:
             f"{name:<12} {f['status']:>6} {f['p50_ms']:>8.1f} {f['p99_ms']:>8.1f} "
             f"{f['client_p99_ms']:>10.1f} {kb:>7.1f}  {ok}"
         )
+        if f["status"] == 200 and not f["meets_targets"]:
+            sql = f["sql"]
+            lines.append(
+                f"    {sql['statements']} statements, {sql['total_ms']} ms of SQL; slowest:"
+            )
+            lines += [f"    {q['ms']:>8.1f} ms  {q['sql'][:160]}" for q in sql["slowest"]]
     return "\n".join(lines)
 
 
@@ -427,6 +507,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="5 x 4 ads, 3 days, 5 requests")
     parser.add_argument("--json", action="store_true", help="the whole figures as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the seeded database")
+    parser.add_argument("--reuse", metavar="URL", help="a database --keep kept: no seeding")
     arguments = parser.parse_args()
-    result = run(quick=arguments.quick)
+    result = run(quick=arguments.quick, keep=arguments.keep, reuse=arguments.reuse)
     print(json.dumps(result, indent=2) if arguments.json else table(result))
