@@ -2,7 +2,9 @@
 probability with its interval and per-gene reasons, the compound model's predicted CTR with its
 interval, and the most similar past winners.
 
-Every number comes from the services the API answers with: loop 4 (``dna_service``), loop 5
+Predictions are as of the hour (as the API's ``POST /api/ml/predict``), so the compound
+service's account-wide state is computed once an hour, not once a page. Every number comes from
+the services the API answers with: loop 4 (``dna_service``), loop 5
 (``compound_service.predict_variant`` / ``predict_creative``) and loop 1 (``search_winners``).
 """
 
@@ -25,6 +27,7 @@ from adflywheel.console.views.creatives import (
     load,
     win_estimate,
 )
+from adflywheel.core.clock import floor_hour
 from adflywheel.core.errors import AdflywheelError, NotFoundError
 from adflywheel.core.settings import Settings
 from adflywheel.loops.dna.fingerprint import Dna
@@ -198,7 +201,9 @@ def ad_detail(
             raise NotFoundError(f"no ad {ad_id!r}")
         dna = state.dnas[ad.variant_id]
         try:
-            answer = compound_service.predict_variant(session, account_id, ad.variant_id, now)
+            answer = compound_service.predict_variant(
+                session, account_id, ad.variant_id, floor_hour(now)
+            )
             predicted = _predicted(answer)
         except NotFoundError as error:
             predicted = _predicted(None, str(error))
@@ -230,7 +235,7 @@ def score_clip(
     with factory() as session:
         state = load(session, account_id)
         try:
-            answer = compound_service.predict_creative(session, account_id, dna, now)
+            answer = compound_service.predict_creative(session, account_id, dna, floor_hour(now))
             predicted = _predicted(answer)
         except NotFoundError as error:
             predicted = _predicted(None, str(error))
