@@ -61,6 +61,7 @@ PATH_IDS: dict[str, Callable[[dict[str, int]], str]] = {
     "action_id": lambda ids: str(ids["action"]),
     "version_id": lambda ids: str(ids["model"]),
     "change_id": lambda ids: str(ids["pause"]),
+    "budget_change_id": lambda ids: str(ids["action"]),  # a budget change of the owner's
     # Niche patterns are anonymous and shared by design (k-anonymous, noised): no owner.
     "niche": lambda _: "fitness",
 }

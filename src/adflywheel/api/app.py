@@ -15,7 +15,9 @@ from adflywheel.api.metrics import RequestMetrics, install_metrics
 from adflywheel.api.openapi import install_openapi
 from adflywheel.api.routers import (
     actuals,
+    audit,
     bandit,
+    budget_changes,
     catalog,
     compound,
     crosslearn,
@@ -86,6 +88,7 @@ def create_app(
     app.include_router(catalog.router)
     app.include_router(actuals.router)
     app.include_router(bandit.router)
+    app.include_router(budget_changes.router)
     app.include_router(holdout.router)
     app.include_router(promoter.router)
     app.include_router(dna.router)
@@ -96,6 +99,7 @@ def create_app(
     app.include_router(monitor.router)
     app.include_router(fetch.router)
     app.include_router(cycle.router)
+    app.include_router(audit.router)
     install_console(app)  # the web console at / and the API docs (docs/console.md)
     install_metrics(app)  # GET /metrics, for the operator's scraper (docs/monitoring.md)
     install_openapi(app)

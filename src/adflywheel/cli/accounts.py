@@ -117,29 +117,68 @@ def accounts_guardrails(
 def _change_guardrails(
     ctx: typer.Context, name: str, changes: dict[str, object], command: str
 ) -> None:
-    """Apply the changes to the account's stored guardrails (all or nothing) and print them."""
+    """Apply the changes to the account's stored guardrails (all or nothing), recorded in the
+    settings audit under the caller's login (``audit list``), and print them."""
     import json
 
+    from adflywheel.cli.actions import actor_of
     from adflywheel.core.clock import SystemClock
-    from adflywheel.services.promoter.settings import (
-        PromoterSettings,
-        load_settings,
-        store_settings,
-    )
+    from adflywheel.core.errors import AdflywheelError
+    from adflywheel.services.account_settings import update_guardrails
+    from adflywheel.services.promoter.settings import load_settings
+    from adflywheel.store.engine import make_session_factory, transaction
+
+    del command  # the audit names who, not which command
+    account_id = account_id_of(ctx, name)
+    with transaction(make_session_factory(checked_engine(ctx))) as session:
+        if not changes:
+            updated = load_settings(session, account_id)
+        else:
+            try:
+                updated = update_guardrails(
+                    session, account_id, changes, actor=actor_of(None), now=SystemClock().now()
+                )
+            except AdflywheelError as error:
+                raise fail(str(error)) from error
+    typer.echo(json.dumps(updated.guardrails.to_dict(), sort_keys=True))
+
+
+@accounts_app.command("power")
+def accounts_power(
+    ctx: typer.Context,
+    name: Name,
+    loops: Annotated[
+        str | None, typer.Argument(help="Loops to run: a comma list (1,2,7), all or none.")
+    ] = None,
+) -> None:
+    """Show which loops run for an account, or choose them (recorded in the settings audit)."""
+    import json
+
+    from adflywheel.cli.actions import actor_of
+    from adflywheel.core.clock import SystemClock
+    from adflywheel.core.errors import AdflywheelError
+    from adflywheel.core.loops import parse_loops
+    from adflywheel.cycle.power import active_loops, power_report
+    from adflywheel.services.account_settings import set_loops
     from adflywheel.store.engine import make_session_factory, transaction
 
     account_id = account_id_of(ctx, name)
     with transaction(make_session_factory(checked_engine(ctx))) as session:
-        current = load_settings(session, account_id)
-        try:
-            updated = PromoterSettings.from_dict({**current.to_dict(), **changes})
-        except ValueError as error:
-            raise fail(str(error)) from error
-        if changes:
-            store_settings(
-                session, account_id, updated, now=SystemClock().now(), actor=f"cli:{command}"
-            )
-    typer.echo(json.dumps(updated.guardrails.to_dict(), sort_keys=True))
+        if loops is not None:
+            try:
+                chosen = parse_loops(loops)
+                set_loops(
+                    session,
+                    account_id,
+                    [int(loop) for loop in chosen],
+                    actor=actor_of(None),
+                    now=SystemClock().now(),
+                )
+            except (AdflywheelError, ValueError) as error:
+                raise fail(str(error)) from error
+        active = active_loops(session, account_id, settings_of(ctx).loops)
+        report = power_report(session, account_id, active)
+    typer.echo(json.dumps(report, sort_keys=True))
 
 
 @accounts_app.command("list")

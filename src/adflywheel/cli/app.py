@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-from adflywheel.cli import accounts, db, meta, models, run, simulate, users
+from adflywheel.cli import (
+    accounts,
+    alerts,
+    budgets,
+    db,
+    meta,
+    models,
+    promotions,
+    run,
+    simulate,
+    users,
+)
 from adflywheel.core.settings import load_settings
 
 app = typer.Typer(help="adflywheel: the self-learning ad flywheel.", no_args_is_help=True)
@@ -16,6 +27,10 @@ app.add_typer(accounts.accounts_app, name="accounts")
 app.add_typer(models.models_app, name="models")
 app.add_typer(meta.meta_app, name="meta")
 app.add_typer(users.users_app, name="users")
+app.add_typer(budgets.budgets_app, name="budgets")
+app.add_typer(promotions.promotions_app, name="promotions")
+app.add_typer(alerts.alerts_app, name="alerts")
+app.add_typer(alerts.audit_app, name="audit")
 for commands in (run.app, simulate.app):
     app.registered_commands.extend(commands.registered_commands)
 

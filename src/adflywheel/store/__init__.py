@@ -5,6 +5,7 @@ models-versus-migrations test) always sees the whole schema.
 """
 
 from adflywheel.store import (
+    audit,
     crosslearn,
     dna,
     ensemble,
@@ -18,6 +19,7 @@ from adflywheel.store import (
 )
 
 __all__ = [
+    "audit",
     "crosslearn",
     "dna",
     "ensemble",

@@ -8,7 +8,6 @@ everything else still works (evaluation, dry-run, approval mode, history, settin
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
@@ -38,7 +37,7 @@ from adflywheel.api.schemas.types import (
     integral,
 )
 from adflywheel.core.domain import AccountMode
-from adflywheel.core.errors import ConflictError, InvalidInputError
+from adflywheel.core.errors import InvalidInputError
 from adflywheel.loops.promoter import (
     Correction,
     DecisionSettings,
@@ -48,13 +47,13 @@ from adflywheel.loops.promoter import (
     decide,
 )
 from adflywheel.platforms.base import AdPlatform, PlatformError
-from adflywheel.services.promoter.actions import approve, history, rollback
+from adflywheel.services.account_settings import replace_guardrails, set_mode
+from adflywheel.services.promoter.actions import approve, dismiss, history, rollback
 from adflywheel.services.promoter.service import (
     PromoterSettings,
     decision_out,
     load_settings,
     run_promotion,
-    store_settings,
 )
 from adflywheel.store.accounts import Caller
 
@@ -227,7 +226,7 @@ def promotion_history(
 
 
 class _OnAction(Protocol):
-    """``approve`` or ``rollback``: both act on one action with the same inputs."""
+    """``approve``, ``rollback`` or ``dismiss``: each acts on one action with the same inputs."""
 
     def __call__(
         self,
@@ -269,6 +268,15 @@ def approve_action(
 ) -> PromoterActionResultOut:
     """Apply a change that waits for approval, if the guardrails still allow it."""
     return _act(approve, action_id, caller, services)
+
+
+@router.post("/auto-promote/{action_id}/dismiss", responses=kinds(409))
+def dismiss_action(
+    action_id: PathRowId, caller: CallerDep, services: ServicesDep
+) -> PromoterActionResultOut:
+    """Turn down a change that waits for approval: nothing is written, the history says who and
+    when. Dismissing again answers the first dismissal (``already``)."""
+    return _act(dismiss, action_id, caller, services)
 
 
 Minor = Count
@@ -346,18 +354,11 @@ def put_guardrails(
     body: GuardrailsIn, caller: CallerDep, services: ServicesDep, session: SessionDep
 ) -> GuardrailsOut:
     # The mode is switched on its own (PUT /accounts/me/mode); a PUT of the guardrails keeps it,
-    # and refuses to leave an account on autopilot without what autopilot needs.
-    mode = load_settings(session, caller.account_id).guardrails.mode
-    try:
-        settings = PromoterSettings.from_dict({**body.model_dump(mode="json"), "mode": mode})
-    except ValueError as error:  # the settings are the caller's
-        if mode is AccountMode.AUTOPILOT and "autopilot" in str(error):
-            raise ConflictError(f"{error}; or switch the account to recommend first") from error
-        raise InvalidInputError(str(error)) from error
-    store_settings(
+    # and refuses to leave an account on autopilot without what autopilot needs (409).
+    settings = replace_guardrails(
         session,
         caller.account_id,
-        settings,
+        body.model_dump(mode="json"),
         now=services.clock.now(),
         actor=f"api:{caller.account_name}",
     )
@@ -387,15 +388,10 @@ def put_mode(
 ) -> ModeOut:
     """Switch the account's mode. 409 for ``autopilot`` while the guardrails miss what it needs
     (an account-wide daily ceiling); switching to ``recommend`` is always allowed."""
-    settings = load_settings(session, caller.account_id)
-    g = settings.guardrails
-    if body.mode is AccountMode.AUTOPILOT and g.autopilot_problem() is not None:
-        raise ConflictError(str(g.autopilot_problem()))
-    changed = PromoterSettings(settings.test, replace(g, mode=body.mode), settings.history_hours)
-    store_settings(
+    changed = set_mode(
         session,
         caller.account_id,
-        changed,
+        body.mode,
         now=services.clock.now(),
         actor=f"api:{caller.account_name}",
     )
