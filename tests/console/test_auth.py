@@ -313,3 +313,23 @@ def test_no_password_or_token_reaches_the_log(
     token = console.client.cookies.get(SESSION_COOKIE) or "absent"
     for secret in (PASSWORD, "a wrong one, logged?", token):
         assert secret not in text
+
+
+def test_error_pages_keep_the_sign_out_for_a_signed_in_user(console: Console) -> None:
+    console.sign_in(VIEWER)
+    page = console.client.get(f"/accounts/{console.other_account_id}/probe")
+    assert page.status_code == 404
+    assert 'action="/logout"' in page.text
+
+
+def test_signing_in_purges_dead_sessions(console: Console) -> None:
+    from sqlalchemy import func, select
+
+    from adflywheel.store.models import ConsoleSession
+
+    console.sign_in(VIEWER)
+    console.clock.advance(timedelta(hours=13))  # the first session has expired
+    console.client.cookies.clear()
+    console.sign_in(APPROVER)
+    with make_session_factory(console.engine)() as session:
+        assert session.scalar(select(func.count()).select_from(ConsoleSession)) == 1

@@ -67,3 +67,20 @@ def test_templates_escape_what_they_show() -> None:
 )
 def test_local_path(given: str | None, kept: str) -> None:
     assert local_path(given) == kept
+
+
+def test_the_login_throttle_forgets_stale_entries_when_full() -> None:
+    from datetime import timedelta
+
+    from adflywheel.console.security import LoginThrottle
+
+    throttle = LoginThrottle(limit=2, max_keys=4)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for index in range(10):
+        throttle.failed(f"user{index}@example.com", "10.0.0.1", start + timedelta(hours=index))
+    assert len(throttle._failures) <= 4 + 2
+    throttle.failed("a@example.com", "c", start)
+    throttle.failed("a@example.com", "c", start)
+    assert throttle.blocked("a@example.com", "elsewhere", start)
+    throttle.succeeded("a@example.com")
+    assert not throttle.blocked("a@example.com", "elsewhere", start)

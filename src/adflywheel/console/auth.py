@@ -35,6 +35,7 @@ from adflywheel.store.users import (
     end_session,
     grants_of,
     normalize_email,
+    purge_sessions,
     start_session,
 )
 
@@ -113,6 +114,8 @@ async def login(request: Request, services: ServicesDep) -> Response:
     with transaction(services.factory) as session:
         user = authenticate_user(session, address, password)
         new = start_session(session, user, now, state.session_lifetime) if user else None
+        if new is not None:
+            purge_sessions(session, now)  # dead sessions authenticate nothing: keep few
     if new is None:
         state.throttle.failed(address, client, now)
         return _login_page(

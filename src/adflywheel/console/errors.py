@@ -15,8 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
+from adflywheel.api.deps import Services
 from adflywheel.console.auth import login_url
-from adflywheel.console.deps import ConsoleRefusal, LoginRequired
+from adflywheel.console.deps import ConsoleRefusal, LoginRequired, signed_in
 from adflywheel.console.templating import render
 
 Handler = Callable[[Request, Exception], Awaitable[Response] | Response]
@@ -40,12 +41,15 @@ def is_console_path(path: str) -> bool:
     return path == "/" or path.startswith(CONSOLE_PREFIXES)
 
 
-def _error_page(request: Request, status_code: int, message: str) -> Response:
+def _error_page(request: Request, status_code: int, title: str, message: str) -> Response:
+    """The error page; a signed-in user keeps the header with its sign-out button."""
+    services = request.app.state.services
+    user = signed_in(request, services) if isinstance(services, Services) else None
     return render(
         request,
         None,
         "error.html",
-        {"title": _TITLES.get(status_code, "Error"), "message": message, "back": "/"},
+        {"title": title, "message": message, "back": "/", "signed_in": user},
         status_code=status_code,
     )
 
@@ -60,13 +64,7 @@ async def _login_required(request: Request, error: Exception) -> Response:
 
 async def _refusal(request: Request, error: Exception) -> Response:
     assert isinstance(error, ConsoleRefusal)
-    return render(
-        request,
-        None,
-        "error.html",
-        {"title": error.title, "message": error.message, "back": "/"},
-        status_code=error.status_code,
-    )
+    return _error_page(request, error.status_code, error.title, error.message)
 
 
 def _html_on_console_paths(api_handler: Handler | None, default_message: str) -> Handler:
@@ -77,7 +75,8 @@ def _html_on_console_paths(api_handler: Handler | None, default_message: str) ->
             message = detail if isinstance(detail, str) and status_code < 500 else default_message
             if status_code == 404:
                 message = "This page does not exist, or you have no access to it."
-            return _error_page(request, status_code, message)
+            title = _TITLES.get(status_code, "Error")
+            return _error_page(request, status_code, title, message)
         answer = api_handler(request, error)
         return await answer if isinstance(answer, Awaitable) else answer
 

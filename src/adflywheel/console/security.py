@@ -142,6 +142,7 @@ class LoginThrottle:
 
     limit: int = 5
     window: timedelta = timedelta(minutes=15)
+    max_keys: int = 10_000
     _failures: dict[str, deque[datetime]] = field(default_factory=dict)
 
     def _recent(self, key: str, now: datetime) -> deque[datetime]:
@@ -160,6 +161,9 @@ class LoginThrottle:
         )
 
     def failed(self, email: str, client: str, now: datetime) -> None:
+        if len(self._failures) >= self.max_keys:  # many distinct emails: forget the stale ones
+            for key in list(self._failures):
+                self._recent(key, now)
         for key in (f"email:{email}", f"client:{client}"):
             self._failures.setdefault(key, deque()).append(now)
 
