@@ -103,8 +103,11 @@ def console(
     with _serve(app) as base_url:
         yield Console(base_url, world, engine, clock, *emails, PASSWORD)
     engine.dispose()
-    with _maintenance(url).connect() as connection:
+    app.state.services.engine.dispose()
+    admin = _maintenance(url)
+    with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @contextmanager
