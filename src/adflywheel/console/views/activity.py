@@ -9,7 +9,7 @@ evidence"), its ad sets named by their ad when they hold one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -95,35 +95,71 @@ def ad_set_labels(session: Session, ad_set_ids: Iterable[int]) -> dict[int, str]
 def evidence_impressions(
     session: Session, ad_set_ids: Iterable[int], until: datetime
 ) -> dict[int, int]:
-    """Impressions of each ad set's ads over the evidence window before ``until`` (one GROUP BY)."""
+    """Impressions of each ad set's ads over the evidence window before ``until``: the ads'
+    ids first, then one GROUP BY over their hours (the hourly rows' primary key)."""
     ids = sorted(set(ad_set_ids))
     if not ids:
         return {}
+    ad_set_of: dict[int, int] = {
+        int(v): int(a)
+        for v, a in session.execute(
+            select(Variant.id, Variant.ad_set_id).where(Variant.ad_set_id.in_(ids))
+        )
+    }
+    if not ad_set_of:
+        return {}
     rows = session.execute(
-        select(Variant.ad_set_id, func.coalesce(func.sum(HourlyActualRow.impressions), 0))
-        .join(HourlyActualRow, HourlyActualRow.variant_id == Variant.id)
+        select(HourlyActualRow.variant_id, func.sum(HourlyActualRow.impressions))
         .where(
-            Variant.ad_set_id.in_(ids),
+            HourlyActualRow.variant_id.in_(sorted(ad_set_of)),
             HourlyActualRow.hour_start >= until - timedelta(days=EVIDENCE_DAYS),
             HourlyActualRow.hour_start < until,
         )
-        .group_by(Variant.ad_set_id)
+        .group_by(HourlyActualRow.variant_id)
     )
-    return {int(a): int(n) for a, n in rows}
+    out: dict[int, int] = {}
+    for variant_id, impressions in rows:
+        ad_set = ad_set_of[variant_id]
+        out[ad_set] = out.get(ad_set, 0) + int(impressions or 0)
+    return out
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    record: BudgetChange
+@dataclass(slots=True)
+class _Change:
+    """A budget change's columns without its evidence (a JSON document per row: read only for
+    the sentences shown, see ``budget_activity``). Named as ``BudgetChange``'s."""
+
+    id: int
+    ad_set_id: int
+    old_budget_minor: int | None
+    new_budget_minor: int
+    reason: str
+    mode: str
+    actor: str
+    cycle_hour: datetime | None
+    created_at: datetime
     campaign: str
     ad_set: str  # the ad set's platform id: how the bandit's evidence names it
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 def _budget_rows(
     session: Session, account_id: int, since: datetime, until: datetime, campaign_id: int | None
-) -> list[_Row]:
+) -> list[_Change]:
     query = (
-        select(BudgetChange, Campaign.external_id, AdSet.external_id)
+        select(
+            BudgetChange.id,
+            BudgetChange.ad_set_id,
+            BudgetChange.old_budget_minor,
+            BudgetChange.new_budget_minor,
+            BudgetChange.reason,
+            BudgetChange.mode,
+            BudgetChange.actor,
+            BudgetChange.cycle_hour,
+            BudgetChange.created_at,
+            Campaign.external_id,
+            AdSet.external_id,
+        )
         .join(AdSet, AdSet.id == BudgetChange.ad_set_id)
         .join(Campaign, Campaign.id == AdSet.campaign_id)
         .where(
@@ -133,11 +169,11 @@ def _budget_rows(
             BudgetChange.mode.not_in(_QUIET_MODES),
         )
         .order_by(BudgetChange.created_at.desc(), BudgetChange.id.desc())
-        .limit(2000)
+        .limit(5000)
     )
     if campaign_id is not None:
         query = query.where(AdSet.campaign_id == campaign_id)
-    return [_Row(r, c, a) for r, c, a in session.execute(query)]
+    return [_Change(*row) for row in session.execute(query)]
 
 
 def _proposed(mode: str) -> bool:
@@ -170,21 +206,27 @@ _REALLOCATION_VERBS = {
 }
 
 
-def _delta(row: _Row) -> int:
-    return row.record.new_budget_minor - (row.record.old_budget_minor or 0)
+def _delta(row: _Change) -> int:
+    return row.new_budget_minor - (row.old_budget_minor or 0)
+
+
+def _sides(group: Sequence[_Change]) -> tuple[list[_Change], list[_Change]]:
+    """The increases (largest first) and the decreases (largest first) of one decision."""
+    ups = sorted((r for r in group if _delta(r) > 0), key=lambda r: (-_delta(r), r.id))
+    downs = sorted((r for r in group if _delta(r) < 0), key=lambda r: (_delta(r), r.id))
+    return ups, downs
 
 
 def reallocation_sentence(
-    group: Sequence[_Row], labels: dict[int, str], seen: dict[int, int], money: Money
+    group: Sequence[_Change], labels: dict[int, str], seen: dict[int, int], money: Money
 ) -> str:
     """One campaign-hour of budget changes: what moved from which ads to which, and why."""
-    ups = sorted((r for r in group if _delta(r) > 0), key=lambda r: (-_delta(r), r.record.id))
-    downs = sorted((r for r in group if _delta(r) < 0), key=lambda r: (_delta(r), r.record.id))
+    ups, downs = _sides(group)
     raised = sum(_delta(r) for r in ups)
     lowered = -sum(_delta(r) for r in downs)
-    move, rise, fall = _REALLOCATION_VERBS.get(group[0].record.mode, _REALLOCATION_VERBS["applied"])
-    up_names = names([labels[r.record.ad_set_id] for r in ups])
-    down_names = names([labels[r.record.ad_set_id] for r in downs])
+    move, rise, fall = _REALLOCATION_VERBS.get(group[0].mode, _REALLOCATION_VERBS["applied"])
+    up_names = names([labels[r.ad_set_id] for r in ups])
+    down_names = names([labels[r.ad_set_id] for r in downs])
     if ups and downs:
         text = f"{move} {money(min(raised, lowered))} from {down_names} to {up_names}"
     elif ups:
@@ -193,10 +235,10 @@ def reallocation_sentence(
         text = f"{fall} {down_names} by {money(lowered)}"
     lead = ups[0] if ups else downs[0]
     why: list[str] = []
-    p_best = p_best_of(lead.record.evidence, lead.ad_set)
+    p_best = p_best_of(lead.evidence, lead.ad_set)
     if p_best is not None:
         why.append(f"{p_best:.0%} likely to be the best")
-    shown = seen.get(lead.record.ad_set_id)
+    shown = seen.get(lead.ad_set_id)
     if shown:
         why.append(f"{shown:,} impressions of evidence")
     return f"{text}: {', '.join(why)}" if why else text
@@ -210,7 +252,7 @@ def p_best_of(evidence: Any, ad_set_external_id: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def promotion_sentence(record: BudgetChange, label: str, money: Money) -> str:
+def promotion_sentence(record: _Change | BudgetChange, label: str, money: Money) -> str:
     """A promoter action in words, with its lift and interval when it carries a decision."""
     decision = record.evidence.get("decision") if isinstance(record.evidence, dict) else None
     old, new = money(record.old_budget_minor or 0), money(record.new_budget_minor)
@@ -236,6 +278,15 @@ def promotion_sentence(record: BudgetChange, label: str, money: Money) -> str:
     return f"Would promote {label}: budget {old} → {new}{lift}"
 
 
+def _lead(key: tuple[Any, ...], group: list[_Change]) -> _Change:
+    """The record a group's sentence cites: the promotion, or the ad set that gained most (or
+    lost most, when nothing gained)."""
+    if key[0] == "promotion":
+        return group[0]
+    ups, downs = _sides(group)
+    return ups[0] if ups else downs[0] if downs else group[0]
+
+
 def budget_activity(
     session: Session,
     account_id: int,
@@ -244,35 +295,47 @@ def budget_activity(
     money: Money,
     *,
     campaign_id: int | None = None,
-) -> list[ActivityItem]:
-    """The budget changes and promotions of ``[since, until)`` in words, newest first."""
+    limit: int = 30,
+) -> tuple[list[ActivityItem], int]:
+    """The budget changes and promotions of ``[since, until)`` in words, newest first: at most
+    ``limit`` sentences, and how many there were. Only the shown sentences' evidence is read."""
     rows = _budget_rows(session, account_id, since, until, campaign_id)
-    labels = ad_set_labels(session, (r.record.ad_set_id for r in rows))
-    groups: dict[tuple[Any, ...], list[_Row]] = {}
-    for row in rows:
-        r = row.record
+    groups: dict[tuple[Any, ...], list[_Change]] = {}
+    for r in rows:
         if r.reason.startswith(PROMOTER_PREFIX):
             if r.reason == f"{PROMOTER_PREFIX}fund":
                 continue  # said with the promotion it funds
-            groups[("promotion", r.id)] = [row]
+            groups[("promotion", r.id)] = [r]
         else:
             hour = r.cycle_hour or r.created_at
-            groups.setdefault(("budget", row.campaign, hour, r.actor, r.mode), []).append(row)
-    gainers = [max(g, key=_delta) for k, g in groups.items() if k[0] == "budget"]
-    seen = evidence_impressions(session, (g.record.ad_set_id for g in gainers), until)
+            groups.setdefault(("budget", r.campaign, hour, r.actor, r.mode), []).append(r)
+    shown = list(groups.items())[:limit]
+    leads = {key: _lead(key, group) for key, group in shown}
+    evidence: dict[int, Any] = dict(
+        session.execute(
+            select(BudgetChange.id, BudgetChange.evidence).where(
+                BudgetChange.id.in_([lead.id for lead in leads.values()])
+            )
+        ).all()
+    )
+    for lead in leads.values():
+        found = evidence.get(lead.id)
+        lead.evidence = found if isinstance(found, dict) else {}
+    labels = ad_set_labels(session, (r.ad_set_id for _, group in shown for r in group))
+    seen = evidence_impressions(
+        session, (lead.ad_set_id for k, lead in leads.items() if k[0] == "budget"), until
+    )
     items: list[ActivityItem] = []
-    for key, group in groups.items():
-        first = group[0].record
+    for key, group in shown:
+        first = group[0]
         if key[0] == "promotion":
             sentence = promotion_sentence(first, labels[first.ad_set_id], money)
         else:
             sentence = reallocation_sentence(group, labels, seen, money)
         items.append(
-            ActivityItem(
-                first.created_at, key[0], sentence, group[0].campaign, _proposed(first.mode)
-            )
+            ActivityItem(first.created_at, key[0], sentence, first.campaign, _proposed(first.mode))
         )
-    return items
+    return items, len(groups)
 
 
 def pause_activity(
@@ -389,11 +452,11 @@ def recent_activity(
 ) -> tuple[list[ActivityItem], int]:
     """Everything of ``[since, until)`` in words, newest first: at most ``limit`` items and how
     many there were in all."""
-    items = [
-        *budget_activity(session, account_id, since, until, money),
+    budget, budget_total = budget_activity(session, account_id, since, until, money, limit=limit)
+    others = [
         *pause_activity(session, account_id, since, until),
         *retrain_activity(session, account_id, since, until),
         *failure_activity(session, account_id, since, until),
     ]
-    items.sort(key=lambda i: i.at, reverse=True)
-    return items[:limit], len(items)
+    items = sorted([*budget, *others], key=lambda i: i.at, reverse=True)
+    return items[:limit], budget_total + len(others)
