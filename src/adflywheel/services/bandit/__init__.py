@@ -8,9 +8,22 @@
 - ``edits``: the edit rules' shell: each ad set's edit history and bounds, for every writer.
 - ``holdout``: the holdout report, managed against held-out campaigns from stored actuals.
 - ``pause_log``: the ads the service paused, and a person's rollback of a pause.
+- ``recommendations``: the budget-change log, recommend mode's recommendations (valid for their
+  hour) and a person's dismissal of one.
+- ``approvals``: a person's approval of one recommendation, and rollback of an applied change.
 
 Its own helpers: ``arms`` (the units a policy splits: one per ad set with a daily budget) and
 ``pausing`` (the cycle's pausing of clear losers inside shared budgets).
 """
 
-__all__ = ["baselines", "budgets", "edits", "holdout", "pause_log", "policies", "step"]
+__all__ = [
+    "approvals",
+    "baselines",
+    "budgets",
+    "edits",
+    "holdout",
+    "pause_log",
+    "policies",
+    "recommendations",
+    "step",
+]
