@@ -16,6 +16,7 @@ from adflywheel.store import (
     monitoring,
     power,
     registry,
+    rollups,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "monitoring",
     "power",
     "registry",
+    "rollups",
 ]

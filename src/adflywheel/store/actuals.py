@@ -40,6 +40,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from adflywheel.core.domain import ACTUAL_METRICS, DailyActual, HourlyActual
 from adflywheel.core.errors import BusyError, InvalidInputError
+from adflywheel.store import rollups
 from adflywheel.store.catalog import variant_ids_by_external
 from adflywheel.store.engine import retry_conflicts
 from adflywheel.store.models import ActualRevision, DailyActualRow, HourlyActualRow
@@ -239,13 +240,18 @@ def _write(
 
     changed: list[dict[str, Any]] = []
     revisions: list[dict[str, Any]] = []
+    # What the running totals (store/rollups.py) gain: a new row's counts, a correction's change.
+    deltas: list[tuple[int, Any, tuple[int, ...]]] = []
     for record, (variant_id, key, values) in zip(records, batch, strict=True):
         if (variant_id, key) in inserted:
+            deltas.append((variant_id, key, values))
             continue
         previous = stored.get((variant_id, key))
         if previous == values:
             continue
         changed.append(record)
+        before = previous if previous is not None else (0,) * len(values)
+        deltas.append((variant_id, key, tuple(a - b for a, b in zip(values, before, strict=True))))
         if previous is not None:  # None: deleted meanwhile, written again below
             revisions.append(
                 {
@@ -271,6 +277,8 @@ def _write(
         session.connection().execute(statement, changed)
     if revisions:
         session.execute(insert(ActualRevision), revisions)
+    if table is HourlyActualRow:
+        rollups.add_deltas(session, account_id, deltas)
     return UpsertResult(
         received=len(batch),
         inserted=len(inserted),
