@@ -225,6 +225,7 @@ def _check(
 
 
 def rollback_key(change_id: int) -> str:
+    """The idempotency key of a change's rollback: a change is rolled back at most once."""
     return f"budget-rollback:{change_id}"
 
 
