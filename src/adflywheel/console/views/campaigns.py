@@ -11,7 +11,7 @@ GROUP BY or reads one campaign's rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,8 +41,9 @@ from adflywheel.store.models import (
     Variant,
 )
 from adflywheel.store.queries import VariantTotals, campaign_structures, campaigns_of
+from adflywheel.store.rollups import Sums, campaign_sums, day_start
 
-LIST_DAYS = 7  # the list's delivery columns: the last week
+LIST_DAYS = 7  # the list's delivery columns: the last 7 UTC days, today's hours so far included
 DETAIL_DAYS = 30  # the detail's totals and share chart
 LOG_LIMIT = 50
 
@@ -128,28 +129,6 @@ def last_outcomes(session: Session, account_id: int) -> dict[str, Outcome]:
     return out
 
 
-def _campaign_sums(
-    session: Session, account_id: int, since: datetime, until: datetime
-) -> dict[int, tuple[int, int, int, int]]:
-    rows = session.execute(
-        select(
-            Variant.campaign_id,
-            func.sum(HourlyActualRow.spend_minor),
-            func.sum(HourlyActualRow.impressions),
-            func.sum(HourlyActualRow.clicks),
-            func.sum(HourlyActualRow.conversions),
-        )
-        .join(Variant, Variant.id == HourlyActualRow.variant_id)
-        .where(
-            HourlyActualRow.account_id == account_id,
-            HourlyActualRow.hour_start >= since,
-            HourlyActualRow.hour_start < until,
-        )
-        .group_by(Variant.campaign_id)
-    ).all()
-    return {int(c): (int(s or 0), int(i or 0), int(k or 0), int(v or 0)) for c, s, i, k, v in rows}
-
-
 def open_recommendations(session: Session, account_id: int, now: datetime) -> dict[str, int]:
     """How many recommendations each campaign has open now (the services' rule for "still
     approvable": recommended during this UTC hour), counted in SQL."""
@@ -168,10 +147,10 @@ def build_campaign_list(session: Session, account_id: int, now: datetime) -> Cam
     account = session.get(Account, account_id)
     if account is None:
         raise NotFoundError(f"no account {account_id}")
-    until = floor_hour(now) + timedelta(hours=1)
-    since = until - timedelta(days=LIST_DAYS)
+    first_day = now.astimezone(UTC).date() - timedelta(days=LIST_DAYS - 1)
+    since = day_start(first_day)
     structures = campaign_structures(session, account_id)
-    sums = _campaign_sums(session, account_id, since, until)
+    sums = campaign_sums(session, account_id, since_day=first_day)
     outcomes = last_outcomes(session, account_id)
     active_ads = dict(
         session.execute(
@@ -190,7 +169,9 @@ def build_campaign_list(session: Session, account_id: int, now: datetime) -> Cam
     for c in campaigns_of(session, account_id):
         structure = structures.get(c.external_id)
         words = STRUCTURE_WORDS.get(structure.value) if structure is not None else None
-        spend, impressions, clicks, conversions = sums.get(c.id, (0, 0, 0, 0))
+        found = sums.get(c.id) or Sums()
+        spend, impressions, clicks = found.spend_minor, found.impressions, found.clicks
+        conversions = found.conversions
         rows.append(
             CampaignRow(
                 c.external_id,

@@ -1,10 +1,11 @@
 """The overview page's view: the account's last 30 days against its own baseline, what the
 flywheel did in the last 24 hours, open alerts, the mode and the holdout.
 
-The daily series is one ``GROUP BY hour`` over the account's hourly rows (about 720 rows out,
-whatever the number of ads), folded into the account's local days here: portable between SQLite
-and PostgreSQL, and never every hourly row in Python. The baseline of a metric is its mean per
-day over the window's days before the last seven, so "this week" reads against "your usual".
+The daily series reads the account's running totals per hour (``store.rollups``, about 720 rows
+for the month whatever the number of ads), folded into the account's local days here: portable
+between SQLite and PostgreSQL, and never the hourly rows themselves. The baseline of a metric is
+its mean per day over the window's days before the last seven, so "this week" reads against
+"your usual".
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from adflywheel.platforms.base import minor_unit_exponent
 from adflywheel.services.alerts import recent_alerts
 from adflywheel.services.bandit.holdout import holdout_report
 from adflywheel.services.promoter.settings import load_settings
-from adflywheel.store.models import Account, Campaign, CycleRun, HourlyActualRow
+from adflywheel.store.models import Account, Campaign, CycleRun
+from adflywheel.store.rollups import account_hours
 
 WINDOW_DAYS = 30
 RECENT_DAYS = 7  # "this week", against the days before it
@@ -113,31 +115,18 @@ class Overview:
 def daily_totals(
     session: Session, account_id: int, since: datetime, until: datetime, timezone: str
 ) -> dict[date, DayTotals]:
-    """Sums per account-local day of the hours in ``[since, until)``: one GROUP BY hour."""
+    """Sums per account-local day of the hours in ``[since, until)``, from the account's
+    running hourly totals (``store.rollups``: about 720 rows for 30 days, whatever the number
+    of ads), folded into local days here."""
     zone = ZoneInfo(timezone)
-    rows = session.execute(
-        select(
-            HourlyActualRow.hour_start,
-            func.sum(HourlyActualRow.impressions),
-            func.sum(HourlyActualRow.clicks),
-            func.sum(HourlyActualRow.spend_minor),
-            func.sum(HourlyActualRow.conversions),
-        )
-        .where(
-            HourlyActualRow.account_id == account_id,
-            HourlyActualRow.hour_start >= since,
-            HourlyActualRow.hour_start < until,
-        )
-        .group_by(HourlyActualRow.hour_start)
-    ).all()
     sums: dict[date, list[int]] = {}
-    for hour, impressions, clicks, spend, conversions in rows:
+    for hour, found in account_hours(session, account_id, since=since, until=until):
         day = hour.astimezone(zone).date()
         total = sums.setdefault(day, [0, 0, 0, 0])
-        total[0] += int(impressions or 0)
-        total[1] += int(clicks or 0)
-        total[2] += int(spend or 0)
-        total[3] += int(conversions or 0)
+        total[0] += found.impressions
+        total[1] += found.clicks
+        total[2] += found.spend_minor
+        total[3] += found.conversions
     return {day: DayTotals(day, *s) for day, s in sums.items()}
 
 
