@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fastapi.testclient import TestClient
@@ -18,6 +19,7 @@ from adflywheel.console.deps import AdminDep, ApproverDep, ViewerDep, actor
 from adflywheel.console.templating import render, see_other
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.settings import Settings
+from adflywheel.store import users
 from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.users import Role, create_user, grant
@@ -104,8 +106,16 @@ def seed_users(engine: Engine) -> tuple[int, int]:
         return acme.id, globex.id
 
 
+# argon2id still, with the smallest cost: each test adds five users and signs in several times
+# (the production parameters are checked in test_auth.py).
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
 @pytest.fixture(name="console")
-def console_fixture(engine: Engine, settings: Settings, clock: ManualClock) -> Iterator[Console]:
+def console_fixture(
+    engine: Engine, settings: Settings, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Console]:
+    monkeypatch.setattr(users, "_hasher", CHEAP_HASHER)
     account_id, other_id = seed_users(engine)
     calls: list[tuple[str, int, str]] = []
     app = create_app(settings, clock=clock)

@@ -333,3 +333,32 @@ def test_signing_in_purges_dead_sessions(console: Console) -> None:
     console.sign_in(APPROVER)
     with make_session_factory(console.engine)() as session:
         assert session.scalar(select(func.count()).select_from(ConsoleSession)) == 1
+
+
+def test_passwords_are_stored_as_memory_hard_argon2id_hashes(console: Console) -> None:
+    from argon2 import Type
+    from argon2.profiles import RFC_9106_LOW_MEMORY
+
+    from adflywheel.store import users
+
+    production = users.PasswordHasher()
+    assert production.type is Type.ID
+    assert production.memory_cost >= RFC_9106_LOW_MEMORY.memory_cost  # 64 MiB
+    with make_session_factory(console.engine)() as session:
+        user = users.user_by_email(session, VIEWER)
+        assert user is not None
+        assert user.password_hash.startswith("$argon2id$")
+        assert PASSWORD not in user.password_hash
+
+
+def test_an_older_weaker_hash_is_replaced_at_sign_in(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adflywheel.store import users
+
+    stronger = users.PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1)
+    monkeypatch.setattr(users, "_hasher", stronger)
+    assert console.sign_in(VIEWER).status_code == 303
+    with make_session_factory(console.engine)() as session:
+        user = users.user_by_email(session, VIEWER)
+        assert user is not None and "m=2048,t=2" in user.password_hash
