@@ -28,7 +28,8 @@ def _budget(console: Console, ad_set: str) -> int | None:
 
 
 def _a_pending_recommendation(console: Console) -> tuple[int, str, str, int | None, int]:
-    """The last hour's first recommendation: its id, campaign, ad set, old and new budget."""
+    """The last hour's first recommended decrease: its id, campaign, ad set, old and new
+    budget."""
     factory = make_session_factory(console.engine)
     with factory() as session:
         row = session.execute(
@@ -38,6 +39,8 @@ def _a_pending_recommendation(console: Console) -> tuple[int, str, str, int | No
             .where(
                 BudgetChange.account_id == console.world.account_id,
                 BudgetChange.mode == "recommended",
+                # a decrease: an increase waits for the decreases that fund it (docs/safety.md)
+                BudgetChange.new_budget_minor < BudgetChange.old_budget_minor,
                 BudgetChange.cycle_hour
                 == console.world.now.replace(minute=0, second=0, microsecond=0),
             )
