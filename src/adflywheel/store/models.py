@@ -229,6 +229,12 @@ class BudgetChange(Base):
     """Every budget the service changed or proposed, with why: the audit log and the undo list."""
 
     __tablename__ = "budget_changes"
+    # The log is read newest first per account and per ad set (the console's pages, the API's
+    # log): without these every read scans the table, evidence documents and all.
+    __table_args__ = (
+        Index("ix_budget_changes_account_created", "account_id", "created_at"),
+        Index("ix_budget_changes_ad_set_created", "ad_set_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
