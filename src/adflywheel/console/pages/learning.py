@@ -17,8 +17,8 @@ from adflywheel.console.deps import AdminDep, ConsoleRefusal, ViewerDep, actor
 from adflywheel.console.templating import render, see_other
 from adflywheel.console.views import learning
 from adflywheel.core.loops import validate_loops
+from adflywheel.services.account_settings import set_loops
 from adflywheel.store.engine import transaction
-from adflywheel.store.power import save_loops
 
 router = APIRouter(include_in_schema=False)
 
@@ -169,7 +169,7 @@ async def power(request: Request, viewer: AdminDep, services: ServicesDep) -> Re
     except ValueError as error:  # the loop numbers are the form's
         raise ConsoleRefusal(422, "Cannot accept that", str(error)) from error
     with transaction(services.factory) as session:
-        save_loops(
+        set_loops(  # recorded in the settings audit
             session, viewer.account_id, chosen, now=services.clock.now(), actor=actor(viewer)
         )
     on = ", ".join(str(n) for n in chosen) or "none"
