@@ -155,6 +155,7 @@ def test_an_expired_session_is_refused(console: Console) -> None:
     console.clock.advance(timedelta(minutes=2))
     response = console.client.get(page, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    assert SESSION_COOKIE not in console.client.cookies  # the dead cookie is cleared
 
 
 def test_sign_out_revokes_the_session_on_the_server(console: Console) -> None:

@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from adflywheel.api.deps import Services
 from adflywheel.console.auth import login_url
 from adflywheel.console.deps import ConsoleRefusal, LoginRequired, signed_in
+from adflywheel.console.security import SESSION_COOKIE, clear_cookie
 from adflywheel.console.templating import render
 
 Handler = Callable[[Request, Exception], Awaitable[Response] | Response]
@@ -57,9 +58,14 @@ def _error_page(request: Request, status_code: int, title: str, message: str) ->
 async def _login_required(request: Request, error: Exception) -> Response:
     assert isinstance(error, LoginRequired)
     target = login_url(error.next_path)
+    response: Response
     if request.headers.get("HX-Request"):
-        return Response(status_code=401, headers={"HX-Redirect": target})
-    return RedirectResponse(target, status_code=303)
+        response = Response(status_code=401, headers={"HX-Redirect": target})
+    else:
+        response = RedirectResponse(target, status_code=303)
+    if SESSION_COOKIE in request.cookies:  # forged, expired or revoked: drop it
+        clear_cookie(request, response, SESSION_COOKIE)
+    return response
 
 
 async def _refusal(request: Request, error: Exception) -> Response:
