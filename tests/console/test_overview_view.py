@@ -168,3 +168,12 @@ def test_holdout_off_is_none_and_on_says_what_it_found(engine: Engine) -> None:
         view = holdout_view(session, account_id, now, "USD")
     assert view is not None and view.share == 0.5 and view.ratio is None
     assert view.sentence.startswith("Not enough to compare yet")
+
+
+def test_today_is_drawn_but_not_compared() -> None:
+    days = [date(2026, 11, 1) + timedelta(days=i) for i in range(30)]
+    totals = {d: DayTotals(d, 1000, 10, 1000, 1) for d in days[:-1]}
+    totals[days[-1]] = DayTotals(days[-1], 100, 1, 100, 0)  # a few hours of today
+    spend = {m.key: m for m in metrics(days, totals, 2, partial_last=True)}["spend"]
+    assert spend.values[-1] == 100.0
+    assert spend.recent == spend.baseline == 1000.0 and spend.change == 0.0

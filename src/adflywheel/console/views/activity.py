@@ -225,7 +225,9 @@ def reallocation_sentence(
     raised = sum(_delta(r) for r in ups)
     lowered = -sum(_delta(r) for r in downs)
     move, rise, fall = _REALLOCATION_VERBS.get(group[0].mode, _REALLOCATION_VERBS["applied"])
-    up_names = names([labels[r.ad_set_id] for r in ups])
+    lead = cited(group)
+    first = [lead] if lead in ups else []  # the ad set the evidence speaks for, named first
+    up_names = names([labels[r.ad_set_id] for r in first + [r for r in ups if r is not lead]])
     down_names = names([labels[r.ad_set_id] for r in downs])
     if ups and downs:
         text = f"{move} {money(min(raised, lowered))} from {down_names} to {up_names}"
@@ -233,11 +235,12 @@ def reallocation_sentence(
         text = f"{rise} {up_names} by {money(raised)}"
     else:
         text = f"{fall} {down_names} by {money(lowered)}"
-    lead = ups[0] if ups else downs[0]
     why: list[str] = []
-    p_best = p_best_of(lead.evidence, lead.ad_set)
+    p_best = p_best_of(group[0].evidence, lead.ad_set)
     if p_best is not None:
-        why.append(f"{p_best:.0%} likely to be the best")
+        many = len(ups) > 1 and lead in ups
+        who = f"{labels[lead.ad_set_id]} is " if many else ""
+        why.append(f"{who}{p_best:.0%} likely to be the best")
     shown = seen.get(lead.ad_set_id)
     if shown:
         why.append(f"{shown:,} impressions of evidence")
@@ -278,13 +281,15 @@ def promotion_sentence(record: _Change | BudgetChange, label: str, money: Money)
     return f"Would promote {label}: budget {old} → {new}{lift}"
 
 
-def _lead(key: tuple[Any, ...], group: list[_Change]) -> _Change:
-    """The record a group's sentence cites: the promotion, or the ad set that gained most (or
-    lost most, when nothing gained)."""
-    if key[0] == "promotion":
-        return group[0]
+def cited(group: Sequence[_Change]) -> _Change:
+    """The ad set a reallocation's sentence speaks for: of those that gained, the one most
+    likely to be the best (the decision's evidence, shared by its records, names every ad
+    set's P(best)), else the largest gain; the largest cut when nothing gained."""
     ups, downs = _sides(group)
-    return ups[0] if ups else downs[0] if downs else group[0]
+    if not ups:
+        return downs[0] if downs else group[0]
+    evidence = group[0].evidence
+    return max(ups, key=lambda r: (p_best_of(evidence, r.ad_set) or -1.0, _delta(r)))
 
 
 def budget_activity(
@@ -310,20 +315,20 @@ def budget_activity(
             hour = r.cycle_hour or r.created_at
             groups.setdefault(("budget", r.campaign, hour, r.actor, r.mode), []).append(r)
     shown = list(groups.items())[:limit]
-    leads = {key: _lead(key, group) for key, group in shown}
+    # One evidence document per decision: its records share the proposal's evidence.
     evidence: dict[int, Any] = dict(
         session.execute(
             select(BudgetChange.id, BudgetChange.evidence).where(
-                BudgetChange.id.in_([lead.id for lead in leads.values()])
+                BudgetChange.id.in_([group[0].id for _, group in shown])
             )
         ).all()
     )
-    for lead in leads.values():
-        found = evidence.get(lead.id)
-        lead.evidence = found if isinstance(found, dict) else {}
+    for _, group in shown:
+        found = evidence.get(group[0].id)
+        group[0].evidence = found if isinstance(found, dict) else {}
     labels = ad_set_labels(session, (r.ad_set_id for _, group in shown for r in group))
     seen = evidence_impressions(
-        session, (lead.ad_set_id for k, lead in leads.items() if k[0] == "budget"), until
+        session, (cited(group).ad_set_id for k, group in shown if k[0] == "budget"), until
     )
     items: list[ActivityItem] = []
     for key, group in shown:

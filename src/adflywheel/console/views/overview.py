@@ -136,17 +136,25 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def metrics(
-    days: list[date], totals: dict[date, DayTotals], exponent: int, recent_days: int = RECENT_DAYS
+    days: list[date],
+    totals: dict[date, DayTotals],
+    exponent: int,
+    recent_days: int = RECENT_DAYS,
+    *,
+    partial_last: bool = False,
 ) -> tuple[Metric, ...]:
     """The five lines of the overview, each with its baseline and this week's change.
 
     The rates per day divide that day's sums (a day without spend has no rate); the baseline
-    and recent values of a rate are the rate of the period's sums, not a mean of daily rates."""
+    and recent values of a rate are the rate of the period's sums, not a mean of daily rates.
+    ``partial_last``: the last day is today, still running: shown, left out of both periods."""
     unit = float(10**exponent)
     empty = DayTotals(date.min, 0, 0, 0, 0)
     rows = [totals.get(d, empty) for d in days]
-    split = max(len(days) - recent_days, 0)
-    before, recent = rows[:split], rows[split:]
+    # today is still running: drawn, but not compared (a half day would read as a drop)
+    whole = rows[:-1] if partial_last else rows
+    split = max(len(whole) - recent_days, 0)
+    before, recent = whole[:split], whole[split:]
 
     def per(count: int, spend: int) -> float | None:
         return count / (spend / unit) if spend > 0 else None
@@ -254,7 +262,7 @@ def build_overview(
         now=now,
         campaigns=campaigns,
         days=tuple(shown),
-        metrics=metrics(shown, totals, minor_unit_exponent(account.currency)),
+        metrics=metrics(shown, totals, minor_unit_exponent(account.currency), partial_last=True),
         activity=tuple(activity),
         activity_total=total,
         alerts=tuple(
