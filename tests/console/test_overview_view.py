@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, func, select
 
-from adflywheel.console.views.activity import lift_words, names, recent_activity
+from adflywheel.console.views.activity import (
+    _Change,
+    lift_words,
+    names,
+    reallocation_sentence,
+    recent_activity,
+)
 from adflywheel.console.views.overview import (
     DayTotals,
     build_overview,
@@ -177,3 +183,22 @@ def test_today_is_drawn_but_not_compared() -> None:
     spend = {m.key: m for m in metrics(days, totals, 2, partial_last=True)}["spend"]
     assert spend.values[-1] == 100.0
     assert spend.recent == spend.baseline == 1000.0 and spend.change == 0.0
+
+
+def test_several_gainers_the_sentence_speaks_for_the_likeliest_best() -> None:
+    at = datetime(2026, 11, 2, 12, tzinfo=UTC)
+    evidence = {"variants": {"s1": {"p_best": 0.05}, "s2": {"p_best": 0.15}, "s3": {"p_best": 0.8}}}
+
+    def change(i: int, old: int, new: int) -> _Change:
+        return _Change(
+            i, i, old, new, "thompson", "recommended", "cycle/thompson", at, at, "c1", f"s{i}"
+        )
+
+    group = [change(1, 9000, 6000), change(2, 3000, 5000), change(3, 3000, 4000)]
+    group[0].evidence = evidence
+    labels = {1: "A", 2: "B", 3: "C"}
+    sentence = reallocation_sentence(group, labels, {3: 1234}, dollars)
+    assert sentence == (
+        "Recommends moving $30.00 from A to C and B: "
+        "C is 80% likely to be the best, 1,234 impressions of evidence"
+    )
