@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from adflywheel.api.app import create_app
+from adflywheel.console.views import creatives
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.settings import Settings
 from adflywheel.services.dna import service as dna_service
@@ -134,6 +135,7 @@ def seed_cycles(engine: Engine, account_id: int) -> None:
 @contextmanager
 def open_world(engine: Engine, settings: Settings, clock: ManualClock) -> Iterator[World]:
     """The seeded world and a test client of the app on it (each test module's ``world``)."""
+    creatives.clear_cache()  # another test's database may have had the same fingerprint
     account_id, other_id = seed_users(engine)
     seed_creatives(engine, settings, account_id, rendered_clip())
     seed_learning(engine, account_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -14,9 +15,12 @@ from adflywheel.core import loops as loops_module
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.loops import DNA_EXTRA
 from adflywheel.core.settings import Settings
-from adflywheel.store.engine import make_session_factory
+from adflywheel.services.dna import service as dna_service
+from adflywheel.store.catalog import variant_by_external
+from adflywheel.store.engine import make_session_factory, transaction
 from tests.console.pages_b_world import World, open_world, rendered_clip
 from tests.console.signin import ADMIN, OTHER, VIEWER
+from tests.factories.catalog import store_hour
 from tests.factories.clock import T0
 from tests.factories.video import synthetic_video
 
@@ -73,12 +77,18 @@ def test_an_ads_detail_and_a_clip_scored_before_launch(
 ) -> None:
     factory = make_session_factory(engine)
     account = world.console.account_id
-    detail = creative_detail.ad_detail(factory, settings, account, "a1", T0)
+    detail = creative_detail.ad_detail(factory, settings, account, "a1")
     assert detail.card.ad_id == "a1" and detail.panel.win is not None
+    assert detail.panel.predicted is None  # loaded after the page
+    with factory() as session:
+        predicted = creative_detail.ad_prediction(session, account, "a1", T0)
+        with pytest.raises(LookupError):
+            creative_detail.ad_prediction(session, world.console.other_account_id, "a1", T0)
+    assert predicted.ctr is not None and predicted.ctr.low <= predicted.ctr.value
     assert detail.panel.reasons and detail.panel.genes
     assert [s.ad_id for s in detail.panel.similar] == ["a0"]  # the one winner kept
     with pytest.raises(LookupError):
-        creative_detail.ad_detail(factory, settings, world.console.other_account_id, "a1", T0)
+        creative_detail.ad_detail(factory, settings, world.console.other_account_id, "a1")
     scored = creative_detail.score_clip(
         factory, settings, account, clip, "Why so dry?", "c.mp4", T0
     )
@@ -137,7 +147,8 @@ def test_the_thumbnail_is_served_cached_and_only_to_its_account(world: World) ->
 def test_another_accounts_user_sees_none_of_it(world: World) -> None:
     console = world.console
     console.sign_in(OTHER)
-    for path in ("creatives", "creatives/a0", "creatives/a0/thumbnail.jpg", "memory"):
+    paths = ("creatives", "creatives/a0", "creatives/a0/thumbnail.jpg", "creatives/a0/prediction")
+    for path in (*paths, "memory"):
         got = console.client.get(f"/accounts/{console.account_id}/{path}")
         assert got.status_code == 404, path
         assert "a0" not in got.text or path == "creatives/a0"
@@ -149,6 +160,11 @@ def test_an_ad_page_and_the_gallery(world: World) -> None:
     ad = console.client.get(f"/accounts/{console.account_id}/creatives/a0")
     assert ad.status_code == 200
     assert 'data-testid="dna-genes"' in ad.text and "Win probability" in ad.text
+    loader = re.search(r'hx-get="([^"]+)"', ad.text)
+    assert loader is not None and loader.group(1).endswith("/creatives/a0/prediction")
+    fragment = console.client.get(loader.group(1))
+    assert fragment.status_code == 200 and 'data-testid="predicted-ctr"' in fragment.text
+    assert "<html" not in fragment.text
     assert console.client.get(f"/accounts/{console.account_id}/creatives/nope").status_code == 404
     gallery = console.client.get(f"/accounts/{console.account_id}/memory")
     assert gallery.status_code == 200 and gallery.text.count('data-testid="memory-tile"') == 1
@@ -228,3 +244,29 @@ def test_without_the_video_stack_the_page_works_and_says_so(
         files={"video": ("a.mp4", clip, "video/mp4")},
     )
     assert got.status_code == 503 and "adflywheel[dna]" in got.text
+
+
+def test_the_cached_state_follows_new_dna_and_actuals(
+    world: World, engine: Engine, settings: Settings, clip: bytes
+) -> None:
+    factory = make_session_factory(engine)
+    account = world.console.account_id
+    with factory() as session:
+        before = creatives.build(session, account)
+        again = creatives.build(session, account)
+    assert again.ads == before.ads  # served from the cache
+    extracted = dna_service.extract_video(clip, "")
+    with transaction(factory) as session:
+        variant = variant_by_external(session, account, "a1")
+        assert variant is not None
+        dna_service.store_dna(
+            session, account, variant, extracted.dna, "video", T0 + timedelta(minutes=5),
+            thumbnail=extracted.thumbnail, artifacts_url=settings.resolved_artifacts_url,
+        )  # fmt: skip
+        store_hour(session, account, T0, {"a1": (10_000, 900)}, T0)
+    with factory() as session:
+        after = creatives.build(session, account)
+    a1 = next(a for a in after.ads if a.ad_id == "a1")
+    assert a1.thumbnail and a1.dna_source == "video"
+    old = next(a for a in before.ads if a.ad_id == "a1")
+    assert a1.impressions == old.impressions + 10_000

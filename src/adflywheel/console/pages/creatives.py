@@ -79,7 +79,7 @@ def creatives_page(
 def ad_page(request: Request, ad_id: str, viewer: ViewerDep, services: ServicesDep) -> HTMLResponse:
     try:
         view = creative_detail.ad_detail(
-            services.factory, services.settings, viewer.account_id, ad_id, services.clock.now()
+            services.factory, services.settings, viewer.account_id, ad_id
         )
     except NotFoundError as error:
         raise not_found() from error
@@ -89,6 +89,21 @@ def ad_page(request: Request, ad_id: str, viewer: ViewerDep, services: ServicesD
         "creatives/ad.html",
         {"view": view, "reasons_chart": reasons_chart(view.panel.reasons)},
     )
+
+
+@router.get("/accounts/{account_id}/creatives/{ad_id}/prediction", response_class=HTMLResponse)
+def ad_prediction(
+    request: Request, ad_id: str, viewer: ViewerDep, services: ServicesDep
+) -> HTMLResponse:
+    """The ad's predicted CTR as a fragment: the ad's page loads it after itself (htmx)."""
+    with services.factory() as session:
+        try:
+            predicted = creative_detail.ad_prediction(
+                session, viewer.account_id, ad_id, services.clock.now()
+            )
+        except NotFoundError as error:
+            raise not_found() from error
+    return render(request, viewer, "creatives/_predicted.html", {"predicted": predicted})
 
 
 @router.get("/accounts/{account_id}/creatives/{ad_id}/thumbnail.jpg")

@@ -35,6 +35,7 @@ from adflywheel.loops.dna.win import WinModel
 from adflywheel.services.compound import service as compound_service
 from adflywheel.services.dna import service as dna_service
 from adflywheel.services.memory.service import search_winners
+from adflywheel.store.catalog import variant_by_external
 
 SIMILAR_SHOWN = 6
 CONTRIBUTIONS_SHOWN = 8
@@ -80,7 +81,7 @@ class DnaPanel:
     win: Estimate | None
     win_note: str
     reasons: tuple[Reason, ...]
-    predicted: Predicted
+    predicted: Predicted | None  # None: loaded after the page (``ad_prediction``)
     similar: tuple[Similar, ...]
     similar_note: str
 
@@ -168,7 +169,7 @@ def _panel(
     dna: Dna,
     model: WinModel | None,
     win_note: str,
-    predicted: Predicted,
+    predicted: Predicted | None,
     similar: tuple[tuple[Similar, ...], str],
 ) -> DnaPanel:
     return DnaPanel(
@@ -191,22 +192,16 @@ def ad_detail(
     settings: Settings,
     account_id: int,
     ad_id: str,
-    now: datetime,
 ) -> AdDetailView:
-    """One ad of the account; ``NotFoundError`` for an ad it does not have."""
+    """One ad of the account; ``NotFoundError`` for an ad it does not have. Its predicted CTR
+    is not here: it costs the compound service's account-wide state on the hour's first look,
+    so the page loads it after itself (``ad_prediction``)."""
     with factory() as session:
         state = load(session, account_id)
         ad = next((a for a in state.ads if a.ad_id == ad_id), None)
         if ad is None:
             raise NotFoundError(f"no ad {ad_id!r}")
         dna = state.dnas[ad.variant_id]
-        try:
-            answer = compound_service.predict_variant(
-                session, account_id, ad.variant_id, floor_hour(now)
-            )
-            predicted = _predicted(answer)
-        except NotFoundError as error:
-            predicted = _predicted(None, str(error))
     thumb = (state.documents.get(ad.variant_id) or {}).get("thumbnail") or {}
     similar = _similar(factory, settings, account_id, ad_id=ad_id)
     return AdDetailView(
@@ -214,8 +209,21 @@ def ad_detail(
         headline=ad.headline,
         text=ad.primary_text,
         thumbnail_at_s=thumb.get("at_s"),
-        panel=_panel(dna, state.model, state.win_note, predicted, similar),
+        panel=_panel(dna, state.model, state.win_note, None, similar),
     )
+
+
+def ad_prediction(session: Session, account_id: int, ad_id: str, now: datetime) -> Predicted:
+    """The compound model's CTR for one of the account's ads over the next hours, as of the
+    hour; ``NotFoundError`` for an ad it does not have."""
+    variant = variant_by_external(session, account_id, ad_id)
+    if variant is None:
+        raise NotFoundError(f"no ad {ad_id!r}")
+    try:
+        answer = compound_service.predict_variant(session, account_id, variant.id, floor_hour(now))
+    except NotFoundError as error:
+        return _predicted(None, str(error))
+    return _predicted(answer)
 
 
 def score_clip(

@@ -7,6 +7,9 @@ stored DNA documents); the win model is fitted once on it and scores every ad sh
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +21,15 @@ from adflywheel.loops.dna.fingerprint import Dna, dna_from_document
 from adflywheel.loops.dna.win import WinModel
 from adflywheel.loops.monitor import ctr_interval
 from adflywheel.services.dna import service as dna_service
+from adflywheel.store.dna import CreativeDnaRow
 from adflywheel.store.memory import WinnerRow
-from adflywheel.store.models import Campaign, Variant
+from adflywheel.store.models import (
+    ActualRevision,
+    Campaign,
+    CycleRun,
+    HourlyActualRow,
+    Variant,
+)
 from adflywheel.store.queries import variant_totals
 
 PAGE_SIZE = 24
@@ -206,10 +216,72 @@ class AccountCreatives:
     history: list[dna_service.AdHistory]
     model: WinModel | None
     win_note: str
+    patterns: dict[str, Any]  # ``history_patterns`` (CTR) of the history
+
+
+# The account's creatives state is costly on a large account (the all-time totals of every ad,
+# the win model and the gene patterns: seconds for 1,000 ads), and it only changes when new
+# actuals, revisions, DNA, ads or a cycle arrive. So it is kept per account under a fingerprint
+# of those (a few indexed aggregates), and for at most CACHE_SECONDS whatever happens.
+CACHE_SECONDS = 600.0
+CACHE_SIZE = 16
+_CACHE: OrderedDict[tuple[Any, ...], tuple[float, AccountCreatives]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def fingerprint(session: Session, account_id: int) -> tuple[Any, ...]:
+    """What the state depends on, in one round trip of indexed aggregates."""
+    mine = account_id
+    row = session.execute(
+        select(
+            select(func.max(HourlyActualRow.hour_start))
+            .where(HourlyActualRow.account_id == mine)
+            .scalar_subquery(),
+            select(func.max(ActualRevision.id))
+            .where(ActualRevision.account_id == mine)
+            .scalar_subquery(),
+            select(func.count(CreativeDnaRow.id))
+            .where(CreativeDnaRow.account_id == mine)
+            .scalar_subquery(),
+            select(func.max(CreativeDnaRow.extracted_at))
+            .where(CreativeDnaRow.account_id == mine)
+            .scalar_subquery(),
+            select(func.count(Variant.id)).where(Variant.account_id == mine).scalar_subquery(),
+            select(func.max(CycleRun.started_at))
+            .where(CycleRun.account_id == mine)
+            .scalar_subquery(),
+        )
+    ).one()
+    return (str(session.get_bind().engine.url), account_id, *tuple(row))
+
+
+def clear_cache() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
 
 
 def load(session: Session, account_id: int) -> AccountCreatives:
-    """Three queries (ads, actuals summed in SQL, stored DNA) and one fit of the win model."""
+    """The account's state, from the cache while its fingerprint holds (and for at most
+    ``CACHE_SECONDS``), else read afresh (``read``)."""
+    key = fingerprint(session, account_id)
+    now = time.monotonic()
+    with _CACHE_LOCK:
+        found = _CACHE.get(key)
+        if found is not None and now - found[0] < CACHE_SECONDS:
+            _CACHE.move_to_end(key)
+            return found[1]
+    state = read(session, account_id)
+    with _CACHE_LOCK:
+        _CACHE[key] = (now, state)
+        _CACHE.move_to_end(key)
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return state
+
+
+def read(session: Session, account_id: int) -> AccountCreatives:
+    """Three queries (ads, actuals summed in SQL, stored DNA), one fit of the win model and
+    the gene patterns."""
     rows = session.execute(
         select(
             Variant.id,
@@ -228,15 +300,17 @@ def load(session: Session, account_id: int) -> AccountCreatives:
     ).all()
     totals = {t.variant_id: t for t in variant_totals(session, account_id)}
     documents = dna_service.stored_documents(session, account_id)
+    kept: dict[int, dict[str, Any]] = {}  # what the cards need of each document
     ads: list[AdRow] = []
     history: list[dna_service.AdHistory] = []
     dnas: dict[int, Dna] = {}
     for r in rows:
         ad = AdRow(r[0], r[1], r[2] or r[1], r[3], r[4], r[5] or "", r[6] or "", r[8], r[9] or r[8])
         ads.append(ad)
-        document = documents.get(ad.variant_id)
+        document = documents.pop(ad.variant_id, None)
         if document is not None:
             dna = dna_from_document(document)
+            kept[ad.variant_id] = {k: document.get(k) for k in ("source", "thumbnail")}
         else:
             dna = dna_service.features_dna(r[7], ad.primary_text)
         dnas[ad.variant_id] = dna
@@ -249,9 +323,15 @@ def load(session: Session, account_id: int) -> AccountCreatives:
                 )
             )  # fmt: skip
     fitted, _ = dna_service.fit_win_model(session, account_id, history)
-    return AccountCreatives(
-        ads, totals, documents, dnas, history, fitted.model, _win_note(fitted.reason, fitted.model)
+    found = (
+        dna_service.history_patterns(history, limit=EFFECTS_SHOWN, metrics=("ctr",))
+        if history
+        else {}
     )
+    return AccountCreatives(
+        ads, totals, kept, dnas, history, fitted.model, _win_note(fitted.reason, fitted.model),
+        found,
+    )  # fmt: skip
 
 
 def card(state: AccountCreatives, ad: AdRow) -> AdCard:
@@ -280,9 +360,7 @@ def build(
 ) -> CreativesView:
     """The page: ads ordered by impressions (then id), ``PAGE_SIZE`` a page."""
     state = load(session, account_id)
-    found = (
-        dna_service.history_patterns(state.history, limit=EFFECTS_SHOWN) if state.history else {}
-    )
+    found = state.patterns
     shown = [a for a in state.ads if campaign is None or a.campaign_id == campaign]
 
     def seen(a: AdRow) -> int:

@@ -576,14 +576,17 @@ def account_patterns(session: Session, account_id: int, *, limit: int = 25) -> d
     return history_patterns(account_history(session, account_id), limit=limit)
 
 
-def history_patterns(history: list[AdHistory], *, limit: int = 25) -> dict[str, Any]:
-    """``account_patterns`` of a history already read (the console reads it once a page)."""
+def history_patterns(
+    history: list[AdHistory], *, limit: int = 25, metrics: tuple[str, ...] = ("ctr", "cvr")
+) -> dict[str, Any]:
+    """``account_patterns`` of a history already read (the console reads it once a page), for
+    ``metrics`` only."""
     outcomes = [
         patterns.AdOutcome(h.dna.genes, h.impressions, h.clicks, h.link_clicks, h.conversions)
         for h in history
     ]
     result: dict[str, Any] = {"dna_version": DNA_VERSION, "n_ads": len(history)}
-    for metric in ("ctr", "cvr"):
+    for metric in metrics:
         found = patterns.gene_patterns(outcomes, metric)
         if metric == "cvr" and found.events == 0:
             result["cvr"] = None
