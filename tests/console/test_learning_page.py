@@ -15,6 +15,7 @@ from adflywheel.console.pages.learning import domain, marks_strip
 from adflywheel.console.views import learning
 from adflywheel.core.clock import ManualClock
 from adflywheel.core.settings import Settings
+from adflywheel.services.account_settings import audit_log
 from adflywheel.store.engine import make_session_factory
 from adflywheel.store.power import load_loops
 from tests.console.pages_b_world import World, open_world
@@ -104,6 +105,8 @@ def test_an_admin_turns_loops_off_and_on(world: World, engine: Engine) -> None:
     assert got.status_code == 303 and got.headers["location"].endswith("/learning#power")
     with make_session_factory(engine)() as session:
         assert load_loops(session, console.account_id) == [2, 6]
+        audit = audit_log(session, console.account_id, what="power")
+    assert [(e["actor"], e["new"]) for e in audit] == [(f"user:{ADMIN}", {"loops": [2, 6]})]
     page = console.client.get(url)
     assert "Loops on: 2, 6." in page.text
     assert re.search(r'id="loop-2" name="loop" value="2" checked', page.text)

@@ -16,7 +16,7 @@ from adflywheel.console.charts import BAD, PALETTE, Series, line_chart
 from adflywheel.console.deps import AdminDep, ConsoleRefusal, ViewerDep, actor
 from adflywheel.console.templating import render, see_other
 from adflywheel.console.views import learning
-from adflywheel.core.loops import validate_loops
+from adflywheel.core.errors import InvalidInputError
 from adflywheel.services.account_settings import set_loops
 from adflywheel.store.engine import transaction
 
@@ -156,21 +156,19 @@ def learning_page(
 
 @router.post("/accounts/{account_id}/power")
 async def power(request: Request, viewer: AdminDep, services: ServicesDep) -> Response:
-    """Turn loops on or off (admin): the checked boxes are the loops that run; recorded in the
-    settings audit under the user's name."""
+    """Turn loops on or off (admin): the checked boxes are the loops that run; through the
+    settings service, so the audit log names the user (as ``PUT /api/ml/power`` names the key)."""
     form = await request.form(max_fields=20)
     try:
         loops = [int(str(v)) for v in form.getlist("loop")]
     except ValueError as error:
         raise ConsoleRefusal(422, "Cannot accept that", "Loops are numbers from 1 to 7.") from error
     try:
-        chosen = sorted(set(loops))
-        validate_loops(chosen)
-    except ValueError as error:  # the loop numbers are the form's
+        with transaction(services.factory) as session:
+            chosen = set_loops(
+                session, viewer.account_id, loops, actor=actor(viewer), now=services.clock.now()
+            )
+    except InvalidInputError as error:  # a loop number outside 1-7
         raise ConsoleRefusal(422, "Cannot accept that", str(error)) from error
-    with transaction(services.factory) as session:
-        set_loops(  # recorded in the settings audit
-            session, viewer.account_id, chosen, now=services.clock.now(), actor=actor(viewer)
-        )
     on = ", ".join(str(n) for n in chosen) or "none"
     return see_other(request, f"/accounts/{viewer.account_id}/learning#power", f"Loops on: {on}.")
