@@ -31,7 +31,7 @@ from adflywheel.platforms.base import AdPlatform
 from adflywheel.platforms.registry import no_platform
 from adflywheel.store.engine import make_engine, make_session_factory, transaction
 from adflywheel.store.users import Role, create_user, grant
-from tests.browser.helpers import DESKTOP, sign_in
+from tests.browser.helpers import DESKTOP, screenshots_wanted, sign_in
 from tests.browser.seed import World, seed_world
 from tests.conftest import POSTGRES_URL, REQUIRE, TEMPLATE_DATABASE, _create_database, _maintenance
 
@@ -86,7 +86,8 @@ def console(
         redis_url=None,
         scheduler_enabled=False,
     )
-    world = seed_world(engine, settings)
+    # Screenshots for the README get ten days, so charts have a week and a baseline to show.
+    world = seed_world(engine, settings, hours=240 if screenshots_wanted() else 36)
     emails = ("marketer@example.com", "other-agency@example.com")
     with transaction(make_session_factory(engine)) as session:
         for email, account_id in zip(

@@ -43,10 +43,12 @@ def test_the_page_renders_accessibly(signed_in: Page, console: Console, name: st
     signed_in.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     answer = signed_in.goto(console.url(_path(console, name)))
     assert answer is not None and answer.status == 200, answer and answer.status
+    signed_in.wait_for_load_state("networkidle")  # htmx fragments loaded too
     # Every asset is the package's own: nothing from another host, nothing missing.
     failed: list[str] = []
-    signed_in.on("requestfailed", lambda r: failed.append(r.url))
+    signed_in.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
     signed_in.reload()
+    signed_in.wait_for_load_state("networkidle")
     assert not failed and not errors, (failed, errors)
     assert_accessible(signed_in)
     signed_in.set_viewport_size(PHONE)
