@@ -107,7 +107,13 @@ def test_the_printed_command_serves_the_demo_and_its_user_signs_in(tmp_path: Pat
                 home = http.get("/")  # signed in: to the first simulated account's overview
                 assert home.status_code == 303
                 assert re.fullmatch(r"/accounts/\d+/overview", home.headers["location"])
-                for answer in (form, signed, home):
+                overview = http.get(home.headers["location"])
+                assert overview.status_code == 200
+                # The clock stands just after the run: its days fill the page, not empty states.
+                assert "No delivery yet" not in overview.text
+                assert "Nothing in the last 24 hours" not in overview.text
+                assert "sim-" in overview.text  # the simulated accounts, in the switcher
+                for answer in (form, signed, home, overview):
                     assert password.group(1) not in answer.text
                     assert key.group(1) not in answer.text
                 api = http.get(
