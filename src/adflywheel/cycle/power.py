@@ -45,8 +45,9 @@ def off_note(loop: Loop | None) -> dict[str, str]:
 
 def power_report(session: Session, account_id: int, loops: frozenset[Loop]) -> dict[str, Any]:
     """Each loop: on or off, and what its last recorded run did (from the cycle reports)."""
-    runs = session.scalars(
-        select(CycleRun)
+    # Only the reports' steps are read (a whole report carries every campaign's decisions).
+    runs = session.execute(
+        select(CycleRun.hour_start, CycleRun.report["loops"])
         .where(CycleRun.account_id == account_id, CycleRun.finished_at.is_not(None))
         .order_by(CycleRun.hour_start.desc())
         .limit(48)
@@ -55,11 +56,11 @@ def power_report(session: Session, account_id: int, loops: frozenset[Loop]) -> d
     for loop in sorted(Loop):
         info = INFO[loop]
         last: dict[str, Any] | None = None
-        for run in runs:
-            for step, outcome in (run.report.get("loops") or {}).items():
+        for hour_start, steps in runs:
+            for step, outcome in (steps or {}).items():
                 if outcome.get("loop") == loop and outcome.get("status") != "off":
                     last = {
-                        "hour": run.hour_start.isoformat(),
+                        "hour": hour_start.isoformat(),
                         "step": step,
                         "status": outcome.get("status"),
                         "seconds": outcome.get("seconds"),

@@ -80,25 +80,33 @@ def build(session: Session, account_id: int, *, page: int = 1) -> CyclesView:
     )
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page), pages)
-    rows = session.scalars(
-        select(CycleRun)
+    # Only the reports' steps and dry-run flag are read: a whole report carries every
+    # campaign's decisions (tens of kB an hour on a large account).
+    rows = session.execute(
+        select(
+            CycleRun.hour_start,
+            CycleRun.status,
+            CycleRun.started_at,
+            CycleRun.finished_at,
+            CycleRun.report["loops"],
+            CycleRun.report["dry_run"],
+        )
         .where(CycleRun.account_id == account_id)
         .order_by(CycleRun.hour_start.desc())
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     ).all()
     runs = []
-    for r in rows:
-        report = r.report or {}
-        steps = _steps(report)
-        seconds = (r.finished_at - r.started_at).total_seconds() if r.finished_at else None
+    for hour_start, status, started_at, finished_at, loops, dry_run in rows:
+        steps = _steps({"loops": loops if isinstance(loops, dict) else {}})
+        seconds = (finished_at - started_at).total_seconds() if finished_at else None
         runs.append(
             RunRow(
-                hour=r.hour_start,
-                status=r.status,
-                dry_run=bool(report.get("dry_run")),
-                started_at=r.started_at,
-                finished_at=r.finished_at,
+                hour=hour_start,
+                status=status,
+                dry_run=bool(dry_run),
+                started_at=started_at,
+                finished_at=finished_at,
                 seconds=seconds,
                 steps=steps,
                 failed_steps=sum(1 for s in steps if s.status == "failed"),
