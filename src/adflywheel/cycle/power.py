@@ -45,12 +45,18 @@ def off_note(loop: Loop | None) -> dict[str, str]:
 
 def power_report(session: Session, account_id: int, loops: frozenset[Loop]) -> dict[str, Any]:
     """Each loop: on or off, and what its last recorded run did (from the cycle reports)."""
-    # Only the reports' steps are read (a whole report carries every campaign's decisions).
-    runs = session.execute(
-        select(CycleRun.hour_start, CycleRun.report["loops"])
+    # Only the last 48 reports' steps are read (a whole report carries every campaign's
+    # decisions), and the rows are picked before any report is parsed.
+    newest = (
+        select(CycleRun.id)
         .where(CycleRun.account_id == account_id, CycleRun.finished_at.is_not(None))
         .order_by(CycleRun.hour_start.desc())
         .limit(48)
+    )
+    runs = session.execute(
+        select(CycleRun.hour_start, CycleRun.report["loops"])
+        .where(CycleRun.id.in_(newest.scalar_subquery()))
+        .order_by(CycleRun.hour_start.desc())
     ).all()
     out: list[dict[str, Any]] = []
     for loop in sorted(Loop):

@@ -2,8 +2,8 @@
 time per base predictor, retrains and drift alarms on the same time axis, the registry
 (champion, challengers, why one was refused) and the loop power switches.
 
-The series are the stored hourly accuracy snapshots (``monitor_service.accuracy_snapshots``, what
-``GET /api/ml/accuracy`` answers), a bounded window of them; nothing reads hourly actuals.
+The series are the stored hourly accuracy snapshots (what ``GET /api/ml/accuracy`` answers), a
+bounded window of them, only the columns drawn; nothing reads hourly actuals.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from adflywheel.cycle.power import active_loops, power_report
 from adflywheel.services.compound.registry import CHAMPION, list_models
-from adflywheel.services.monitor.service import accuracy_snapshots, retrain_history
-from adflywheel.store.monitoring import Alert
+from adflywheel.services.monitor.service import retrain_history
+from adflywheel.store.monitoring import AccuracySnapshot, Alert
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 90
@@ -104,21 +104,25 @@ def _parse(value: str) -> datetime:
 
 
 def _series(session: Session, account_id: int, since: datetime, days: int) -> tuple[Series, ...]:
-    rows = accuracy_snapshots(session, account_id, scope="model", since=since, limit=days * 24 * 8)
+    """Per base predictor, its scored windows since ``since`` (the snapshots ``GET
+    /api/ml/accuracy?scope=model`` answers; only the columns drawn are read)."""
+    s = AccuracySnapshot
+    rows = session.execute(
+        select(
+            s.model_name, s.window_end, s.accuracy, s.calibration, s.calibration_lower,
+            s.calibration_upper, s.normalized_entropy, s.n_predictions,
+        )
+        .where(s.account_id == account_id, s.scope == "model", s.window_end >= since)
+        .order_by(s.model_name, s.window_end)
+        .limit(days * 24 * 8)
+    ).all()  # fmt: skip
     by_model: dict[str, list[Any]] = {}
     for r in rows:
-        by_model.setdefault(r.model_name, []).append(r)
+        by_model.setdefault(r[0], []).append(r)
     out = []
-    for model, snaps in sorted(by_model.items()):
-        snaps.sort(key=lambda s: s.window_end)
-        points = tuple(
-            Point(
-                s.window_end, s.accuracy, s.calibration, s.calibration_lower,
-                s.calibration_upper, s.normalized_entropy,
-            )
-            for s in snaps
-        )  # fmt: skip
-        out.append(Series(model, points, points[-1], int(snaps[-1].n_predictions)))
+    for model, snaps in by_model.items():
+        points = tuple(Point(r[1], r[2], r[3], r[4], r[5], r[6]) for r in snaps)
+        out.append(Series(model, points, points[-1], int(snaps[-1][7])))
     return tuple(out)
 
 
