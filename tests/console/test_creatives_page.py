@@ -19,7 +19,7 @@ from adflywheel.services.dna import service as dna_service
 from adflywheel.store.catalog import variant_by_external
 from adflywheel.store.engine import make_session_factory, transaction
 from tests.console.pages_b_world import World, open_world, rendered_clip
-from tests.console.signin import ADMIN, OTHER, VIEWER
+from tests.console.signin import ADMIN, APPROVER, OTHER, VIEWER
 from tests.factories.catalog import store_hour
 from tests.factories.clock import T0
 from tests.factories.video import synthetic_video
@@ -270,3 +270,58 @@ def test_the_cached_state_follows_new_dna_and_actuals(
     assert a1.thumbnail and a1.dna_source == "video"
     old = next(a for a in before.ads if a.ad_id == "a1")
     assert a1.impressions == old.impressions + 10_000
+
+
+def test_an_approver_uploads_an_ads_video_and_sees_its_frame(world: World, clip: bytes) -> None:
+    console = world.console
+    console.sign_in(APPROVER)
+    base = f"/accounts/{console.account_id}/creatives/a2"
+    page = console.client.get(base)
+    assert (
+        'data-testid="ad-video-form"' in page.text
+        and 'data-testid="creative-placeholder"' in page.text
+    )
+    token = csrf_of(page.text)
+    got = console.client.post(
+        f"{base}/video",
+        data={"csrf_token": token},
+        files={"video": ("a2.mp4", clip, "video/mp4")},
+        follow_redirects=False,
+    )
+    assert got.status_code == 303 and got.headers["location"] == base
+    page = console.client.get(base)
+    assert "Video read: its DNA is stored" in page.text
+    assert 'data-testid="creative-thumbnail"' in page.text
+    assert console.client.get(f"{base}/thumbnail.jpg").status_code == 200
+    bad = console.client.post(
+        f"{base}/video",
+        data={"csrf_token": token},
+        files={"video": ("x.mp4", b"nope" * 5, "video/mp4")},
+    )
+    assert bad.status_code == 415
+    missing = console.client.post(
+        f"/accounts/{console.account_id}/creatives/zz/video",
+        data={"csrf_token": token},
+        files={"video": ("a.mp4", clip, "video/mp4")},
+    )
+    assert missing.status_code == 404
+
+
+def test_a_viewer_cannot_upload_an_ads_video(world: World, clip: bytes) -> None:
+    console = world.console
+    console.sign_in(VIEWER)
+    base = f"/accounts/{console.account_id}/creatives/a2"
+    page = console.client.get(base)
+    assert 'data-testid="ad-video-form"' not in page.text
+    got = console.client.post(
+        f"{base}/video", data={"csrf_token": csrf_of(page.text)},
+        files={"video": ("a2.mp4", clip, "video/mp4")},
+    )  # fmt: skip
+    assert got.status_code == 403
+    console.sign_in(APPROVER)
+    assert (
+        console.client.post(
+            f"{base}/video", files={"video": ("a.mp4", clip, "video/mp4")}
+        ).status_code
+        == 403
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -15,10 +16,17 @@ from starlette.datastructures import UploadFile
 from adflywheel.api.deps import ServicesDep
 from adflywheel.api.errors import status_of
 from adflywheel.console.charts import IntervalRow, interval_chart
-from adflywheel.console.deps import ConsoleRefusal, ViewerDep, check_csrf, not_found
-from adflywheel.console.templating import render
+from adflywheel.console.deps import (
+    ApproverDep,
+    ConsoleRefusal,
+    ViewerDep,
+    check_csrf,
+    not_found,
+)
+from adflywheel.console.templating import render, see_other
 from adflywheel.console.views import creative_detail, creatives, memory
 from adflywheel.core.errors import AdflywheelError, NotFoundError
+from adflywheel.core.loops import Loop, unavailable
 from adflywheel.services.dna.thumbnails import ThumbnailStore
 from adflywheel.store.catalog import variant_by_external
 
@@ -87,7 +95,11 @@ def ad_page(request: Request, ad_id: str, viewer: ViewerDep, services: ServicesD
         request,
         viewer,
         "creatives/ad.html",
-        {"view": view, "reasons_chart": reasons_chart(view.panel.reasons)},
+        {
+            "view": view,
+            "reasons_chart": reasons_chart(view.panel.reasons),
+            "video_off": unavailable(Loop.DNA),
+        },
     )
 
 
@@ -192,3 +204,31 @@ def memory_page(
     except NotFoundError as error:
         raise not_found() from error
     return render(request, viewer, "creatives/memory.html", {"view": view})
+
+
+@router.post("/accounts/{account_id}/creatives/{ad_id}/video")
+async def ad_video(
+    request: Request, ad_id: str, viewer: ApproverDep, services: ServicesDep
+) -> Response:
+    """Upload an ad's video (approver): its DNA is extracted and stored with its frame, as
+    ``POST /api/ml/variants/{ad_id}/dna`` does; back to the ad's page."""
+    data, _, _ = await _read_clip(request, _clip_limit(services))
+    try:
+        at_s = await run_in_threadpool(
+            creative_detail.store_ad_video,
+            services.factory,
+            services.settings,
+            viewer.account_id,
+            ad_id,
+            data,
+            services.clock.now(),
+        )
+    except NotFoundError as error:
+        raise not_found() from error
+    except AdflywheelError as error:
+        code = status_of(error) or 422
+        raise ConsoleRefusal(code, "Cannot read this video", str(error)) from error
+    back = f"/accounts/{viewer.account_id}/creatives/{quote(ad_id, safe='')}"
+    return see_other(
+        request, back, f"Video read: its DNA is stored, with the frame at {at_s:.1f} s."
+    )

@@ -23,6 +23,7 @@ from adflywheel.console.views.creatives import (
     Estimate,
     card,
     ctr_estimate,
+    forget,
     gene_text,
     load,
     win_estimate,
@@ -255,3 +256,33 @@ def score_clip(
         thumbnail_at_s=extracted.thumbnail.at_s,
         panel=_panel(dna, state.model, state.win_note, predicted, similar),
     )
+
+
+def store_ad_video(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    account_id: int,
+    ad_id: str,
+    data: bytes,
+    now: datetime,
+) -> float:
+    """Extract one of the account's ads' DNA from its video and store it with its frame (what
+    ``POST /api/ml/variants/{ad_id}/dna`` does with a video); the ad's primary text is the text.
+    Returns the frame's time in the clip. ``NotFoundError`` for an ad the account does not have;
+    the extractor's errors propagate with their kinds (415, 422, 503)."""
+    with factory() as session:
+        variant = variant_by_external(session, account_id, ad_id)
+        if variant is None:
+            raise NotFoundError(f"no ad {ad_id!r}")
+        text = variant.primary_text
+    extracted = dna_service.extract_video(data, text)
+    with factory() as session, session.begin():
+        variant = variant_by_external(session, account_id, ad_id)
+        if variant is None:
+            raise NotFoundError(f"no ad {ad_id!r}")
+        dna_service.store_dna(
+            session, account_id, variant, extracted.dna, "video", now,
+            thumbnail=extracted.thumbnail, artifacts_url=settings.resolved_artifacts_url,
+        )  # fmt: skip
+    forget(account_id)
+    return extracted.thumbnail.at_s

@@ -260,6 +260,13 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
+def forget(account_id: int) -> None:
+    """Drop the account's cached state (after the console itself changed its DNA)."""
+    with _CACHE_LOCK:
+        for key in [k for k in _CACHE if k[1] == account_id]:
+            del _CACHE[key]
+
+
 def load(session: Session, account_id: int) -> AccountCreatives:
     """The account's state, from the cache while its fingerprint holds (and for at most
     ``CACHE_SECONDS``), else read afresh (``read``)."""
