@@ -45,7 +45,8 @@ Pairs = tuple[tuple[str, str], ...]
 
 @dataclass(frozen=True, slots=True)
 class Predicted:
-    """The compound model's CTR for the next hours, or why it has none."""
+    """The compound model's CTR for the next 24 hours with its 90% interval, or why it has
+    none; ``confidence``: the share of the account's between-ad spread the prediction removes."""
 
     ctr: Estimate | None
     confidence: float | None
@@ -162,7 +163,7 @@ def _similar(
                 ctr=ctr_estimate(int(latest["clicks"]), int(latest["impressions"])),
             )
         )
-    note = "" if out else "no past winner in memory yet: winners are kept as ads qualify"
+    note = "" if out else "no other winner in memory yet: winners are kept as ads qualify"
     return tuple(out), note
 
 

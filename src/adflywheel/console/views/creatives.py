@@ -358,7 +358,11 @@ def card(state: AccountCreatives, ad: AdRow) -> AdCard:
         clicks=clicks,
         ctr=ctr_estimate(clicks, impressions),
         win=win_estimate(state.model, dna),
-        genes=tuple((label, gene_text(g, dna.genes.get(g))) for g, label in CARD_GENES),
+        genes=tuple(
+            (label, gene_text(g, dna.genes[g]))
+            for g, label in CARD_GENES
+            if dna.genes.get(g) is not None
+        ),
     )
 
 
