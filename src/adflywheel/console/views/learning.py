@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adflywheel.cycle.power import active_loops, power_report
-from adflywheel.services.compound.registry import CHAMPION, list_models
+from adflywheel.services.compound.training import CHAMPION, list_models
 from adflywheel.services.monitor.service import retrain_history
 from adflywheel.store.monitoring import AccuracySnapshot, Alert
 
