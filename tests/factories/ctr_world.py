@@ -14,6 +14,7 @@ from sqlalchemy import Engine, insert
 
 from adflywheel.loops.compound.features import CtrRow, HourCount, rows_for_variant
 from adflywheel.loops.dna.fingerprint import dna_from_features
+from adflywheel.store import rollups
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.models import AdSet, Campaign, HourlyActualRow, Variant
 
@@ -118,4 +119,6 @@ def populate(
                 for c in simulate_counts(features, start, hours, rng, impressions)
             )
         session.execute(insert(HourlyActualRow), counts)
+        # Written behind the repository's back (fast): bring the running totals in step.
+        rollups.rebuild(session, account_id)
     return ids

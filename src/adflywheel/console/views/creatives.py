@@ -21,6 +21,7 @@ from adflywheel.loops.dna.fingerprint import Dna, dna_from_document
 from adflywheel.loops.dna.win import WinModel
 from adflywheel.loops.monitor import ctr_interval
 from adflywheel.services.dna import service as dna_service
+from adflywheel.store import rollups
 from adflywheel.store.dna import CreativeDnaRow
 from adflywheel.store.memory import WinnerRow
 from adflywheel.store.models import (
@@ -30,7 +31,6 @@ from adflywheel.store.models import (
     HourlyActualRow,
     Variant,
 )
-from adflywheel.store.queries import variant_totals
 
 PAGE_SIZE = 24
 EFFECTS_SHOWN = 12
@@ -210,7 +210,7 @@ class AccountCreatives:
     """What every creatives view reads once: the ads, their totals, DNA and the win model."""
 
     ads: list[AdRow]
-    totals: dict[int, Any]
+    totals: dict[int, rollups.Sums]  # all-time, by variant id (every ad, zeros included)
     documents: dict[int, dict[str, Any]]
     dnas: dict[int, Dna]
     history: list[dna_service.AdHistory]
@@ -305,7 +305,9 @@ def read(session: Session, account_id: int) -> AccountCreatives:
         .join(Campaign, Campaign.id == Variant.campaign_id)
         .where(Variant.account_id == account_id)
     ).all()
-    totals = {t.variant_id: t for t in variant_totals(session, account_id)}
+    # All-time sums from the running totals (a read of ad × day rows, not of every hour).
+    delivered = rollups.variant_sums(session, account_id)
+    totals = {r[0]: delivered.get(r[0], rollups.Sums()) for r in rows}
     documents = dna_service.stored_documents(session, account_id)
     kept: dict[int, dict[str, Any]] = {}  # what the cards need of each document
     ads: list[AdRow] = []
