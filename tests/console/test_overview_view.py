@@ -20,6 +20,7 @@ from adflywheel.console.views.activity import (
 )
 from adflywheel.console.views.overview import (
     DayTotals,
+    baseline_days,
     build_overview,
     holdout_view,
     metrics,
@@ -183,6 +184,18 @@ def test_today_is_drawn_but_not_compared() -> None:
     spend = {m.key: m for m in metrics(days, totals, 2, partial_last=True)}["spend"]
     assert spend.values[-1] == 100.0
     assert spend.recent == spend.baseline == 1000.0 and spend.change == 0.0
+
+
+def test_the_usual_day_starts_when_the_account_began_delivering() -> None:
+    """An account that began 12 days ago: its usual is its 4 days of delivery before this
+    week, not those spread over the window's 22 (which read as a tenfold jump)."""
+    days = [date(2026, 11, 1) + timedelta(days=i) for i in range(30)]
+    began = 18  # days[18:29] deliver; days[29] is today, still running
+    totals = {d: DayTotals(d, 1000, 10, 2000, 1) for d in days[began:]}
+    spend = {m.key: m for m in metrics(days, totals, 2, partial_last=True)}["spend"]
+    assert spend.baseline == 2000.0 and spend.recent == 2000.0 and spend.change == 0.0
+    assert baseline_days(tuple(days), totals) == 29 - 7 - began
+    assert baseline_days(tuple(days), {}) == 0
 
 
 def test_several_gainers_the_sentence_speaks_for_the_likeliest_best() -> None:

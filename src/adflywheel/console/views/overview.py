@@ -4,8 +4,8 @@ flywheel did in the last 24 hours, open alerts, the mode and the holdout.
 The daily series reads the account's running totals per hour (``store.rollups``, about 720 rows
 for the month whatever the number of ads), folded into the account's local days here: portable
 between SQLite and PostgreSQL, and never the hourly rows themselves. The baseline of a metric is
-its mean per day over the window's days before the last seven, so "this week" reads against
-"your usual".
+its mean per day over the window's days before the last seven, from the account's first day
+of delivery, so "this week" reads against "your usual".
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ class Overview:
     holdout_share: float  # 0: no holdout (its report is a fragment of its own: a second scan)
     last_cycle_at: datetime | None
     has_actuals: bool
+    baseline_days: int = 0  # the whole days "your usual" is the mean of
 
     @property
     def empty(self) -> bool:
@@ -135,6 +136,22 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(known) / len(known) if known else None
 
 
+def baseline_start(rows: list[DayTotals]) -> int:
+    """The index of the first day with any delivery (``len(rows)`` when there is none)."""
+    return next((i for i, r in enumerate(rows) if r.impressions or r.spend_minor), len(rows))
+
+
+def baseline_days(
+    days: tuple[date, ...], totals: dict[date, DayTotals], recent_days: int = RECENT_DAYS
+) -> int:
+    """How many whole days before the last ``recent_days`` make "your usual" (today, still
+    running, is in ``days`` but in neither period)."""
+    empty = DayTotals(date.min, 0, 0, 0, 0)
+    whole = [totals.get(d, empty) for d in days[:-1]]
+    split = max(len(whole) - recent_days, 0)
+    return max(split - baseline_start(whole), 0)
+
+
 def metrics(
     days: list[date],
     totals: dict[date, DayTotals],
@@ -154,7 +171,10 @@ def metrics(
     # today is still running: drawn, but not compared (a half day would read as a drop)
     whole = rows[:-1] if partial_last else rows
     split = max(len(whole) - recent_days, 0)
-    before, recent = whole[:split], whole[split:]
+    # "Usual" starts at the account's first day of delivery in the window: the empty days before
+    # an account began would read as a low baseline and every week as a jump.
+    start = baseline_start(whole)
+    before, recent = whole[min(start, split) : split], whole[split:]
 
     def per(count: int, spend: int) -> float | None:
         return count / (spend / unit) if spend > 0 else None
@@ -263,6 +283,7 @@ def build_overview(
         campaigns=campaigns,
         days=tuple(shown),
         metrics=metrics(shown, totals, minor_unit_exponent(account.currency), partial_last=True),
+        baseline_days=baseline_days(tuple(shown), totals),
         activity=tuple(activity),
         activity_total=total,
         alerts=tuple(
