@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -32,6 +33,21 @@ class VariantTotals:
     video_views: int
 
 
+def _variant_columns() -> tuple[Any, ...]:
+    """What ``VariantTotals`` carries of the ad and its ad set, in its field order."""
+    return (
+        Variant.id,
+        Variant.external_id,
+        AdSet.id,
+        AdSet.external_id,
+        Variant.campaign_id,
+        Variant.status,
+        AdSet.status,
+        Variant.is_control,
+        AdSet.daily_budget_minor,
+    )
+
+
 def variant_totals(
     session: Session,
     account_id: int,
@@ -47,33 +63,13 @@ def variant_totals(
     if until is not None:
         window.append(HourlyActualRow.hour_start < until)
     sums = [func.coalesce(func.sum(getattr(HourlyActualRow, name)), 0) for name in ACTUAL_METRICS]
+    columns = _variant_columns()
     statement = (
-        select(
-            Variant.id,
-            Variant.external_id,
-            AdSet.id,
-            AdSet.external_id,
-            Variant.campaign_id,
-            Variant.status,
-            AdSet.status,
-            Variant.is_control,
-            AdSet.daily_budget_minor,
-            *sums,
-        )
+        select(*columns, *sums)
         .join(AdSet, AdSet.id == Variant.ad_set_id)
         .outerjoin(HourlyActualRow, and_(*window))
         .where(Variant.account_id == account_id)
-        .group_by(
-            Variant.id,
-            Variant.external_id,
-            AdSet.id,
-            AdSet.external_id,
-            Variant.campaign_id,
-            Variant.status,
-            AdSet.status,
-            Variant.is_control,
-            AdSet.daily_budget_minor,
-        )
+        .group_by(*columns)
         .order_by(Variant.id)
     )
     if campaign_id is not None:
@@ -81,6 +77,37 @@ def variant_totals(
     return [
         VariantTotals(*(row[:9]), *(int(v) for v in row[9:])) for row in session.execute(statement)
     ]
+
+
+def campaign_variant_totals(
+    session: Session, campaign_id: int, since: datetime, until: datetime
+) -> list[VariantTotals]:
+    """``variant_totals`` for one campaign, read the cheap way round: its ads first, then one
+    GROUP BY over just their hours (the hourly rows' primary key), where the outer join above
+    makes PostgreSQL scan the whole account's window (a large account's pages, issue #18)."""
+    ads = session.execute(
+        select(*_variant_columns())
+        .join(AdSet, AdSet.id == Variant.ad_set_id)
+        .where(Variant.campaign_id == campaign_id)
+        .order_by(Variant.id)
+    ).all()
+    if not ads:
+        return []
+    sums = [func.sum(getattr(HourlyActualRow, name)) for name in ACTUAL_METRICS]
+    found = {
+        int(row[0]): tuple(int(value or 0) for value in row[1:])
+        for row in session.execute(
+            select(HourlyActualRow.variant_id, *sums)
+            .where(
+                HourlyActualRow.variant_id.in_([a[0] for a in ads]),
+                HourlyActualRow.hour_start >= since,
+                HourlyActualRow.hour_start < until,
+            )
+            .group_by(HourlyActualRow.variant_id)
+        )
+    }
+    none = (0,) * len(ACTUAL_METRICS)
+    return [VariantTotals(*a, *found.get(a[0], none)) for a in ads]
 
 
 def campaign_account_id(session: Session, campaign_id: int) -> int | None:

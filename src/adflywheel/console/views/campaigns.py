@@ -37,10 +37,13 @@ from adflywheel.store.models import (
     BudgetChange,
     Campaign,
     CycleRun,
-    HourlyActualRow,
     Variant,
 )
-from adflywheel.store.queries import VariantTotals, campaign_structures, campaigns_of
+from adflywheel.store.queries import (
+    campaign_structures,
+    campaign_variant_totals,
+    campaigns_of,
+)
 from adflywheel.store.rollups import Sums, campaign_sums, day_start
 
 LIST_DAYS = 7  # the list's delivery columns: the last 7 UTC days, today's hours so far included
@@ -265,54 +268,6 @@ class CampaignDetail:
         return not self.ads
 
 
-def campaign_totals(
-    session: Session, campaign_id: int, since: datetime, until: datetime
-) -> list[VariantTotals]:
-    """``store.queries.variant_totals`` for one campaign, read the cheap way round: its ads
-    first, then one GROUP BY over just their hours (the hourly rows' primary key), where the
-    store's outer join makes PostgreSQL scan the whole account's window."""
-    ads = session.execute(
-        select(
-            Variant.id,
-            Variant.external_id,
-            AdSet.id,
-            AdSet.external_id,
-            Variant.campaign_id,
-            Variant.status,
-            AdSet.status,
-            Variant.is_control,
-            AdSet.daily_budget_minor,
-        )
-        .join(AdSet, AdSet.id == Variant.ad_set_id)
-        .where(Variant.campaign_id == campaign_id)
-        .order_by(Variant.id)
-    ).all()
-    if not ads:
-        return []
-    sums = {
-        int(v): tuple(int(x or 0) for x in rest)
-        for v, *rest in session.execute(
-            select(
-                HourlyActualRow.variant_id,
-                func.sum(HourlyActualRow.impressions),
-                func.sum(HourlyActualRow.clicks),
-                func.sum(HourlyActualRow.link_clicks),
-                func.sum(HourlyActualRow.spend_minor),
-                func.sum(HourlyActualRow.conversions),
-                func.sum(HourlyActualRow.revenue_minor),
-                func.sum(HourlyActualRow.video_views),
-            )
-            .where(
-                HourlyActualRow.variant_id.in_([a[0] for a in ads]),
-                HourlyActualRow.hour_start >= since,
-                HourlyActualRow.hour_start < until,
-            )
-            .group_by(HourlyActualRow.variant_id)
-        )
-    }
-    return [VariantTotals(*a, *sums.get(a[0], (0,) * 7)) for a in ads]
-
-
 def _latest_evidence(session: Session, campaign_id: int) -> tuple[dict[str, Any], datetime | None]:
     """The newest reallocation record's evidence in the campaign (P(best), gate per ad set)."""
     row = session.execute(
@@ -435,7 +390,7 @@ def build_campaign_detail(
     today = now.astimezone(zone).date()
     days = [today - timedelta(days=DETAIL_DAYS - 1 - i) for i in range(DETAIL_DAYS)]
     since = datetime.combine(days[0], time(), zone)
-    totals = campaign_totals(session, campaign.id, since, until)
+    totals = campaign_variant_totals(session, campaign.id, since, until)
     ad_set_rows = session.execute(
         select(AdSet.id, AdSet.external_id, AdSet.status, AdSet.daily_budget_minor)
         .where(AdSet.campaign_id == campaign.id)
