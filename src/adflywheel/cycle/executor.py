@@ -16,6 +16,15 @@ process builds its own engine and session factory from the settings on first use
 for the next account): engines, sessions and connections never travel.
 
 One account's failure never stops the others: errors come back as outcomes, in account order.
+
+Scale-out: with many accounts the unit sent to a worker is a batch (``batch_size``), balanced by
+weight (variant counts) with ``cycle.partition``, so the per-task cost (pickling the job,
+scheduling, a round trip to the Dask scheduler) is paid once per batch, not once per account.
+A ``tcp://`` Dask scheduler in production; ``local`` or ``local:N`` starts a ``LocalCluster`` of N
+single-threaded worker processes here. Workers keep their engine (``worker_session_factory``) and
+the loaded models (the compound registry's bounded LRU) from one hour to the next. Two schedulers
+running the same hour are safe: each account's Redis lock and its database claim let one run the
+hour and answer the other busy or already done (``tests/cycle/test_executor_scale.py``).
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from adflywheel.core.errors import UnavailableError
 from adflywheel.core.settings import Settings
 from adflywheel.cycle.context import CycleBusyError, CycleDeps, CycleOptions
 from adflywheel.cycle.locks import LockBusyError
+from adflywheel.cycle.partition import batches
 from adflywheel.cycle.runner import run_cycle
 from adflywheel.platforms.base import AdPlatform
 from adflywheel.platforms.snapshot import PlatformWrite, SnapshotPlatform
@@ -171,32 +181,68 @@ def run_account(task: AccountTask) -> AccountOutcome:
     )
 
 
+def run_batch(tasks: Sequence[AccountTask]) -> list[AccountOutcome]:
+    """Run several accounts' cycles one after the other in this process (one task per batch)."""
+    return [run_account(task) for task in tasks]
+
+
 def run_cycles(
     account_ids: Sequence[int],
     job: CycleJob,
     executor: Executor,
     platform_for: Callable[[int], AdPlatform | ConnectedPlatform | None],
+    *,
+    batch_size: int = 1,
+    weights: dict[int, float] | None = None,
 ) -> list[AccountOutcome]:
     """Run the cycle of every account through ``executor``; outcomes in ``account_ids`` order.
 
     ``platform_for`` is called here, in the calling process, once per account; what it returns
-    is sent to a worker, so with a process pool or Dask it must be picklable.
+    is sent to a worker, so with a process pool or Dask it must be picklable. ``batch_size``
+    above 1 sends balanced batches of accounts (by ``weights``, e.g. variant counts) instead of
+    one task per account; a batch whose worker dies fails its accounts only.
     """
-    futures: dict[Future[AccountOutcome], int] = {}
+    futures: dict[Future[list[AccountOutcome]], tuple[int, ...]] = {}
     outcomes: dict[int, AccountOutcome] = {}
+    tasks: dict[int, AccountTask] = {}
     for account_id in account_ids:
         try:
-            task = AccountTask(job, account_id, platform_for(account_id))
-            futures[executor.submit(run_account, task)] = account_id
-        except Exception as error:  # no platform, or it could not be sent: this account only
+            tasks[account_id] = AccountTask(job, account_id, platform_for(account_id))
+        except Exception as error:  # no platform: this account only
             outcomes[account_id] = _failed(account_id, f"not submitted: {error!r}")
-    for future in futures_as_completed(futures):
-        account_id = futures[future]
+    if batch_size <= 1:
+        groups = [(a,) for a in tasks]
+    else:
+        known = {a: (weights or {}).get(a, 1.0) for a in tasks}
+        groups = [p.account_ids for p in batches(known, batch_size)]
+    for group in groups:
         try:
-            outcomes[account_id] = future.result()
+            futures[executor.submit(run_batch, [tasks[a] for a in group])] = group
+        except Exception as error:  # it could not be sent (pickling): these accounts only
+            for account_id in group:
+                outcomes[account_id] = _failed(account_id, f"not submitted: {error!r}")
+    for future in futures_as_completed(futures):
+        group = futures[future]
+        try:
+            outcomes.update((o.account_id, o) for o in future.result())
         except Exception as error:  # a worker died (BrokenProcessPool, Dask's KilledWorker)
-            outcomes[account_id] = _failed(account_id, f"worker failed: {error!r}")
+            for account_id in group:
+                outcomes[account_id] = _failed(account_id, f"worker failed: {error!r}")
     return [outcomes[a] for a in account_ids]
+
+
+def default_batch_size(accounts: int, workers: int, *, per_worker: int = 8, cap: int = 50) -> int:
+    """About ``per_worker`` batches per worker (so a slow batch does not hold the hour's end),
+    at most ``cap`` accounts each (so a lost worker loses little)."""
+    return max(1, min(cap, accounts // max(1, workers * per_worker)))
+
+
+def executor_workers(executor: Executor) -> int:
+    """How many tasks ``executor`` runs at once (a Dask client: its workers' threads)."""
+    client = getattr(executor, "_client", None)
+    if client is not None:
+        return max(1, sum(client.nthreads().values()))
+    return int(getattr(executor, "_max_workers", 0) or os.cpu_count() or 1)
 
 
 def _failed(account_id: int, error: str) -> AccountOutcome:
@@ -224,6 +270,37 @@ def local_pool(kind: PoolKind = "process", max_workers: int | None = None) -> Ex
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
+def _worker_env() -> dict[str, str]:
+    """One core per worker: numpy/BLAS threads would oversubscribe the cores Dask hands out."""
+    return {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+@contextmanager
+def local_dask_cluster(n_workers: int) -> Iterator[str]:
+    """A ``LocalCluster`` of ``n_workers`` single-threaded worker processes; yields its address.
+
+    Processes, not threads: the cycle is mostly Python and would share one core under the GIL.
+    """
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        env=_worker_env(),
+    ) as cluster:
+        yield str(cluster.scheduler_address)
+
+
+def _local_workers(address: str) -> int | None:
+    """``local`` -> one worker per core, ``local:N`` -> N; None for a real scheduler address."""
+    if address != "local" and not address.startswith("local:"):
+        return None
+    _, _, count = address.partition(":")
+    return int(count) if count else (os.cpu_count() or 1)
+
+
 @contextmanager
 def cycle_executor(
     settings: Settings, *, kind: PoolKind = "process", max_workers: int | None = None
@@ -238,8 +315,13 @@ def cycle_executor(
                 "install adflywheel[dask]"
             ) from error
 
+        local = _local_workers(settings.dask_scheduler)
+        if local is not None:
+            with local_dask_cluster(local) as address, Client(address) as client:  # type: ignore[no-untyped-call]
+                yield client.get_executor(pure=False)
+            return
         with Client(settings.dask_scheduler) as client:  # type: ignore[no-untyped-call]
-            yield client.get_executor()
+            yield client.get_executor(pure=False)
         return
     with local_pool(kind, max_workers) as pool:
         yield pool

@@ -16,7 +16,7 @@ from typing import Any
 import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import Clock
@@ -27,7 +27,7 @@ from adflywheel.cycle.runner import run_cycle
 from adflywheel.platforms.base import AdPlatform, PlatformError
 from adflywheel.platforms.registry import PlatformResolver
 from adflywheel.services.alerts import AlertSink
-from adflywheel.store.models import Account
+from adflywheel.store.models import Account, Variant
 
 log = logging.getLogger(__name__)
 
@@ -88,18 +88,39 @@ class CycleRunner:
             ConnectedPlatform,
             CycleJob,
             cycle_executor,
+            default_batch_size,
+            executor_workers,
             run_cycles,
         )
 
         job = CycleJob(self.settings, options.as_of or self.clock.now(), options)
         with cycle_executor(self.settings, max_workers=self.settings.cycle_workers) as executor:
-            outcomes = run_cycles(account_ids, job, executor, lambda _: ConnectedPlatform())
+            size = default_batch_size(len(account_ids), executor_workers(executor))
+            outcomes = run_cycles(
+                account_ids,
+                job,
+                executor,
+                lambda _: ConnectedPlatform(),
+                batch_size=size,
+                weights=self.variant_counts(account_ids),
+            )
         return [
             o.report
             if o.report is not None
             else {"account_id": o.account_id, "status": o.status, "error": o.error}
             for o in outcomes
         ]
+
+    def variant_counts(self, account_ids: list[int]) -> dict[int, float]:
+        """Each account's variants (at least 1): the partitioner's weight for its cycle's cost."""
+        with self.factory() as session:
+            rows = session.execute(
+                select(Variant.account_id, func.count())
+                .where(Variant.account_id.in_(account_ids))
+                .group_by(Variant.account_id)
+            ).all()
+        counts = {int(a): float(n) for a, n in rows}
+        return {a: max(1.0, counts.get(a, 0.0)) for a in account_ids}
 
     def all_accounts(self) -> list[int]:
         with self.factory() as session:
