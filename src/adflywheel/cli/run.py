@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,13 +32,23 @@ def serve(
             "recent. Default: the wall clock.",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="uvicorn worker processes (default: serve_workers, 1). With more than one, "
+            "the hourly scheduler runs in one of them only; sizing: docs/serving.md.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API and the console (refuses to start on a schema it does not know)."""
     import uvicorn
 
     from adflywheel.api.access_log import log_config
-    from adflywheel.api.app import create_app
-    from adflywheel.core.clock import ShiftedClock
+    from adflywheel.api.app import create_app, worker_environment
+    from adflywheel.core.clock import ShiftedClock, SystemClock
     from adflywheel.store.engine import SchemaError
 
     settings = settings_of(ctx)
@@ -59,18 +70,28 @@ def serve(
             raise typer.Exit(2)
         clock = ShiftedClock(start)
     try:
+        # Checked here too with several workers: a wrong schema refuses in the parent, once.
         application = create_app(settings, clock=clock, scheduler=settings.scheduler_enabled)
     except SchemaError as error:
         err.print(f"[red]refusing to start:[/red] {error}")
         raise typer.Exit(2) from error
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
         # The access log without query strings (docs/security.md); JSON lines when configured.
-        log_config=log_config(settings.log_format),
-        timeout_keep_alive=settings.keep_alive_s,
-    )
+        "log_config": log_config(settings.log_format),
+        "timeout_keep_alive": settings.keep_alive_s,
+    }
+    count = workers or settings.serve_workers
+    if count == 1:
+        uvicorn.run(application, **options)
+        return
+    # Several processes: each builds its app from the import string, with these settings and
+    # clock (api/app.py worker_app); the hourly scheduler runs in one of them only.
+    del application
+    offset = None if clock is None else (start - SystemClock().now()).total_seconds()
+    os.environ.update(worker_environment(settings, offset))
+    uvicorn.run("adflywheel.api.app:worker_app", factory=True, workers=count, **options)
 
 
 @app.command("import-csv")

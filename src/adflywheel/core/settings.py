@@ -155,6 +155,27 @@ class Settings(BaseSettings):
     )
     memory_hnsw_ef_search: int = Field(default=128, ge=1, le=4096)
     memory_cache_ttl_s: int = Field(default=3600, ge=1, description="Redis look-up cache TTL.")
+    serve_workers: int = Field(
+        default=1, ge=1, le=64, description="`serve`'s uvicorn worker processes (docs/serving.md)."
+    )
+    prediction_cache_ttl_s: int = Field(
+        default=900,
+        ge=0,
+        description="How long a cached predict answer serves (within its hour); 0: no cache.",
+    )
+    prediction_cache_size: int = Field(
+        default=100_000, ge=1, description="Predict answers kept in-process (no Redis)."
+    )
+    api_key_cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="Seconds an API key's owner is remembered per process: a revoked key stops "
+        "working within this delay; 0 looks every key up.",
+    )
+    model_cache_size: int = Field(
+        default=64, ge=1, description="Loaded champion models kept per process (an LRU)."
+    )
 
     @model_validator(mode="after")
     def _autopilot_has_a_ceiling(self) -> Settings:

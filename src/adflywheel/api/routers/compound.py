@@ -21,6 +21,7 @@ from adflywheel.api.schemas.types import AdText, ExternalId
 from adflywheel.core.clock import floor_hour
 from adflywheel.loops.dna.fingerprint import DNA_VERSION, Dna
 from adflywheel.services.compound import service as compound_service
+from adflywheel.services.compound import serving
 from adflywheel.services.compound.ctr_data import account_facts
 from adflywheel.services.dna.service import extract_from_features
 from adflywheel.store.catalog import variant_by_external
@@ -110,8 +111,9 @@ def predict(body: PredictIn, caller: CallerDep, services: ServicesDep) -> Compou
                 variant = variant_by_external(session, caller.account_id, ad)
                 if variant is None:
                     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ad {ad!r}")
-                result = compound_service.predict_variant(
-                    session, caller.account_id, variant.id, at
+                answers = serving.answers_for(services.settings, services.engine)
+                result = serving.serve_variant(
+                    session, answers, caller.account_id, variant.id, at, services.clock.now()
                 )
         except compound_service.NoModelError as error:
             result = _no_model(str(error))

@@ -32,6 +32,9 @@ class CompoundPredictionOut(Answer):
     reason: str
     xgboost_version_id: int | None = None
     weights_as_of: str | None = None
+    source: str | None = None  # "cycle": computed by the hour's cycle; "computed": on request
+    computed_at: str | None = None
+    age_s: float | None = None
 
 
 class RecalibrationOut(Answer):

@@ -10,10 +10,11 @@ evidence. Training through the gate is ``registry_service``.
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import fsspec
@@ -87,13 +88,62 @@ def read_artifact(url: str) -> bytes:
     return data
 
 
-@lru_cache(maxsize=64)
+class ModelLru:
+    """Loaded models of this process, least recently used evicted beyond ``size``: a pool or
+    Dask worker keeps the champions of the accounts it serves between hours, and its memory is
+    bounded by ``size`` models, not by the number of accounts it has served."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._models: OrderedDict[tuple[str, str | None], CtrModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def resize(self, size: int) -> None:
+        with self._lock:
+            self.size = max(1, size)
+            while len(self._models) > self.size:
+                self._models.popitem(last=False)
+
+    def get(self, key: tuple[str, str | None]) -> CtrModel | None:
+        with self._lock:
+            found = self._models.get(key)
+            if found is not None:
+                self._models.move_to_end(key)
+                self.hits += 1
+            else:
+                self.misses += 1
+            return found
+
+    def put(self, key: tuple[str, str | None], model: CtrModel) -> None:
+        with self._lock:
+            self._models[key] = model
+            self._models.move_to_end(key)
+            while len(self._models) > self.size:
+                self._models.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+
+MODELS = ModelLru(64)  # resized from settings.model_cache_size by the app and the cycle step
+
+
 def load_model_artifact(url: str, sha256: str | None) -> CtrModel:
     """Artifacts are content-addressed and never rewritten, so (url, sha) caches safely."""
+    found = MODELS.get((url, sha256))
+    if found is not None:
+        return found
     data = read_artifact(url)
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
         raise ArtifactMismatchError(f"artifact {url} does not match its recorded SHA-256")
-    return CtrModel.from_bytes(data)
+    model = CtrModel.from_bytes(data)
+    MODELS.put((url, sha256), model)
+    return model
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -112,6 +162,23 @@ def champion_version(
 ) -> ModelVersion | None:
     row = _alias(session, account_id, name, CHAMPION)
     return None if row is None else session.get(ModelVersion, row.version_id)
+
+
+def serving_version_id(session: Session, account_id: int, name: str = MODEL_NAME) -> int | None:
+    """The id of the version ``load_champion`` would serve (None: no model), in one query
+    without loading it: what a cached prediction is checked against."""
+    row = session.execute(
+        select(ModelVersion.id, ModelVersion.feature_schema)
+        .join(ModelAlias, ModelAlias.version_id == ModelVersion.id)
+        .where(
+            ModelAlias.account_id == account_id,
+            ModelAlias.name == name,
+            ModelAlias.alias == CHAMPION,
+        )
+    ).first()
+    if row is None or (row[1] or {}).get("version") != FEATURE_SCHEMA.version:
+        return None
+    return int(row[0])
 
 
 def version_out(v: ModelVersion) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -533,10 +533,13 @@ def predict_and_record(
     account_id: int,
     hour: datetime,
     settings: CompoundSettings = DEFAULT,
+    *,
+    on_answers: Callable[[dict[int, dict[str, Any]], int | None], None] | None = None,
 ) -> dict[str, Any]:
     """For each active variant, one ``Prediction`` row per base predictor that answered and one
     for the ensemble, about ``[hour, hour + horizon_hours)``. Idempotent per (variant, model,
-    window start): a retried hour adds nothing."""
+    window start): a retried hour adds nothing. ``on_answers`` receives each variant's full
+    predict answer and the champion's version (``serving.publish``: requests then read them)."""
     hour = floor_hour(hour)
     end = hour + settings.horizon_hours * HOUR
     with factory() as session:
@@ -549,10 +552,15 @@ def predict_and_record(
         version = champion.version_id if champion else None
         xgb = champion.model if champion else None
         preds = base_predictions(session, account_id, hour, active, xgb=xgb, settings=settings)
-        learnt, _ = current_weights(session, account_id, hour)
+        learnt, weights_row = current_weights(session, account_id, hour)
         served = account_state(session, account_id, hour, settings).served
     rows: list[Prediction] = []
     methods: dict[str, int] = defaultdict(int)
+    answers: dict[int, dict[str, Any]] = {}
+    extra = {
+        "xgboost_version_id": version,
+        "weights_as_of": weights_row.as_of.isoformat() if weights_row else None,
+    }
     for variant_id in active:
         members = preds[variant_id]
         result = ensemble_of(members, learnt, unseen=variant_id not in served)
@@ -560,8 +568,13 @@ def predict_and_record(
             continue
         methods[result.method] += 1
         window = (hour, end, version)
-        rows.extend(_prediction_rows(account_id, variant_id, members, result, learnt, window))
+        made = _prediction_rows(account_id, variant_id, members, result, learnt, window)
+        rows.extend(made)
+        if on_answers is not None:
+            answers[variant_id] = _answer_of(result, made, learnt, extra)
     fresh = _add_unrecorded(factory, account_id, hour, rows)
+    if on_answers is not None:
+        on_answers(answers, version)
     counts: dict[str, int] = defaultdict(int)
     for r in fresh:
         counts[r.model_name] += 1
@@ -608,6 +621,21 @@ def _prediction_rows(
         )
     )
     return rows
+
+
+def _answer_of(
+    result: EnsemblePrediction,
+    rows: list[Prediction],
+    learnt: EnsembleWeights,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """What ``predict_variant`` answers, from the hour's computed ensemble and member rows."""
+    members = {
+        r.model_name: {"prediction": r.value, "interval": [r.lower, r.upper]}
+        for r in rows
+        if r.model_name != "ensemble"
+    }
+    return {**result.as_dict(), "predictions": members, "reason": learnt.reason, **extra}
 
 
 def _add_unrecorded(

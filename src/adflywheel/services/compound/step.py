@@ -10,6 +10,8 @@ from typing import Any
 from adflywheel.core.loops import Loop
 from adflywheel.cycle.context import CycleContext, CycleStep
 from adflywheel.services.compound import service as cs
+from adflywheel.services.compound import serving
+from adflywheel.services.compound.registry import MODELS
 from adflywheel.services.compound.training import load_champion, train_challenger_and_gate
 
 WEIGHTS_EVERY_HOURS = 6
@@ -20,9 +22,9 @@ def compound(ctx: CycleContext) -> dict[str, Any]:
     factory, hour = ctx.deps.factory, ctx.hour
     if hour.hour == 0:
         with factory() as session:
-            serving = load_champion(session, ctx.account_id) is not None
-        if not serving or Loop.MONITOR not in ctx.loops:
-            reason = "daily retrain (loop 6 off)" if serving else "no model serving yet"
+            has_model = load_champion(session, ctx.account_id) is not None
+        if not has_model or Loop.MONITOR not in ctx.loops:
+            reason = "daily retrain (loop 6 off)" if has_model else "no model serving yet"
             decision = train_challenger_and_gate(
                 factory, ctx.deps.settings, ctx.account_id, ctx.now, reason, actor="cycle/compound"
             )
@@ -34,7 +36,13 @@ def compound(ctx: CycleContext) -> dict[str, Any]:
         except cs.NoModelError as error:
             out["weights"] = None
             out["method"] = f"no weights: {error}"
-    recorded = cs.predict_and_record(factory, ctx.account_id, hour)
+    MODELS.resize(ctx.deps.settings.model_cache_size)
+    cache = serving.answers_for(ctx.deps.settings, factory.kw["bind"])
+
+    def publish(answers: dict[int, dict[str, Any]], version: int | None) -> None:
+        serving.publish(cache, ctx.account_id, hour, answers, version, ctx.now)
+
+    recorded = cs.predict_and_record(factory, ctx.account_id, hour, on_answers=publish)
     out["predictions_recorded"] = recorded.get("recorded", recorded.get("rows"))
     return out
 
