@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.platforms.base import AdPlatform
@@ -198,13 +198,25 @@ def apply_budgets(
     finally:
         if done:
             with transaction(factory) as session:
-                for item in done:
-                    stored = session.get(BudgetChange, item.record_id)
-                    ad_set_row = session.get(AdSet, item.ad_set_id)
-                    assert stored is not None and ad_set_row is not None
-                    stored.mode = "applied"
-                    ad_set_row.daily_budget_minor = item.new
+                mark_applied(session, [(p.record_id, p.ad_set_id, p.new) for p in done])
     return [AppliedChange(p.external_id, p.old, p.new, "applied") for p in done]
+
+
+def mark_applied(session: Session, done: Sequence[tuple[int, int, int]]) -> None:
+    """Records ``(record id, ad set id, budget)`` that reached the platform: the records marked
+    ``applied`` and the ad sets' stored budgets set, in two statements (not two per change)."""
+    if not done:
+        return
+    session.execute(
+        update(BudgetChange)
+        .where(BudgetChange.id.in_([record_id for record_id, _, _ in done]))
+        .values(mode="applied")
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(AdSet).execution_options(synchronize_session=False),
+        [{"id": ad_set_id, "daily_budget_minor": budget} for _, ad_set_id, budget in done],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +252,8 @@ def _record_pending(
     with transaction(factory) as session:
         ad_sets = {
             a.external_id: a
-            for a in session.scalars(
-                select(AdSet).where(
+            for a in session.execute(
+                select(AdSet.id, AdSet.external_id, AdSet.daily_budget_minor).where(
                     AdSet.account_id == account_id,
                     AdSet.external_id.in_(list(proposal.budgets)),
                 )
@@ -273,29 +285,39 @@ def _record_pending(
                 for r in sorted(existing.values(), key=lambda r: by_id[r.ad_set_id])
                 if r.mode == wanted
             ]
-        planned: list[_Planned] = []
-        for external_id, new_budget in sorted(proposal.budgets.items()):
-            ad_set = ad_sets[external_id]
-            old = ad_set.daily_budget_minor
-            if old == new_budget:
-                continue
-            record = BudgetChange(
-                account_id=account_id,
-                ad_set_id=ad_set.id,
-                old_budget_minor=old,
-                new_budget_minor=new_budget,
-                reason=proposal.reason,
-                evidence=proposal.evidence,
-                mode=record_mode,
-                actor=actor,
-                cycle_hour=cycle_hour,
-                idempotency_key=keys.get(external_id),
-                created_at=now,
-            )
-            session.add(record)
-            session.flush()
-            planned.append(_Planned(external_id, record.id, ad_set.id, old, new_budget))
-    return planned
+        changes = [
+            (external_id, ad_sets[external_id], new_budget)
+            for external_id, new_budget in sorted(proposal.budgets.items())
+            if ad_sets[external_id].daily_budget_minor != new_budget
+        ]
+        if not changes:
+            return []
+        # One INSERT for the campaign's changes (an ad set at most once in a proposal, so the
+        # ids are matched by ad set: no need for the rows to come back in order).
+        ids = session.execute(
+            insert(BudgetChange).returning(BudgetChange.ad_set_id, BudgetChange.id),
+            [
+                {
+                    "account_id": account_id,
+                    "ad_set_id": ad_set.id,
+                    "old_budget_minor": ad_set.daily_budget_minor,
+                    "new_budget_minor": new_budget,
+                    "reason": proposal.reason,
+                    "evidence": proposal.evidence,
+                    "mode": record_mode,
+                    "actor": actor,
+                    "cycle_hour": cycle_hour,
+                    "idempotency_key": keys.get(external_id),
+                    "created_at": now,
+                }
+                for external_id, ad_set, new_budget in changes
+            ],
+        ).all()
+    record_of = {ad_set_id: record_id for ad_set_id, record_id in ids}
+    return [
+        _Planned(external_id, record_of[ad_set.id], ad_set.id, ad_set.daily_budget_minor, new)
+        for external_id, ad_set, new in changes
+    ]
 
 
 def finish_stale_pending(
@@ -334,10 +356,5 @@ def finish_stale_pending(
     finally:
         if done:
             with transaction(factory) as session:
-                for record_id, ad_set_id, budget in done:
-                    record = session.get(BudgetChange, record_id)
-                    ad_set = session.get(AdSet, ad_set_id)
-                    assert record is not None and ad_set is not None
-                    record.mode = "applied"
-                    ad_set.daily_budget_minor = budget
+                mark_applied(session, done)
     return len(done)
