@@ -24,7 +24,6 @@ from adflywheel.services.compound import service as compound_service
 from adflywheel.services.compound import serving
 from adflywheel.services.compound.ctr_data import account_facts
 from adflywheel.services.dna.service import extract_from_features
-from adflywheel.store.catalog import variant_by_external
 
 router = APIRouter(prefix="/api/ml/compound", tags=["compound-learner"])
 
@@ -96,11 +95,18 @@ def predict(body: PredictIn, caller: CallerDep, services: ServicesDep) -> Compou
     ad = body.variant_id or body.ad_id
     dna = None if ad is not None else _dna(body)
     with services.factory() as session:
-        facts = account_facts(session, caller.account_id)
+        # An ad: one query for the account, the ad and the champion, then the hour's cached
+        # answer (services/compound/serving.py); a creative: computed.
+        found = None if ad is None else serving.look_up(session, caller.account_id, ad)
+        if ad is None:
+            facts = account_facts(session, caller.account_id)
+            synthetic = bool(facts and facts.synthetic)
+        else:
+            synthetic = bool(found and found.synthetic)
         subject: dict[str, Any] = {
             "variant_id": ad,
             "dna_version": None if dna is None else dna.dna_version,
-            "synthetic": bool(facts and facts.synthetic),
+            "synthetic": synthetic,
             "as_of": at.isoformat(),
         }
         try:
@@ -108,12 +114,17 @@ def predict(body: PredictIn, caller: CallerDep, services: ServicesDep) -> Compou
                 assert dna is not None
                 result = compound_service.predict_creative(session, caller.account_id, dna, at)
             else:
-                variant = variant_by_external(session, caller.account_id, ad)
-                if variant is None:
+                if found is None or found.variant_id is None:
                     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ad {ad!r}")
                 answers = serving.answers_for(services.settings, services.engine)
                 result = serving.serve_variant(
-                    session, answers, caller.account_id, variant.id, at, services.clock.now()
+                    session,
+                    answers,
+                    caller.account_id,
+                    found.variant_id,
+                    at,
+                    services.clock.now(),
+                    version=found.version,
                 )
         except compound_service.NoModelError as error:
             result = _no_model(str(error))

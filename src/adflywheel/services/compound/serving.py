@@ -32,18 +32,27 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from scipy.special import logit
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, select
 from sqlalchemy.orm import Session
 
 from adflywheel.core.settings import Settings
 from adflywheel.loops.compound.ensemble import Z90, BasePrediction
+from adflywheel.loops.compound.features import FEATURE_SCHEMA
 from adflywheel.services.compound import service as cs
-from adflywheel.services.compound.registry import serving_version_id
-from adflywheel.store.models import Prediction
+from adflywheel.services.compound.registry import CHAMPION, MODEL_NAME, serving_version_id
+from adflywheel.store.models import Account, ModelVersion, Prediction, Variant
+from adflywheel.store.registry import ModelAlias
 
 log = logging.getLogger(__name__)
 
 Key = tuple[int, int, datetime]  # (account, variant, hour)
+
+
+class Missing:
+    """The type of ``MISSING``: an argument not given (None is a value: no champion)."""
+
+
+MISSING = Missing()
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +267,43 @@ def from_rows(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What a predict request needs from the database before the cache: the ad's variant id
+    (None: unknown to this account), whether the account is simulated, the serving champion."""
+
+    variant_id: int | None
+    synthetic: bool
+    version: int | None
+
+
+def look_up(session: Session, account_id: int, external_id: str) -> Subject | None:
+    """``Subject`` in one query (the account, its ad by platform id, its champion: outer joins)
+    instead of three round trips; None when the account does not exist."""
+    row = session.execute(
+        select(Account.platform, Variant.id, ModelVersion.id, ModelVersion.feature_schema)
+        .select_from(Account)
+        .outerjoin(
+            Variant, and_(Variant.account_id == Account.id, Variant.external_id == external_id)
+        )
+        .outerjoin(
+            ModelAlias,
+            and_(
+                ModelAlias.account_id == Account.id,
+                ModelAlias.name == MODEL_NAME,
+                ModelAlias.alias == CHAMPION,
+            ),
+        )
+        .outerjoin(ModelVersion, ModelVersion.id == ModelAlias.version_id)
+        .where(Account.id == account_id)
+    ).first()
+    if row is None:
+        return None
+    platform, variant_id, version_id, schema = row
+    serving = version_id is not None and (schema or {}).get("version") == FEATURE_SCHEMA.version
+    return Subject(variant_id, platform == "simulated", int(version_id) if serving else None)
+
+
 def serve_variant(
     session: Session,
     answers: Answers | None,
@@ -265,10 +311,14 @@ def serve_variant(
     variant_id: int,
     at: datetime,
     now: datetime,
+    *,
+    version: int | Missing | None = MISSING,
 ) -> dict[str, Any]:
     """A variant's answer for the hour ``at``: cached, else rebuilt from the cycle's rows,
-    else computed; raises ``NoModelError`` like ``predict_variant``."""
-    version = serving_version_id(session, account_id)
+    else computed; raises ``NoModelError`` like ``predict_variant``. ``version``: the serving
+    champion's id when the caller has read it already (``look_up``)."""
+    if isinstance(version, Missing):
+        version = serving_version_id(session, account_id)
     key = (account_id, variant_id, at)
     entry = answers.get(key) if answers is not None else None
     if entry is not None and entry.version == version:
