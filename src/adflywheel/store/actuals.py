@@ -1,22 +1,26 @@
 """Hourly and daily actuals: idempotent, all-or-nothing upserts with every correction recorded.
 
 A batch is checked whole before anything is written (known ads of the caller's account, no
-duplicate (ad, period) rows), then written in the caller's transaction in three steps, every
-writer in the same (variant, period) order so that two batches never deadlock each other:
+duplicate (ad, period) rows), then written in the caller's transaction; every writer takes its
+row locks in the same (variant, period) order, so two batches never deadlock each other.
 
-1. ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` the keys it inserted: the new rows. A row
-   another client inserted meanwhile is a conflict here, never a unique-key error.
-2. The other rows exist: their stored values are read under a row lock (``SELECT ... FOR
-   UPDATE`` on PostgreSQL; on SQLite step 1 already holds the database's write lock), so the
-   diff is against the latest committed values, not a stale read.
+PostgreSQL (store/actuals_sql.py, issue #19): set-based, a constant number of statements per
+batch. The batch is COPYed into a temporary table; one statement locks the stored rows it names
+(``FOR UPDATE``) and keeps the new and the changed ones beside their stored values; then one
+``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` for new rows, one ``UPDATE ... FROM`` for
+corrections, one ``INSERT ... SELECT`` of their revisions and one upsert per running total.
+
+SQLite, row batches in three steps:
+
+1. ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` the keys it inserted: the new rows. It takes
+   the database's write lock, so nothing can interleave until commit.
+2. The other rows exist: their stored values are read (one range read of the account's rows).
 3. Changed rows are written with ``INSERT ... ON CONFLICT DO UPDATE`` and each leaves an
    ``ActualRevision`` with the values before and after; unchanged rows are not touched.
 
 Why not one ``ON CONFLICT DO UPDATE`` for everything: it cannot tell the values it replaced
 (PostgreSQL before 18 returns only the new row), and a correction must record them. Re-sending
-a batch changes nothing. Large first loads on PostgreSQL still go through ``COPY``, into a
-temporary staging table moved with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (COPY has
-no ON CONFLICT, so it never writes into the real table, where a concurrent row would fail it).
+a batch changes nothing.
 
 A transient failure caused by a concurrent writer (PostgreSQL: serialisation failure, deadlock,
 lock not available) rolls back to a savepoint and is retried up to ``WRITE_ATTEMPTS`` times;
@@ -31,16 +35,17 @@ from collections.abc import Hashable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import insert, select, text, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from adflywheel.core.domain import ACTUAL_METRICS, DailyActual, HourlyActual
 from adflywheel.core.errors import BusyError, InvalidInputError
-from adflywheel.store import rollups
+from adflywheel.store import actuals_sql, rollups
 from adflywheel.store.catalog import variant_ids_by_external
 from adflywheel.store.engine import retry_conflicts
 from adflywheel.store.models import ActualRevision, DailyActualRow, HourlyActualRow
@@ -127,10 +132,11 @@ def upsert_actuals(
     now: datetime,
 ) -> UpsertResult:
     """Store a batch of hourly rows for one account inside the caller's transaction."""
+    values = attrgetter(*METRICS)
     return _upsert(
         session,
         account_id,
-        [(r.ad_id, r.hour_start, tuple(getattr(r, m) for m in METRICS)) for r in rows],
+        [(r.ad_id, r.hour_start, values(r)) for r in rows],
         table=HourlyActualRow,
         period=HourlyActualRow.hour_start,
         revision_field="hour_start",
@@ -148,10 +154,11 @@ def upsert_daily(
     now: datetime,
 ) -> UpsertResult:
     """Store a batch of daily rows (account-local dates) inside the caller's transaction."""
+    values = attrgetter(*METRICS)
     return _upsert(
         session,
         account_id,
-        [(r.ad_id, r.date, tuple(getattr(r, m) for m in METRICS)) for r in rows],
+        [(r.ad_id, r.date, values(r)) for r in rows],
         table=DailyActualRow,
         period=DailyActualRow.day,
         revision_field="day",
@@ -176,12 +183,12 @@ def _upsert(
     known = variant_ids_by_external(session, account_id)
     check_batch([(ad_id, key) for ad_id, key, _ in rows], known)
 
-    # One order for every writer: row locks are always taken in (variant, period) order.
-    batch = sorted(
-        ((known[ad_id], key, values) for ad_id, key, values in rows),
-        key=lambda row: (row[0], row[1]),
-    )
     postgres = session.connection().dialect.name == "postgresql"
+    # One order for every writer: row locks are always taken in (variant, period) order (on
+    # PostgreSQL the set-based write orders in SQL).
+    batch = [(known[ad_id], key, values) for ad_id, key, values in rows]
+    if not postgres:
+        batch.sort(key=lambda row: (row[0], row[1]))
     # PostgreSQL: a savepoint per attempt, so a failed one undoes only itself. SQLite: the first
     # INSERT takes the database's write lock until commit, so nothing can interleave; a lock not
     # granted within the busy timeout is final (one attempt).
@@ -196,7 +203,7 @@ def _upsert(
     )
     try:
         return retrying(attempt)
-    except DBAPIError as error:
+    except (DBAPIError, actuals_sql.RaceLostError) as error:
         if not _transient(error):
             raise
         raise ConcurrentWriteError(
@@ -207,6 +214,33 @@ def _upsert(
 
 
 def _write(
+    session: Session,
+    account_id: int,
+    batch: list[tuple[int, Any, tuple[int, ...]]],
+    table: type[HourlyActualRow] | type[DailyActualRow],
+    period: InstrumentedAttribute[Any],
+    revision_field: str,
+    source: str,
+    now: datetime,
+) -> UpsertResult:
+    """One attempt at writing the checked batch: set-based SQL on PostgreSQL
+    (store/actuals_sql.py), batched statements in (variant, period) order on SQLite."""
+    if session.connection().dialect.name == "postgresql":
+        new, changed = actuals_sql.write(
+            session.connection(),
+            account_id,
+            batch,
+            table=table.__tablename__,
+            period=period.key,
+            source=source,
+            now=now,
+            rollups=table is HourlyActualRow,
+        )
+        return UpsertResult(len(batch), new, changed, len(batch) - new - changed)
+    return _write_rows(session, account_id, batch, table, period, revision_field, source, now)
+
+
+def _write_rows(
     session: Session,
     account_id: int,
     batch: list[tuple[int, Any, tuple[int, ...]]],
@@ -294,7 +328,7 @@ def _dialect_insert(session: Session, table: type[HourlyActualRow] | type[DailyA
 
 
 COPY_THRESHOLD = 2_000
-KEY_CHUNK = 500
+"""A large batch, as the tests size one (PostgreSQL COPYs every batch since issue #19)."""
 
 
 def _insert_new(
@@ -303,46 +337,14 @@ def _insert_new(
     period: InstrumentedAttribute[Any],
     records: list[dict[str, Any]],
 ) -> set[tuple[int, Any]]:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING the keys inserted.
-
-    On PostgreSQL a large batch is COPYed (several times faster than INSERTs) into a temporary
-    staging table of the same shape and moved from there with one INSERT ... SELECT ... ON
-    CONFLICT DO NOTHING: COPY itself has no ON CONFLICT and would fail on a row another client
-    wrote meanwhile, so it never writes into the real table. Everything else is a batched
-    (insertmanyvalues) INSERT ... ON CONFLICT DO NOTHING.
-    """
-    connection = session.connection()
-    if connection.dialect.name != "postgresql" or len(records) < COPY_THRESHOLD:
-        statement = (
-            _dialect_insert(session, table)
-            .on_conflict_do_nothing(index_elements=["variant_id", period.key])
-            .returning(table.variant_id, period)
-        )
-        return {(row[0], row[1]) for row in connection.execute(statement, records)}
-    name = table.__tablename__
-    staging = f"staging_{name}"
-    columns = list(records[0])
-    column_list = ", ".join(columns)
-    connection.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "
-        f"(LIKE {name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    """SQLite: batched (insertmanyvalues) INSERT ... ON CONFLICT DO NOTHING RETURNING the keys
+    inserted; it takes the database's write lock for the rest of the transaction."""
+    statement = (
+        _dialect_insert(session, table)
+        .on_conflict_do_nothing(index_elements=["variant_id", period.key])
+        .returning(table.variant_id, period)
     )
-    connection.exec_driver_sql(f"TRUNCATE {staging}")
-    raw = connection.connection.dbapi_connection
-    assert raw is not None
-    cursor = raw.cursor()
-    with cursor.copy(f"COPY {staging} ({column_list}) FROM STDIN") as copy:
-        for record in records:
-            copy.write_row([record[c] for c in columns])
-    moved = connection.execute(
-        text(
-            f"INSERT INTO {name} ({column_list}) SELECT {column_list} FROM {staging} "
-            f"ORDER BY variant_id, {period.key} "
-            f"ON CONFLICT (variant_id, {period.key}) DO NOTHING "
-            f"RETURNING variant_id, {period.key}"
-        ).columns(table.variant_id, period)
-    )
-    return {(row[0], row[1]) for row in moved}
+    return {(row[0], row[1]) for row in session.connection().execute(statement, records)}
 
 
 def _locked_values(
@@ -352,25 +354,31 @@ def _locked_values(
     period: InstrumentedAttribute[Any],
     keys: list[tuple[int, Any]],
 ) -> dict[tuple[int, Any], tuple[int, ...]]:
-    """The stored metrics of these (sorted) keys, each row locked until commit."""
+    """The stored metrics of these (sorted) keys. SQLite only: the INSERT before this already
+    holds the database's write lock, so what is read stays current until commit. One range read
+    of the account's rows over the batch's periods (its index), filtered here: a tuple IN list
+    per few hundred keys made a re-send of 48,000 rows take seconds."""
+    if not keys:
+        return {}
+    wanted = set(keys)
+    periods = [key for _, key in keys]
     metric_columns = [getattr(table, name) for name in METRICS]
+    query = select(table.variant_id, period, *metric_columns).where(
+        table.account_id == account_id, period >= min(periods), period <= max(periods)
+    )
     stored: dict[tuple[int, Any], tuple[int, ...]] = {}
-    for start in range(0, len(keys), KEY_CHUNK):
-        chunk = keys[start : start + KEY_CHUNK]
-        query = (
-            select(table.variant_id, period, *metric_columns)
-            .where(table.account_id == account_id, tuple_(table.variant_id, period).in_(chunk))
-            .order_by(table.variant_id, period)
-            .with_for_update()
-        )
-        for record in session.execute(query):
-            stored[(record[0], record[1])] = tuple(record[2:])
+    for record in session.execute(query):
+        key = (record[0], record[1])
+        if key in wanted:
+            stored[key] = tuple(record[2:])
     return stored
 
 
 def _transient(error: BaseException) -> bool:
     """A concurrent writer's doing that a later attempt can get past: a serialisation failure,
     a deadlock or a lock not available (PostgreSQL), a busy or locked database (SQLite)."""
+    if isinstance(error, actuals_sql.RaceLostError):
+        return True
     if not isinstance(error, DBAPIError):
         return False
     sqlstate = getattr(error.orig, "sqlstate", None)
