@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -29,6 +30,9 @@ from adflywheel.store.registry import ModelEvent
 from tests.console.signin import Console, seed_users
 from tests.factories.clock import T0
 from tests.factories.ctr_world import populate
+
+if TYPE_CHECKING:
+    from tests.conftest import Snapshots
 
 HOURS = 48
 START = T0 - timedelta(hours=HOURS)
@@ -132,14 +136,23 @@ def seed_cycles(engine: Engine, account_id: int) -> None:
             )  # fmt: skip
 
 
-@contextmanager
-def open_world(engine: Engine, settings: Settings, clock: ManualClock) -> Iterator[World]:
-    """The seeded world and a test client of the app on it (each test module's ``world``)."""
-    creatives.clear_cache()  # another test's database may have had the same fingerprint
+def seed_world(engine: Engine, settings: Settings) -> tuple[int, int]:
+    """Everything above on an empty migrated database: the two accounts' ids."""
     account_id, other_id = seed_users(engine)
     seed_creatives(engine, settings, account_id, rendered_clip())
     seed_learning(engine, account_id)
     seed_cycles(engine, account_id)
+    return account_id, other_id
+
+
+@contextmanager
+def open_world(
+    snapshots: Snapshots, engine: Engine, settings: Settings, clock: ManualClock
+) -> Iterator[World]:
+    """A copy of the seeded world (seeded once a session per backend) in ``engine``'s database
+    and ``settings.data_dir``, and a test client of the app on it (each test's ``world``)."""
+    creatives.clear_cache()  # every copy (and another test's database) has the same fingerprint
+    account_id, other_id = snapshots.restore("pages_b_world", engine, settings, seed_world)
     app = create_app(settings, clock=clock)
     with TestClient(app) as client:
         yield World(Console(client, engine, clock, account_id, other_id), settings, "a0")

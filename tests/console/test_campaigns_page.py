@@ -15,12 +15,13 @@ from sqlalchemy import Engine, select
 
 from adflywheel.core.settings import Settings
 from adflywheel.store.models import AdSet, BudgetChange, Campaign
+from tests.conftest import Snapshots
 from tests.console.world_pages import (
     World,
     add_user,
     console_client,
+    copied_world,
     csrf_of,
-    run_world,
     sign_in,
 )
 
@@ -35,9 +36,9 @@ class Site:
 
 
 @pytest.fixture
-def site(engine: Engine, tmp_path: Path) -> Iterator[Site]:
+def site(snapshots: Snapshots, engine: Engine, tmp_path: Path) -> Iterator[Site]:
     settings = Settings(data_dir=tmp_path / "data", database_url=str(engine.url))
-    world = run_world(engine, settings, START)
+    world = copied_world(snapshots, engine, settings, START)
     now = world.clock.now()
     add_user(world.factory, "ann@example.com", {world.account_id: "approver"}, now)
     add_user(world.factory, "vic@example.com", {world.account_id: "viewer"}, now)

@@ -14,7 +14,8 @@ from adflywheel.console.views.campaigns import build_campaign_detail, build_camp
 from adflywheel.core.errors import NotFoundError
 from adflywheel.core.settings import Settings
 from adflywheel.store.models import AdSet, BudgetChange, CycleRun
-from tests.console.world_pages import World, run_world
+from tests.conftest import Snapshots
+from tests.console.world_pages import World, copied_world
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -24,9 +25,9 @@ def dollars(minor: int) -> str:
 
 
 @pytest.fixture
-def world(engine: Engine, tmp_path: Path) -> World:
+def world(snapshots: Snapshots, engine: Engine, tmp_path: Path) -> World:
     settings = Settings(data_dir=tmp_path / "data", database_url=str(engine.url))
-    return run_world(engine, settings, START)
+    return copied_world(snapshots, engine, settings, START)
 
 
 def test_the_list_shows_structure_outcome_and_open_recommendations(world: World) -> None:

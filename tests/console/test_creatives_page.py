@@ -18,6 +18,7 @@ from adflywheel.core.settings import Settings
 from adflywheel.services.dna import service as dna_service
 from adflywheel.store.catalog import variant_by_external
 from adflywheel.store.engine import make_session_factory, transaction
+from tests.conftest import Snapshots
 from tests.console.pages_b_world import World, open_world, rendered_clip
 from tests.console.signin import ADMIN, APPROVER, OTHER, VIEWER
 from tests.factories.catalog import store_hour
@@ -26,8 +27,10 @@ from tests.factories.video import synthetic_video
 
 
 @pytest.fixture
-def world(engine: Engine, settings: Settings, clock: ManualClock) -> Iterator[World]:
-    with open_world(engine, settings, clock) as opened:
+def world(
+    snapshots: Snapshots, engine: Engine, settings: Settings, clock: ManualClock
+) -> Iterator[World]:
+    with open_world(snapshots, engine, settings, clock) as opened:
         yield opened
 
 

@@ -15,14 +15,17 @@ from adflywheel.core.clock import ManualClock
 from adflywheel.core.settings import Settings
 from adflywheel.store.engine import make_session_factory
 from adflywheel.store.models import CycleRun
+from tests.conftest import Snapshots
 from tests.console.pages_b_world import World, open_world
 from tests.console.signin import APPROVER, OTHER, VIEWER
 from tests.factories.clock import T0
 
 
 @pytest.fixture
-def world(engine: Engine, settings: Settings, clock: ManualClock) -> Iterator[World]:
-    with open_world(engine, settings, clock) as opened:
+def world(
+    snapshots: Snapshots, engine: Engine, settings: Settings, clock: ManualClock
+) -> Iterator[World]:
+    with open_world(snapshots, engine, settings, clock) as opened:
         yield opened
 
 

@@ -16,7 +16,15 @@ from adflywheel.core.settings import Settings
 from adflywheel.services.promoter.settings import PromoterSettings, load_settings, store_settings
 from adflywheel.store.audit import AuditEvent
 from adflywheel.store.engine import transaction
-from tests.console.world_pages import World, add_user, console_client, csrf_of, run_world, sign_in
+from tests.conftest import Snapshots
+from tests.console.world_pages import (
+    World,
+    add_user,
+    console_client,
+    copied_world,
+    csrf_of,
+    sign_in,
+)
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -29,9 +37,9 @@ class Site:
 
 
 @pytest.fixture
-def site(engine: Engine, tmp_path: Path) -> Iterator[Site]:
+def site(snapshots: Snapshots, engine: Engine, tmp_path: Path) -> Iterator[Site]:
     settings = Settings(data_dir=tmp_path / "data", database_url=str(engine.url))
-    world = run_world(engine, settings, START)
+    world = copied_world(snapshots, engine, settings, START)
     now = world.clock.now()
     add_user(world.factory, "ada@example.com", {world.account_id: "admin"}, now)
     add_user(world.factory, "ann@example.com", {world.account_id: "approver"}, now)

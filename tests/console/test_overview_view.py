@@ -33,7 +33,8 @@ from adflywheel.store.actuals import upsert_actuals
 from adflywheel.store.catalog import sync_catalog
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.models import AdSet, BudgetChange, Campaign, HourlyActualRow
-from tests.console.world_pages import run_world
+from tests.conftest import Snapshots
+from tests.console.world_pages import copied_world
 from tests.factories.helpers import new_account
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -73,9 +74,11 @@ def test_the_week_reads_against_the_days_before_it() -> None:
     assert young["spend"].baseline is None and young["spend"].change is None
 
 
-def test_overview_of_a_simulated_account(engine: Engine, tmp_path: Path) -> None:
+def test_overview_of_a_simulated_account(
+    snapshots: Snapshots, engine: Engine, tmp_path: Path
+) -> None:
     settings = Settings(data_dir=tmp_path / "data", database_url=str(engine.url))
-    world = run_world(engine, settings, START)
+    world = copied_world(snapshots, engine, settings, START)
     now = world.clock.now()
     with world.factory() as session:
         view = build_overview(session, world.account_id, now, dollars)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -26,6 +27,9 @@ from adflywheel.sim.market import MarketConfig, SimulatedMarket
 from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_session_factory, transaction
 from adflywheel.store.users import Role, create_user, grant
+
+if TYPE_CHECKING:
+    from tests.conftest import Snapshots
 
 HOUR = timedelta(hours=1)
 LOOPS = frozenset({Loop.BANDIT, Loop.PROMOTER})
@@ -102,6 +106,33 @@ def run_world(
         run_cycle(ids[0], CycleDeps(factory, clock, platform, settings=settings), options)
     clock.advance(timedelta(minutes=5))
     return World(ids[0], ids[1], market, platform, factory, clock)
+
+
+def copied_world(
+    snapshots: Snapshots,
+    engine: Engine,
+    settings: Settings,
+    start: datetime,
+    *,
+    hours: int = 30,
+    recommend_hours: int = 4,
+    seed: int = 3,
+    guardrails: str = "legacy",
+) -> World:
+    """``run_world``'s world, simulated once a session per backend and copied into ``engine``'s
+    database: the market, platform and clock are the test's own (deep copies) and its session
+    factory is bound to ``engine``."""
+    key = f"world_pages:{start.isoformat()}:{hours}:{recommend_hours}:{seed}:{guardrails}"
+
+    def build(seeded: Engine, seeded_settings: Settings) -> World:
+        world = run_world(
+            seeded, seeded_settings, start, hours=hours, recommend_hours=recommend_hours,
+            seed=seed, guardrails=guardrails,
+        )  # fmt: skip
+        return replace(world, factory=None)  # type: ignore[arg-type]  # bound per copy
+
+    world = snapshots.restore(key, engine, settings, build)
+    return replace(world, factory=make_session_factory(engine))
 
 
 PASSWORD = "correct horse battery staple"
