@@ -294,6 +294,67 @@ def rss_run(url: str, accounts: int, draws: int, marks: tuple[int, ...]) -> dict
     return {"rss_mib_after": rss, "peak_rss_mib": round(peak / 1024), "load": _load()}
 
 
+def real_cycle_rss(accounts: int, marks: tuple[int, ...]) -> dict[str, Any]:
+    """The real cycle (``run_account``, every step) on ``accounts`` fresh accounts in one Dask
+    worker: no deliveries yet, so it measures what each account served leaves behind in the
+    process (caches, sessions, reports), not the cost of its data. A migrated database
+    ``scale_d_cycle_<pid>``, dropped after."""
+    from datetime import timedelta
+
+    from dask.distributed import Client
+
+    from adflywheel.core.clock import SystemClock, floor_hour
+    from adflywheel.core.settings import Settings
+    from adflywheel.cycle.executor import AccountTask, CycleJob
+    from adflywheel.cycle.executor import run_batch as cycle_batch
+    from adflywheel.store.accounts import create_account
+    from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
+
+    name = f"scale_d_cycle_{os.getpid()}"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        hour = floor_hour(SystemClock().now()) - timedelta(hours=1)
+        with transaction(make_session_factory(engine)) as session:
+            ids = [
+                create_account(session, f"d-{i}", hour - timedelta(days=2)).id
+                for i in range(accounts)
+            ]
+        engine.dispose()
+        job = CycleJob(Settings(database_url=url), hour)
+        step = max(1, min(50, accounts // 20))
+        rss: dict[str, int] = {}
+        statuses: dict[str, int] = {}
+        pending, served, wall = sorted(marks), 0, 0.0
+        with local_dask_cluster(1) as address, Client(address) as client:  # type: ignore[no-untyped-call]
+            for start in range(0, accounts, step):
+                tasks = [AccountTask(job, a, None) for a in ids[start : start + step]]
+                t0 = time.perf_counter()
+                outcomes = client.submit(cycle_batch, tasks, pure=False).result()
+                wall += time.perf_counter() - t0
+                for outcome in outcomes:
+                    statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+                served += len(tasks)
+                now, peak = client.submit(_rss_kib, pure=False).result()
+                while pending and served >= pending[0]:
+                    rss[str(pending.pop(0))] = round(now / 1024)
+        return {
+            "accounts": accounts,
+            "statuses": statuses,
+            "rss_mib_after": rss,
+            "peak_rss_mib": round(peak / 1024),
+            "wall_ms_per_account": round(1000 * wall / accounts, 1),
+            "load": _load(),
+        }
+    finally:
+        with psycopg.connect(ADMIN, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def partition_simulation(accounts: int, parts: int) -> dict[str, Any]:
     """The partitioner over ``accounts`` with realistic sizes: balance by weight and by count."""
     rng = np.random.default_rng(19)
@@ -395,6 +456,8 @@ def run(
             str(r["workers"]): round(r["accounts_per_s"] / one, 2) for r in out["scale"]
         }
         out["rss"] = rss_run(url, rss_accounts, draws, marks)
+    if not quick:
+        out["real_cycle_rss"] = real_cycle_rss(1_000, (100, 500, 1_000))
     out["partition"] = partition_simulation(sim_accounts, 64)
     out["claims"] = [claim_race(redis_url, sim_accounts, 64, same) for same in (True, False)]
     out["load_end"] = _load()
@@ -406,7 +469,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--accounts", type=int, default=None)
+    parser.add_argument("--real-cycle-only", type=int, default=0, metavar="N")
     args = parser.parse_args()
+    if args.real_cycle_only:
+        n = args.real_cycle_only
+        print(json.dumps(real_cycle_rss(n, (n // 10, n // 2, n)), indent=2))
+        return
     workers = tuple(int(w) for w in args.workers.split(","))
     print(json.dumps(run(args.quick, workers=workers, accounts=args.accounts), indent=2))
 

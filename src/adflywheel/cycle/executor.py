@@ -211,7 +211,7 @@ def run_cycles(
         except Exception as error:  # no platform: this account only
             outcomes[account_id] = _failed(account_id, f"not submitted: {error!r}")
     if batch_size <= 1:
-        groups = [(a,) for a in tasks]
+        groups: list[tuple[int, ...]] = [(a,) for a in tasks]
     else:
         known = {a: (weights or {}).get(a, 1.0) for a in tasks}
         groups = [p.account_ids for p in batches(known, batch_size)]
@@ -241,7 +241,7 @@ def executor_workers(executor: Executor) -> int:
     """How many tasks ``executor`` runs at once (a Dask client: its workers' threads)."""
     client = getattr(executor, "_client", None)
     if client is not None:
-        return max(1, sum(client.nthreads().values()))
+        return max(1, int(sum(client.nthreads().values())))
     return int(getattr(executor, "_max_workers", 0) or os.cpu_count() or 1)
 
 
