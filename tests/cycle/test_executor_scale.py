@@ -3,6 +3,7 @@ the same hour never running one account's hour twice."""
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -74,6 +75,12 @@ def test_default_batch_size_keeps_several_batches_per_worker() -> None:
     assert default_batch_size(100_000, 4) == 50
     with ThreadPoolExecutor(3) as pool:
         assert executor_workers(pool) == 3
+
+
+def test_a_local_dask_address_names_the_worker_count() -> None:
+    assert executor_module._local_workers("local:3") == 3
+    assert executor_module._local_workers("local") == (os.cpu_count() or 1)
+    assert executor_module._local_workers("tcp://10.0.0.5:8786") is None
 
 
 # -- batches through an executor -----------------------------------------------------------------
