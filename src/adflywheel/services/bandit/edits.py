@@ -195,19 +195,36 @@ def record_external_edits(
     the baseline from now on, and the edit rules leave the ad set alone for ``hands_off_hours``.
     Returns what was seen."""
     seen: list[dict[str, object]] = []
-    ad_sets = session.scalars(select(AdSet).where(AdSet.account_id == account_id)).all()
-    for ad_set in ad_sets:
-        old = before.get(ad_set.external_id)
-        new = ad_set.daily_budget_minor
-        if old is None or new is None or old == new or _ours(session, ad_set.id, new, now):
-            continue
-        key = f"external:{account_id}:{hour.isoformat()}:{ad_set.external_id}"
-        if session.scalar(select(BudgetChange.id).where(BudgetChange.idempotency_key == key)):
+    ad_sets = session.execute(
+        select(AdSet.id, AdSet.external_id, AdSet.daily_budget_minor).where(
+            AdSet.account_id == account_id
+        )
+    ).all()
+    moved = [
+        (ad_set_id, external_id, before[external_id], new)
+        for ad_set_id, external_id, new in ad_sets
+        if before.get(external_id) is not None and new is not None and before[external_id] != new
+    ]
+    if not moved:
+        return seen
+    # Read in two queries for every moved ad set: the service's changes that explain a budget,
+    # and the keys already recorded (a re-run hour).
+    ours = _ours(session, [m[0] for m in moved], now)
+    keys = {m[1]: f"external:{account_id}:{hour.isoformat()}:{m[1]}" for m in moved}
+    recorded = set(
+        session.scalars(
+            select(BudgetChange.idempotency_key).where(
+                BudgetChange.idempotency_key.in_(list(keys.values()))
+            )
+        )
+    )
+    for ad_set_id, external_id, old, new in moved:
+        if (ad_set_id, new) in ours or keys[external_id] in recorded:
             continue
         session.add(
             BudgetChange(
                 account_id=account_id,
-                ad_set_id=ad_set.id,
+                ad_set_id=ad_set_id,
                 old_budget_minor=old,
                 new_budget_minor=new,
                 reason="external_edit",
@@ -215,27 +232,25 @@ def record_external_edits(
                 mode=OBSERVED,
                 actor=EXTERNAL,
                 cycle_hour=hour,
-                idempotency_key=key,
+                idempotency_key=keys[external_id],
                 created_at=now,
             )
         )
-        seen.append({"ad_set_id": ad_set.external_id, "old": old, "new": new})
+        seen.append({"ad_set_id": external_id, "old": old, "new": new})
     session.flush()
     return seen
 
 
-def _ours(session: Session, ad_set_id: int, budget: int, now: datetime) -> bool:
-    """A change of the service's (written, maybe not yet marked) explains this budget."""
-    return (
-        session.scalar(
-            select(BudgetChange.id)
-            .where(
-                BudgetChange.ad_set_id == ad_set_id,
-                BudgetChange.mode.in_(REAL_EDIT_MODES),
-                BudgetChange.new_budget_minor == budget,
-                BudgetChange.created_at > now - timedelta(days=2),
-            )
-            .limit(1)
+def _ours(session: Session, ad_set_ids: list[int], now: datetime) -> set[tuple[int, int]]:
+    """The (ad set, budget) pairs a change of the service's (written, maybe not yet marked)
+    explains."""
+    rows = session.execute(
+        select(BudgetChange.ad_set_id, BudgetChange.new_budget_minor)
+        .where(
+            BudgetChange.ad_set_id.in_(ad_set_ids),
+            BudgetChange.mode.in_(REAL_EDIT_MODES),
+            BudgetChange.created_at > now - timedelta(days=2),
         )
-        is not None
-    )
+        .distinct()
+    ).all()
+    return {(ad_set_id, budget) for ad_set_id, budget in rows}

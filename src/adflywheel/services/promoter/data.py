@@ -78,22 +78,15 @@ def judged_until(
 
 
 def _budget_vectors(
-    session: Session,
+    changes: Sequence[BudgetChange],
     ad_set_ids: Sequence[int],
     current: dict[int, int],
     hours: Sequence[datetime],
-    since: datetime,
 ) -> list[tuple[int, ...]]:
-    """The budget of every ad set in each of ``hours`` (ascending), rebuilt backwards."""
-    changes = session.scalars(
-        select(BudgetChange)
-        .where(
-            BudgetChange.ad_set_id.in_(ad_set_ids),
-            BudgetChange.mode.in_(("applied", "rolled_back")),
-            BudgetChange.created_at >= since,
-        )
-        .order_by(BudgetChange.created_at.desc(), BudgetChange.id.desc())
-    ).all()
+    """The budget of every ad set in each of ``hours`` (ascending), rebuilt backwards from
+    ``changes`` (newest first; those of other ad sets are ignored)."""
+    own = set(ad_set_ids)
+    changes = [c for c in changes if c.ad_set_id in own]
     budgets = dict(current)
     out: list[tuple[int, ...]] = []
     pointer = 0
@@ -113,35 +106,52 @@ def campaign_data(
     """The campaign as an ``Experiment`` over ``[since, until)``: its active variants and its
     control (even when paused: its past hours are still a fair comparison). None when there is
     nothing to compare. A conversion objective ends earlier (``judged_until``)."""
-    until, basis = judged_until(session, account_id, campaign, until)
+    return campaigns_data(session, account_id, [campaign], since=since, until=until)[campaign.id]
+
+
+def campaigns_data(
+    session: Session,
+    account_id: int,
+    campaigns: Sequence[Campaign],
+    *,
+    since: datetime,
+    until: datetime,
+) -> dict[int, CampaignData | None]:
+    """``campaign_data`` of several campaigns of an account (by campaign id), read in three
+    queries for all of them (variants, actuals, budget changes) rather than three per campaign."""
+    ends = {c.id: judged_until(session, account_id, c, until) for c in campaigns}
     rows = session.execute(
         select(Variant, AdSet)
         .join(AdSet, AdSet.id == Variant.ad_set_id)
-        .where(Variant.account_id == account_id, Variant.campaign_id == campaign.id)
+        .where(Variant.account_id == account_id, Variant.campaign_id.in_(list(ends)))
         .order_by(Variant.id)
     ).all()
-    infos: list[VariantInfo] = []
-    control: str | None = None
+    infos: dict[int, list[VariantInfo]] = {c.id: [] for c in campaigns}
+    controls: dict[int, str | None] = {c.id: None for c in campaigns}
+    external = {c.id: c.external_id for c in campaigns}
     for variant, ad_set in rows:
+        cid = variant.campaign_id
         active = variant.status == "ACTIVE" and ad_set.status == "ACTIVE"
-        if variant.is_control and control is None:
-            control = variant.external_id
+        if variant.is_control and controls[cid] is None:
+            controls[cid] = variant.external_id
         elif not active:
             continue
-        infos.append(
+        infos[cid].append(
             VariantInfo(
                 variant.id,
                 variant.external_id,
                 ad_set.id,
                 ad_set.external_id,
-                campaign.external_id,
+                external[cid],
                 ad_set.daily_budget_minor,
                 active,
             )
         )
-    if len(infos) < 2:
-        return None
-    by_id = {info.variant_id: k for k, info in enumerate(infos)}
+    out: dict[int, CampaignData | None] = {c.id: None for c in campaigns}
+    judged = {cid: v for cid, v in infos.items() if len(v) >= 2}
+    if not judged:
+        return out
+    variant_ids = [info.variant_id for v in judged.values() for info in v]
     actuals = session.execute(
         select(
             HourlyActualRow.variant_id,
@@ -149,15 +159,51 @@ def campaign_data(
             HourlyActualRow.impressions,
             HourlyActualRow.clicks,
         ).where(
-            HourlyActualRow.variant_id.in_(list(by_id)),
+            HourlyActualRow.variant_id.in_(variant_ids),
             HourlyActualRow.hour_start >= since,
-            HourlyActualRow.hour_start < until,
+            HourlyActualRow.hour_start < max(ends[cid][0] for cid in judged),
         )
     ).all()
+    changes = session.scalars(
+        select(BudgetChange)
+        .where(
+            BudgetChange.ad_set_id.in_({info.ad_set_id for v in judged.values() for info in v}),
+            BudgetChange.mode.in_(("applied", "rolled_back")),
+            BudgetChange.created_at >= since,
+        )
+        .order_by(BudgetChange.created_at.desc(), BudgetChange.id.desc())
+    ).all()
+    by_variant: dict[int, list[tuple[datetime, int, int]]] = {}
+    for variant_id, hour, n, x in actuals:
+        by_variant.setdefault(variant_id, []).append((hour, int(n), int(x)))
+    for cid, campaign_infos in judged.items():
+        end, basis = ends[cid]
+        rows_of = [
+            (info.variant_id, hour, n, x)
+            for info in campaign_infos
+            for hour, n, x in by_variant.get(info.variant_id, ())
+            if hour < end
+        ]
+        out[cid] = _experiment(
+            external[cid], controls[cid], campaign_infos, rows_of, changes, basis
+        )
+    return out
+
+
+def _experiment(
+    campaign_external_id: str,
+    control: str | None,
+    infos: list[VariantInfo],
+    actuals: Sequence[tuple[int, datetime, int, int]],
+    changes: Sequence[BudgetChange],
+    basis: dict[str, str] | None,
+) -> CampaignData:
+    """One campaign's counts per allocation period, from its rows."""
+    by_id = {info.variant_id: k for k, info in enumerate(infos)}
     hours = sorted({hour for _, hour, _, _ in actuals})
     ad_set_ids = [info.ad_set_id for info in infos]
     current = {info.ad_set_id: info.budget_minor or 0 for info in infos}
-    vectors = _budget_vectors(session, ad_set_ids, current, hours, since)
+    vectors = _budget_vectors(changes, ad_set_ids, current, hours)
     period_of: dict[datetime, int] = {}
     shares: list[tuple[float, ...]] = []
     for i, (hour, vector) in enumerate(zip(hours, vectors, strict=True)):
@@ -170,8 +216,8 @@ def campaign_data(
     clicks = [[0] * k for _ in infos]
     for variant_id, hour, n, x in actuals:
         j = by_id[variant_id]
-        impressions[j][period_of[hour]] += int(n)
-        clicks[j][period_of[hour]] += int(x)
+        impressions[j][period_of[hour]] += n
+        clicks[j][period_of[hour]] += x
     variants = tuple(
         VariantData(
             info.ad_id,
@@ -182,7 +228,7 @@ def campaign_data(
         for j, info in enumerate(infos)
     )
     return CampaignData(
-        Experiment(campaign.external_id, control, variants),
+        Experiment(campaign_external_id, control, variants),
         {info.ad_id: info for info in infos},
         len(shares),
         basis,

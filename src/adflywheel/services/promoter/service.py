@@ -40,7 +40,7 @@ from adflywheel.loops.promoter import (
     plan_promotions,
 )
 from adflywheel.platforms.base import AdPlatform, PlatformError
-from adflywheel.services.promoter.data import CampaignData, campaign_data
+from adflywheel.services.promoter.data import CampaignData, campaigns_data
 from adflywheel.services.promoter.funding import (
     CAMPAIGN,
     GROWTH,
@@ -547,8 +547,9 @@ def _read_state(
     with factory() as session:
         structures = campaign_structures(session, account_id)
         data: list[CampaignData] = []
+        read = campaigns_data(session, account_id, campaigns, since=since, until=hour)
         for campaign in campaigns:
-            found = campaign_data(session, account_id, campaign, since=since, until=hour)
+            found = read[campaign.id]
             if found is None:
                 continue
             if structures.get(campaign.external_id) is BudgetStructure.AD_SET_BUDGETS_MULTI_AD:
