@@ -57,7 +57,7 @@ from adflywheel.loops.compound.xgb import (
     train_ctr_model,
 )
 from adflywheel.loops.dna import patterns as dna_patterns
-from adflywheel.loops.dna.fingerprint import Dna
+from adflywheel.loops.dna.fingerprint import Dna, dna_from_document
 from adflywheel.services.bandit.policies import THOMPSON_SETTINGS
 from adflywheel.services.compound.ctr_data import account_facts, account_rows, current_contexts
 from adflywheel.services.compound.training import load_champion
@@ -98,13 +98,20 @@ class NoModelError(NotFoundError):
 
 
 def thompson_base(
-    session: Session, account_id: int, at: datetime, settings: CompoundSettings = DEFAULT
+    session: Session,
+    account_id: int,
+    at: datetime,
+    settings: CompoundSettings = DEFAULT,
+    totals: list[Any] | None = None,
 ) -> dict[int, BasePrediction]:
-    """Loop 2's CTR posterior of every variant of campaigns that have delivered before ``at``."""
+    """Loop 2's CTR posterior of every variant of campaigns that have delivered before ``at``
+    (``totals``: ``variant_totals(until=at)`` when the caller has read them already)."""
     since = at - timedelta(days=settings.lookback_days)
     series = hourly_series(session, account_id, since=since, until=at)
     by_campaign: dict[int, list[Any]] = defaultdict(list)
-    for v in variant_totals(session, account_id, until=at):
+    if totals is None:
+        totals = variant_totals(session, account_id, until=at)
+    for v in totals:
         by_campaign[v.campaign_id].append(v)
     campaigns: list[CampaignEvidence] = []
     for campaign_id, variants in by_campaign.items():
@@ -129,19 +136,37 @@ def thompson_base(
     return {int(k): v for k, v in found.items()}
 
 
+def account_genes(session: Session, account_id: int) -> dict[int, dict[str, Any]]:
+    """Every variant's genes (``variant_dna``'s answer) in two queries for the account, not one
+    per variant."""
+    stored = dna_service.stored_documents(session, account_id)
+    out: dict[int, dict[str, Any]] = {}
+    for v in session.scalars(select(Variant).where(Variant.account_id == account_id)):
+        document = stored.get(v.id)
+        dna = (
+            dna_from_document(document)
+            if document is not None
+            else dna_service.features_dna(v.observed_features, v.primary_text)
+        )
+        out[v.id] = dna.genes
+    return out
+
+
 def account_patterns(
     session: Session,
     account_id: int,
     at: datetime,
     genes: Mapping[int, Mapping[str, Any]] | None = None,
+    totals: list[Any] | None = None,
 ) -> dna_patterns.Patterns:
     """Loop 4's CTR gene effects from the account's ads' totals before ``at``."""
     if genes is None:
-        variants = session.scalars(select(Variant).where(Variant.account_id == account_id))
-        genes = {v.id: dna_service.variant_dna(session, v).genes for v in variants}
+        genes = account_genes(session, account_id)
+    if totals is None:
+        totals = variant_totals(session, account_id, until=at)
     outcomes = [
         dna_patterns.AdOutcome(genes[t.variant_id], t.impressions, t.clicks)
-        for t in variant_totals(session, account_id, until=at)
+        for t in totals
         if t.impressions > 0
     ]
     return dna_patterns.gene_patterns(outcomes)
@@ -195,14 +220,12 @@ def account_state(
         if found is not None:
             _STATES.move_to_end(key)
             return found
-    variants = session.scalars(select(Variant).where(Variant.account_id == account_id))
-    genes = {v.id: dna_service.variant_dna(session, v).genes for v in variants}
-    served = frozenset(
-        t.variant_id for t in variant_totals(session, account_id, until=at) if t.impressions > 0
-    )
+    genes = account_genes(session, account_id)
+    totals = list(variant_totals(session, account_id, until=at))
+    served = frozenset(t.variant_id for t in totals if t.impressions > 0)
     state = AccountState(
-        thompson_base(session, account_id, at, settings),
-        account_patterns(session, account_id, at, genes),
+        thompson_base(session, account_id, at, settings, totals),
+        account_patterns(session, account_id, at, genes, totals),
         genes,
         served,
     )
