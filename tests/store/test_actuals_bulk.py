@@ -123,10 +123,10 @@ def test_a_mixed_batch_is_stored_row_by_row_with_one_revision_per_correction(
 
     by_day: dict[object, list[int]] = defaultdict(lambda: [0] * len(ACTUAL_METRICS))
     by_hour: dict[object, list[int]] = defaultdict(lambda: [0] * len(ACTUAL_METRICS))
-    for (variant_id, hour_start), row in stored.items():
+    for (variant_id, hour_start), kept_row in stored.items():
         for i, m in enumerate(ACTUAL_METRICS):
-            by_day[(variant_id, hour_start.date())][i] += getattr(row, m)
-            by_hour[hour_start][i] += getattr(row, m)
+            by_day[(variant_id, hour_start.date())][i] += getattr(kept_row, m)
+            by_hour[hour_start][i] += getattr(kept_row, m)
     assert day_totals == {k: tuple(v) for k, v in by_day.items()}
     assert hour_totals == {k: tuple(v) for k, v in by_hour.items()}
 

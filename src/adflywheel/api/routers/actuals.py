@@ -69,7 +69,19 @@ class ActualIn(BaseModel):
         return self
 
     def to_domain(self) -> HourlyActual:
-        return HourlyActual(**self.model_dump())
+        # Fields read directly: ``model_dump`` cost more than the write itself on a 48,000-row
+        # batch (issue #19).
+        return HourlyActual(
+            self.ad_id,
+            self.hour_start,
+            self.impressions,
+            self.clicks,
+            self.link_clicks,
+            self.spend_minor,
+            self.conversions,
+            self.revenue_minor,
+            self.video_views,
+        )
 
 
 class ActualsBatch(BaseModel):
