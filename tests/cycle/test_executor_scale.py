@@ -182,3 +182,23 @@ def test_two_schedulers_racing_for_one_hour_run_each_account_once(
     if with_redis:
         assert not redis_client.keys("adflywheel:cycle:*")  # every lock released
     worker_session_factory.cache_clear()
+
+
+@pytest.mark.db
+def test_the_scheduler_weighs_accounts_by_their_variants(engine: Engine, database_url: str) -> None:
+    from adflywheel.core.clock import ManualClock
+    from adflywheel.cycle.scheduler import CycleRunner
+    from adflywheel.store.accounts import create_account
+    from adflywheel.store.engine import transaction
+
+    _, ids = _world(engine)
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        empty = create_account(session, "no ads yet", T0).id
+
+    def no_platform(account_id: int) -> None:
+        raise PlatformError("none")
+
+    runner = CycleRunner(Settings(database_url=database_url), factory, ManualClock(T0), no_platform)
+    weights = runner.variant_counts([*sorted(ids), empty])
+    assert weights == {**dict.fromkeys(sorted(ids), 6.0), empty: 1.0}  # 2 campaigns x 3 variants
