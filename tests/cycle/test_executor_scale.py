@@ -24,7 +24,7 @@ from adflywheel.cycle.executor import (
     worker_session_factory,
 )
 from adflywheel.cycle.partition import Partition, balance, batches, partition, rotated, uniform
-from adflywheel.platforms.base import PlatformError
+from adflywheel.platforms.base import AdPlatform, PlatformError
 from adflywheel.store.engine import make_session_factory
 from adflywheel.store.models import BudgetChange, CycleRun
 from tests.cycle.test_executor import _job, _snapshots, _world
@@ -196,7 +196,7 @@ def test_the_scheduler_weighs_accounts_by_their_variants(engine: Engine, databas
     with transaction(factory) as session:
         empty = create_account(session, "no ads yet", T0).id
 
-    def no_platform(account_id: int) -> None:
+    def no_platform(account_id: int) -> AdPlatform:
         raise PlatformError("none")
 
     runner = CycleRunner(Settings(database_url=database_url), factory, ManualClock(T0), no_platform)
