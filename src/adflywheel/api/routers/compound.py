@@ -94,32 +94,38 @@ def predict(body: PredictIn, caller: CallerDep, services: ServicesDep) -> Compou
     at = floor_hour(services.clock.now())
     ad = body.variant_id or body.ad_id
     dna = None if ad is not None else _dna(body)
+    found, hit = None, None
+    if ad is not None:
+        # An ad: one query (the account, the ad, the champion) outside a transaction (no BEGIN
+        # and ROLLBACK round trips), then the hour's cached answer (services/compound/serving.py).
+        with services.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            found = serving.look_up(c, caller.account_id, ad)
+        if found is None or found.variant_id is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ad {ad!r}")
+        answers = serving.answers_for(services.settings, services.engine)
+        hit = serving.cached(
+            answers, caller.account_id, found.variant_id, at, found.version, services.clock.now()
+        )
+    subject: dict[str, Any] = {
+        "variant_id": ad,
+        "dna_version": None if dna is None else dna.dna_version,
+        "synthetic": found.synthetic if found is not None else False,
+        "as_of": at.isoformat(),
+    }
+    if hit is not None:
+        return CompoundPredictionOut.model_validate({**subject, **hit})
     with services.factory() as session:
-        # An ad: one query for the account, the ad and the champion, then the hour's cached
-        # answer (services/compound/serving.py); a creative: computed.
-        found = None if ad is None else serving.look_up(session, caller.account_id, ad)
-        if ad is None:
-            facts = account_facts(session, caller.account_id)
-            synthetic = bool(facts and facts.synthetic)
-        else:
-            synthetic = bool(found and found.synthetic)
-        subject: dict[str, Any] = {
-            "variant_id": ad,
-            "dna_version": None if dna is None else dna.dna_version,
-            "synthetic": synthetic,
-            "as_of": at.isoformat(),
-        }
         try:
-            if ad is None:
+            if found is None:
                 assert dna is not None
+                facts = account_facts(session, caller.account_id)
+                subject["synthetic"] = bool(facts and facts.synthetic)
                 result = compound_service.predict_creative(session, caller.account_id, dna, at)
             else:
-                if found is None or found.variant_id is None:
-                    raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ad {ad!r}")
-                answers = serving.answers_for(services.settings, services.engine)
+                assert found.variant_id is not None
                 result = serving.serve_variant(
                     session,
-                    answers,
+                    serving.answers_for(services.settings, services.engine),
                     caller.account_id,
                     found.variant_id,
                     at,

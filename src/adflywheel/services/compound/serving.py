@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from scipy.special import logit
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Connection, Engine, and_, select
 from sqlalchemy.orm import Session
 
 from adflywheel.core.settings import Settings
@@ -277,7 +277,7 @@ class Subject:
     version: int | None
 
 
-def look_up(session: Session, account_id: int, external_id: str) -> Subject | None:
+def look_up(session: Session | Connection, account_id: int, external_id: str) -> Subject | None:
     """``Subject`` in one query (the account, its ad by platform id, its champion: outer joins)
     instead of three round trips; None when the account does not exist."""
     row = session.execute(
@@ -302,6 +302,22 @@ def look_up(session: Session, account_id: int, external_id: str) -> Subject | No
     platform, variant_id, version_id, schema = row
     serving = version_id is not None and (schema or {}).get("version") == FEATURE_SCHEMA.version
     return Subject(variant_id, platform == "simulated", int(version_id) if serving else None)
+
+
+def cached(
+    answers: Answers | None,
+    account_id: int,
+    variant_id: int,
+    at: datetime,
+    version: int | None,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The cached answer for the hour ``at`` if it was made with the serving champion
+    (``version``), else None: the request path's cheap first look, without a session."""
+    entry = answers.get((account_id, variant_id, at)) if answers is not None else None
+    if entry is None or entry.version != version:
+        return None
+    return entry.served(now)
 
 
 def serve_variant(
