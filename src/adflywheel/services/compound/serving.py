@@ -148,7 +148,7 @@ class RedisAnswers:
         except Exception as error:  # a cache outage must not fail predict
             log.warning("prediction cache read failed: %s", error)
             return None
-        return None if found is None else Entry.from_json(found)  # type: ignore[arg-type]
+        return None if found is None else Entry.from_json(found)
 
     def put_many(self, entries: Mapping[Key, Entry]) -> None:
         try:
