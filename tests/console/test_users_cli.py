@@ -12,8 +12,10 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from adflywheel.cli.app import app
+from adflywheel.store import users
 from adflywheel.store.engine import make_session_factory
 from adflywheel.store.users import authenticate_user, grants_of, user_by_email
+from tests.console.signin import CHEAP_HASHER
 from tests.factories.clock import T0
 from tests.factories.helpers import new_account
 
@@ -22,6 +24,7 @@ Cli = Callable[..., Result]
 
 @pytest.fixture
 def cli(engine: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.setattr(users, "_hasher", CHEAP_HASHER)  # the production cost: test_auth.py
     new_account(engine, "acme", T0)
     monkeypatch.setenv("ADFLYWHEEL_DATABASE_URL", database_url)
     monkeypatch.setenv("ADFLYWHEEL_DATA_DIR", str(tmp_path / "data"))
