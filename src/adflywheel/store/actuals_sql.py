@@ -28,6 +28,7 @@ from sqlalchemy import Connection, text
 from adflywheel.core.domain import ACTUAL_METRICS
 
 METRICS = ACTUAL_METRICS
+UTC_DAY = "(hour_start AT TIME ZONE 'UTC')::date"
 
 
 class RaceLostError(Exception):
@@ -42,7 +43,7 @@ def _period_type(period: str) -> str:
 def _prepare(connection: Connection, stage: str, changes: str, period: str) -> None:
     kind = _period_type(period)
     metrics = ", ".join(f"{m} bigint NOT NULL" for m in METRICS)
-    olds = ", ".join(f"old_{m} bigint" for m in METRICS)
+    olds = ", ".join(f"old_{m} bigint NOT NULL" for m in METRICS)
     # Temporary tables live as long as the connection; ON COMMIT DELETE ROWS empties them at
     # commit, the DELETEs cover a second batch in the same transaction.
     connection.exec_driver_sql(
@@ -50,8 +51,8 @@ def _prepare(connection: Connection, stage: str, changes: str, period: str) -> N
         f"(variant_id integer NOT NULL, {period} {kind} NOT NULL, {metrics}) "
         "ON COMMIT DELETE ROWS; "
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {changes} "
-        f"(variant_id integer NOT NULL, {period} {kind} NOT NULL, is_new boolean NOT NULL, "
-        f"{metrics}, {olds}) ON COMMIT DELETE ROWS; "
+        f"(variant_id integer NOT NULL, {period} {kind} NOT NULL, {metrics}, {olds}) "
+        "ON COMMIT DELETE ROWS; "
         f"DELETE FROM {stage}; DELETE FROM {changes}"
     )
 
@@ -93,7 +94,7 @@ def write(
 ) -> tuple[int, int]:
     """Write the batch (known variants, no duplicate keys); the numbers of rows inserted and
     updated. Runs inside the caller's transaction (and savepoint)."""
-    stage, changes = f"upsert_stage_{table}", f"upsert_changes_{table}"
+    stage, changes = f"upsert_stage_{table}", f"upsert_diff_{table}"
     _prepare(connection, stage, changes, period)
     _copy(connection, stage, period, batch)
     params = {"account_id": account_id, "source": source, "now": now.astimezone(UTC)}
@@ -103,45 +104,31 @@ def write(
     old_columns = ", ".join(f"old_{m}" for m in METRICS)
     key = f"variant_id, {period}"
 
-    # 2. Lock what is stored, in key order, and keep what is new or different.
+    # 2. Lock what is stored, in key order; keep the rows that differ beside their old values.
     counted = connection.execute(
         text(
-            f"WITH kept AS (INSERT INTO {changes} ({key}, is_new, {new_columns}, {old_columns}) "
-            f"SELECT s.variant_id, s.{period}, o.variant_id IS NULL, {sent}, {held} "
-            f"FROM {stage} s LEFT JOIN ("
+            "WITH locked AS MATERIALIZED ("
             f"  SELECT t.variant_id, t.{period}, {', '.join(f't.{m}' for m in METRICS)} "
             f"  FROM {table} t JOIN {stage} k "
             f"    ON k.variant_id = t.variant_id AND k.{period} = t.{period} "
-            f"  ORDER BY t.variant_id, t.{period} FOR UPDATE OF t"
-            f") o ON o.variant_id = s.variant_id AND o.{period} = s.{period} "
-            f"WHERE o.variant_id IS NULL OR ({sent}) IS DISTINCT FROM ({held}) "
-            "RETURNING is_new) "
-            "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM kept"
+            f"  ORDER BY t.variant_id, t.{period} FOR UPDATE OF t), "
+            f"kept AS (INSERT INTO {changes} ({key}, {new_columns}, {old_columns}) "
+            f"  SELECT s.variant_id, s.{period}, {sent}, {held} FROM locked o JOIN {stage} s "
+            f"    ON o.variant_id = s.variant_id AND o.{period} = s.{period} "
+            f"  WHERE ({sent}) IS DISTINCT FROM ({held}) RETURNING 1) "
+            "SELECT (SELECT count(*) FROM locked), (SELECT count(*) FROM kept)"
         )
     ).one()
-    new, changed = int(counted[0]), int(counted[1])
+    stored, changed = int(counted[0]), int(counted[1])
 
-    # 3. New rows; a shortfall is a row inserted meanwhile by someone else.
-    if new:
-        inserted = connection.execute(
-            text(
-                f"INSERT INTO {table} ({key}, account_id, {new_columns}, source, updated_at) "
-                f"SELECT {key}, :account_id, {new_columns}, :source, :now FROM {changes} "
-                f"WHERE is_new ORDER BY {key} ON CONFLICT ({key}) DO NOTHING"
-            ),
-            params,
-        ).rowcount
-        if inserted != new:
-            raise RaceLostError(f"{new - inserted} row(s) of the batch were inserted meanwhile")
-
-    # 4. Corrections (rows locked in step 2) and one revision each, values before and after.
+    # 3. Corrections (rows locked above) and one revision each, values before and after.
     if changed:
         assignments = ", ".join(f"{m} = c.{m}" for m in METRICS)
         connection.execute(
             text(
                 f"UPDATE {table} t SET {assignments}, source = :source, updated_at = :now "
-                f"FROM {changes} c WHERE NOT c.is_new "
-                f"AND t.variant_id = c.variant_id AND t.{period} = c.{period}"
+                f"FROM {changes} c "
+                f"WHERE t.variant_id = c.variant_id AND t.{period} = c.{period}"
             ),
             params,
         )
@@ -152,43 +139,60 @@ def write(
                 "INSERT INTO actual_revisions "
                 f"(account_id, {key}, previous, current, source, changed_at) "
                 f"SELECT :account_id, {key}, json_build_object({before}), "
-                f"json_build_object({after}), :source, :now FROM {changes} "
-                f"WHERE NOT is_new ORDER BY {key}"
+                f"json_build_object({after}), :source, :now FROM {changes} ORDER BY {key}"
             ),
             params,
         )
-    if rollups and (new or changed):
-        _add_deltas(connection, changes, params)
+
+    # 4. New rows straight from the staging table (the stored ones conflict and are skipped),
+    #    with the running totals' deltas of new rows and corrections in the same statement. A
+    #    shortfall is a row another client inserted after step 2.
+    corrections = (
+        f"SELECT variant_id, hour_start, "
+        f"{', '.join(f'{m} - old_{m} AS {m}' for m in METRICS)} FROM {changes}"
+    )
+    new = len(batch) - stored
+    if new:
+        returning = f" RETURNING variant_id, {period}, {new_columns}"
+        deltas = (
+            f"SELECT * FROM inserted UNION ALL {corrections}"
+            if changed
+            else ("SELECT * FROM inserted")
+        )
+        statement = (
+            f"WITH inserted AS (INSERT INTO {table} "
+            f"({key}, account_id, {new_columns}, source, updated_at) "
+            f"SELECT {key}, :account_id, {new_columns}, :source, :now FROM {stage} "
+            f"ORDER BY {key} ON CONFLICT ({key}) DO NOTHING{returning})"
+            + (_totals(deltas) if rollups else "")
+            + " SELECT count(*) FROM inserted"
+        )
+        inserted = int(connection.execute(text(statement), params).scalar_one())
+        if inserted != new:
+            raise RaceLostError(f"{new - inserted} row(s) of the batch were inserted meanwhile")
+    elif rollups and changed:
+        connection.execute(text(f"WITH {_totals(corrections)[2:]} SELECT 1"), params)
     return new, changed
 
 
-def _add_deltas(connection: Connection, changes: str, params: dict[str, Any]) -> None:
-    """The running totals gain each kept row's change (a new row's counts, a correction's
-    difference), summed per key; rows whose change is all zero are skipped (as
-    ``rollups.add_deltas`` does), and keys are taken in order."""
-    deltas = ", ".join(f"{m} - coalesce(old_{m}, 0) AS {m}" for m in METRICS)
-    nonzero = " OR ".join(f"{m} <> coalesce(old_{m}, 0)" for m in METRICS)
+def _totals(deltas: str) -> str:
+    """Two more CTEs (``, day AS (...), hour AS (...)``): the running totals (store/rollups.py)
+    gain the ``deltas`` rows (variant_id, hour_start, a change per metric) summed per key. A
+    row whose change is all zero is skipped (as ``rollups.add_deltas`` does); keys are taken
+    in order."""
+    nonzero = " OR ".join(f"{m} <> 0" for m in METRICS)
     sums = ", ".join(f"sum({m})" for m in METRICS)
     columns = ", ".join(METRICS)
-    for target, keys, grouped in (
-        (
-            "variant_day_totals",
-            "variant_id, day",
-            "variant_id, (hour_start AT TIME ZONE 'UTC')::date",
-        ),
-        ("account_hour_totals", "account_id, hour_start", ":account_id, hour_start"),
+    parts = []
+    for name, target, keys, grouped, account in (
+        ("day", "variant_day_totals", "variant_id, day", f"variant_id, {UTC_DAY}", ", account_id"),
+        ("hour", "account_hour_totals", "account_id, hour_start", ":account_id, hour_start", ""),
     ):
-        account = ", account_id" if target == "variant_day_totals" else ""
-        account_value = ", :account_id" if account else ""
+        value = ", :account_id" if account else ""
         adds = ", ".join(f"{m} = {target}.{m} + excluded.{m}" for m in METRICS)
-        connection.execute(
-            text(
-                f"INSERT INTO {target} ({keys}{account}, {columns}) "
-                f"SELECT {grouped}{account_value}, {sums} "
-                f"FROM (SELECT variant_id, hour_start, {deltas} FROM {changes} "
-                f"      WHERE {nonzero}) d "
-                f"GROUP BY 1, 2 ORDER BY 1, 2 "
-                f"ON CONFLICT ({keys}) DO UPDATE SET {adds}"
-            ),
-            params,
+        parts.append(
+            f", {name} AS (INSERT INTO {target} ({keys}{account}, {columns}) "
+            f"SELECT {grouped}{value}, {sums} FROM ({deltas}) d WHERE {nonzero} "
+            f"GROUP BY 1, 2 ORDER BY 1, 2 ON CONFLICT ({keys}) DO UPDATE SET {adds})"
         )
+    return "".join(parts)
