@@ -2,13 +2,14 @@
 
 A batch is checked whole before anything is written (known ads of the caller's account, no
 duplicate (ad, period) rows), then written in the caller's transaction; every writer takes its
-row locks in the same (variant, period) order, so two batches never deadlock each other.
+row locks in the same (variant, period) order, so two batches seldom wait on each other in a
+cycle (a deadlock PostgreSQL detects is retried, below).
 
 PostgreSQL (store/actuals_sql.py, issue #19): set-based, a constant number of statements per
 batch. The batch is COPYed into a temporary table; one statement locks the stored rows it names
-(``FOR UPDATE``) and keeps the new and the changed ones beside their stored values; then one
-``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` for new rows, one ``UPDATE ... FROM`` for
-corrections, one ``INSERT ... SELECT`` of their revisions and one upsert per running total.
+(``FOR UPDATE``) and keeps the changed ones beside their stored values; then one ``UPDATE ...
+FROM`` for corrections, one ``INSERT ... SELECT`` of their revisions, and one ``INSERT ...
+SELECT ... ON CONFLICT DO NOTHING`` of the new rows with the running totals' upserts.
 
 SQLite, row batches in three steps:
 

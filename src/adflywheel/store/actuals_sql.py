@@ -4,16 +4,17 @@ whatever the batch size, instead of a statement or a key list per few hundred ro
 1. The batch is COPYed into a temporary staging table (COPY has no ON CONFLICT, so it never
    writes into the real table).
 2. One statement locks the stored rows the batch names (``FOR UPDATE``, in (variant, period)
-   order, the order every writer uses) and keeps, in a second temporary table, each row that is
-   new or differs from what is stored, with the stored values beside the sent ones. After a wait
-   on a lock PostgreSQL hands back the row's latest committed version, so the diff is never
-   against a stale read.
-3. New rows: ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. A row another client inserted
-   after step 2 is a conflict here; the count then falls short and the attempt is undone and
-   retried (``RaceLostError``), when that row is locked and diffed like any other.
-4. Corrections: one ``UPDATE ... FROM`` the changes, one ``INSERT ... SELECT`` of their
-   revisions (the values before and after, as JSON), and for hourly rows one upsert per running
-   total (store/rollups.py) with the deltas summed by ``GROUP BY``.
+   order, the order every writer uses) and keeps, in a second temporary table, each one that
+   differs from what was sent, with the stored values beside the sent ones. After a wait on a
+   lock PostgreSQL hands back the row's latest committed version, so the diff is never against
+   a stale read.
+3. Corrections: one ``UPDATE ... FROM`` that table and one ``INSERT ... SELECT`` of their
+   revisions (the values before and after, as JSON).
+4. New rows: ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` from the staging table (the stored
+   rows conflict and are skipped), and in the same statement, for hourly rows, one upsert per
+   running total (store/rollups.py) with the deltas of new rows and corrections summed by
+   ``GROUP BY``. A row another client inserted after step 2 makes the count fall short: the
+   attempt is undone and retried (``RaceLostError``), when that row is locked and diffed.
 Unchanged rows are locked but never written: re-sending a batch changes nothing.
 """
 
