@@ -166,3 +166,31 @@ def test_model_lru_keeps_at_most_its_size() -> None:
     assert lru.get(("u2", None)) is models[2]
     lru.resize(1)
     assert len(lru) == 1 and lru.get(("u2", None)) is models[2]
+
+
+def test_the_cycle_step_publishes_the_hours_answers(engine: Engine) -> None:
+    from adflywheel.core.clock import ManualClock
+    from adflywheel.cycle.context import CycleContext, CycleDeps, CycleOptions
+    from adflywheel.services.compound.step import compound
+
+    world = build_world(engine, hours=48)
+    hour = world.end + timedelta(hours=1)  # not a weights hour: the step only predicts
+    settings = Settings(model_cache_size=3)
+    clock = ManualClock(hour + timedelta(minutes=5))
+    deps = CycleDeps(world.factory, clock, None, settings=settings)
+    ctx = CycleContext(
+        world.account_id, hour, clock.now(), clock, deps, CycleOptions(), frozenset(), {}
+    )
+    assert compound(ctx)["predictions_recorded"] > 0
+    answers = serving.answers_for(settings, world.factory.kw["bind"])
+    assert answers is not None
+    variant = _variants(world)[0]
+    with world.factory() as session:
+        got = serving.serve_variant(
+            session, answers, world.account_id, variant, hour, hour + timedelta(minutes=6)
+        )
+    assert got["source"] == "cycle" and got["age_s"] == 60.0  # published at the step's "now"
+    from adflywheel.services.compound.registry import MODELS
+
+    assert MODELS.size == 3
+    MODELS.resize(Settings().model_cache_size)
