@@ -232,7 +232,7 @@ def _hour(
     database_url: str,
     executor: Executor,
     data_dir: Path,
-) -> tuple[list[AccountOutcome], dict[str, float]]:
+) -> tuple[list[AccountOutcome], dict[str, Any]]:
     """One hour for every account: capture, cycles through the executor, writes replayed."""
     job = CycleJob(
         Settings(database_url=database_url, data_dir=data_dir), market.current_hour, OPTIONS
@@ -447,6 +447,7 @@ def scale(
             "create_accounts_s": round(t2 - t1, 2),
             "warm_up_cycle_s": round(t3 - t2, 2),
             "warm_up_status": summarise(warm)["by_status"],
+            "warm_up_mean_step_s": _step_seconds(warm),
         }
         t4 = time.perf_counter()
         market.step()

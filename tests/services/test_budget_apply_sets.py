@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, delete, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adflywheel.core.clock import floor_hour
@@ -92,7 +92,7 @@ def _proposal(start: dict[str, int], n: int) -> Proposal:
 def _apply(factory: sessionmaker[Session], platform: Spy, account_id: int, p: Proposal) -> Any:
     return apply_budgets(
         factory,
-        platform,  # type: ignore[arg-type]
+        platform,
         account_id,
         p,
         actor="cycle/thompson",
@@ -159,7 +159,7 @@ def test_statements_do_not_grow_with_the_number_of_changes(
     with statements(engine) as few:
         _apply(factory, platform, account_id, _proposal(start, 1))
     with transaction(factory) as session:  # a fresh hour's decision, from where it stands
-        session.execute(BudgetChange.__table__.delete())
+        session.execute(delete(BudgetChange))
     now = _stored(factory, account_id)
     with statements(engine) as many:
         _apply(factory, platform, account_id, _proposal({k: v or 0 for k, v in now.items()}, 4))

@@ -110,12 +110,18 @@ def load_campaign_state(
     max_budget_minor: int | None = None,
     max_budgets: Mapping[str, int] | None = None,
     total_budget_minor: int | None = None,
+    totals: Sequence[VariantTotals] | None = None,
 ) -> CampaignState | None:
     """A campaign as budget policies see it, from the store: one arm per ad set with a daily
     budget (``ad_set_arms``); None when there is nothing to split (no active arm with a budget).
     Pass ``series`` when it was loaded for many campaigns, and ``total_budget_minor`` to split a
-    total other than today's active budgets (the campaign's target, see ``targets``)."""
-    variants = variant_totals(session, account_id, campaign_id=campaign.id, until=until)
+    total other than today's active budgets (the campaign's target, see ``targets``). Pass
+    ``totals`` (the account's ``variant_totals`` until ``until``) when it was read for many
+    campaigns: one query per account instead of one per campaign."""
+    if totals is not None:
+        variants = [v for v in totals if v.campaign_id == campaign.id]
+    else:
+        variants = variant_totals(session, account_id, campaign_id=campaign.id, until=until)
     if series is None:
         since = until - timedelta(hours=evidence_window_hours)
         series = hourly_series(session, account_id, since=since, until=until)

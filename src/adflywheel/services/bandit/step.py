@@ -35,7 +35,12 @@ from adflywheel.services.promoter.funding import left_alone
 from adflywheel.services.promoter.settings import load_settings
 from adflywheel.store.engine import transaction
 from adflywheel.store.models import Account
-from adflywheel.store.queries import campaign_structures, campaigns_of, hourly_series
+from adflywheel.store.queries import (
+    campaign_structures,
+    campaigns_of,
+    hourly_series,
+    variant_totals,
+)
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +244,7 @@ def _plan(ctx: CycleContext) -> _Plan:
             session, deps.platform, account_id, g, ctx.now, dry_run=write_mode != "applied"
         )
         floors = promotion_floors(session, account_id, hour)
+        totals = variant_totals(session, account_id, until=hour)  # every campaign's, at once
         states: list[CampaignState] = []
         skipped: list[dict[str, Any]] = []
         untouched: list[dict[str, str]] = []
@@ -261,6 +267,7 @@ def _plan(ctx: CycleContext) -> _Plan:
                     min_budgets=minimums(floors, bounds),
                     max_budget_minor=g.max_variant_budget_minor,
                     max_budgets={k: b.high for k, b in bounds.items()},
+                    totals=totals,
                 )
             except ValueError as error:  # this campaign only; the others go on
                 skipped.append(_campaign_problem(ctx, campaign.id, campaign.external_id, error))
