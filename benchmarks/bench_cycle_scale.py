@@ -307,6 +307,7 @@ def _measure_here(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _measure_child(spec: dict[str, Any], src: str, folder: Path) -> dict[str, Any]:
     """One measured hour in a child process whose ``adflywheel`` comes from ``src``."""
+    src = str(Path(src).resolve())  # the child runs in another folder
     path = folder / f"spec-{time.monotonic_ns()}.pickle"
     path.write_bytes(pickle.dumps(spec))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(ROOT)])}
