@@ -16,9 +16,9 @@ Redis (``SET NX`` per account and hour, pipelined per batch of 50), same order a
 
 Run: ``python -m benchmarks.bench_dask_scale`` (about 6 minutes on an idle 2-core machine);
 ``--quick`` (about 1.5 minutes; the test runs a smaller shape). PostgreSQL at 127.0.0.1:5432
-(a database
-``scale_d_<pid>`` created and dropped), Redis from ``ADFLYWHEEL_BENCH_REDIS_URL``
-(default ``redis://127.0.0.1:6379/7``; only keys ``bench-d:*``, deleted after).
+(a database ``scale_d_<pid>`` created and dropped), Redis from
+``ADFLYWHEEL_BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/7``; only keys ``bench-d:*``,
+deleted after).
 """
 
 from __future__ import annotations
