@@ -33,10 +33,12 @@ MODULES = (
     "bench_drift",
     "bench_cycle_safety",
     "bench_cycle_scale",
+    "bench_dask_scale",
     "bench_safety",
     "bench_structures",
     "bench_fuzz",
     "bench_load",
+    "bench_predict",
     "bench_console",
 )
 
