@@ -20,7 +20,10 @@ Checked throughout and at the end (after one clean hour for every account):
   ``max_variant_budget_minor``;
 * no actuals row lost or double-counted: the stored hourly rows equal the market's delivery,
   row for row and count for count;
-* the store agrees with the platform on every ad set's budget, and no claim is left running.
+* the store agrees with the platform on every ad set's budget, and no claim is left running;
+* every campaign's total on the platform is the one decided: the total split by reallocation
+  plus what the promoter's records moved (promotions, funding, rollbacks, and promotions that
+  were later rolled back).
 
 Run: ``python -m benchmarks.bench_cycle_safety [--quick] [--operations N] [--database-url URL]``.
 """
@@ -393,7 +396,8 @@ def violations(world: World) -> dict[str, Any]:
         pending = [r.idempotency_key for r in records if r.mode == "pending"]
         promoted: Counter[str] = Counter()
         for r in records:
-            if r.mode == "applied" and r.reason in PROMOTER_REASONS:
+            # A promotion later rolled back moved money too: its rollback is counted as well.
+            if r.mode in ("applied", "rolled_back") and r.reason in PROMOTER_REASONS:
                 ad_set_row = session.get(AdSet, r.ad_set_id)
                 assert ad_set_row is not None
                 promoted[ad_set_row.external_id] += r.new_budget_minor - (r.old_budget_minor or 0)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from benchmarks.bench_cycle_safety import (
+    CEILING,
+    HOUR,
     SAFE_EMPTY,
     SAFE_ZERO,
     Killed,
@@ -27,7 +29,10 @@ from sqlalchemy import select
 
 from adflywheel.cycle.context import CycleBusyError
 from adflywheel.cycle.runner import run_cycle
-from adflywheel.store.models import CycleRun, HourlyActualRow
+from adflywheel.services.promoter.actions import rollback
+from adflywheel.services.promoter.service import PROMOTE, write_platform
+from adflywheel.store.engine import transaction
+from adflywheel.store.models import AdSet, BudgetChange, CycleRun, HourlyActualRow
 
 pytestmark = pytest.mark.db
 
@@ -81,6 +86,70 @@ def test_a_crash_mid_reallocation_is_retried_with_the_recorded_budgets(tmp_path:
     found = violations(world)
     assert not found["value_sent_differs_from_record"]
     assert not found["campaign_total_not_conserved"]
+
+
+def test_a_crashed_hour_nobody_reran_is_finished_before_the_next_hour_decides(
+    tmp_path: Path,
+) -> None:
+    """The next hour finishes the crashed split with its recorded budgets, then reads the
+    campaign: a decision read first splits the half-changed total, which then stays short."""
+    world = build_world(f"sqlite:///{tmp_path / 'stale.db'}", tmp_path / "data", seed=SEED)
+    account_id = min(world.accounts)
+    world.injector.arm("after_write", 1)  # the hour's first decrease reached the platform
+    with pytest.raises(Killed):
+        run_cycle(account_id, world.deps(account_id), _options())
+    world.market.step()
+    world.clock.advance(HOUR)
+    report = run_cycle(account_id, world.deps(account_id), _options())
+    assert report.status == "completed", report.errors
+    bandit = report.as_dict()["loops"]["reallocate_budgets"]
+    assert bandit["stale_pending_finished"] >= 1, bandit
+    settle(world)
+    found = violations(world)
+    assert not found["campaign_total_not_conserved"], found["campaign_total_not_conserved"]
+    assert not found["records_left_pending"]
+
+
+def test_a_promotion_rolled_back_counts_in_the_decided_total(tmp_path: Path) -> None:
+    """The check adds what the promoter moved: a promotion later rolled back moved money as
+    its rollback did, so both count (counting the rollback alone reported a false drift)."""
+    world = build_world(f"sqlite:///{tmp_path / 'rollback.db'}", tmp_path / "data", seed=SEED)
+    settle(world)
+    account_id = min(world.accounts)
+    live = dict(zip(world.market.ad_set_ids, world.market.budgets().tolist(), strict=True))
+    external = next(
+        a
+        for a in world.market.ad_set_ids
+        if a.startswith(world.accounts[account_id]) and live[a] + 500 <= CEILING
+    )
+    now = world.clock.now()
+    with transaction(world.factory) as session:
+        ad_set = session.scalars(select(AdSet).where(AdSet.external_id == external)).one()
+        record = BudgetChange(
+            account_id=account_id,
+            ad_set_id=ad_set.id,
+            old_budget_minor=ad_set.daily_budget_minor,
+            new_budget_minor=(ad_set.daily_budget_minor or 0) + 500,
+            reason=PROMOTE,
+            evidence={},
+            mode="pending",
+            actor="promoter",
+            cycle_hour=now,
+            idempotency_key=f"promoter:test:{external}",
+            created_at=now,
+        )
+        session.add(record)
+        session.flush()
+        record_id = record.id
+    platform = world.deps(account_id).platform
+    write_platform(world.factory, platform, record_id, external)
+    assert not violations(world)["campaign_total_not_conserved"]  # +500 decided, +500 live
+    rollback(world.factory, platform, account_id, record_id, now=now, actor="test")
+    found = violations(world)
+    with world.factory() as session:
+        assert session.get(BudgetChange, record_id).mode == "rolled_back"  # type: ignore[union-attr]
+    assert not found["campaign_total_not_conserved"], found["campaign_total_not_conserved"]
+    assert not found["store_and_platform_disagree"]
 
 
 def _child(url: str, data_dir: Path, account_id: int, lease: float) -> subprocess.Popen[str]:

@@ -92,13 +92,16 @@ def reallocate_budgets(ctx: CycleContext) -> dict[str, Any]:
     others either, but the step then fails with every such campaign named, so the run is
     ``partial`` and alerted (a retry of the hour re-sends its recorded pending changes)."""
     deps, account_id, hour = ctx.deps, ctx.account_id, ctx.hour
-    plan = _plan(ctx)
-    policy = budget_policy(ctx, plan.window_days)
     finished = 0
     with transaction(deps.factory) as session:  # last hour's recommendations can no longer go
         expire_recommendations(session, account_id, ctx.now)
-    if plan.write_mode == "applied":
+        mode = load_settings(session, account_id).guardrails.mode
+    # A crashed hour's pending split is finished *before* the plan reads the budgets: a plan read
+    # first splits the half-changed total and the campaign's total drifts for good.
+    if _write_mode(ctx, mode) == "applied":
         finished = finish_stale_pending(deps.factory, deps.platform, account_id, "cycle/", hour)
+    plan = _plan(ctx)
+    policy = budget_policy(ctx, plan.window_days)
     if plan.stopped is not None:
         for campaign in plan.structures:
             ctx.campaigns.note(campaign, Outcome.HELD, plan.stopped_code, plan.stopped)
