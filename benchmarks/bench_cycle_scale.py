@@ -160,10 +160,14 @@ def _executor(way: str, database_url: str) -> Iterator[tuple[Executor, float]]:
 # -- stores: a fresh database per run, copied per configuration ---------------------------------
 
 
-def _admin() -> psycopg.Connection[Any]:
+def _admin(database: str | None = None) -> psycopg.Connection[Any]:
     url = make_url(POSTGRES)
     return psycopg.connect(
-        host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        dbname=database or url.database,
+        autocommit=True,
     )
 
 
@@ -203,6 +207,10 @@ class Store:
             engine.dispose()
             shutil.copyfile(self._db(self.base), self._db(url))
         else:
+            # Statistics, as autovacuum keeps them on a live database: a freshly loaded store has
+            # none, and the planner would then hash whole tables for one account's rows.
+            with _admin(self._db(self.base)) as base:
+                base.execute("ANALYZE")
             with _admin() as admin:
                 self._create(admin, self._db(url), template=self._db(self.base))
         return url

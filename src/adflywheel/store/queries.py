@@ -57,7 +57,9 @@ def variant_totals(
     until: datetime | None = None,
 ) -> list[VariantTotals]:
     """Every variant of the account (or campaign) with its summed actuals in ``[since, until)``."""
-    window = [HourlyActualRow.variant_id == Variant.id]
+    # The account's own rows (always true of a variant's rows): it lets PostgreSQL read just this
+    # account's hours through ix_hourly_actuals_account_hour instead of hashing every account's.
+    window = [HourlyActualRow.variant_id == Variant.id, HourlyActualRow.account_id == account_id]
     if since is not None:
         window.append(HourlyActualRow.hour_start >= since)
     if until is not None:
