@@ -32,8 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from adflywheel.core.domain import HourlyActual
 from adflywheel.platforms.base import PlatformAd, PlatformAdSet, PlatformCampaign
@@ -73,22 +72,14 @@ def _database(kind: str, folder: Path) -> Iterator[str]:
         engine.dispose()
         yield url
         return
+    from benchmarks.load import scratch_postgres
+
     server = os.environ["ADFLYWHEEL_TEST_DATABASE_URL"]
-    name = f"c_ingest_{os.getpid()}"
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    admin = create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    try:
+    with scratch_postgres(server, f"c_ingest_{os.getpid()}") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _account(engine: Engine, ads: int, name: str) -> tuple[int, str]:
@@ -140,43 +131,13 @@ def measure(kind: str, ads: int, hours: int, repeats: int) -> dict[str, int]:
 @contextmanager
 def _serve(src: Path, url: str, folder: Path) -> Iterator[str]:
     """The service (``src``'s code) under uvicorn in a subprocess on a free loopback port."""
-    import httpx
+    from benchmarks.load import code_env, server_process
 
-    from benchmarks.load import free_port
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-m", "benchmarks.load", "serve", url, str(port), str(folder)]
 
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), str(ROOT)]))
-    log = folder / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.load", "serve", url, str(port), str(folder)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer /health within 90 s")
-            time.sleep(0.2)
+    with server_process(argv, code_env(src), folder / "server.log") as (base, _pid):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _body(rows: list[HourlyActual]) -> bytes:

@@ -121,26 +121,9 @@ def _serve(url: str, port: int, workers: int, data_dir: str) -> None:
 
 
 def _env(code: Path) -> dict[str, str]:
-    path = os.pathsep.join([str(code / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])
-    return dict(os.environ, PYTHONPATH=path)
+    from benchmarks.load import code_env
 
-
-@contextmanager
-def database(name: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    admin = create_engine(make_url(SERVER).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    url = make_url(SERVER).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return code_env(code / "src")
 
 
 def seed(url: str, code: Path, hours: int) -> dict[str, Any]:
@@ -159,40 +142,16 @@ def seed(url: str, code: Path, hours: int) -> dict[str, Any]:
 
 @contextmanager
 def served(url: str, code: Path, workers: int, folder: Path) -> Iterator[tuple[str, int]]:
-    from benchmarks.load import free_port
+    """``code``'s service with ``workers`` uvicorn workers: its base URL and the parent's pid."""
+    from benchmarks.load import server_process
 
-    port = free_port()
-    log = (folder / f"server-{workers}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bench_predict", "serve", url, str(port), str(workers)],
-        cwd=ROOT,
-        env=dict(_env(code), ADFLYWHEEL_DATA_DIR=str(folder)),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError((folder / f"server-{workers}.log").read_text()[-2000:])
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer /health within 90 s")
-            time.sleep(0.2)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    def argv(port: int) -> list[str]:
+        serve = ["serve", url, str(port), str(workers)]
+        return [sys.executable, "-m", "benchmarks.bench_predict", *serve]
+
+    env = dict(_env(code), ADFLYWHEEL_DATA_DIR=str(folder))
+    with server_process(argv, env, folder / f"server-{workers}.log") as served:
+        yield served
 
 
 async def _load(
@@ -266,7 +225,9 @@ def measure(
     label: str, code: Path, workers: int, seconds: float, hours: int, folder: Path
 ) -> dict[str, Any]:
     """One configuration: a fresh database seeded by ``code``, served with ``workers``."""
-    with database(f"b_predict_{os.getpid()}") as url:
+    from benchmarks.load import scratch_postgres
+
+    with scratch_postgres(SERVER, f"b_predict_{os.getpid()}") as url:
         seeded = seed(url, code, hours)
         with served(url, code, workers, folder) as (base, pid):
             key, ads = seeded["key"], seeded["ads"]

@@ -184,6 +184,25 @@ def free_port() -> int:
 
 
 @contextmanager
+def scratch_postgres(server_url: str, name: str) -> Iterator[str]:
+    """An empty database ``name`` of its own on the PostgreSQL server at ``server_url``
+    (dropped first if a killed run left it, and dropped afterwards); its URL."""
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    admin = create_engine(
+        make_url(server_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
 def fresh_database(kind: str, folder: Path, server_url: str | None = None) -> Iterator[str]:
     """A migrated, empty database: a SQLite file in ``folder``, or a database of its own on the
     PostgreSQL server at ``server_url`` (created from scratch, dropped afterwards)."""
@@ -195,23 +214,11 @@ def fresh_database(kind: str, folder: Path, server_url: str | None = None) -> It
         yield url
         return
     assert server_url, "PostgreSQL needs a server URL"
-    name = f"adflywheel_load_{os.getpid()}"
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    admin = create_engine(
-        make_url(server_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    try:
+    with scratch_postgres(server_url, f"adflywheel_load_{os.getpid()}") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def make_accounts(engine: Engine, config: LoadConfig) -> list[Account]:
@@ -259,50 +266,58 @@ def catalog(account: Account) -> dict[str, Any]:
 
 
 @contextmanager
-def serve(database_url: str, data_dir: Path, log_path: Path) -> Iterator[str]:
-    """The app under uvicorn in a subprocess on a free loopback port; its base URL."""
+def server_process(
+    argv: Callable[[int], list[str]], env: dict[str, str], log_path: Path, wait_s: float = 90
+) -> Iterator[tuple[str, int]]:
+    """A server subprocess (``argv(port)``, on a free loopback port) once it answers /health:
+    its base URL and pid; terminated (then killed) on the way out, its output in ``log_path``."""
     port = free_port()
-    # This checkout's code, also when it is not the one installed (a snapshot of a commit).
-    path = os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])
-    env = dict(os.environ, PYTHONPATH=path)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.load",
-                "serve",
-                database_url,
-                str(port),
-                str(data_dir),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            argv(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"the server exited: {log_path.read_text()[-2000:]}")
-                try:
-                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not answer /health within 60 s")
-                time.sleep(0.2)
-            yield base
-        finally:
-            process.terminate()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited: {log_path.read_text()[-2000:]}")
             try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer /health within {wait_s:.0f} s")
+            time.sleep(0.2)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def code_env(src: Path) -> dict[str, str]:
+    """This environment with ``src``'s ``adflywheel`` first on the path (a snapshot of another
+    commit, e.g. a baseline worktree's ``src``) and the benchmarks importable."""
+    path = os.pathsep.join([str(src), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    return dict(os.environ, PYTHONPATH=path)
+
+
+@contextmanager
+def serve(database_url: str, data_dir: Path, log_path: Path) -> Iterator[str]:
+    """The app under uvicorn in a subprocess on a free loopback port; its base URL."""
+
+    def argv(port: int) -> list[str]:
+        serve = ["serve", database_url, str(port), str(data_dir)]
+        return [sys.executable, "-m", "benchmarks.load", *serve]
+
+    # This checkout's code, also when it is not the one installed (a snapshot of a commit).
+    with server_process(argv, code_env(ROOT / "src"), log_path, wait_s=60) as (base, _pid):
+        yield base
 
 
 def _serve_main(database_url: str, port: int, data_dir: str) -> None:
