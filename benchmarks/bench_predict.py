@@ -114,7 +114,9 @@ def _serve(url: str, port: int, workers: int, data_dir: str) -> None:
 
     offset = (now - datetime.now(UTC)).total_seconds()
     os.environ.update(worker_environment(settings, offset))
-    uvicorn.run("adflywheel.api.app:worker_app", factory=True, workers=workers, **options)
+    from adflywheel.api.multiworker import run_workers  # as `serve --workers` runs them
+
+    run_workers("adflywheel.api.app:worker_app", workers, **options)
 
 
 # -- the driver ---------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ def serve(
 
     from adflywheel.api.access_log import log_config
     from adflywheel.api.app import create_app, worker_environment
+    from adflywheel.api.multiworker import run_workers
     from adflywheel.core.clock import ShiftedClock, SystemClock
     from adflywheel.store.engine import SchemaError
 
@@ -91,7 +92,7 @@ def serve(
     del application
     offset = None if clock is None else (start - SystemClock().now()).total_seconds()
     os.environ.update(worker_environment(settings, offset))
-    uvicorn.run("adflywheel.api.app:worker_app", factory=True, workers=count, **options)
+    run_workers("adflywheel.api.app:worker_app", count, **options)
 
 
 @app.command("import-csv")
