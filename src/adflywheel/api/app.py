@@ -42,7 +42,7 @@ from adflywheel.core.clock import Clock, ShiftedClock, SystemClock
 from adflywheel.core.settings import Settings
 from adflywheel.cycle.scheduler import start_scheduler
 from adflywheel.platforms.registry import PlatformResolver, connected_platforms, no_platform
-from adflywheel.services.compound.registry import MODELS
+from adflywheel.services.compound import serving
 from adflywheel.store.engine import check_schema, make_engine, make_session_factory
 
 
@@ -72,7 +72,7 @@ def create_app(
         platforms=platforms or connected_platforms(settings, factory, fallback=no_platform),
     )
 
-    MODELS.resize(settings.model_cache_size)
+    serving.keep_models(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -6,8 +6,9 @@ time-forward holdout, served predictions, and the model registry.
 - ``priors`` / ``serving_priors``: the compound prediction as a new variant's Thompson prior.
 - ``ctr_data``: the model's rows and contexts as of an instant (no peeking past it).
 - ``step``: the cycle's first model, weights and this hour's predictions.
+- ``serving``: ``predict`` answered from what the hour computed (the caches, their sizes).
 
 Private: ``registry`` (artifacts, versions, the champion alias).
 """
 
-__all__ = ["ctr_data", "priors", "service", "serving_priors", "step", "training"]
+__all__ = ["ctr_data", "priors", "service", "serving", "serving_priors", "step", "training"]

@@ -39,7 +39,12 @@ from adflywheel.core.settings import Settings
 from adflywheel.loops.compound.ensemble import Z90, BasePrediction
 from adflywheel.loops.compound.features import FEATURE_SCHEMA
 from adflywheel.services.compound import service as cs
-from adflywheel.services.compound.registry import CHAMPION, MODEL_NAME, serving_version_id
+from adflywheel.services.compound.registry import (
+    CHAMPION,
+    MODEL_NAME,
+    MODELS,
+    serving_version_id,
+)
 from adflywheel.store.models import Account, ModelVersion, Prediction, Variant
 from adflywheel.store.registry import ModelAlias
 
@@ -162,6 +167,11 @@ class RedisAnswers:
 
 _CACHES: weakref.WeakKeyDictionary[Engine, Answers] = weakref.WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()
+
+
+def keep_models(settings: Settings) -> None:
+    """Keep up to ``model_cache_size`` loaded champion models in this process (an LRU)."""
+    MODELS.resize(settings.model_cache_size)
 
 
 def answers_for(settings: Settings, engine: Engine) -> Answers | None:
