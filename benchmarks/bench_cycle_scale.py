@@ -45,7 +45,6 @@ import pickle
 import pstats
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -318,18 +317,11 @@ def _measure_child(spec: dict[str, Any], src: str, folder: Path) -> dict[str, An
     src = str(Path(src).resolve())  # the child runs in another folder
     path = folder / f"spec-{time.monotonic_ns()}.pickle"
     path.write_bytes(pickle.dumps(spec))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(ROOT)])}
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_cycle_scale", "--measure", str(path)],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    from benchmarks.load import json_from_code
+
+    result = json_from_code(
+        Path(src), ["benchmarks.bench_cycle_scale", "--measure", str(path)], cwd=folder
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"measured hour failed ({src}): {done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     if not result["code"].startswith(str(Path(src).resolve())):
         raise RuntimeError(f"the child ran {result['code']}, not {src}")
     return result

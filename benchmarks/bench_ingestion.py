@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -229,20 +228,10 @@ def run(
 
 def _worker(src: Path, mode: str, kind: str, quick: bool, repeats: int) -> dict[str, Any]:
     """One measurement in a subprocess that imports ``adflywheel`` from ``src``."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), str(ROOT)]))
-    command = [sys.executable, "-m", "benchmarks.bench_ingestion", "--worker", mode, kind]
-    completed = subprocess.run(
-        [*command, "--repeats", str(repeats), *(["--quick"] if quick else [])],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"{mode} {kind} on {src} failed: {completed.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return result
+    from benchmarks.load import json_from_code
+
+    command = ["benchmarks.bench_ingestion", "--worker", mode, kind, "--repeats", str(repeats)]
+    return json_from_code(src, [*command, *(["--quick"] if quick else [])])
 
 
 def _work(mode: str, kind: str, quick: bool, repeats: int | None) -> dict[str, Any]:

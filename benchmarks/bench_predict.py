@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -130,16 +129,9 @@ def _env(code: Path) -> dict[str, str]:
 
 def seed(url: str, code: Path, hours: int) -> dict[str, Any]:
     """Migrate and seed with the code under test (a subprocess: its own ``adflywheel``)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_predict", "seed", url, str(hours)],
-        cwd=ROOT,
-        env=_env(code),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return found
+    from benchmarks.load import json_from_code
+
+    return json_from_code(code / "src", ["benchmarks.bench_predict", "seed", url, str(hours)])
 
 
 @contextmanager

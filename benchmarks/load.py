@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import random
 import socket
@@ -305,6 +306,23 @@ def code_env(src: Path) -> dict[str, str]:
     commit, e.g. a baseline worktree's ``src``) and the benchmarks importable."""
     path = os.pathsep.join([str(src), str(ROOT), os.environ.get("PYTHONPATH", "")])
     return dict(os.environ, PYTHONPATH=path)
+
+
+def json_from_code(src: Path, args: list[str], cwd: Path = ROOT) -> dict[str, Any]:
+    """Run ``python -m <args>`` with ``src``'s ``adflywheel`` first on the path; the JSON object
+    on its last line of output (the benchmarks' way to measure another commit's code)."""
+    done = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        env=code_env(src),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:3])} with {src} failed: {done.stderr[-3000:]}")
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
 
 
 @contextmanager
