@@ -27,6 +27,7 @@ from adflywheel.loops.crosslearn import (
     win_prior,
 )
 from adflywheel.loops.crosslearn.privacy import (
+    NoisySums,
     SeededLaplaceNotPrivate,
     budget_left,
     can_spend,
@@ -139,6 +140,34 @@ def test_never_publishes_below_k() -> None:
             publish("fitness", _contributions(n), settings)
     pattern = publish("fitness", _contributions(5), settings)
     assert pattern.accounts == ">=5"
+
+
+class _ExtremeDraw:
+    """A noise source whose draw is one a real Laplace gives rarely: sums pushed far out."""
+
+    name = "extreme-draw"
+    epsilon = 1.0
+
+    def __init__(self, push: float) -> None:
+        self.push = push
+
+    def release(self, count: int, base: float, lifts: np.ndarray) -> NoisySums:
+        return NoisySums(float(count), base + self.push, np.asarray(lifts, float) - self.push)
+
+
+@pytest.mark.parametrize("push", [-40.0, 26.0, 40.0])
+def test_a_rare_noise_draw_never_publishes_a_rate_no_account_could_have(push: float) -> None:
+    """The published means are projected onto the clip range every contribution lies in: a
+    base CTR above 1 (a draw like +26 on five accounts once published 1.89) cannot appear."""
+    settings = PrivacySettings(k_min=5)
+    pattern = publish("fitness", _contributions(5), settings, mechanism=_ExtremeDraw(push))
+    low, high = math.exp(-settings.base_clip), math.exp(settings.base_clip)
+    assert 0.01 * low * 0.999 <= pattern.base_ctr <= 0.01 * high * 1.001
+    assert pattern.base_ctr_low <= pattern.base_ctr <= pattern.base_ctr_high < 1
+    for effect in pattern.effects:
+        assert abs(effect.log_lift) <= settings.lift_clip
+    edge = 0.01 * (high if push > 0 else low)
+    assert pattern.base_ctr == pytest.approx(edge, rel=1e-3)
 
 
 def test_account_count_is_published_only_as_at_least_k() -> None:

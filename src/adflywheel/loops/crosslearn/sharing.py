@@ -147,6 +147,10 @@ def _sig(x: float) -> float:
     return max(float(f"{x:.6g}"), 1e-300)
 
 
+def _within(value: float, bound: float) -> float:
+    return min(max(value, -bound), bound)
+
+
 def bucket(k_min: int) -> str:
     """The only thing published about how many accounts contributed: at least ``k_min``. (A
     bucket of the noisy count could claim more accounts than there were; one of the true count
@@ -176,13 +180,16 @@ def publish(
     # Post-processing: a divisor below k_min is impossible (n >= k_min), so floor it there.
     m = max(noisy_n, float(settings.k_min))
     tau = settings.account_effect_sd
-    base_log = noisy_base / m
+    # Post-processing, free in privacy: every contribution was clipped, so no true mean lies
+    # outside the clip range; projecting the noisy means onto it only removes error (without
+    # it, a rare large draw published a base CTR above 1).
+    base_log = _within(noisy_base / m, settings.base_clip)
     base_se = math.sqrt(2.0 * b_base**2 / m**2 + ACCOUNT_CTR_SD**2 / m)
     base_sd = math.sqrt(base_se**2 + ACCOUNT_CTR_SD**2)
     effects = []
     for j, key in enumerate(SHARED_LEVELS):
         gene, level = key.split("=", 1)
-        mean = float(noisy_lifts[j]) / m
+        mean = _within(float(noisy_lifts[j]) / m, settings.lift_clip)
         se = math.sqrt(2.0 * b_lift**2 / m**2 + tau**2 / m)
         effects.append(
             PublishedEffect(
