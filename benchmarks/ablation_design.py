@@ -36,7 +36,8 @@ class LoopSet:
 
     @property
     def loops(self) -> frozenset[Loop]:
-        return parse_loops(self.policy.removeprefix("loops="))
+        """The service's loops the set runs (a truth prior, ``+truth-prior=...``, is none)."""
+        return parse_loops(self.policy.removeprefix("loops=").partition("+")[0])
 
 
 THOMPSON = LoopSet(BASELINE, "Thompson alone (loops=2)", "loops=2")
@@ -46,6 +47,20 @@ MINUS = {
     for loop in LEAVE_ONE_OUT
 }
 NOTE_THREE = LoopSet("note-three", "the note's 3 loops (loops=1,2,3)", "loops=1,2,3")
+# Evaluation-only upper bounds (sim.truth_priors): Thompson alone, each young variant's prior
+# read from the market's truth at the strongest strength a loop may give. What a perfect
+# prediction is worth through the same gate, tilt, caps, edit rules and learning phase.
+TRUTH_PRIOR_AD = LoopSet(
+    "truth-prior-ad",
+    "upper bound, evaluation only: Thompson alone + a perfect prior (loops=2+truth-prior=ad)",
+    "loops=2+truth-prior=ad",
+)
+TRUTH_PRIOR_GENES = LoopSet(
+    "truth-prior-genes",
+    "upper bound, evaluation only: Thompson alone + the genes' truth as prior "
+    "(loops=2+truth-prior=genes)",
+    "loops=2+truth-prior=genes",
+)
 
 # What removing a loop also changes in the loops that stay (read from the cycle's steps).
 SET_NOTES = {
@@ -54,6 +69,9 @@ SET_NOTES = {
     "all-minus-4": "loop 5 still runs: it derives a variant's DNA from its features itself",
     "all-minus-5": "no compound prior for new variants, no predictions for loop 6 to score, "
     "no retrains",
+    "truth-prior-ad": "not a loop set: reads the market's truth (each young ad's CTR at launch)",
+    "truth-prior-genes": "not a loop set: reads the market's truth (the part of each young "
+    "ad's CTR its genes, niche and account explain)",
 }
 
 # The design per scenario: the loop sets, in table order (uniform comes from every run's
@@ -64,6 +82,10 @@ DESIGN: dict[str, tuple[LoopSet, ...]] = {
     "strong": (THOMPSON, ALL),
     # Today's experiment before the churn scenario: 2 accounts, 2 late variants per campaign.
     "legacy": (THOMPSON, NOTE_THREE, ALL),
+}
+# Sets run only when named (``--sets``): not in the design, so its machine time is unchanged.
+OPTIONAL: dict[str, tuple[LoopSet, ...]] = {
+    name: (TRUTH_PRIOR_AD, TRUTH_PRIOR_GENES) for name in ("churn", "null", "strong")
 }
 QUICK_SETS = (BASELINE, ALL_SEVEN)
 SCENARIO_NAMES = tuple(DESIGN)
@@ -82,14 +104,20 @@ class Shard:
         return f"{self.loop_set.slug}-seed{self.seed}"
 
 
+def table_order(scenario: str) -> tuple[LoopSet, ...]:
+    """Every set the scenario may run, in table order: its design, then its optional sets."""
+    return (*DESIGN.get(scenario, ()), *OPTIONAL.get(scenario, ()))
+
+
 def sets_for(scenario: str, wanted: str | None = None, quick: bool = False) -> tuple[LoopSet, ...]:
-    """The scenario's loop sets, or those named in ``wanted`` (comma-separated slugs)."""
+    """The scenario's loop sets, or those named in ``wanted`` (comma-separated slugs; the
+    scenario's optional sets may be named too)."""
     design = DESIGN[scenario]
     if wanted is None:
         if not quick:
             return design
         wanted = ",".join(QUICK_SETS)
-    by_slug = {s.slug: s for s in design}
+    by_slug = {s.slug: s for s in table_order(scenario)}
     names = [w.strip() for w in wanted.split(",") if w.strip()]
     unknown = [n for n in names if n not in by_slug]
     if unknown:

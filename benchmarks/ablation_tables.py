@@ -14,11 +14,14 @@ from typing import Any
 
 from scipy import stats
 
-from benchmarks.ablation_design import ALL_SEVEN, BASELINE, DESIGN, SET_NOTES
+from benchmarks.ablation_design import ALL_SEVEN, BASELINE, OPTIONAL, SET_NOTES, table_order
 
 NULL_FLOOR = 0.99  # the null twin's rule: no set below 0.99x Thompson alone
 SPEED_CLAIM = 10.0
 ACCURACY_CLAIM = 0.90
+# Rows the null-twin rule does not judge: the baseline, and the optional sets (upper bounds that
+# read the market's truth, not loops of the service).
+NO_RULE = frozenset({BASELINE} | {s.slug for sets in OPTIONAL.values() for s in sets})
 # The references every run carries: (key prefix in the summary, label).
 REFERENCES = (
     ("uniform_", "uniform split (reference)"),
@@ -129,7 +132,7 @@ def aggregate(scenario: str, rows: list[Row]) -> dict[str, Any]:
     by_set: dict[str, list[Row]] = {}
     for row in rows:
         by_set.setdefault(str(row["set"]), []).append(row)
-    order = [s.slug for s in DESIGN.get(scenario, ())]
+    order = [s.slug for s in table_order(scenario)]
     order += sorted(set(by_set) - set(order))
     base = {int(r["seed"]): r for r in by_set.get(BASELINE, [])}
     table: dict[str, Any] = {}
@@ -278,7 +281,7 @@ def markdown(
     for slug, row in table.items():
         rule = (
             "–"
-            if slug == BASELINE or slug in ("uniform", "oracle", "marginal_oracle")
+            if slug in NO_RULE or slug in ("uniform", "oracle", "marginal_oracle")
             else (_null_rule(row["cpd"]))
         )
         head.append(

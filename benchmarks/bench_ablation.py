@@ -34,6 +34,7 @@ from benchmarks.ablation_design import (
     BASELINE,
     DESIGN,
     FULL_SEEDS,
+    OPTIONAL,
     OUT,
     QUICK_SEEDS,
     SCENARIO_NAMES,
@@ -336,7 +337,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sets",
         help="comma-separated set slugs (default: the scenario's design): "
-        + "; ".join(f"{name}: {','.join(s.slug for s in sets)}" for name, sets in DESIGN.items()),
+        + "; ".join(f"{name}: {','.join(s.slug for s in sets)}" for name, sets in DESIGN.items())
+        + "; only when named (evaluation-only upper bounds, churn, null, strong): "
+        + ",".join(s.slug for s in OPTIONAL["churn"]),
     )
     parser.add_argument("--days", type=int, help="override the scenario's length (own folder)")
     parser.add_argument("--stale-hours", type=float, default=DEFAULT_STALE_HOURS)

@@ -29,6 +29,7 @@ from adflywheel.cycle.runner import run_cycle
 from adflywheel.loops.promoter import Guardrails
 from adflywheel.services.bandit.baselines import POLICIES
 from adflywheel.services.bandit.budgets import BudgetPolicy
+from adflywheel.services.bandit.policies import ThompsonPolicy
 from adflywheel.services.compound.priors import CompoundPriors
 from adflywheel.services.crosslearn.service import set_settings
 from adflywheel.services.promoter.settings import PromoterSettings, store_settings
@@ -44,6 +45,7 @@ from adflywheel.sim.market import (
     SimulatedMarket,
 )
 from adflywheel.sim.metrics import LearningTrace
+from adflywheel.sim.truth_priors import TruthPriors, truth_kind
 from adflywheel.store.accounts import create_account
 from adflywheel.store.engine import make_engine, make_session_factory, transaction, upgrade
 
@@ -51,11 +53,17 @@ HOUR = timedelta(hours=1)
 # Policies whose cycle also runs the auto-promoter (loop 7) after the reallocation.
 PROMOTING = frozenset({"thompson_promote"})
 LOOPS_PREFIX = "loops="
+TRUTH_PRIOR = "+truth-prior="  # loops=2+truth-prior=ad: Thompson alone with a perfect prior
 
 
 def resolve_policy(name: str, seed: int) -> tuple[BudgetPolicy | None, frozenset[Loop]]:
-    """A named policy (it replaces loop 2; Creative DNA runs, the promoter when asked), or a
-    loop set such as ``loops=2``, ``loops=1,2,3`` or ``loops=all`` (the service's own loops)."""
+    """A named policy (it replaces loop 2; Creative DNA runs, the promoter when asked), a
+    loop set such as ``loops=2``, ``loops=1,2,3`` or ``loops=all`` (the service's own loops), or
+    ``loops=2+truth-prior=ad`` / ``=genes``: Thompson alone fed a perfect prior read from the
+    market's truth (``sim.truth_priors``; an evaluation-only upper bound, bound to the run's
+    market by ``run_policy``)."""
+    if name.startswith(LOOPS_PREFIX) and TRUTH_PRIOR in name:
+        return _truth_prior_policy(name, seed)
     if name.startswith(LOOPS_PREFIX):
         return None, parse_loops(name.removeprefix(LOOPS_PREFIX))
     if name not in POLICIES:
@@ -65,6 +73,21 @@ def resolve_policy(name: str, seed: int) -> tuple[BudgetPolicy | None, frozenset
         )
     loops = {Loop.DNA, Loop.PROMOTER} if name in PROMOTING else {Loop.DNA}
     return POLICIES[name](seed), frozenset(loops)
+
+
+def _truth_prior_policy(name: str, seed: int) -> tuple[BudgetPolicy, frozenset[Loop]]:
+    """``loops=2+truth-prior=<kind>``: the service's own Thompson (the seed and settings
+    ``step.budget_policy`` gives loop 2 alone) with ``TruthPriors(kind)`` as its prior provider."""
+    base, _, kind = name.partition(TRUTH_PRIOR)
+    if parse_loops(base.removeprefix(LOOPS_PREFIX)) != {Loop.BANDIT}:
+        raise ValueError(
+            f"{name!r}: a truth prior runs with Thompson alone, write 'loops=2{TRUTH_PRIOR}<kind>'"
+        )
+    try:
+        provider = TruthPriors(truth_kind(kind))
+    except ValueError as error:
+        raise ValueError(f"{name!r}: {error}") from None
+    return ThompsonPolicy(seed=seed, prior_provider=provider), frozenset({Loop.BANDIT})
 
 
 REFERENCES = ("uniform", "oracle", "marginal_oracle")
@@ -397,6 +420,8 @@ def run_policy(
         provider = getattr(policy, "prior_provider", None)
         if isinstance(provider, CompoundPriors):
             provider.bind(factory, folder)
+        elif isinstance(provider, TruthPriors):
+            provider.bind(market)
         account_ids: dict[str, int] = {}
         with transaction(factory) as session:
             for external in market.accounts():

@@ -84,6 +84,8 @@ class World:
     observed: Genes
     effects: EffectModel
     base_logit: FloatArray  # (n,) niche + account + genes + idiosyncratic
+    # (n,) the idiosyncratic part of ``base_logit``: what no gene explains (evaluation only)
+    variant_logit: FloatArray
     # (n,) change of logit CTR once the configured gene shift happens (zeros without one)
     gene_shift_logit: FloatArray
     cpm_minor: FloatArray  # (n,) expected CPM before the time-of-day factor
@@ -177,12 +179,9 @@ def build_world(config: MarketConfig) -> World:
         if shift is not None
         else np.zeros(n)
     )
-    base_logit = (
-        niche_ctr[niche_of]
-        + rng.normal(0.0, ACCOUNT_CTR_SD, n_a)[account_of]
-        + gene_logit
-        + rng.normal(0.0, VARIANT_CTR_SD, n)
-    )
+    account_logit = rng.normal(0.0, ACCOUNT_CTR_SD, n_a)
+    variant_logit = rng.normal(0.0, VARIANT_CTR_SD, n)  # drawn in the same order as always
+    base_logit = niche_ctr[niche_of] + account_logit[account_of] + gene_logit + variant_logit
     niche_cpm = np.array([p.cpm_minor for p in profiles])
     cpm = (
         niche_cpm[niche_of]
@@ -232,6 +231,7 @@ def build_world(config: MarketConfig) -> World:
         observed=observed,
         effects=effects,
         base_logit=base_logit,
+        variant_logit=variant_logit,
         gene_shift_logit=gene_shift_logit,
         cpm_minor=cpm,
         link_rate=link_rate,
