@@ -66,14 +66,18 @@ def test_young_variants_get_the_ads_true_ctr_at_launch_and_seasoned_ones_nothing
     provider.bind(market)
     priors = provider(_campaign(market), HOUR)
     assert set(priors) == {1, 2}
-    # The creative's own CTR at hour 0 (no fatigue, drift or collapse yet), daypart removed:
-    # read from the delivery's truth, not from the provider's formula.
+    # What the creative delivers at hour 0 (no fatigue, drift or collapse yet; its ad set's
+    # learning penalty in), daypart removed: read from the delivery's truth, not from the
+    # provider's formula.
     w = market._world
     tod = TOD_CTR_AMPLITUDE * _evening_curve(w, 0)[w.account_of]
     launch = logit(market.evaluation.true_ctr_array(learning=False)) - tod
+    penalty = market.evaluation.learning_factor_array()
+    assert penalty[0] < 1 and penalty[1] < 1  # new ad sets are learning: the prior carries it
     for variant_id, index in ((1, 0), (2, 1)):
         prior = priors[variant_id]
-        assert prior.rate == pytest.approx(float(1 / (1 + np.exp(-launch[index]))), rel=1e-9)
+        delivered = penalty[index] / (1 + np.exp(-launch[index]))
+        assert prior.rate == pytest.approx(float(delivered), rel=1e-9)
         assert prior.strength == AllocationSettings().max_prior_impressions == 2000.0
 
 
@@ -91,19 +95,23 @@ def test_genes_differs_from_ad_by_exactly_the_idiosyncratic_factor() -> None:
     through = TruthPriors("genes")
     through.bind(market)
     rate = through(_campaign(market), HOUR)[1].rate
-    assert rate == pytest.approx(float(1 / (1 + np.exp(-genes[0]))), rel=1e-9)
+    penalty = market.evaluation.learning_factor_array()[0]
+    assert rate == pytest.approx(float(penalty / (1 + np.exp(-genes[0]))), rel=1e-9)
 
 
 def test_the_gene_shift_moves_the_truth_once_it_is_due() -> None:
     market = _market(gene_shift=GeneShift(at_hour=1))
     provider = TruthPriors("genes")
     provider.bind(market)
-    before = provider.rates()
+    truth = market.evaluation
+    before = truth.launch_ctr_array(genes_only=True)
     market.step()
-    after = provider.rates()
+    after = truth.launch_ctr_array(genes_only=True)
     w = market._world
-    moved = logit(np.array(list(after.values()))) - logit(np.array(list(before.values())))
-    assert np.allclose(moved, w.gene_shift_logit, atol=1e-9)
+    assert np.allclose(logit(after) - logit(before), w.gene_shift_logit, atol=1e-9)
+    # The provider reads the shifted truth, with the learning penalty of this hour.
+    rates = np.array(list(provider.rates().values()))
+    assert np.allclose(rates, after * truth.learning_factor_array(), rtol=1e-12)
     assert np.abs(w.gene_shift_logit).max() > 0.01
 
 

@@ -10,8 +10,10 @@ It reads the hidden truth, so it lives here and never in ``services`` or ``loops
 receive it. All figures it produces are synthetic. Kinds:
 
 - ``ad``: the ad's true CTR at launch (``MarketTruth.launch_ctr``): niche, account, genes and
-  the ad's idiosyncratic factor; no daypart, fatigue, drift, collapse or learning penalty (a
-  perfect prediction of the creative);
+  the ad's idiosyncratic factor, times its ad set's learning-phase penalty this hour (what it
+  delivers: the loops learn from delivered clicks, so their priors carry the penalty too); no
+  daypart (common to a campaign's ads in an hour), fatigue, drift or collapse: a perfect
+  prediction of the creative;
 - ``genes``: the same without the ad's idiosyncratic factor (``genes_only``): what a perfect
   Creative DNA or niche model (genes, niche and the account's level) could know.
 
@@ -70,7 +72,8 @@ class TruthPriors:
         hour = self.market.hour_index
         if self._rates is None or self._rates[0] != hour:
             genes_only = self.kind == "genes"
-            self._rates = (hour, self.market.evaluation.launch_ctr(genes_only=genes_only))
+            truth = self.market.evaluation
+            self._rates = (hour, truth.launch_ctr(genes_only=genes_only, learning=True))
         return self._rates[1]
 
     def __call__(self, campaign: CampaignState, hour: datetime) -> dict[int, RatePrior]:

@@ -78,23 +78,26 @@ class MarketTruth:
     def true_ctr(self, account_id: str | None = None, learning: bool = False) -> dict[str, float]:
         return self._keyed(self.true_ctr_array(learning), account_id)
 
-    def launch_ctr_array(self, genes_only: bool = False) -> FloatArray:
+    def launch_ctr_array(self, genes_only: bool = False, learning: bool = False) -> FloatArray:
         """Each ad's own CTR as a creative, at launch: niche, account, genes and its
         idiosyncratic factor (``World.base_logit``), the gene shift once it is due; no time of
-        day, fatigue, drift, collapse or learning penalty. ``genes_only`` drops the ad's
-        idiosyncratic factor: the part its genes (with its niche and account) explain."""
+        day, fatigue, drift or collapse. ``genes_only`` drops the ad's idiosyncratic factor:
+        the part its genes (with its niche and account) explain. ``learning`` applies its ad
+        set's learning-phase penalty now, as ``true_ctr_array``: what the ad delivers."""
         w = self._market._world
         logit = w.base_logit - w.variant_logit if genes_only else w.base_logit
         shift = self._market.config.gene_shift
         if shift is not None and self._market.hour_index >= shift.at_hour:
             logit = logit + w.gene_shift_logit
         out: FloatArray = np.clip(sigmoid(logit), CTR_MIN, CTR_MAX)
+        if learning:
+            out = np.clip(out * self.learning_factor_array(), CTR_MIN, CTR_MAX)
         return out
 
     def launch_ctr(
-        self, account_id: str | None = None, genes_only: bool = False
+        self, account_id: str | None = None, genes_only: bool = False, learning: bool = False
     ) -> dict[str, float]:
-        return self._keyed(self.launch_ctr_array(genes_only), account_id)
+        return self._keyed(self.launch_ctr_array(genes_only, learning), account_id)
 
     def expected_cpm_array(self) -> FloatArray:
         """Expected cost (minor) per 1000 impressions now: spend / expected impressions."""
