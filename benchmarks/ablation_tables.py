@@ -360,3 +360,27 @@ def _machine_time(
         "shards, each set at its mean per shard found here): "
         f"{projected['seconds'] / 3600:.2f} h wall{cpu_text}."
     ]
+
+
+SUMMARY_ROWS = ("uniform", "marginal_oracle")  # the references the summary keeps
+
+
+def summary_markdown(datas: list[dict[str, Any]]) -> str:
+    """One short table over the scenarios run so far (the README's): each set's clicks per
+    dollar and cold start against Thompson alone, and its share of the marginal oracle."""
+    lines = [
+        "| scenario | set | seeds | clicks/$ ÷ Thompson alone | first 72 h of new ads "
+        "÷ Thompson | share of the marginal oracle |",
+        "|---|---|---|---|---|---|",
+    ]
+    for data in datas:
+        for slug, row in data["table"].items():
+            if slug in {prefix.rstrip("_") for prefix, _ in REFERENCES} - set(SUMMARY_ROWS):
+                continue
+            label = str(row["label"]).split(" (")[0]
+            seeds = len(row["seeds"]) if slug not in SUMMARY_ROWS else row["paired"]
+            lines.append(
+                f"| {data['scenario']} | {label} | {seeds} | {_ratio(row['cpd'])} | "
+                f"{_ratio(row['cold_start'])} | {_ratio(row['share_of_marginal_oracle'])} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -45,7 +45,8 @@ from benchmarks.ablation_design import (
     shards,
 )
 from benchmarks.ablation_shards import DEFAULT_STALE_HOURS, Runner, load_results, run_shards
-from benchmarks.ablation_tables import aggregate, markdown, projected_seconds
+from benchmarks.ablation_tables import aggregate, markdown, projected_seconds, summary_markdown
+from benchmarks.publish import README, RESULTS, publish
 
 LEGACY_DAYS, LEGACY_QUICK_DAYS = 14, 2
 
@@ -146,6 +147,8 @@ def execute(
     else:
         sitting = run_shards(folder, todo, runner, workers, stale_hours)
     figures = write_outputs(scenario, folder, quick)
+    if (quick, days, root) == (False, None, OUT):
+        figures["published"] = publish_tables(root)
     figures["sitting"] = {
         "ran": len(sitting.ran),
         "already_done": len(sitting.done),
@@ -186,6 +189,26 @@ def write_outputs(scenario: str, folder: Path, quick: bool) -> dict[str, Any]:
             slug: _rounded(row["cold_start"]) for slug, row in data["table"].items()
         },
     }
+
+
+def publish_tables(root: Path = OUT) -> dict[str, bool]:
+    """The full design's tables into RESULTS.md (one block per scenario, with its plot) and the
+    summary over every scenario run so far into the README, between their markers."""
+    datas, blocks = [], {}
+    for scenario in DESIGN:
+        folder = scenario_folder(scenario, root=root)
+        rows = load_results(folder)
+        if scenario == "legacy" or not rows:
+            continue
+        datas.append(aggregate(scenario, rows))
+        table = (folder / "table.md").read_text(encoding="utf-8")
+        image = folder.relative_to(RESULTS.parent) / "ablation.png"
+        blocks[RESULTS, f"ablation-{scenario}"] = (
+            f"{table.strip()}\n\n![ablation, scenario {scenario}]({image.as_posix()})"
+        )
+    if datas:
+        blocks[README, "ablation-summary"] = summary_markdown(datas)
+    return publish(blocks)
 
 
 def _rounded(cell: dict[str, Any]) -> dict[str, Any]:
@@ -351,6 +374,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.tables_only:
         folder = scenario_folder(args.scenario, args.quick, args.days, args.out)
         figures = write_outputs(args.scenario, folder, args.quick)
+        if (args.quick, args.days, args.out) == (False, None, OUT):
+            figures["published"] = publish_tables(args.out)
     else:
         try:
             seeds = parse_seeds(args.seeds or ("1-2" if args.quick else "1-5"))

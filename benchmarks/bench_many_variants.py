@@ -44,6 +44,7 @@ from adflywheel.loops.bandit import (  # noqa: E402
 )
 from adflywheel.services.bandit.policies import THOMPSON_SETTINGS  # noqa: E402
 from benchmarks._cli import print_figures  # noqa: E402
+from benchmarks.publish import RESULTS, publish  # noqa: E402
 
 IMPRESSIONS_PER_HOUR = 20_000
 HOURS = 14 * 24
@@ -183,8 +184,34 @@ def run(quick: bool = False) -> dict[str, float | int | str]:
     return figures
 
 
+def markdown(figures: dict[str, float | int | str]) -> str:
+    """The table RESULTS.md shows: each allocator's clicks ÷ the reference's, per variant count."""
+    lines = [
+        "| variants | reference clicks (mean) | before (floor 2% each, gate per variant) | "
+        "after (floors ≤ 5% in total, gate ≤ 50%) | uniform |",
+        "|---:|---:|---|---|---|",
+    ]
+    for n in VARIANT_COUNTS:
+        cells = [f"n{n}_{name}_over_reference" for name in ("legacy", "thompson", "uniform")]
+        lines.append(
+            f"| {n} | {float(figures[f'n{n}_reference_clicks_mean']):,.0f} | "
+            + " | ".join(str(figures[c]) for c in cells)
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run_and_publish(quick: bool = False) -> dict[str, float | int | str]:
+    """``run``; the full run's table also goes into RESULTS.md (between its markers)."""
+    figures = run(quick)
+    if not quick:
+        written = publish({(RESULTS, "many-variants"): markdown(figures)})
+        figures["published"] = ", ".join(k for k, ok in written.items() if ok) or "no markers"
+    return figures
+
+
 def main() -> None:
-    print_figures(run, __doc__, quick_help="2 seeds × 48 hours")
+    print_figures(run_and_publish, __doc__, quick_help="2 seeds × 48 hours")
 
 
 if __name__ == "__main__":

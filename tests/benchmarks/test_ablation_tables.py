@@ -12,6 +12,7 @@ from benchmarks.ablation_tables import (
     markdown,
     projected_seconds,
     speed_up,
+    summary_markdown,
     week_means,
 )
 
@@ -167,3 +168,14 @@ def test_design_sets_and_seeds() -> None:
     assert parse_seeds("1-3,7,2") == (1, 2, 3, 7)
     with pytest.raises(ValueError):
         parse_seeds("5-1")
+
+
+def test_the_readme_summary_has_each_set_and_the_two_references_per_scenario() -> None:
+    data = aggregate("churn", rows())
+    lines = summary_markdown([data, {**data, "scenario": "null"}]).splitlines()
+    body = lines[2:]
+    assert len(body) == 2 * 5  # thompson, all seven, all minus 1, uniform, marginal oracle
+    all_seven = next(line for line in body if line.startswith("| churn | all-seven |"))
+    assert all_seven.startswith("| churn | all-seven | 3 | 1.050 (")
+    assert not any("greedy" in line for line in body)
+    assert sum(line.startswith("| null |") for line in body) == 5
