@@ -61,7 +61,7 @@ from adflywheel.loops.dna.fingerprint import dna_from_features
 from adflywheel.loops.monitor import metrics
 from adflywheel.services.bandit.budgets import CampaignState
 from adflywheel.services.crosslearn.priors import NichePriors, NicheView
-from adflywheel.sim.market import SimulatedMarket
+from adflywheel.sim.market import MarketConfig, SimulatedMarket
 from adflywheel.sim.scenarios import CHURN_NICHES, SCENARIOS, churn_spec
 from adflywheel.store.queries import VariantTotals
 
@@ -126,6 +126,13 @@ def published_prior(
     return NichePrior.from_pattern(pattern), max(pattern.noisy_count, float(k))
 
 
+def market_config(seed: int, scale: float) -> MarketConfig:
+    """The churn world of one seed with gene effects times ``scale``, keeping its whole history
+    (evaluation code can rebuild its hidden truth from this with ``build_world``)."""
+    spec = churn_spec(seed, "uniform", gene_effect_scale=scale)
+    return dataclasses.replace(spec.market_config(), retention_hours=None)
+
+
 @dataclasses.dataclass(slots=True)
 class World:
     """One seed's 21 days on even budgets, read into arrays: hourly delivery per ad, each ad's
@@ -142,7 +149,7 @@ class World:
     @classmethod
     def simulate(cls, seed: int, scale: float) -> World:
         spec = churn_spec(seed, "uniform", gene_effect_scale=scale)
-        config = dataclasses.replace(spec.market_config(), retention_hours=None)
+        config = market_config(seed, scale)
         market = SimulatedMarket(config)
         hours = spec.days * 24
         market.run(hours)
@@ -196,7 +203,7 @@ def _niche_rate(world: World, prior: NichePrior, ad: int, launch: int) -> float:
     return provider(state, world.start)[ad].rate
 
 
-def _draw(
+def draw_predictions(
     world: World,
     contribs: Mapping[int, list[Contribution | None]],
     none: Sequence[float],
@@ -235,30 +242,53 @@ def _draw(
     return preds, published
 
 
+def launch_rows(world: World) -> list[list[tuple[int, int]]]:
+    """Every new creative's scored day rows, in ``world.new`` order."""
+    return [day_rows(h, world.imps[:, ad], world.clicks[:, ad], SCORE_DAYS) for ad, h in world.new]
+
+
+def none_rates(world: World) -> list[float]:
+    """``none``'s prediction of every new creative: its campaign's pooled CTR at its launch."""
+    settings = AllocationSettings()
+    out = []
+    for ad, h in world.new:
+        same = world.campaign_of == world.campaign_of[ad]
+        out.append(pooled_ctr(world.imps[:h, same].sum(), world.clicks[:h, same].sum(), settings))
+    return out
+
+
+def hindsight_rates(rows: Sequence[Sequence[tuple[int, int]]]) -> list[float]:
+    """Each creative's own CTR over its scored days (the noise ceiling of one number per ad)."""
+    return [sum(c for _, c in r) / max(1, sum(n for n, _ in r)) for r in rows]
+
+
+def periods_of(world: World) -> list[int]:
+    """The publication hours the new creatives are predicted from (the period they launch in)."""
+    return sorted({h // PERIOD_HOURS * PERIOD_HOURS for _, h in world.new})
+
+
 def measure(seed: int, scale: float, draws: int) -> dict[str, Any]:
     """Every predictor's scores on one seed: {"none"|"hindsight"|cell: [scores per draw]}."""
     world = World.simulate(seed, scale)
-    rows = [day_rows(h, world.imps[:, ad], world.clicks[:, ad], SCORE_DAYS) for ad, h in world.new]
-    settings = AllocationSettings()
-    none = []
-    for ad, h in world.new:
-        same = world.campaign_of == world.campaign_of[ad]
-        none.append(pooled_ctr(world.imps[:h, same].sum(), world.clicks[:h, same].sum(), settings))
-    hindsight = [sum(c for _, c in r) / max(1, sum(n for n, _ in r)) for r in rows]
+    rows = launch_rows(world)
+    none = none_rates(world)
+    hindsight = hindsight_rates(rows)
     out: dict[str, Any] = {"none": [score(none, rows)], "hindsight": [score(hindsight, rows)]}
-    periods = sorted({h // PERIOD_HOURS * PERIOD_HOURS for _, h in world.new})
+    periods = periods_of(world)
     contribs = {p: world.contributions(p) for p in periods}
     for pool, name in enumerate(POOLS):
         for e_i, eps in enumerate(EPSILONS):
             for draw in range(1 if math.isinf(eps) else draws):
                 noise = (seed, round(scale * 10), draw)
-                preds, published = _draw(world, contribs, none, pool, (e_i, eps), noise)
+                preds, published = draw_predictions(world, contribs, none, pool, (e_i, eps), noise)
                 for k in KS:
                     result = score(preds[k], rows) | {"published": published[k] / len(world.new)}
                     out.setdefault(f"{name}/k{k}/eps{eps:g}", []).append(result)
     # No privacy and no clipping either: one account's summary enters the niche's sums whole.
     whole = {p: world.contributions(p, UNCLIPPED) for p in periods}
-    preds, _ = _draw(world, whole, none, 0, (len(EPSILONS), math.inf), (seed, round(scale * 10)))
+    preds, _ = draw_predictions(
+        world, whole, none, 0, (len(EPSILONS), math.inf), (seed, round(scale * 10))
+    )
     out["niche/unclipped"] = [score(preds[KS[0]], rows)]
     out["new_creatives"] = len(world.new)
     out["scored_rows"] = sum(len(r) for r in rows)

@@ -29,6 +29,7 @@ MODULES = (
     "bench_meta_fetch",
     "bench_crosslearn",
     "bench_privacy_cost",
+    "bench_launch_ceiling",
     "bench_memory",
     "bench_drift",
     "bench_cycle_safety",
