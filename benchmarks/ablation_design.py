@@ -61,6 +61,12 @@ TRUTH_PRIOR_GENES = LoopSet(
     "(loops=2+truth-prior=genes)",
     "loops=2+truth-prior=genes",
 )
+TRUTH_PRIOR_AD_LOOSE = LoopSet(
+    "truth-prior-ad-loose",
+    "upper bound, evaluation only: a perfect prior without the allocator's prior guards "
+    "(loops=2+truth-prior=ad+loose)",
+    "loops=2+truth-prior=ad+loose",
+)
 
 # What removing a loop also changes in the loops that stay (read from the cycle's steps).
 SET_NOTES = {
@@ -72,6 +78,8 @@ SET_NOTES = {
     "truth-prior-ad": "not a loop set: reads the market's truth (each young ad's CTR at launch)",
     "truth-prior-genes": "not a loop set: reads the market's truth (the part of each young "
     "ad's CTR its genes, niche and account explain)",
+    "truth-prior-ad-loose": "not a loop set: the perfect prior with tilt 1 (0 to 2x a fair "
+    "share while gated) and 20,000 impressions of strength; the edit rules still apply",
 }
 
 # The design per scenario: the loop sets, in table order (uniform comes from every run's
@@ -85,7 +93,8 @@ DESIGN: dict[str, tuple[LoopSet, ...]] = {
 }
 # Sets run only when named (``--sets``): not in the design, so its machine time is unchanged.
 OPTIONAL: dict[str, tuple[LoopSet, ...]] = {
-    name: (TRUTH_PRIOR_AD, TRUTH_PRIOR_GENES) for name in ("churn", "null", "strong")
+    name: (TRUTH_PRIOR_AD, TRUTH_PRIOR_GENES, TRUTH_PRIOR_AD_LOOSE)
+    for name in ("churn", "null", "strong")
 }
 QUICK_SETS = (BASELINE, ALL_SEVEN)
 SCENARIO_NAMES = tuple(DESIGN)

@@ -165,3 +165,23 @@ def test_a_tiny_run_binds_the_market_and_the_prior_moves_money() -> None:
         edits = market.evaluation.budget_edits()
         writes[policy] = [(w.hour, w.ad_set_index, w.new_minor) for w in edits]
     assert writes["loops=2"] and writes["loops=2"] != writes["loops=2+truth-prior=ad"]
+
+
+def test_the_loose_truth_prior_lifts_only_the_allocators_prior_guards() -> None:
+    policy, loops = resolve_policy("loops=2+truth-prior=ad+loose", 5)
+    assert loops == frozenset({Loop.BANDIT}) and isinstance(policy, ThompsonPolicy)
+    assert isinstance(policy.prior_provider, TruthPriors)
+    assert policy.prior_provider.kind == "ad" and policy.prior_provider.strength == 20_000.0
+    assert policy.settings.prior_tilt == 1.0
+    assert policy.settings.max_prior_impressions == 20_000.0
+    # Everything else is the service's Thompson.
+    assert (
+        dataclasses.replace(
+            policy.settings,
+            prior_tilt=THOMPSON_SETTINGS.prior_tilt,
+            max_prior_impressions=THOMPSON_SETTINGS.max_prior_impressions,
+        )
+        == THOMPSON_SETTINGS
+    )
+    with pytest.raises(ValueError, match="'ad', 'genes'"):
+        resolve_policy("loops=2+truth-prior=nope+loose", 5)

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from adflywheel.cycle.runner import run_cycle
 from adflywheel.loops.promoter import Guardrails
 from adflywheel.services.bandit.baselines import POLICIES
 from adflywheel.services.bandit.budgets import BudgetPolicy
-from adflywheel.services.bandit.policies import ThompsonPolicy
+from adflywheel.services.bandit.policies import THOMPSON_SETTINGS, ThompsonPolicy
 from adflywheel.services.compound.priors import CompoundPriors
 from adflywheel.services.crosslearn.service import set_settings
 from adflywheel.services.promoter.settings import PromoterSettings, store_settings
@@ -54,6 +54,10 @@ HOUR = timedelta(hours=1)
 PROMOTING = frozenset({"thompson_promote"})
 LOOPS_PREFIX = "loops="
 TRUTH_PRIOR = "+truth-prior="  # loops=2+truth-prior=ad: Thompson alone with a perfect prior
+# ...+loose: the allocator's guards on a prior lifted (tilt 1: a gated variant may take 0 to 2x
+# its fair share; strength 20,000 impressions): what those guards cost a perfect prior.
+LOOSE = "+loose"
+LOOSE_PRIOR_IMPRESSIONS = 20_000.0
 
 
 def resolve_policy(name: str, seed: int) -> tuple[BudgetPolicy | None, frozenset[Loop]]:
@@ -83,11 +87,19 @@ def _truth_prior_policy(name: str, seed: int) -> tuple[BudgetPolicy, frozenset[L
         raise ValueError(
             f"{name!r}: a truth prior runs with Thompson alone, write 'loops=2{TRUTH_PRIOR}<kind>'"
         )
+    kind, loose = kind.removesuffix(LOOSE), kind.endswith(LOOSE)
     try:
         provider = TruthPriors(truth_kind(kind))
     except ValueError as error:
         raise ValueError(f"{name!r}: {error}") from None
-    return ThompsonPolicy(seed=seed, prior_provider=provider), frozenset({Loop.BANDIT})
+    if not loose:
+        return ThompsonPolicy(seed=seed, prior_provider=provider), frozenset({Loop.BANDIT})
+    provider.strength = LOOSE_PRIOR_IMPRESSIONS
+    settings = replace(
+        THOMPSON_SETTINGS, prior_tilt=1.0, max_prior_impressions=LOOSE_PRIOR_IMPRESSIONS
+    )
+    policy = ThompsonPolicy(settings=settings, seed=seed, prior_provider=provider)
+    return policy, frozenset({Loop.BANDIT})
 
 
 REFERENCES = ("uniform", "oracle", "marginal_oracle")
