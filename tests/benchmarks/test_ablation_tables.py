@@ -16,30 +16,9 @@ from benchmarks.ablation_tables import (
     week_means,
 )
 
+from tests.factories.ablation_shards import shard
+
 T_975_DF2 = 4.302652729911275  # Student's t, 97.5th percentile, 2 degrees of freedom
-
-
-def shard(slug: str, seed: int, cpd: float, **extra: Any) -> dict[str, Any]:
-    """A synthetic shard result: Thompson alone's spend is 1,000.00 on every seed."""
-    row: dict[str, Any] = {
-        "synthetic": True,
-        "scenario": "churn",
-        "set": slug,
-        "set_label": slug,
-        "seed": seed,
-        "days": 21,
-        "quick": False,
-        "clicks_per_dollar": cpd,
-        "conversions_per_dollar": cpd / 10,
-        "spend_minor": 100_000,
-        "cold_start_clicks_per_dollar": cpd / 2,
-        "marginal_oracle_clicks_per_dollar": 3.0,
-        "uniform_clicks_per_dollar": 1.5,
-        "uniform_spend_minor": 100_000,
-        "seconds": 10.0,
-    }
-    row.update(extra)
-    return row
 
 
 BASE = {1: 2.0, 2: 2.2, 3: 2.4}

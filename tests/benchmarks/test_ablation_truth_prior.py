@@ -4,32 +4,15 @@ when their shards exist (synthetic shard results; no simulation runs)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from benchmarks.ablation_design import DESIGN, OPTIONAL, full_design_shards, sets_for
 from benchmarks.ablation_tables import aggregate, markdown
 
 from adflywheel.core.loops import Loop
 from adflywheel.sim.harness import resolve_policy
+from tests.factories.ablation_shards import shard
 
 SLUGS = ["truth-prior-ad", "truth-prior-genes", "truth-prior-ad-loose"]
-
-
-def _shard(slug: str, seed: int, cpd: float) -> dict[str, Any]:
-    return {
-        "synthetic": True,
-        "scenario": "null",
-        "set": slug,
-        "set_label": slug,
-        "seed": seed,
-        "days": 21,
-        "quick": False,
-        "clicks_per_dollar": cpd,
-        "conversions_per_dollar": cpd / 10,
-        "spend_minor": 100_000,
-        "seconds": 10.0,
-    }
 
 
 def test_the_truth_priors_are_named_sets_outside_the_default_design() -> None:
@@ -50,10 +33,10 @@ def test_the_truth_priors_are_named_sets_outside_the_default_design() -> None:
 
 
 def test_the_tables_show_a_truth_prior_only_when_its_shards_exist() -> None:
-    rows = [_shard("thompson-alone", s, 2.0) for s in (1, 2)]
+    rows = [shard("thompson-alone", s, 2.0) for s in (1, 2)]
     without = markdown(aggregate("null", rows))
     assert "truth-prior" not in without
-    rows += [_shard("truth-prior-genes", 1, 2.2), _shard("truth-prior-genes", 2, 2.4)]
+    rows += [shard("truth-prior-genes", 1, 2.2), shard("truth-prior-genes", 2, 2.4)]
     data = aggregate("null", rows)
     row = data["table"]["truth-prior-genes"]
     assert row["paired"] == 2
