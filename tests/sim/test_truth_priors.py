@@ -185,3 +185,24 @@ def test_the_loose_truth_prior_lifts_only_the_allocators_prior_guards() -> None:
     )
     with pytest.raises(ValueError, match="'ad', 'genes'"):
         resolve_policy("loops=2+truth-prior=nope+loose", 5)
+
+
+def test_on_the_null_twin_even_the_genes_truth_cannot_rank_a_campaigns_ads() -> None:
+    """With creatives that do not matter (``gene_effect_scale = 0``) a perfect gene model
+    predicts one rate for every ad of an account: whatever a loop learns from genes there is
+    noise, and a prior built from it can only chase noise (its cost is bounded by the prior
+    cap: tests/loops/test_prior_money.py). On the churn world it does rank them."""
+    for scale, ranks in ((0.0, False), (1.0, True)):
+        config = MarketConfig(
+            seed=11, n_accounts=2, campaigns_per_account=2, variants_per_campaign=5,
+            gene_effect_scale=scale,
+        )  # fmt: skip
+        market = SimulatedMarket(config)
+        truth = market.evaluation
+        genes = truth.launch_ctr_array(genes_only=True)
+        ads = truth.launch_ctr_array()
+        w = market._world
+        spread = max(np.ptp(genes[w.account_slice(a)]) for a in range(config.n_accounts))
+        assert bool(spread > 1e-4) is ranks
+        # The ads themselves still differ (their own factor): the null twin is not flat.
+        assert min(np.ptp(ads[w.account_slice(a)]) for a in range(config.n_accounts)) > 1e-4
